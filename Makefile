@@ -1,0 +1,84 @@
+# crm_sales_sop: run, test, lint and bench the addon against the Odoo 18.0
+# importable by $(PYTHON). Odoo and PostgreSQL are prerequisites (README.md).
+
+PYTHON ?= python3
+DB ?= crm_sales_sop_demo
+TEST_DB ?= crm_sales_sop_test
+BENCH_DB ?= crm_sales_sop_bench
+PORT ?= 8069
+TEST_PORT ?= 8169
+# Odoo takes an addon's name from its folder: link the repository under its
+# real name in a temporary addons folder, whatever the clone is called.
+ADDONS_DIR ?= $(or $(TMPDIR),/tmp)/crm_sales_sop_addons
+ADDON := $(ADDONS_DIR)/crm_sales_sop
+ODOO := $(PYTHON) -m odoo
+CORE_ADDONS = $(shell $(PYTHON) -c "from odoo.tools import config; config._parse_config([]); print(config['addons_path'])" 2>/dev/null)
+ADDONS_PATH = $(CORE_ADDONS),$(ADDONS_DIR)
+CRM_TESTS = $(shell $(PYTHON) -c "import os, odoo.modules.module as m; from odoo.tools import config; config._parse_config([]); m.initialize_sys_path(); print(os.path.join(m.get_module_path('crm'), 'tests'))" 2>/dev/null)
+
+.PHONY: help check-odoo link deps run test test-odoo test-pytest test-core lint bench clean
+
+help:
+	@echo "make run    start Odoo with the addon and its demo data on http://localhost:$(PORT)"
+	@echo "make test   install the addon with demo data and run all the tests"
+	@echo "make lint   ruff and pylint-odoo"
+	@echo "make bench  compare the addon with core Odoo (bench/README.md)"
+	@echo "make deps   install what tests need (requirements-test.txt, chromium)"
+
+check-odoo:
+	@$(PYTHON) -c "import odoo.release as r; assert r.version_info[0] == 18" 2>/dev/null || { \
+		echo "error: Odoo 18.0 is not importable by '$(PYTHON)'."; \
+		echo "       Install Odoo 18.0 Community into this Python first (see README.md, Prerequisites)."; \
+		exit 2; }
+
+link: check-odoo
+	@mkdir -p $(ADDONS_DIR)
+	@ln -sfn $(CURDIR) $(ADDON)
+
+deps:
+	$(PYTHON) -m pip install -q -r requirements-test.txt
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+		else echo "warning: install chromium (and fonts-noto-cjk) for the browser tests"; fi; }
+
+run: link
+	$(ODOO) -d $(DB) --addons-path=$(ADDONS_PATH) -i crm_sales_sop --load-language=en_US,zh_CN \
+		--http-interface=127.0.0.1 --http-port=$(PORT) --db-filter='^$(DB)$$'
+
+# The test command: a new database with the addon and its demo data, then
+# (1) Odoo's own runner on the addon's tests, browser tour included,
+# (2) pytest-odoo on the addon's tests,
+# (3) pytest-odoo on core crm's own tests, against this database.
+test: link
+	@dropdb --if-exists $(TEST_DB) >/dev/null 2>&1 || true
+	$(MAKE) --no-print-directory test-odoo test-pytest test-core
+	@echo "crm_sales_sop: all tests passed"
+
+test-odoo: link
+	$(ODOO) -d $(TEST_DB) --addons-path=$(ADDONS_PATH) -i crm_sales_sop --load-language=en_US,zh_CN \
+		--test-enable --test-tags=/crm_sales_sop --stop-after-init --http-interface=127.0.0.1 \
+		--http-port=$(TEST_PORT) --log-level=test 2>&1 | tee $(ADDONS_DIR)/test-odoo.log
+	@! grep -E "(ERROR|CRITICAL) $(TEST_DB)|[1-9][0-9]* failed|[1-9][0-9]* error" $(ADDONS_DIR)/test-odoo.log >/dev/null || { \
+		echo "Odoo's test runner reported failures (see above)"; exit 1; }
+
+test-pytest: link
+	cd $(ADDONS_DIR) && $(PYTHON) -m pytest -q -p no:cacheprovider --odoo-database=$(TEST_DB) \
+		--odoo-addons-path=$(ADDONS_PATH) --ignore=$(ADDON)/tests/test_ui.py $(ADDON)/tests
+
+test-core: link
+	cd $(ADDONS_DIR) && $(PYTHON) -m pytest -q -p no:cacheprovider --odoo-database=$(TEST_DB) \
+		--odoo-addons-path=$(ADDONS_PATH) $(CRM_TESTS)
+
+lint:
+	ruff check .
+	ruff format --check .
+	$(PYTHON) -m pylint --rcfile=.pylintrc --valid-odoo-versions=18.0 $(CURDIR)
+
+bench: link
+	$(PYTHON) bench/bench.py --db $(BENCH_DB) --addons-path $(ADDONS_PATH)
+
+clean:
+	@dropdb --if-exists $(TEST_DB) || true
+	@dropdb --if-exists $(BENCH_DB) || true
+	@rm -rf $(ADDONS_DIR)

@@ -1,0 +1,38 @@
+{
+    "name": "Sales SOP for CRM",
+    "version": "18.0.1.0.0",
+    "category": "Sales/CRM",
+    "summary": "Guided sales playbooks: per-opportunity tasks that complete "
+    "themselves, pipeline progress and stage gating",
+    "author": "crm_sales_sop contributors",
+    "website": "https://github.com/crm-sales-sop/crm_sales_sop",
+    "license": "LGPL-3",
+    "depends": ["crm"],
+    "data": [
+        "security/crm_sales_sop_security.xml",
+        "security/ir.model.access.csv",
+        "data/mail_template_data.xml",
+        "data/crm_sop_template_data.xml",
+        "views/crm_sop_template_views.xml",
+        "views/crm_sop_stage_views.xml",
+        "views/crm_sop_task_template_views.xml",
+        "views/crm_sop_task_views.xml",
+        "views/crm_lead_views.xml",
+        "views/res_partner_views.xml",
+        "views/crm_sop_menus.xml",
+    ],
+    "demo": [
+        "demo/crm_sop_demo.xml",
+    ],
+    "assets": {
+        "web.assets_backend": [
+            "crm_sales_sop/static/src/scss/crm_sales_sop.scss",
+        ],
+        "web.assets_tests": [
+            "crm_sales_sop/static/tests/tours/*.js",
+        ],
+    },
+    "post_init_hook": "_crm_sop_post_init",
+    "installable": True,
+    "application": False,
+}

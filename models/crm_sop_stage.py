@@ -1,0 +1,81 @@
+from odoo import api, fields, models
+
+
+class CrmSopStage(models.Model):
+    _name = "crm.sop.stage"
+    _description = "Sales SOP Stage"
+    _order = "sequence, id"
+
+    name = fields.Char(required=True, translate=True)
+    sequence = fields.Integer(default=10)
+    active = fields.Boolean(default=True)
+    template_id = fields.Many2one(
+        "crm.sop.template",
+        string="Playbook",
+        required=True,
+        index=True,
+        ondelete="cascade",
+    )
+    company_id = fields.Many2one(related="template_id.company_id", store=True)
+    crm_stage_id = fields.Many2one(
+        "crm.stage",
+        string="Pipeline Stage",
+        ondelete="set null",
+        help="Pipeline stage this SOP stage belongs to. Gating applies when an "
+        "opportunity is moved beyond it.",
+    )
+    guidance = fields.Html(
+        translate=True,
+        help="What the rep should achieve in this stage; shown in the SOP panel "
+        "and in the pipeline column tooltip.",
+    )
+    gate = fields.Selection(
+        [
+            ("none", "None"),
+            ("warn", "Warn"),
+            ("block", "Block"),
+        ],
+        required=True,
+        default="none",
+        help="What happens when an opportunity is moved beyond the pipeline stage "
+        "of this SOP stage while its required tasks are open: nothing, a note in "
+        "the chatter, or a refusal (sales managers may pass it; it is logged).",
+    )
+    task_template_ids = fields.One2many(
+        "crm.sop.task.template", "stage_id", string="Tasks"
+    )
+    task_count = fields.Integer(compute="_compute_task_count")
+
+    @api.depends("task_template_ids")
+    def _compute_task_count(self):
+        for stage in self:
+            stage.task_count = len(stage.task_template_ids)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        stages = super().create(vals_list)
+        self.env.registry.clear_cache()
+        return stages
+
+    def write(self, vals):
+        res = super().write(vals)
+        self.env.registry.clear_cache()
+        if "active" in vals:
+            # archiving a stage archives its tasks (history kept), restoring it
+            # restores them; open opportunities follow
+            self.with_context(active_test=False).task_template_ids.write(
+                {"active": vals["active"]}
+            )
+        elif "sequence" in vals:
+            self.env["crm.sop.task"]._sop_evaluate_templates(self.task_template_ids)
+        return res
+
+    def unlink(self):
+        """Tasks go first; a stage whose tasks hold done history is archived."""
+        self.task_template_ids.unlink()
+        keep = self.with_context(active_test=False).task_template_ids.stage_id
+        if keep:
+            keep.action_archive()
+        res = super(CrmSopStage, self - keep).unlink()
+        self.env.registry.clear_cache()
+        return res

@@ -1,0 +1,635 @@
+import logging
+from collections import defaultdict
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL, split_every
+
+_logger = logging.getLogger(__name__)
+
+# leads evaluated per pass when a whole playbook or the install reaches them
+EVALUATE_CHUNK = 5000
+
+
+class CrmSopTask(models.Model):
+    _name = "crm.sop.task"
+    _description = "Sales SOP Task"
+    _order = "stage_id, state desc, task_template_id, id"
+    _rec_name = "name"
+
+    lead_id = fields.Many2one(
+        "crm.lead",
+        string="Opportunity",
+        required=True,
+        index=True,
+        ondelete="cascade",
+        readonly=True,
+    )
+    task_template_id = fields.Many2one(
+        "crm.sop.task.template",
+        required=True,
+        index=True,
+        ondelete="cascade",
+        readonly=True,
+    )
+    name = fields.Char(related="task_template_id.name", string="Task")
+    stage_id = fields.Many2one(
+        related="task_template_id.stage_id", store=True, string="SOP Stage"
+    )
+    kind = fields.Selection(related="task_template_id.kind")
+    scope = fields.Selection(related="task_template_id.scope")
+    required = fields.Boolean(related="task_template_id.required")
+    guidance = fields.Html(related="task_template_id.guidance")
+    active = fields.Boolean(default=True, readonly=True)
+    state = fields.Selection(
+        [("todo", "To Do"), ("done", "Done")],
+        required=True,
+        default="todo",
+        readonly=True,
+    )
+    date_done = fields.Datetime(string="Done On", readonly=True)
+    done_user_id = fields.Many2one("res.users", string="Done By", readonly=True)
+    completion = fields.Selection(
+        [("auto", "By the system"), ("manual", "By hand")],
+        readonly=True,
+        help="Who completed the task: the system, from the opportunity's data, "
+        "or the rep, by hand.",
+    )
+    date_script_sent = fields.Datetime(string="Script Sent On", readonly=True)
+    # not stored: a stored copy of the lead's salesperson or company would cost
+    # queries on every lead write (core crm writes leads one by one when it
+    # assigns or converts them); record rules follow lead_id instead
+    user_id = fields.Many2one(related="lead_id.user_id", string="Salesperson")
+    company_id = fields.Many2one(related="lead_id.company_id")
+
+    _sql_constraints = [
+        (
+            "lead_task_template_uniq",
+            "UNIQUE(lead_id, task_template_id)",
+            "An opportunity has one task per task template.",
+        ),
+    ]
+
+    # ------------------------------------------------------------
+    # ACTIONS (buttons of the SOP panel)
+    # ------------------------------------------------------------
+
+    def _sop_check_lead_access(self):
+        """Reps have no write access on tasks: what they may do to a task is
+        what they may do to its opportunity."""
+        self.lead_id.check_access("write")
+
+    def action_sop_open(self):
+        """The task's button: fill in, view, send the script, schedule."""
+        self.ensure_one()
+        kind = self.task_template_id.kind
+        lead = self.lead_id
+        if kind == "fields":
+            return self._sop_action_fill()
+        if kind == "script":
+            self._sop_check_lead_access()
+            return {
+                "type": "ir.actions.act_window",
+                "name": self.name,
+                "res_model": "mail.compose.message",
+                "view_mode": "form",
+                "views": [(False, "form")],
+                "target": "new",
+                "context": {
+                    "default_model": "crm.lead",
+                    "default_res_ids": lead.ids,
+                    "default_template_id": self.sudo().task_template_id.mail_template_id.id,
+                    "default_composition_mode": "comment",
+                    "default_email_layout_xmlid": "mail.mail_notification_light",
+                    "sop_task_id": self.id,
+                },
+            }
+        if kind == "activity":
+            self._sop_check_lead_access()
+            return {
+                "type": "ir.actions.act_window",
+                "name": self.name,
+                "res_model": "mail.activity.schedule",
+                "view_mode": "form",
+                "views": [(False, "form")],
+                "target": "new",
+                "context": {
+                    "active_model": "crm.lead",
+                    "active_id": lead.id,
+                    "active_ids": lead.ids,
+                    "default_res_model": "crm.lead",
+                    "default_res_ids": str(lead.ids),
+                    "default_activity_type_id": self.sudo().task_template_id.activity_type_id.id,
+                },
+            }
+        if kind == "manual":
+            return self.action_sop_mark_done()
+        return False
+
+    def _sop_action_fill(self):
+        self.ensure_one()
+        task_template = self.task_template_id
+        if task_template.scope == "customer":
+            record = self.lead_id.partner_id
+            if not record:
+                raise UserError(
+                    self.env._(
+                        "Set the customer of “%(lead)s” first: the task “%(task)s” "
+                        "collects the customer's data.",
+                        lead=self.lead_id.display_name,
+                        task=self.name,
+                    )
+                )
+        else:
+            record = self.lead_id
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.name,
+            "res_model": record._name,
+            "res_id": record.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            # the key ends with _view_ref: the web client passes it to get_views
+            # and it is part of the view cache key (see crm.sop.fill.mixin)
+            "context": {"sop_fill_view_ref": task_template.id},
+        }
+
+    def action_sop_mark_done(self):
+        manual = self.filtered(lambda t: t.task_template_id.kind == "manual")
+        if manual != self:
+            raise UserError(
+                self.env._(
+                    "Only tasks ticked by hand can be marked done by hand; the "
+                    "system completes the others from the opportunity's data."
+                )
+            )
+        manual._sop_check_lead_access()
+        todo = manual.filtered(lambda t: t.state == "todo")
+        # sudo: reps have no write access on tasks (see _sop_check_lead_access)
+        todo.sudo().write(
+            {
+                "state": "done",
+                "completion": "manual",
+                "date_done": fields.Datetime.now(),
+                "done_user_id": self.env.uid,
+            }
+        )
+        self._sop_update_summary(manual.lead_id)
+        return True
+
+    def action_sop_reopen(self):
+        manual = self.filtered(lambda t: t.task_template_id.kind == "manual")
+        if manual != self:
+            raise UserError(
+                self.env._("Only tasks ticked by hand can be reopened by hand.")
+            )
+        manual._sop_check_lead_access()
+        manual.sudo().write(
+            {
+                "state": "todo",
+                "completion": False,
+                "date_done": False,
+                "done_user_id": False,
+            }
+        )
+        self._sop_update_summary(manual.lead_id)
+        return True
+
+    # ------------------------------------------------------------
+    # ENGINE: instantiation
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_sync(self, leads, new=False, evaluate=None):
+        """Give each lead the playbook of its team (or the company fallback) and
+        that playbook's tasks, then evaluate them. ``new``: the leads were just
+        created (nothing to prune). ``evaluate``: leads to evaluate even if
+        their playbook does not change. Costs no query when nothing changes."""
+        if not leads:
+            return
+        Template = self.env["crm.sop.template"]
+        changed = defaultdict(list)
+        for lead in leads:
+            template_id = (
+                Template._sop_template_for(lead.team_id, lead.company_id)
+                if lead.active
+                else lead.sop_template_id.id
+            )
+            if lead.sop_template_id.id != template_id:
+                changed[template_id].append(lead.id)
+        changed_ids = [lead_id for ids in changed.values() for lead_id in ids]
+        if changed_ids:
+            self._sop_flush()
+            for template_id, ids in changed.items():
+                self.env.cr.execute(
+                    SQL(
+                        "UPDATE crm_lead SET sop_template_id = %s WHERE id = ANY(%s)",
+                        template_id or None,
+                        ids,
+                    )
+                )
+            leads.invalidate_recordset(["sop_template_id"])
+            if not new:
+                self._sop_prune(changed_ids)
+            self._sop_insert(changed_ids)
+        to_evaluate = leads.browse(changed_ids) | (evaluate or leads.browse())
+        self._sop_evaluate(to_evaluate)
+
+    @api.model
+    def _sop_flush(self, lead_fields=()):
+        """Flush what the engine's SQL reads, and only that: flushing everything
+        would compute unrelated pending fields (e.g. PLS probabilities) earlier
+        than core does."""
+        self.env["crm.lead"].flush_model(["sop_template_id", "active", *lead_fields])
+        self.env["crm.sop.task.template"].flush_model(
+            ["template_id", "stage_id", "active", "name"]
+        )
+        self.env["crm.sop.stage"].flush_model(["active"])
+        self.flush_model()
+
+    @api.model
+    def _sop_deferred(self):
+        """While this module's own data is loaded, playbook changes do not reach
+        leads one record at a time: the post_init_hook does it once for all."""
+        return self.env.context.get("install_module") == "crm_sales_sop"
+
+    @api.model
+    def _sop_sync_all(self, everything=False):
+        """Re-map every open opportunity to its playbook (install, playbook
+        changes): one UPDATE per (team, company) whose playbook changed, then
+        tasks by INSERT ... SELECT, then evaluation by chunks. ``everything``
+        (install): insert and evaluate the tasks of every open lead."""
+        if self._sop_deferred() and not everything:
+            return
+        Lead = self.env["crm.lead"].with_context(active_test=False)
+        self._sop_flush(["team_id", "probability"])
+        Template = self.env["crm.sop.template"]
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT team_id, company_id FROM crm_lead
+                    WHERE active AND COALESCE(probability, 0) < 100"""
+            )
+        )
+        changed_ids = []
+        for team_id, company_id in self.env.cr.fetchall():
+            template_id = Template._sop_template_for(
+                self.env["crm.team"].browse(team_id),
+                self.env["res.company"].browse(company_id),
+            )
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE crm_lead SET sop_template_id = %(template)s
+                        WHERE active AND COALESCE(probability, 0) < 100
+                          AND team_id IS NOT DISTINCT FROM %(team)s
+                          AND company_id IS NOT DISTINCT FROM %(company)s
+                          AND sop_template_id IS DISTINCT FROM %(template)s
+                    RETURNING id""",
+                    template=template_id or None,
+                    team=team_id,
+                    company=company_id,
+                )
+            )
+            changed_ids += [row[0] for row in self.env.cr.fetchall()]
+        Lead.invalidate_model(["sop_template_id"])
+        if everything:
+            self._sop_prune()
+            self._sop_insert(open_leads=True)
+            self.env.cr.execute(
+                SQL(
+                    """SELECT id FROM crm_lead
+                        WHERE sop_template_id IS NOT NULL AND active
+                          AND COALESCE(probability, 0) < 100 ORDER BY id"""
+                )
+            )
+            self._sop_evaluate_ids([row[0] for row in self.env.cr.fetchall()])
+        elif changed_ids:
+            self._sop_prune(changed_ids)
+            self._sop_insert(changed_ids)
+            self._sop_evaluate_ids(changed_ids)
+
+    @api.model
+    def _sop_insert(self, lead_ids=None, task_template_ids=None, open_leads=False):
+        """Create the missing tasks of the leads' playbooks in one statement
+        (and reactivate those archived earlier)."""
+        conditions = [SQL("tt.active"), SQL("s.active")]
+        if lead_ids is not None:
+            conditions.append(SQL("l.id = ANY(%s)", list(lead_ids)))
+        if task_template_ids is not None:
+            conditions.append(SQL("tt.id = ANY(%s)", list(task_template_ids)))
+            open_leads = True
+        if open_leads:
+            conditions.append(SQL("l.active AND COALESCE(l.probability, 0) < 100"))
+        self._sop_flush(["probability"] if open_leads else ())
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO crm_sop_task (lead_id, task_template_id, stage_id,
+                           state, active,
+                           create_uid, create_date, write_uid, write_date)
+                    SELECT l.id, tt.id, tt.stage_id,
+                           'todo', TRUE, %(uid)s, %(now)s, %(uid)s, %(now)s
+                      FROM crm_lead l
+                      JOIN crm_sop_task_template tt
+                        ON tt.template_id = l.sop_template_id
+                      JOIN crm_sop_stage s ON s.id = tt.stage_id
+                     WHERE %(where)s
+                ON CONFLICT (lead_id, task_template_id)
+                DO UPDATE SET active = TRUE WHERE crm_sop_task.active IS NOT TRUE""",
+                uid=self.env.uid,
+                now=self.env.cr.now(),
+                where=SQL(" AND ").join(conditions),
+            )
+        )
+        self.invalidate_model()
+        self.env["crm.lead"].invalidate_model(["sop_task_ids"])
+
+    @api.model
+    def _sop_prune(self, lead_ids=None, task_template_ids=None):
+        """Tasks that no longer belong to their lead's playbook (or whose
+        template was archived): open ones are deleted, done ones archived with
+        their history."""
+        condition = SQL(
+            """(tt.template_id IS DISTINCT FROM l.sop_template_id
+                 OR NOT tt.active OR NOT s.active)"""
+        )
+        if lead_ids is not None:
+            condition = SQL("%s AND t.lead_id = ANY(%s)", condition, list(lead_ids))
+        if task_template_ids is not None:
+            condition = SQL(
+                "%s AND t.task_template_id = ANY(%s)",
+                condition,
+                list(task_template_ids),
+            )
+        self._sop_flush()
+        self.env.cr.execute(
+            SQL(
+                """DELETE FROM crm_sop_task t
+                     USING crm_sop_task_template tt, crm_sop_stage s, crm_lead l
+                    WHERE tt.id = t.task_template_id AND s.id = tt.stage_id
+                      AND l.id = t.lead_id AND t.state = 'todo' AND %s""",
+                condition,
+            )
+        )
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_sop_task t SET active = FALSE
+                     FROM crm_sop_task_template tt, crm_sop_stage s, crm_lead l
+                    WHERE tt.id = t.task_template_id AND s.id = tt.stage_id
+                      AND l.id = t.lead_id AND t.active AND %s""",
+                condition,
+            )
+        )
+        self.invalidate_model()
+        self.env["crm.lead"].invalidate_model(["sop_task_ids"])
+
+    @api.model
+    def _sop_instantiate_templates(self, task_templates):
+        """A task template was added, moved, archived or restored: open
+        opportunities of its playbook get (or lose) its task."""
+        if not task_templates or self._sop_deferred():
+            return
+        self._sop_prune(task_template_ids=task_templates.ids)
+        self._sop_insert(task_template_ids=task_templates.ids)
+        self._sop_evaluate_templates(task_templates)
+
+    @api.model
+    def _sop_evaluate_templates(self, task_templates):
+        """Re-evaluate every lead holding a task of these task templates."""
+        if self._sop_deferred():
+            return
+        self._sop_flush()
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT t.lead_id FROM crm_sop_task t
+                    WHERE t.task_template_id = ANY(%s)""",
+                task_templates.ids,
+            )
+        )
+        self._sop_evaluate_ids([row[0] for row in self.env.cr.fetchall()])
+
+    @api.model
+    def _sop_evaluate_ids(self, lead_ids):
+        Lead = self.env["crm.lead"].with_context(active_test=False)
+        for ids in split_every(EVALUATE_CHUNK, lead_ids):
+            self._sop_evaluate(Lead.browse(ids))
+            # keep memory flat on large installs
+            self.env.invalidate_all(flush=True)
+
+    # ------------------------------------------------------------
+    # ENGINE: evaluation
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_evaluate(self, leads):
+        """Decide the state of every task of ``leads`` in one pass.
+
+        Reads what the task kinds need for the whole batch (lead fields, customer
+        fields, one filtered_domain per condition, one grouped query for done
+        activities), writes the tasks whose state changes grouped by target
+        value, then the leads' SOP summary in one statement.
+
+        Runs as superuser: it only derives task states from data the current
+        user was allowed to write (reps have no write access on tasks).
+        """
+        if not leads:
+            return
+        config = self.env["crm.sop.task.template"]._sop_config()
+        leads = leads.sudo().with_context(active_test=False, prefetch_fields=False)
+        tasks = (
+            self.sudo()
+            .with_context(active_test=True)
+            .search_fetch(
+                [("lead_id", "in", leads.ids)],
+                ["lead_id", "task_template_id", "state", "date_script_sent"],
+                order="id",
+            )
+        )
+        tasks = tasks.filtered(lambda t: t.task_template_id.id in config)
+        configs = {
+            t.task_template_id.id: config[t.task_template_id.id] for t in tasks
+        }.values()
+
+        # what the kinds need, for the whole batch
+        lead_fields = {name for c in configs for name in c.lead_fields}
+        partner_fields = {name for c in configs for name in c.partner_fields}
+        if partner_fields:
+            lead_fields.add("partner_id")
+        if lead_fields:
+            leads.fetch(list(lead_fields))
+        partners = leads.partner_id if partner_fields else self.env["res.partner"]
+        if partners:
+            partners.sudo().fetch(list(partner_fields))
+        matched = {}
+        for c in configs:
+            if c.kind == "condition" and c.domain is not None:
+                with_template = leads.filtered(
+                    lambda lead, tid=c.template_id: lead.sop_template_id.id == tid
+                )
+                try:
+                    matched[c.id] = set(
+                        with_template.filtered_domain(list(c.domain)).ids
+                    )
+                except (ValueError, TypeError, KeyError):
+                    # validated on save, but a field may have changed since:
+                    # the task stays open rather than breaking the lead's write
+                    _logger.warning(
+                        "Sales SOP: condition of task template %s cannot be evaluated",
+                        c.id,
+                        exc_info=True,
+                    )
+        done_activities = set()
+        activity_types = {c.activity_type_id for c in configs if c.kind == "activity"}
+        if activity_types:
+            # sudo: mail.message access is checked per document; these are the
+            # done-activity notes of leads this pass is allowed to evaluate
+            groups = (
+                self.env["mail.message"]
+                .sudo()
+                ._read_group(
+                    [
+                        ("model", "=", "crm.lead"),
+                        ("res_id", "in", leads.ids),
+                        ("mail_activity_type_id", "in", list(activity_types)),
+                    ],
+                    ["res_id", "mail_activity_type_id"],
+                )
+            )
+            done_activities = {(res_id, atype.id) for res_id, atype in groups}
+
+        to_done, to_todo = [], []
+        for task in tasks:
+            c = config[task.task_template_id.id]
+            lead = task.lead_id
+            if c.kind == "fields":
+                record = lead.partner_id if c.partner_fields else lead
+                names = c.partner_fields or c.lead_fields
+                done = bool(record) and all(record[name] for name in names)
+            elif c.kind == "condition":
+                done = lead.id in matched.get(c.id, ())
+            elif c.kind == "script":
+                done = bool(task.date_script_sent)
+            elif c.kind == "activity":
+                done = (lead.id, c.activity_type_id) in done_activities
+            else:  # manual: the rep decides
+                continue
+            if done and task.state == "todo":
+                to_done.append(task.id)
+            elif not done and task.state == "done":
+                to_todo.append(task.id)
+        Task = self.sudo()
+        if to_done:
+            Task.browse(to_done).write(
+                {
+                    "state": "done",
+                    "completion": "auto",
+                    "date_done": fields.Datetime.now(),
+                    "done_user_id": self.env.uid,
+                }
+            )
+        if to_todo:
+            Task.browse(to_todo).write(
+                {
+                    "state": "todo",
+                    "completion": False,
+                    "date_done": False,
+                    "done_user_id": False,
+                }
+            )
+        self._sop_update_summary(leads, tasks)
+
+    @api.model
+    def _sop_update_summary(self, leads, tasks=None):
+        """Write sop_progress, sop_stage_id and sop_next_task_id of the leads in
+        one UPDATE (only the rows that change)."""
+        if not leads:
+            return
+        config = self.env["crm.sop.task.template"]._sop_config()
+        if tasks is None:
+            tasks = (
+                self.sudo()
+                .with_context(active_test=True)
+                .search_fetch(
+                    [("lead_id", "in", leads.ids)],
+                    ["lead_id", "task_template_id", "state"],
+                )
+            )
+        by_lead = defaultdict(list)
+        for task in tasks:
+            c = config.get(task.task_template_id.id)
+            if c is not None:
+                by_lead[task.lead_id.id].append((c.order, c.stage_id, task))
+        rows = []
+        leads = leads.sudo().with_context(prefetch_fields=False)
+        leads.fetch(["sop_progress", "sop_stage_id", "sop_next_task_id"])
+        for lead in leads:
+            items = sorted(by_lead.get(lead.id, ()), key=lambda item: item[0])
+            open_items = [item for item in items if item[2].state == "todo"]
+            progress = (
+                round(100 * (len(items) - len(open_items)) / len(items)) if items else 0
+            )
+            if open_items:
+                stage_id, next_task_id = open_items[0][1], open_items[0][2].id
+            else:
+                stage_id, next_task_id = (items[-1][1] if items else False), False
+            if (
+                lead.sop_progress != progress
+                or lead.sop_stage_id.id != stage_id
+                or lead.sop_next_task_id.id != next_task_id
+            ):
+                rows.append(
+                    SQL(
+                        "(%s, %s, %s::integer, %s::integer)",
+                        lead.id,
+                        progress,
+                        stage_id or None,
+                        next_task_id or None,
+                    )
+                )
+        if not rows:
+            return
+        self.env["crm.lead"].flush_model(
+            ["sop_progress", "sop_stage_id", "sop_next_task_id"]
+        )
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead l
+                      SET sop_progress = v.progress,
+                          sop_stage_id = v.stage_id,
+                          sop_next_task_id = v.task_id
+                     FROM (VALUES %s) AS v(id, progress, stage_id, task_id)
+                    WHERE l.id = v.id""",
+                SQL(", ").join(rows),
+            )
+        )
+        fnames = ["sop_progress", "sop_stage_id", "sop_next_task_id"]
+        leads.invalidate_recordset(fnames)
+        leads.modified(fnames)
+
+    # ------------------------------------------------------------
+    # ENGINE: events
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_script_sent(self, leads, mail_template, task_id=None):
+        """A script (mail template) was sent on leads: their script tasks with
+        this template are done (or only ``task_id`` when sent from a task)."""
+        config = self.env["crm.sop.task.template"]._sop_config()
+        task_template_ids = [
+            c.id
+            for c in config.values()
+            if c.kind == "script" and c.mail_template_id == mail_template.id
+        ]
+        if not task_template_ids or not leads:
+            return
+        domain = [
+            ("lead_id", "in", leads.ids),
+            ("task_template_id", "in", task_template_ids),
+            ("date_script_sent", "=", False),
+        ]
+        if task_id:
+            domain.append(("id", "=", task_id))
+        tasks = self.sudo().search(domain)
+        if not tasks:
+            return
+        tasks.write({"date_script_sent": fields.Datetime.now()})
+        self._sop_evaluate(tasks.lead_id)

@@ -1,0 +1,105 @@
+from odoo import api, fields, models, tools
+
+
+class CrmSopTemplate(models.Model):
+    _name = "crm.sop.template"
+    _description = "Sales SOP Playbook"
+    _order = "sequence, id"
+
+    name = fields.Char(required=True, translate=True)
+    sequence = fields.Integer(default=10)
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one(
+        "res.company",
+        index=True,
+        help="Leave empty to share the playbook between companies.",
+    )
+    team_ids = fields.Many2many(
+        "crm.team",
+        string="Sales Teams",
+        help="Teams whose opportunities follow this playbook. A playbook without "
+        "team is the fallback for opportunities of any other team.",
+    )
+    stage_ids = fields.One2many("crm.sop.stage", "template_id", string="Stages")
+    task_template_ids = fields.One2many(
+        "crm.sop.task.template", "template_id", string="Tasks"
+    )
+    description = fields.Html(translate=True)
+    stage_count = fields.Integer(compute="_compute_stage_count")
+    lead_count = fields.Integer(compute="_compute_lead_count", string="Opportunities")
+
+    @api.depends("stage_ids")
+    def _compute_stage_count(self):
+        for template in self:
+            template.stage_count = len(template.stage_ids)
+
+    def _compute_lead_count(self):
+        counts = dict(
+            self.env["crm.lead"]._read_group(
+                [("sop_template_id", "in", self.ids)],
+                ["sop_template_id"],
+                ["__count"],
+            )
+        )
+        for template in self:
+            template.lead_count = counts.get(template, 0)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        templates = super().create(vals_list)
+        self.env.registry.clear_cache()
+        if any(t.active for t in templates):
+            self.env["crm.sop.task"]._sop_sync_all()
+        return templates
+
+    def write(self, vals):
+        res = super().write(vals)
+        if {"active", "team_ids", "company_id", "sequence"} & vals.keys():
+            self.env.registry.clear_cache()
+            self.env["crm.sop.task"]._sop_sync_all()
+        return res
+
+    def unlink(self):
+        """Stages (and their tasks) go first: those holding done tasks are archived
+        with the playbook rather than deleted, so the history stays."""
+        self.stage_ids.unlink()
+        keep = self.with_context(active_test=False).stage_ids.template_id
+        keep.action_archive()
+        res = super(CrmSopTemplate, self - keep).unlink()
+        self.env["crm.sop.task"]._sop_sync_all()
+        return res
+
+    def action_view_leads(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm.crm_lead_action_pipeline"
+        )
+        action["domain"] = [("sop_template_id", "=", self.id)]
+        action["context"] = {"active_test": True}
+        return action
+
+    @api.model
+    def _sop_template_for(self, team, company):
+        """The playbook of a (team, company): the first active one of the team,
+        else the first active one without team, for that company or shared."""
+        company_id = company.id
+        candidates = self._sop_get_active()
+        for template_id, team_ids, template_company_id in candidates:
+            if team.id in team_ids and template_company_id in (False, company_id):
+                return template_id
+        for template_id, team_ids, template_company_id in candidates:
+            if not team_ids and template_company_id in (False, company_id):
+                return template_id
+        return False
+
+    @api.model
+    @tools.ormcache()
+    def _sop_get_active(self):
+        # sudo: playbooks are configuration; which one applies does not depend
+        # on the reader's rights (multi-company is matched explicitly above).
+        templates = self.sudo().search_fetch(
+            [("active", "=", True)], ["team_ids", "company_id"]
+        )
+        return tuple(
+            (t.id, frozenset(t.team_ids.ids), t.company_id.id) for t in templates
+        )

@@ -1,0 +1,75 @@
+from odoo import api, fields, models
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"
+
+    sop_gender = fields.Selection(
+        [("female", "Female"), ("male", "Male"), ("other", "Other")],
+        string="Gender",
+    )
+    sop_age_range = fields.Selection(
+        [
+            ("under_25", "Under 25"),
+            ("25_34", "25-34"),
+            ("35_44", "35-44"),
+            ("45_54", "45-54"),
+            ("55_plus", "55 and over"),
+        ],
+        string="Age Range",
+    )
+    sop_opportunity_ids = fields.One2many(
+        "crm.lead",
+        "partner_id",
+        string="Opportunities (SOP)",
+        domain=[("sop_template_id", "!=", False)],
+    )
+
+    @api.model
+    def _get_view(self, view_id=None, view_type="form", **options):
+        # the "Fill in" dialog of a customer SOP task (see crm.sop.task.template)
+        return self.env["crm.sop.task.template"]._sop_get_fill_view(
+            self, super()._get_view(view_id, view_type, **options), view_type
+        )
+
+    def write(self, vals):
+        watched = [
+            fname
+            for fname in self.env["crm.sop.task.template"]._sop_watched_fields(
+                "res.partner"
+            )
+            if fname in vals
+        ]
+        before = {
+            partner.id: [partner[fname] for fname in watched]
+            for partner in (self if watched else self.browse())
+        }
+        res = super().write(vals)
+        changed = self.filtered(
+            lambda partner: (
+                partner.id in before
+                and [partner[fname] for fname in watched] != before[partner.id]
+            )
+        )
+        if changed:
+            # sudo: the customer's data is shared by all its opportunities,
+            # including those of other reps; only task states are derived
+            leads = (
+                self.env["crm.lead"]
+                .sudo()
+                .search(
+                    [
+                        ("partner_id", "in", changed.ids),
+                        ("sop_template_id", "!=", False),
+                    ]
+                )
+            )
+            self.env["crm.sop.task"]._sop_evaluate(leads)
+        return res
+
+    @api.model
+    def _sop_customer_field_names(self):
+        """Partner fields the active playbooks collect (customer centre)."""
+        return sorted(
+            self.env["crm.sop.task.template"]._sop_watched_fields("res.partner")
+        )

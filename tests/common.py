@@ -1,0 +1,132 @@
+from odoo.addons.crm.tests.common import TestCrmCommon
+
+
+class TestSopCommon(TestCrmCommon):
+    """A playbook for sales_team_1 with one task of each kind.
+
+    Pipeline of sales_team_1 (crm tests): New (1) < Proposition (5) < Won (70).
+    SOP stages: "Contact" belongs to New, "Pitch" to Proposition.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Field = cls.env["ir.model.fields"]
+        cls.field_lead_companions = Field._get("crm.lead", "sop_companions")
+        cls.field_lead_decision = Field._get("crm.lead", "sop_decision_makers")
+        cls.field_partner_gender = Field._get("res.partner", "sop_gender")
+        cls.field_partner_age = Field._get("res.partner", "sop_age_range")
+        cls.mail_template = cls.env["mail.template"].create(
+            {
+                "name": "SOP test welcome",
+                "model_id": cls.env["ir.model"]._get_id("crm.lead"),
+                "subject": "Welcome {{ object.name }}",
+                "body_html": "<p>Hello <t t-out='object.partner_id.name or \"\"'/></p>",
+                "partner_to": "{{ object.partner_id.id }}",
+            }
+        )
+        cls.activity_type_call = cls.env.ref("mail.mail_activity_data_call")
+
+        cls.playbook = cls.env["crm.sop.template"].create(
+            {
+                "name": "Test Playbook",
+                "sequence": 1,
+                "team_ids": [(6, 0, cls.sales_team_1.ids)],
+            }
+        )
+        cls.sop_stage_contact = cls.env["crm.sop.stage"].create(
+            {
+                "name": "Contact",
+                "sequence": 10,
+                "template_id": cls.playbook.id,
+                "crm_stage_id": cls.stage_team1_1.id,
+                "guidance": "<p>Get to know the customer.</p>",
+            }
+        )
+        cls.sop_stage_pitch = cls.env["crm.sop.stage"].create(
+            {
+                "name": "Pitch",
+                "sequence": 20,
+                "template_id": cls.playbook.id,
+                "crm_stage_id": cls.stage_team1_2.id,
+            }
+        )
+        TaskTemplate = cls.env["crm.sop.task.template"]
+        cls.tt_customer = TaskTemplate.create(
+            {
+                "name": "Customer profile",
+                "sequence": 10,
+                "stage_id": cls.sop_stage_contact.id,
+                "kind": "fields",
+                "scope": "customer",
+                "field_ids": [
+                    (6, 0, (cls.field_partner_gender + cls.field_partner_age).ids)
+                ],
+                "guidance": "<p>Ask <b>politely</b>.</p>",
+            }
+        )
+        cls.tt_visit = TaskTemplate.create(
+            {
+                "name": "Visit data",
+                "sequence": 20,
+                "stage_id": cls.sop_stage_contact.id,
+                "kind": "fields",
+                "scope": "opportunity",
+                "field_ids": [
+                    (6, 0, (cls.field_lead_companions + cls.field_lead_decision).ids)
+                ],
+            }
+        )
+        cls.tt_script = TaskTemplate.create(
+            {
+                "name": "Welcome script",
+                "sequence": 30,
+                "stage_id": cls.sop_stage_contact.id,
+                "kind": "script",
+                "mail_template_id": cls.mail_template.id,
+            }
+        )
+        cls.tt_call = TaskTemplate.create(
+            {
+                "name": "Call",
+                "sequence": 10,
+                "stage_id": cls.sop_stage_pitch.id,
+                "kind": "activity",
+                "activity_type_id": cls.activity_type_call.id,
+            }
+        )
+        cls.tt_budget = TaskTemplate.create(
+            {
+                "name": "Budget",
+                "sequence": 20,
+                "stage_id": cls.sop_stage_pitch.id,
+                "kind": "condition",
+                "domain": "[('expected_revenue', '>', 0)]",
+            }
+        )
+        cls.tt_manual = TaskTemplate.create(
+            {
+                "name": "Needs agreed",
+                "sequence": 30,
+                "stage_id": cls.sop_stage_pitch.id,
+                "kind": "manual",
+                "required": False,
+            }
+        )
+        cls.customer = cls.env["res.partner"].create(
+            {"name": "Wang Fang", "email": "wang.fang@test.example.com"}
+        )
+
+    @classmethod
+    def _sop_lead_vals(cls, **vals):
+        return {
+            "name": "SOP Opportunity",
+            "type": "opportunity",
+            "team_id": cls.sales_team_1.id,
+            "user_id": cls.user_sales_salesman.id,
+            "stage_id": cls.stage_team1_1.id,
+            **vals,
+        }
+
+    def _task(self, lead, task_template):
+        return lead.sop_task_ids.filtered(lambda t: t.task_template_id == task_template)

@@ -1,0 +1,334 @@
+from odoo.exceptions import UserError
+from odoo.tests import Form, tagged, users
+
+from .common import TestSopCommon
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopEngine(TestSopCommon):
+    @users("user_sales_salesman")
+    def test_instantiation_on_create(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        self.assertEqual(lead.sop_template_id, self.playbook)
+        self.assertEqual(
+            lead.sop_task_ids.task_template_id,
+            self.tt_customer
+            + self.tt_visit
+            + self.tt_script
+            + self.tt_call
+            + self.tt_budget
+            + self.tt_manual,
+        )
+        self.assertEqual(set(lead.sop_task_ids.mapped("state")), {"todo"})
+        self.assertEqual(lead.sop_progress, 0)
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_customer)
+        self.assertEqual(lead.sop_task_ids.user_id, self.env.user)
+        self.assertIn("Get to know", lead.sop_stage_guidance)
+
+    def test_fallback_playbook_and_team_change(self):
+        default = self.env.ref("crm_sales_sop.crm_sop_template_default")
+        other_team = self.env["crm.team"].create({"name": "Other team"})
+        lead = self.env["crm.lead"].create(self._sop_lead_vals(team_id=other_team.id))
+        self.assertEqual(lead.sop_template_id, default)
+        self.assertEqual(lead.sop_task_ids.task_template_id.template_id, default)
+        # a done task of the old playbook is archived, open ones are deleted
+        done_task = lead.sop_task_ids.filtered(lambda t: t.kind == "manual")[:1]
+        done_task.action_sop_mark_done()
+        lead.team_id = self.sales_team_1
+        self.assertEqual(lead.sop_template_id, self.playbook)
+        self.assertEqual(lead.sop_task_ids.task_template_id.template_id, self.playbook)
+        archived = (
+            self.env["crm.sop.task"]
+            .with_context(active_test=False)
+            .search([("lead_id", "=", lead.id), ("active", "=", False)])
+        )
+        self.assertEqual(archived, done_task)
+        self.assertEqual(archived.state, "done")
+        # back to the other team: the history comes back with its state
+        lead.team_id = other_team
+        self.assertIn(done_task, lead.sop_task_ids)
+        self.assertEqual(done_task.state, "done")
+
+    def test_no_playbook(self):
+        self.env["crm.sop.template"].search([]).action_archive()
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        self.assertFalse(lead.sop_template_id)
+        self.assertFalse(lead.sop_task_ids)
+        self.assertEqual(lead.sop_progress, 0)
+
+    @users("user_sales_salesman")
+    def test_fields_task_opportunity_scope(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        task = self._task(lead, self.tt_visit)
+        lead.sop_companions = "Husband"
+        self.assertEqual(task.state, "todo", "one of two fields is not enough")
+        lead.sop_decision_makers = "Both"
+        self.assertEqual(task.state, "done")
+        self.assertEqual(task.completion, "auto")
+        self.assertEqual(task.done_user_id, self.env.user)
+        self.assertTrue(task.date_done)
+        self.assertEqual(lead.sop_progress, 17)  # 1 of 6
+        # clearing the data reopens the task
+        lead.sop_companions = False
+        self.assertEqual(task.state, "todo")
+        self.assertFalse(task.date_done)
+        self.assertFalse(task.done_user_id)
+        self.assertEqual(lead.sop_progress, 0)
+
+    @users("user_sales_salesman")
+    def test_fields_task_customer_scope_shared(self):
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        task = self._task(lead, self.tt_customer)
+        self.assertEqual(task.state, "todo")
+        self.customer.write({"sop_gender": "female", "sop_age_range": "35_44"})
+        self.assertEqual(task.state, "done")
+        # a second opportunity of the same customer starts with it done
+        lead2 = self.env["crm.lead"].create(
+            self._sop_lead_vals(name="Second", partner_id=self.customer.id)
+        )
+        self.assertEqual(self._task(lead2, self.tt_customer).state, "done")
+        # clearing the customer's data reopens it on both
+        self.customer.sop_age_range = False
+        self.assertEqual(task.state, "todo")
+        self.assertEqual(self._task(lead2, self.tt_customer).state, "todo")
+        # changing the customer of the opportunity re-evaluates
+        known = self.env["res.partner"].create(
+            {"name": "Known", "sop_gender": "male", "sop_age_range": "25_34"}
+        )
+        lead.partner_id = known
+        self.assertEqual(task.state, "done")
+
+    @users("user_sales_salesman")
+    def test_condition_task(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        task = self._task(lead, self.tt_budget)
+        self.assertEqual(task.state, "todo")
+        lead.expected_revenue = 5000
+        self.assertEqual(task.state, "done")
+        lead.expected_revenue = 0
+        self.assertEqual(task.state, "todo")
+
+    @users("user_sales_salesman")
+    def test_activity_task(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        task = self._task(lead, self.tt_call)
+        todo = self.env["mail.activity"].create(
+            {
+                "res_model_id": self.env["ir.model"]._get_id("crm.lead"),
+                "res_id": lead.id,
+                "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
+                "user_id": self.env.uid,
+            }
+        )
+        todo.action_feedback("other type")
+        self.assertEqual(task.state, "todo", "an activity of another type is not it")
+        call = lead.activity_schedule("mail.mail_activity_data_call")
+        self.assertEqual(task.state, "todo", "scheduled is not done")
+        call.action_feedback("Called, she will come Saturday")
+        self.assertEqual(task.state, "done")
+        self.assertEqual(task.completion, "auto")
+
+    @users("user_sales_salesman")
+    def test_script_task_from_composer(self):
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        task = self._task(lead, self.tt_script)
+        action = task.action_sop_open()
+        self.assertEqual(action["res_model"], "mail.compose.message")
+        composer = Form(
+            self.env["mail.compose.message"].with_context(**action["context"])
+        )
+        self.assertIn("Wang Fang", composer.body)
+        composer.save().action_send_mail()
+        self.assertEqual(task.state, "done")
+        self.assertTrue(task.date_script_sent)
+        message = lead.message_ids[0]
+        self.assertIn("Wang Fang", message.body)
+
+    @users("user_sales_salesman")
+    def test_script_task_normal_composer_and_log(self):
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        task = self._task(lead, self.tt_script)
+        # a log note with the template does not count: the customer got nothing
+        ctx = {
+            "default_model": "crm.lead",
+            "default_res_ids": lead.ids,
+            "default_template_id": self.mail_template.id,
+            "default_subtype_id": self.env.ref("mail.mt_note").id,
+        }
+        Form(
+            self.env["mail.compose.message"].with_context(**ctx)
+        ).save().action_send_mail()
+        self.assertEqual(task.state, "todo")
+        ctx.pop("default_subtype_id")
+        Form(
+            self.env["mail.compose.message"].with_context(**ctx)
+        ).save().action_send_mail()
+        self.assertEqual(task.state, "done")
+
+    @users("user_sales_salesman")
+    def test_manual_task(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        task = self._task(lead, self.tt_manual)
+        task.action_sop_mark_done()
+        self.assertEqual(task.state, "done")
+        self.assertEqual(task.completion, "manual")
+        self.assertEqual(task.done_user_id, self.env.user)
+        # the engine leaves hand-ticked tasks alone
+        lead.sop_companions = "Someone"
+        self.assertEqual(task.state, "done")
+        task.action_sop_reopen()
+        self.assertEqual(task.state, "todo")
+        # other kinds cannot be ticked by hand
+        with self.assertRaises(UserError):
+            self._task(lead, self.tt_visit).action_sop_mark_done()
+        self.assertEqual(self._task(lead, self.tt_visit).state, "todo")
+
+    @users("user_sales_salesman")
+    def test_summary_next_step_and_stage(self):
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        self.customer.write({"sop_gender": "male", "sop_age_range": "25_34"})
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_visit)
+        lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_script)
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
+        self.env["crm.sop.task"]._sop_script_sent(lead, self.mail_template)
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_call)
+        self.assertEqual(lead.sop_progress, 50)
+        # done tasks sink below open ones within their stage
+        pitch_tasks = lead.sop_task_ids.filtered(
+            lambda t: t.stage_id == self.sop_stage_pitch
+        )
+        self._task(lead, self.tt_manual).action_sop_mark_done()
+        lead.invalidate_recordset(["sop_task_ids"])
+        pitch_tasks = lead.sop_task_ids.filtered(
+            lambda t: t.stage_id == self.sop_stage_pitch
+        )
+        self.assertEqual(pitch_tasks.mapped("state"), ["todo", "todo", "done"])
+        self.assertEqual(
+            lead.sop_task_ids.mapped("stage_id"),
+            self.sop_stage_contact + self.sop_stage_pitch,
+        )
+
+    def test_batch_create_evaluates_all(self):
+        self.customer.write({"sop_gender": "male", "sop_age_range": "25_34"})
+        leads = self.env["crm.lead"].create(
+            [
+                self._sop_lead_vals(name=f"Batch {i}", partner_id=self.customer.id)
+                for i in range(5)
+            ]
+            + [self._sop_lead_vals(name="Rich", expected_revenue=100)]
+        )
+        self.assertEqual(len(leads.sop_task_ids), 36)
+        done = leads.sop_task_ids.filtered(lambda t: t.state == "done")
+        self.assertEqual(done.task_template_id, self.tt_customer + self.tt_budget)
+        self.assertEqual(len(done), 6)
+
+    def test_playbook_edit_reaches_open_opportunities(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        won = self.env["crm.lead"].create(
+            self._sop_lead_vals(name="Won", stage_id=self.stage_team1_won.id)
+        )
+        self.assertEqual(won.probability, 100)
+        # a new task appears on the open opportunity, not on the won one
+        new_tt = self.env["crm.sop.task.template"].create(
+            {
+                "name": "Companions",
+                "stage_id": self.sop_stage_contact.id,
+                "kind": "fields",
+                "field_ids": [(6, 0, self.field_lead_companions.ids)],
+            }
+        )
+        lead.invalidate_recordset()
+        self.assertIn(new_tt, lead.sop_task_ids.task_template_id)
+        self.assertNotIn(new_tt, won.sop_task_ids.task_template_id)
+        # ... already evaluated
+        lead.sop_companions = "Wife"
+        self.assertEqual(self._task(lead, new_tt).state, "done")
+        self.assertEqual(self._task(lead, self.tt_visit).state, "todo")
+        # removing it keeps the history of the done task
+        done_task = self._task(lead, new_tt)
+        new_tt.unlink()
+        self.assertTrue(new_tt.exists())
+        self.assertFalse(new_tt.active)
+        self.assertTrue(done_task.exists())
+        self.assertEqual(done_task.state, "done")
+        self.assertFalse(done_task.active)
+        lead.invalidate_recordset()
+        self.assertNotIn(done_task, lead.sop_task_ids)
+        # a task template without history is really deleted, with its open tasks
+        budget_task = self._task(lead, self.tt_budget)
+        self.tt_budget.unlink()
+        self.assertFalse(self.tt_budget.exists())
+        self.assertFalse(budget_task.exists())
+        # progress follows the playbook: 0 of 5 tasks
+        self.assertEqual(lead.sop_progress, 0)
+
+    def test_playbook_config_change_reevaluates(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals(expected_revenue=10))
+        task = self._task(lead, self.tt_budget)
+        self.assertEqual(task.state, "done")
+        self.tt_budget.domain = "[('expected_revenue', '>', 1000)]"
+        self.assertEqual(task.state, "todo")
+        # archiving the stage hides its tasks, restoring brings them back
+        self.sop_stage_pitch.action_archive()
+        lead.invalidate_recordset()
+        self.assertNotIn(task, lead.sop_task_ids)
+        self.sop_stage_pitch.action_unarchive()
+        lead.invalidate_recordset()
+        self.assertIn(self.tt_budget, lead.sop_task_ids.task_template_id)
+
+    def test_lost_and_restored(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        lead.action_set_lost()
+        self.assertEqual(lead.sop_template_id, self.playbook)
+        lead.toggle_active()
+        self.assertTrue(lead.active)
+        self.assertEqual(len(lead.sop_task_ids), 6)
+
+    def test_kanban_tooltip_guidance(self):
+        self.assertIn("Get to know", self.stage_team1_1.sop_guidance)
+        self.assertFalse(self.stage_team1_won.sop_guidance)
+
+    @users("user_sales_salesman")
+    def test_fill_in_dialog(self):
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        task = self._task(lead, self.tt_visit)
+        action = task.action_sop_open()
+        self.assertEqual((action["res_model"], action["res_id"]), ("crm.lead", lead.id))
+        Lead = self.env["crm.lead"].with_context(**action["context"])
+        arch = Lead.get_view(view_type="form")["arch"]
+        self.assertIn('name="sop_companions"', arch)
+        self.assertIn('name="sop_decision_makers"', arch)
+        self.assertNotIn('name="expected_revenue"', arch)
+        with Form(lead.with_context(**action["context"])) as form:
+            form.sop_companions = "Her mother"
+            form.sop_decision_makers = "Her"
+        self.assertEqual(task.state, "done")
+        # customer task: the dialog edits the customer, with the guidance
+        customer_task = self._task(lead, self.tt_customer)
+        action = customer_task.action_sop_open()
+        self.assertEqual(
+            (action["res_model"], action["res_id"]), ("res.partner", self.customer.id)
+        )
+        Partner = self.env["res.partner"].with_context(**action["context"])
+        arch = Partner.get_view(view_type="form")["arch"]
+        self.assertIn('name="sop_gender"', arch)
+        self.assertIn("Ask politely.", arch.replace("*", ""))
+        self.assertNotIn("<b>", arch)
+        # the normal form is untouched without the key
+        self.assertIn(
+            'name="expected_revenue"',
+            self.env["crm.lead"].get_view(view_type="form")["arch"],
+        )

@@ -1,0 +1,71 @@
+from odoo.tests import TransactionCase, tagged
+from odoo.tools import SQL
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopInstall(TransactionCase):
+    """The post_init_hook path: leads that exist before the addon get their
+    playbook and tasks in SQL, then one evaluation pass by chunks."""
+
+    def test_existing_leads_get_their_tasks(self):
+        Lead = self.env["crm.lead"]
+        partner = self.env["res.partner"].create(
+            {
+                "name": "Known",
+                "sop_gender": "female",
+                "sop_age_range": "25_34",
+                "phone": "1",
+            }
+        )
+        leads = Lead.create(
+            [
+                {
+                    "name": f"Existing {i}",
+                    "type": "opportunity",
+                    "partner_id": partner.id,
+                }
+                for i in range(30)
+            ]
+        )
+        won = Lead.create({"name": "Won before", "type": "opportunity"})
+        won.action_set_won()
+        # simulate "before the install": no SOP data at all
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "DELETE FROM crm_sop_task WHERE lead_id = ANY(%s)",
+                (leads + won).ids,
+            )
+        )
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead SET sop_template_id = NULL, sop_progress = NULL,
+                   sop_stage_id = NULL, sop_next_task_id = NULL WHERE id = ANY(%s)""",
+                (leads + won).ids,
+            )
+        )
+        self.env.invalidate_all()
+        from odoo.addons.crm_sales_sop import _crm_sop_post_init
+
+        _crm_sop_post_init(self.env)
+        default = self.env.ref("crm_sales_sop.crm_sop_template_default")
+        self.assertEqual(leads.sop_template_id, default)
+        self.assertFalse(won.sop_template_id, "won deals are history")
+        expected = len(default.task_template_ids)
+        self.assertEqual(len(leads.sop_task_ids), 30 * expected)
+        basic = self.env.ref("crm_sales_sop.crm_sop_task_basic_data")
+        self.assertEqual(
+            set(
+                leads.sop_task_ids.filtered(
+                    lambda t: t.task_template_id == basic
+                ).mapped("state")
+            ),
+            {"done"},
+        )
+        self.assertTrue(all(lead.sop_progress > 0 for lead in leads))
+        # running it again changes nothing (idempotent)
+        count = self.env["crm.sop.task"].search_count([("lead_id", "in", leads.ids)])
+        _crm_sop_post_init(self.env)
+        self.assertEqual(
+            self.env["crm.sop.task"].search_count([("lead_id", "in", leads.ids)]), count
+        )

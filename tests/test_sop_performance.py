@@ -1,0 +1,153 @@
+import logging
+
+from odoo.tests import tagged, users, warmup
+
+from .common import TestSopCommon
+
+_logger = logging.getLogger(__name__)
+
+KANBAN_SPEC = {
+    "name": {},
+    "stage_id": {"fields": {"display_name": {}}},
+    "partner_id": {"fields": {"display_name": {}}},
+    "user_id": {"fields": {"display_name": {}}},
+    "expected_revenue": {},
+    "priority": {},
+    "tag_ids": {"fields": {"display_name": {}, "color": {}}},
+    "activity_ids": {},
+    "activity_state": {},
+}
+SOP_SPEC = {
+    "sop_progress": {},
+    "sop_next_task_id": {"fields": {"display_name": {}}},
+}
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop", "sop_perf")
+class TestSopPerformance(TestSopCommon):
+    """Query budgets. The engine costs a constant number of queries per batch:
+    compared with the same operation where no playbook applies, the extra
+    count does not grow with the batch."""
+
+    def _count(self, func):
+        self.env.flush_all()
+        self.env.invalidate_all()
+        before = self.env.cr.sql_log_count
+        func()
+        self.env.flush_all()
+        return self.env.cr.sql_log_count - before
+
+    def _create_leads(self, count, tag):
+        return self.env["crm.lead"].create(
+            [
+                self._sop_lead_vals(
+                    name=f"{tag} {i}",
+                    partner_id=self.customer.id,
+                    sop_companions="X" if i % 2 else False,
+                )
+                for i in range(count)
+            ]
+        )
+
+    @users("user_sales_manager")
+    @warmup
+    def test_create_batch_budget(self):
+        # 20 opportunities, 120 tasks, evaluated
+        with self.assertQueryCount(user_sales_manager=436):
+            self._create_leads(20, "Budget")
+
+    @users("user_sales_manager")
+    def test_create_extra_queries_constant(self):
+        playbooks = self.env["crm.sop.template"].sudo().search([])
+        extra = {}
+        for size in (10, 40):
+            self._create_leads(size, "Warm")  # same caches for both runs
+            with_sop = self._count(lambda size=size: self._create_leads(size, "SOP"))
+            playbooks.action_archive()
+            self._create_leads(size, "Warm")
+            core = self._count(lambda size=size: self._create_leads(size, "Core"))
+            playbooks.action_unarchive()
+            extra[size] = with_sop - core
+        _logger.info("SOP extra queries on create: %s", extra)
+        self.assertLessEqual(extra[10], 12)
+        self.assertEqual(
+            extra[10], extra[40], f"extra queries grow with the batch: {extra}"
+        )
+
+    @users("user_sales_salesman")
+    def test_write_completing_tasks_same_extra_for_1_and_100(self):
+        self.user_sales_salesman.sudo().groups_id += self.env.ref(
+            "sales_team.group_sale_salesman_all_leads"
+        )
+        leads = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"W {i}") for i in range(101)]
+        )
+        one, hundred = leads[0], leads[1:]
+
+        def extra(records):
+            # warm the same caches on the same path (complete, then reopen),
+            # then the same write completing tasks, against a write of two
+            # fields no task watches
+            for value in ("W", False, "A"):
+                sop = self._count(
+                    lambda value=value: records.write(
+                        {"sop_companions": value, "sop_decision_makers": value}
+                    )
+                )
+                core = self._count(
+                    lambda value=value: records.write(
+                        {"description": value, "referred": value}
+                    )
+                )
+            self.counts.append((len(records), sop, core))
+            return sop - core
+
+        self.counts = []
+        extra_1, extra_100 = extra(one), extra(hundred)
+        _logger.info(
+            "SOP extra queries on write: 1 lead %s, 100 leads %s", extra_1, extra_100
+        )
+        # the last write completed the tasks again
+        self.assertEqual(
+            set(
+                leads.sop_task_ids.filtered(
+                    lambda t: t.task_template_id == self.tt_visit
+                ).mapped("state")
+            ),
+            {"done"},
+        )
+        self.assertEqual(extra_1, extra_100, f"extra queries grow: {self.counts}")
+        self.assertLessEqual(extra_1, 8)
+
+    @users("user_sales_salesman")
+    @warmup
+    def test_write_completing_task_budget(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Budget"))
+        lead.write({"sop_companions": "A"})
+        self.env.flush_all()
+        with self.assertQueryCount(user_sales_salesman=6):
+            lead.write({"sop_decision_makers": "B"})
+            self.env.flush_all()
+        self.assertEqual(self._task(lead, self.tt_visit).state, "done")
+
+    @users("user_sales_salesman")
+    def test_kanban_read_at_most_two_extra_queries(self):
+        leads = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"K {i}") for i in range(80)]
+        )
+        domain = [("id", "in", leads.ids)]
+        Lead = self.env["crm.lead"]
+        # warm the caches (rules, fields) first
+        Lead.web_search_read(domain, {**KANBAN_SPEC, **SOP_SPEC}, limit=80)
+        core = self._count(lambda: Lead.web_search_read(domain, KANBAN_SPEC, limit=80))
+        sop = self._count(
+            lambda: Lead.web_search_read(domain, {**KANBAN_SPEC, **SOP_SPEC}, limit=80)
+        )
+        _logger.info("kanban read of 80: core %s queries, with SOP %s", core, sop)
+        self.assertLessEqual(sop - core, 2, f"core {core}, with SOP {sop}")
+        records = Lead.web_search_read(domain, {**KANBAN_SPEC, **SOP_SPEC}, limit=80)[
+            "records"
+        ]
+        self.assertEqual(
+            records[0]["sop_next_task_id"]["display_name"], "Customer profile"
+        )
