@@ -27,6 +27,7 @@
     "assets": {
         "web.assets_backend": [
             "crm_sales_sop/static/src/scss/crm_sales_sop.scss",
+            "crm_sales_sop/static/src/views/*",
         ],
         "web.assets_tests": [
             "crm_sales_sop/static/tests/tours/*.js",

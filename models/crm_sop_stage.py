@@ -54,12 +54,12 @@ class CrmSopStage(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         stages = super().create(vals_list)
-        self.env.registry.clear_cache()
+        self.env["crm.sop.task.template"]._sop_clear_caches()
         return stages
 
     def write(self, vals):
         res = super().write(vals)
-        self.env.registry.clear_cache()
+        self.env["crm.sop.task.template"]._sop_clear_caches()
         if "active" in vals:
             # archiving a stage archives its tasks (history kept), restoring it
             # restores them; open opportunities follow
@@ -77,5 +77,5 @@ class CrmSopStage(models.Model):
         if keep:
             keep.action_archive()
         res = super(CrmSopStage, self - keep).unlink()
-        self.env.registry.clear_cache()
+        self.env["crm.sop.task.template"]._sop_clear_caches()
         return res

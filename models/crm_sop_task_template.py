@@ -294,14 +294,13 @@ class CrmSopTaskTemplate(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         task_templates = super().create(vals_list)
-        self.env.registry.clear_cache()
+        self._sop_clear_caches()
         self.env["crm.sop.task"]._sop_instantiate_templates(task_templates)
         return task_templates
 
     def write(self, vals):
         res = super().write(vals)
-        # the engine's configuration and the "Fill in" dialogs
-        self.env.registry.clear_cache("default", "templates")
+        self._sop_clear_caches()
         Task = self.env["crm.sop.task"]
         if "active" in vals or "stage_id" in vals:
             Task._sop_instantiate_templates(self)
@@ -341,7 +340,7 @@ class CrmSopTaskTemplate(models.Model):
             .lead_id
         )
         res = super(CrmSopTaskTemplate, self - keep).unlink()
-        self.env.registry.clear_cache()
+        self._sop_clear_caches()
         if leads:
             self.env["crm.sop.task"]._sop_evaluate(leads)
         return res
@@ -349,6 +348,12 @@ class CrmSopTaskTemplate(models.Model):
     # ------------------------------------------------------------
     # ENGINE CONFIGURATION (cached)
     # ------------------------------------------------------------
+
+    @api.model
+    def _sop_clear_caches(self):
+        """The engine's configuration ("default" cache) and the views built
+        from it: Fill in dialogs, customer profile ("templates" cache)."""
+        self.env.registry.clear_cache("default", "templates")
 
     @api.model
     @tools.ormcache()

@@ -47,7 +47,7 @@ class CrmSopTemplate(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         templates = super().create(vals_list)
-        self.env.registry.clear_cache()
+        self.env["crm.sop.task.template"]._sop_clear_caches()
         if any(t.active for t in templates):
             self.env["crm.sop.task"]._sop_sync_all()
         return templates
@@ -55,7 +55,7 @@ class CrmSopTemplate(models.Model):
     def write(self, vals):
         res = super().write(vals)
         if {"active", "team_ids", "company_id", "sequence"} & vals.keys():
-            self.env.registry.clear_cache()
+            self.env["crm.sop.task.template"]._sop_clear_caches()
             self.env["crm.sop.task"]._sop_sync_all()
         return res
 

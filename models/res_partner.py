@@ -1,3 +1,5 @@
+from lxml import etree
+
 from odoo import api, fields, models
 
 
@@ -27,10 +29,25 @@ class ResPartner(models.Model):
 
     @api.model
     def _get_view(self, view_id=None, view_type="form", **options):
+        arch, view = super()._get_view(view_id, view_type, **options)
+        if view_type == "form":
+            self._sop_add_profile_fields(arch)
         # the "Fill in" dialog of a customer SOP task (see crm.sop.task.template)
         return self.env["crm.sop.task.template"]._sop_get_fill_view(
-            self, super()._get_view(view_id, view_type, **options), view_type
+            self, (arch, view), view_type
         )
+
+    @api.model
+    def _sop_add_profile_fields(self, arch):
+        """Customer centre: the profile group shows every customer field that
+        the active playbooks collect and the form does not show elsewhere (the
+        view cache is cleared when task templates change)."""
+        for group in arch.xpath("//group[@name='sop_profile']"):
+            for fname in self._sop_customer_field_names():
+                if fname in self._fields and not arch.xpath(
+                    f"//field[@name='{fname}']"
+                ):
+                    etree.SubElement(group, "field", name=fname)
 
     def write(self, vals):
         watched = [

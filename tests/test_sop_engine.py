@@ -332,3 +332,33 @@ class TestSopEngine(TestSopCommon):
             'name="expected_revenue"',
             self.env["crm.lead"].get_view(view_type="form")["arch"],
         )
+
+    def test_customer_centre_shows_collected_data(self):
+        field = self.env["ir.model.fields"].create(
+            {
+                "name": "x_sop_budget_band",
+                "model_id": self.env["ir.model"]._get_id("res.partner"),
+                "field_description": "Budget band",
+                "ttype": "char",
+            }
+        )
+        Partner = self.env["res.partner"].with_user(self.user_sales_salesman)
+        arch = Partner.get_view(view_type="form")["arch"]
+        self.assertIn('name="sop_gender"', arch)
+        self.assertNotIn("x_sop_budget_band", arch)
+        self.tt_customer.field_ids += field
+        arch = Partner.get_view(view_type="form")["arch"]
+        self.assertIn('name="x_sop_budget_band"', arch)
+        # the opportunities with their SOP progress
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        lead.sop_companions = "Husband"
+        lead.sop_decision_makers = "Both"
+        data = self.customer.with_user(self.user_sales_salesman).web_read(
+            {"sop_opportunity_ids": {"fields": {"sop_progress": {}, "name": {}}}}
+        )[0]
+        self.assertEqual(
+            data["sop_opportunity_ids"],
+            [{"id": lead.id, "sop_progress": 17, "name": lead.name}],
+        )
