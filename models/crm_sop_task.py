@@ -36,6 +36,7 @@ class CrmSopTask(models.Model):
     stage_id = fields.Many2one(
         related="task_template_id.stage_id", store=True, string="SOP Stage"
     )
+    stage_name = fields.Char(related="stage_id.name", string="SOP Stage Name")
     kind = fields.Selection(related="task_template_id.kind")
     scope = fields.Selection(related="task_template_id.scope")
     required = fields.Boolean(related="task_template_id.required")

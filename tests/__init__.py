@@ -2,6 +2,7 @@ from . import (
     test_sop_config,
     test_sop_engine,
     test_sop_gating,
+    test_sop_i18n,
     test_sop_install,
     test_sop_performance,
     test_sop_security,

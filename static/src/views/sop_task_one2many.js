@@ -17,9 +17,8 @@ export class SopTaskListRenderer extends ListRenderer {
         if (!value) {
             return false;
         }
-        return Array.isArray(value)
-            ? { id: value[0], name: value[1] }
-            : { id: value.id, name: value.display_name };
+        const id = Array.isArray(value) ? value[0] : value.id;
+        return { id, name: record.data.stage_name };
     }
 
     sopStageHeader(record, index) {

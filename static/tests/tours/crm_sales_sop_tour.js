@@ -17,6 +17,10 @@ registry.category("web_tour.tours").add("crm_sales_sop_fill_task", {
             run: "click",
         },
         {
+            content: "the SOP panel groups the tasks by stage",
+            trigger: ".o_crm_sop_tasks .o_crm_sop_stage_row:contains('First Contact'):contains('0 / 4')",
+        },
+        {
             content: "the SOP panel lists the task, open",
             trigger: ".o_crm_sop_tasks .o_data_row:contains('Visit data') button:contains('Fill in')",
             run: "click",
@@ -56,6 +60,10 @@ registry.category("web_tour.tours").add("crm_sales_sop_fill_task", {
         {
             content: "the task is done: its button now reads View",
             trigger: "body:not(:has(.modal)) .o_crm_sop_tasks .o_data_row:contains('Visit data') button:contains('View')",
+        },
+        {
+            content: "the stage header counts it",
+            trigger: ".o_crm_sop_tasks .o_crm_sop_stage_row:contains('First Contact'):contains('1 / 4')",
         },
         {
             content: "the progress moved",
