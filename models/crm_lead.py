@@ -82,7 +82,9 @@ class CrmLead(models.Model):
         if vals.get("stage_id"):
             self._sop_check_gates(vals["stage_id"])
         # tasks are re-evaluated only for leads whose watched values really
-        # change: core crm writes unchanged values often (convert, assign)
+        # change, and the playbook only re-synced for leads whose (team,
+        # company) maps to another playbook: core crm writes leads one by one
+        # when it assigns or converts them, often with unchanged values
         watched = [
             fname
             for fname in self.env["crm.sop.task.template"]._sop_watched_fields(
@@ -91,16 +93,36 @@ class CrmLead(models.Model):
             if fname in vals
         ]
         before = {lead.id: [lead[fname] for fname in watched] for lead in self}
+        remap = bool({"team_id", "company_id", "user_id"} & vals.keys())
+        playbook_before = self._sop_playbook_map() if remap else {}
         res = super().write(vals)
         changed = self.filtered(
             lambda lead: [lead[fname] for fname in watched] != before[lead.id]
         )
+        if vals.get("active"):
+            resync = self
+        elif remap:
+            playbook_after = self._sop_playbook_map()
+            resync = self.filtered(
+                lambda lead: playbook_after[lead.id] != playbook_before[lead.id]
+            )
+        else:
+            resync = self.browse()
         Task = self.env["crm.sop.task"]
-        if "team_id" in vals or "company_id" in vals or vals.get("active"):
-            Task._sop_sync(self, evaluate=changed)
+        if resync:
+            Task._sop_sync(resync, evaluate=changed)
         elif changed:
             Task._sop_evaluate(changed)
         return res
+
+    def _sop_playbook_map(self):
+        """{lead id: the playbook its team and company map to} (no query when
+        team and company are in cache)."""
+        Template = self.env["crm.sop.template"]
+        return {
+            lead.id: Template._sop_template_for(lead.team_id, lead.company_id)
+            for lead in self
+        }
 
     # ------------------------------------------------------------
     # STAGE GATING

@@ -16,12 +16,17 @@ class CrmSopTask(models.Model):
     _description = "Sales SOP Task"
     _order = "stage_id, state desc, task_template_id, id"
     _rec_name = "name"
+    # One row per opportunity and task template: millions of rows, written by
+    # the engine in SQL. Who and when are date_done / done_user_id; the
+    # create/write columns (and their foreign-key checks on every insert) would
+    # only slow the instantiation down.
+    _log_access = False
 
+    # no index of its own: UNIQUE(lead_id, task_template_id) serves it
     lead_id = fields.Many2one(
         "crm.lead",
         string="Opportunity",
         required=True,
-        index=True,
         ondelete="cascade",
         readonly=True,
     )
@@ -205,12 +210,13 @@ class CrmSopTask(models.Model):
     def _sop_sync(self, leads, new=False, evaluate=None):
         """Give each lead the playbook of its team (or the company fallback) and
         that playbook's tasks, then evaluate them. ``new``: the leads were just
-        created (nothing to prune). ``evaluate``: leads to evaluate even if
-        their playbook does not change. Costs no query when nothing changes."""
+        created (nothing to prune; the playbook is written with the summary).
+        ``evaluate``: leads to evaluate even if their playbook does not change.
+        Costs no query when nothing changes."""
         if not leads:
             return
         Template = self.env["crm.sop.template"]
-        changed = defaultdict(list)
+        targets = {}
         for lead in leads:
             template_id = (
                 Template._sop_template_for(lead.team_id, lead.company_id)
@@ -218,24 +224,36 @@ class CrmSopTask(models.Model):
                 else lead.sop_template_id.id
             )
             if lead.sop_template_id.id != template_id:
-                changed[template_id].append(lead.id)
-        changed_ids = [lead_id for ids in changed.values() for lead_id in ids]
-        if changed_ids:
-            self._sop_flush()
-            for template_id, ids in changed.items():
-                self.env.cr.execute(
-                    SQL(
-                        "UPDATE crm_lead SET sop_template_id = %s WHERE id = ANY(%s)",
-                        template_id or None,
-                        ids,
-                    )
+                targets[lead.id] = template_id
+        if new:
+            if targets:
+                rows = self._sop_insert(templates=targets)
+                self._sop_evaluate(leads.browse(list(targets)), rows, targets)
+            return
+        if targets:
+            self._sop_set_templates(targets)
+            self._sop_prune(list(targets))
+            self._sop_insert(lead_ids=list(targets))
+        self._sop_evaluate(leads.browse(list(targets)) | (evaluate or leads.browse()))
+
+    @api.model
+    def _sop_set_templates(self, targets):
+        """targets: {lead id: playbook id or False}; one UPDATE per playbook."""
+        self._sop_flush()
+        by_template = defaultdict(list)
+        for lead_id, template_id in targets.items():
+            by_template[template_id].append(lead_id)
+        for template_id, lead_ids in by_template.items():
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE crm_lead SET sop_template_id = %s WHERE id = ANY(%s)",
+                    template_id or None,
+                    lead_ids,
                 )
-            leads.invalidate_recordset(["sop_template_id"])
-            if not new:
-                self._sop_prune(changed_ids)
-            self._sop_insert(changed_ids)
-        to_evaluate = leads.browse(changed_ids) | (evaluate or leads.browse())
-        self._sop_evaluate(to_evaluate)
+            )
+        self.env["crm.lead"].browse(list(targets)).invalidate_recordset(
+            ["sop_template_id"]
+        )
 
     @api.model
     def _sop_flush(self, lead_fields=()):
@@ -310,10 +328,25 @@ class CrmSopTask(models.Model):
             self._sop_evaluate_ids(changed_ids)
 
     @api.model
-    def _sop_insert(self, lead_ids=None, task_template_ids=None, open_leads=False):
+    def _sop_insert(
+        self, lead_ids=None, task_template_ids=None, open_leads=False, templates=None
+    ):
         """Create the missing tasks of the leads' playbooks in one statement
-        (and reactivate those archived earlier)."""
+        (and reactivate those archived earlier). ``templates``: {lead id:
+        playbook id} of new leads whose playbook is not written yet.
+        Returns the rows (id, lead_id, task_template_id, state, sent) created or
+        reactivated."""
         conditions = [SQL("tt.active"), SQL("s.active")]
+        if templates is not None:
+            pairs = [(lead_id, tid) for lead_id, tid in templates.items() if tid]
+            if not pairs:
+                return []
+            source = SQL(
+                "(VALUES %s) AS l(id, sop_template_id)",
+                SQL(", ").join(SQL("(%s, %s)", lead_id, tid) for lead_id, tid in pairs),
+            )
+        else:
+            source = SQL("crm_lead l")
         if lead_ids is not None:
             conditions.append(SQL("l.id = ANY(%s)", list(lead_ids)))
         if task_template_ids is not None:
@@ -325,24 +358,24 @@ class CrmSopTask(models.Model):
         self.env.cr.execute(
             SQL(
                 """INSERT INTO crm_sop_task (lead_id, task_template_id, stage_id,
-                           state, active,
-                           create_uid, create_date, write_uid, write_date)
-                    SELECT l.id, tt.id, tt.stage_id,
-                           'todo', TRUE, %(uid)s, %(now)s, %(uid)s, %(now)s
-                      FROM crm_lead l
+                           state, active)
+                    SELECT l.id, tt.id, tt.stage_id, 'todo', TRUE
+                      FROM %(source)s
                       JOIN crm_sop_task_template tt
                         ON tt.template_id = l.sop_template_id
                       JOIN crm_sop_stage s ON s.id = tt.stage_id
                      WHERE %(where)s
                 ON CONFLICT (lead_id, task_template_id)
-                DO UPDATE SET active = TRUE WHERE crm_sop_task.active IS NOT TRUE""",
-                uid=self.env.uid,
-                now=self.env.cr.now(),
+                DO UPDATE SET active = TRUE WHERE crm_sop_task.active IS NOT TRUE
+                RETURNING id, lead_id, task_template_id, state, date_script_sent""",
+                source=source,
                 where=SQL(" AND ").join(conditions),
             )
         )
+        rows = self.env.cr.fetchall()
         self.invalidate_model()
         self.env["crm.lead"].invalidate_model(["sop_task_ids"])
+        return rows
 
     @api.model
     def _sop_prune(self, lead_ids=None, task_template_ids=None):
@@ -421,34 +454,46 @@ class CrmSopTask(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _sop_evaluate(self, leads):
+    def _sop_read_rows(self, lead_ids):
+        """(id, lead_id, task_template_id, state, date_script_sent) of the
+        active tasks of the leads, in one query."""
+        self.flush_model()
+        self.env.cr.execute(
+            SQL(
+                """SELECT id, lead_id, task_template_id, state, date_script_sent
+                     FROM crm_sop_task
+                    WHERE active AND lead_id = ANY(%s)""",
+                list(lead_ids),
+            )
+        )
+        return self.env.cr.fetchall()
+
+    @api.model
+    def _sop_evaluate(self, leads, rows=None, templates=None):
         """Decide the state of every task of ``leads`` in one pass.
 
         Reads what the task kinds need for the whole batch (lead fields, customer
         fields, one filtered_domain per condition, one grouped query for done
-        activities), writes the tasks whose state changes grouped by target
-        value, then the leads' SOP summary in one statement.
+        activities), writes the tasks whose state changes (one UPDATE per target
+        state), then the leads' SOP summary in one statement.
 
-        Runs as superuser: it only derives task states from data the current
-        user was allowed to write (reps have no write access on tasks).
+        ``rows``: the leads' task rows when the caller has them (new leads);
+        ``templates``: playbooks to write with the summary (new leads).
+        Works on plain rows and SQL rather than records: it derives task states
+        from data the current user was allowed to write (reps have no write
+        access on tasks), for batches of thousands of leads.
         """
         if not leads:
             return
         config = self.env["crm.sop.task.template"]._sop_config()
+        if rows is None:
+            rows = self._sop_read_rows(leads.ids)
+        rows = [row for row in rows if row[2] in config]
         leads = leads.sudo().with_context(active_test=False, prefetch_fields=False)
-        tasks = (
-            self.sudo()
-            .with_context(active_test=True)
-            .search_fetch(
-                [("lead_id", "in", leads.ids)],
-                ["lead_id", "task_template_id", "state", "date_script_sent"],
-                order="id",
-            )
-        )
-        tasks = tasks.filtered(lambda t: t.task_template_id.id in config)
-        configs = {
-            t.task_template_id.id: config[t.task_template_id.id] for t in tasks
-        }.values()
+        lead_ids_by_config = defaultdict(list)
+        for row in rows:
+            lead_ids_by_config[row[2]].append(row[1])
+        configs = [config[tt_id] for tt_id in lead_ids_by_config]
 
         # what the kinds need, for the whole batch
         lead_fields = {name for c in configs for name in c.lead_fields}
@@ -457,18 +502,16 @@ class CrmSopTask(models.Model):
             lead_fields.add("partner_id")
         if lead_fields:
             leads.fetch(list(lead_fields))
-        partners = leads.partner_id if partner_fields else self.env["res.partner"]
-        if partners:
-            partners.sudo().fetch(list(partner_fields))
+        if partner_fields:
+            leads.partner_id.fetch(list(partner_fields))
         matched = {}
         for c in configs:
             if c.kind == "condition" and c.domain is not None:
-                with_template = leads.filtered(
-                    lambda lead, tid=c.template_id: lead.sop_template_id.id == tid
-                )
                 try:
                     matched[c.id] = set(
-                        with_template.filtered_domain(list(c.domain)).ids
+                        leads.browse(lead_ids_by_config[c.id])
+                        .filtered_domain(list(c.domain))
+                        .ids
                     )
                 except (ValueError, TypeError, KeyError):
                     # validated on save, but a field may have changed since:
@@ -497,112 +540,142 @@ class CrmSopTask(models.Model):
             )
             done_activities = {(res_id, atype.id) for res_id, atype in groups}
 
-        to_done, to_todo = [], []
-        for task in tasks:
-            c = config[task.task_template_id.id]
-            lead = task.lead_id
+        lead_records = {lead.id: lead for lead in leads}  # keeps the prefetch
+        to_done, to_todo, new_rows = [], [], []
+        for row in rows:
+            task_id, lead_id, tt_id, state, sent = row
+            c = config[tt_id]
             if c.kind == "fields":
+                lead = lead_records[lead_id]
                 record = lead.partner_id if c.partner_fields else lead
                 names = c.partner_fields or c.lead_fields
                 done = bool(record) and all(record[name] for name in names)
             elif c.kind == "condition":
-                done = lead.id in matched.get(c.id, ())
+                done = lead_id in matched.get(c.id, ())
             elif c.kind == "script":
-                done = bool(task.date_script_sent)
+                done = bool(sent)
             elif c.kind == "activity":
-                done = (lead.id, c.activity_type_id) in done_activities
+                done = (lead_id, c.activity_type_id) in done_activities
             else:  # manual: the rep decides
-                continue
-            if done and task.state == "todo":
-                to_done.append(task.id)
-            elif not done and task.state == "done":
-                to_todo.append(task.id)
-        Task = self.sudo()
-        if to_done:
-            Task.browse(to_done).write(
-                {
-                    "state": "done",
-                    "completion": "auto",
-                    "date_done": fields.Datetime.now(),
-                    "done_user_id": self.env.uid,
-                }
-            )
-        if to_todo:
-            Task.browse(to_todo).write(
-                {
-                    "state": "todo",
-                    "completion": False,
-                    "date_done": False,
-                    "done_user_id": False,
-                }
-            )
-        self._sop_update_summary(leads, tasks)
+                done = state == "done"
+            if done and state == "todo":
+                to_done.append(task_id)
+                state = "done"
+            elif not done and state == "done":
+                to_todo.append(task_id)
+                state = "todo"
+            new_rows.append((task_id, lead_id, tt_id, state, sent))
+        if to_done or to_todo:
+            self.flush_model()
+            now, uid = self.env.cr.now(), self.env.uid
+            if to_done:
+                self.env.cr.execute(
+                    SQL(
+                        """UPDATE crm_sop_task
+                              SET state = 'done', completion = 'auto',
+                                  date_done = %s, done_user_id = %s
+                            WHERE id = ANY(%s)""",
+                        now,
+                        uid,
+                        to_done,
+                    )
+                )
+            if to_todo:
+                self.env.cr.execute(
+                    SQL(
+                        """UPDATE crm_sop_task
+                              SET state = 'todo', completion = NULL,
+                                  date_done = NULL, done_user_id = NULL
+                            WHERE id = ANY(%s)""",
+                        to_todo,
+                    )
+                )
+            self.invalidate_model(["state", "completion", "date_done", "done_user_id"])
+        self._sop_update_summary(leads, new_rows, templates)
 
     @api.model
-    def _sop_update_summary(self, leads, tasks=None):
-        """Write sop_progress, sop_stage_id and sop_next_task_id of the leads in
-        one UPDATE (only the rows that change)."""
+    def _sop_update_summary(self, leads, rows=None, templates=None):
+        """Write sop_progress, sop_stage_id and sop_next_task_id (and, for new
+        leads, sop_template_id) of the leads in one UPDATE of the rows that
+        change."""
         if not leads:
             return
         config = self.env["crm.sop.task.template"]._sop_config()
-        if tasks is None:
-            tasks = (
-                self.sudo()
-                .with_context(active_test=True)
-                .search_fetch(
-                    [("lead_id", "in", leads.ids)],
-                    ["lead_id", "task_template_id", "state"],
-                )
-            )
+        if rows is None:
+            rows = self._sop_read_rows(leads.ids)
         by_lead = defaultdict(list)
-        for task in tasks:
-            c = config.get(task.task_template_id.id)
+        for task_id, lead_id, tt_id, state, _sent in rows:
+            c = config.get(tt_id)
             if c is not None:
-                by_lead[task.lead_id.id].append((c.order, c.stage_id, task))
-        rows = []
+                by_lead[lead_id].append((c.order, c.stage_id, task_id, state))
+        fnames = ["sop_progress", "sop_stage_id", "sop_next_task_id"]
         leads = leads.sudo().with_context(prefetch_fields=False)
-        leads.fetch(["sop_progress", "sop_stage_id", "sop_next_task_id"])
+        leads.fetch(fnames)
+        values = []
         for lead in leads:
-            items = sorted(by_lead.get(lead.id, ()), key=lambda item: item[0])
-            open_items = [item for item in items if item[2].state == "todo"]
+            items = sorted(by_lead.get(lead.id, ()))
+            open_items = [item for item in items if item[3] == "todo"]
             progress = (
                 round(100 * (len(items) - len(open_items)) / len(items)) if items else 0
             )
             if open_items:
-                stage_id, next_task_id = open_items[0][1], open_items[0][2].id
+                stage_id, next_task_id = open_items[0][1], open_items[0][2]
             else:
                 stage_id, next_task_id = (items[-1][1] if items else False), False
             if (
-                lead.sop_progress != progress
+                templates
+                or lead.sop_progress != progress
                 or lead.sop_stage_id.id != stage_id
                 or lead.sop_next_task_id.id != next_task_id
             ):
-                rows.append(
-                    SQL(
-                        "(%s, %s, %s::integer, %s::integer)",
-                        lead.id,
-                        progress,
-                        stage_id or None,
-                        next_task_id or None,
-                    )
-                )
-        if not rows:
+                values.append((lead.id, progress, stage_id, next_task_id))
+        if not values:
             return
-        self.env["crm.lead"].flush_model(
-            ["sop_progress", "sop_stage_id", "sop_next_task_id"]
-        )
-        self.env.cr.execute(
-            SQL(
-                """UPDATE crm_lead l
-                      SET sop_progress = v.progress,
-                          sop_stage_id = v.stage_id,
-                          sop_next_task_id = v.task_id
-                     FROM (VALUES %s) AS v(id, progress, stage_id, task_id)
-                    WHERE l.id = v.id""",
-                SQL(", ").join(rows),
+        self.env["crm.lead"].flush_model([*fnames, "sop_template_id"])
+        if templates:
+            fnames.append("sop_template_id")
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE crm_lead l
+                          SET sop_progress = v.progress, sop_stage_id = v.stage_id,
+                              sop_next_task_id = v.task_id,
+                              sop_template_id = v.template_id
+                         FROM (VALUES %s) AS v(id, progress, stage_id, task_id,
+                                               template_id)
+                        WHERE l.id = v.id""",
+                    SQL(", ").join(
+                        SQL(
+                            "(%s, %s, %s::integer, %s::integer, %s::integer)",
+                            lead_id,
+                            progress,
+                            stage_id or None,
+                            task_id or None,
+                            templates.get(lead_id) or None,
+                        )
+                        for lead_id, progress, stage_id, task_id in values
+                    ),
+                )
             )
-        )
-        fnames = ["sop_progress", "sop_stage_id", "sop_next_task_id"]
+        else:
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE crm_lead l
+                          SET sop_progress = v.progress, sop_stage_id = v.stage_id,
+                              sop_next_task_id = v.task_id
+                         FROM (VALUES %s) AS v(id, progress, stage_id, task_id)
+                        WHERE l.id = v.id""",
+                    SQL(", ").join(
+                        SQL(
+                            "(%s, %s, %s::integer, %s::integer)",
+                            lead_id,
+                            progress,
+                            stage_id or None,
+                            task_id or None,
+                        )
+                        for lead_id, progress, stage_id, task_id in values
+                    ),
+                )
+            )
         leads.invalidate_recordset(fnames)
         leads.modified(fnames)
 
