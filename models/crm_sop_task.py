@@ -276,18 +276,28 @@ class CrmSopTask(models.Model):
     @api.model
     def _sop_sync_all(self, everything=False):
         """Re-map every open opportunity to its playbook (install, playbook
-        changes): one UPDATE per (team, company) whose playbook changed, then
-        tasks by INSERT ... SELECT, then evaluation by chunks. ``everything``
-        (install): insert and evaluate the tasks of every open lead."""
+        changes), by chunks, without per-record ORM work:
+
+        - leads without playbook yet take the path of new leads: their tasks
+          are inserted with RETURNING and evaluated from those rows, and the
+          playbook is written with the summary (one UPDATE of crm_lead);
+        - leads mapped to another playbook: one UPDATE per (team, company),
+          then their old open tasks go, the new ones are inserted, evaluated.
+
+        ``everything`` (install): also insert and evaluate the missing tasks
+        of leads already mapped (created while the module's data loaded)."""
         if self._sop_deferred() and not everything:
             return
-        Lead = self.env["crm.lead"].with_context(active_test=False)
-        self._sop_flush(["team_id", "probability"])
+        self._sop_flush(["team_id", "company_id", "probability"])
+        Lead = self.env["crm.lead"].with_context(
+            active_test=False, prefetch_fields=False
+        )
         Template = self.env["crm.sop.template"]
         self.env.cr.execute(
             SQL(
                 """SELECT DISTINCT team_id, company_id FROM crm_lead
-                    WHERE active AND COALESCE(probability, 0) < 100"""
+                    WHERE active AND COALESCE(probability, 0) < 100
+                      AND sop_template_id IS NOT NULL"""
             )
         )
         changed_ids = []
@@ -300,6 +310,7 @@ class CrmSopTask(models.Model):
                 SQL(
                     """UPDATE crm_lead SET sop_template_id = %(template)s
                         WHERE active AND COALESCE(probability, 0) < 100
+                          AND sop_template_id IS NOT NULL
                           AND team_id IS NOT DISTINCT FROM %(team)s
                           AND company_id IS NOT DISTINCT FROM %(company)s
                           AND sop_template_id IS DISTINCT FROM %(template)s
@@ -311,21 +322,43 @@ class CrmSopTask(models.Model):
             )
             changed_ids += [row[0] for row in self.env.cr.fetchall()]
         Lead.invalidate_model(["sop_template_id"])
-        if everything:
-            self._sop_prune()
-            self._sop_insert(open_leads=True)
-            self.env.cr.execute(
-                SQL(
-                    """SELECT id FROM crm_lead
-                        WHERE sop_template_id IS NOT NULL AND active
-                          AND COALESCE(probability, 0) < 100 ORDER BY id"""
-                )
-            )
-            self._sop_evaluate_ids([row[0] for row in self.env.cr.fetchall()])
-        elif changed_ids:
+        if changed_ids:
             self._sop_prune(changed_ids)
             self._sop_insert(changed_ids)
             self._sop_evaluate_ids(changed_ids)
+        mapped_ids = []
+        if everything:
+            # leads mapped before this pass whose playbook did not change
+            self.env.cr.execute(
+                SQL(
+                    """SELECT id FROM crm_lead
+                        WHERE active AND COALESCE(probability, 0) < 100
+                          AND sop_template_id IS NOT NULL AND id != ALL(%s)
+                     ORDER BY id""",
+                    changed_ids,
+                )
+            )
+            mapped_ids = [row[0] for row in self.env.cr.fetchall()]
+        # leads without playbook yet: the path of new leads
+        self.env.cr.execute(
+            SQL(
+                """SELECT id FROM crm_lead
+                    WHERE active AND COALESCE(probability, 0) < 100
+                      AND sop_template_id IS NULL
+                 ORDER BY id"""
+            )
+        )
+        for ids in split_every(
+            EVALUATE_CHUNK, [row[0] for row in self.env.cr.fetchall()]
+        ):
+            leads = Lead.browse(ids)
+            leads.fetch(["team_id", "company_id", "sop_template_id", "active"])
+            self._sop_sync(leads, new=True)
+            # keep memory flat on large databases
+            self.env.invalidate_all(flush=True)
+        if everything and mapped_ids:
+            self._sop_insert(mapped_ids)
+            self._sop_evaluate_ids(mapped_ids)
 
     @api.model
     def _sop_insert(
