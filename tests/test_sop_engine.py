@@ -298,6 +298,9 @@ class TestSopEngine(TestSopCommon):
     def test_kanban_tooltip_guidance(self):
         self.assertIn("Get to know", self.stage_team1_1.sop_guidance)
         self.assertFalse(self.stage_team1_won.sop_guidance)
+        kanban = self.env.ref("crm.crm_case_kanban_view_leads")
+        arch = self.env["crm.lead"].get_view(kanban.id, "kanban")["arch"]
+        self.assertIn("sop_guidance", arch, "the column tooltip shows the guidance")
 
     @users("user_sales_salesman")
     def test_fill_in_dialog(self):
