@@ -37,8 +37,14 @@ class CrmLead(models.Model):
         aggregator="avg",
         help="Share of the opportunity's SOP tasks that are done (0-100).",
     )
+    # indexed: deleting tasks (playbook edits) sets it to NULL through its
+    # foreign key, which would otherwise scan crm_lead once per deleted task
     sop_next_task_id = fields.Many2one(
-        "crm.sop.task", string="Next Step", readonly=True, copy=False
+        "crm.sop.task",
+        string="Next Step",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
     )
     sop_stage_guidance = fields.Html(
         related="sop_stage_id.guidance", string="Stage Guidance"
