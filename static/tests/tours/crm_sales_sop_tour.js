@@ -21,6 +21,19 @@ registry.category("web_tour.tours").add("crm_sales_sop_fill_task", {
             trigger: ".o_crm_sop_tasks .o_crm_sop_stage_row:contains('First Contact'):contains('0 / 4')",
         },
         {
+            content: "a task opens with its guidance",
+            trigger: ".o_crm_sop_tasks .o_data_row:contains('Customer basic data') td[name=name]",
+            run: "click",
+        },
+        {
+            trigger: ".modal .o_crm_sop_guidance:contains('filled once')",
+        },
+        {
+            content: "close it",
+            trigger: ".modal .btn-close",
+            run: "click",
+        },
+        {
             content: "the SOP panel lists the task, open",
             trigger: ".o_crm_sop_tasks .o_data_row:contains('Visit data') button:contains('Fill in')",
             run: "click",
