@@ -53,7 +53,7 @@ class TestSopPerformance(TestSopCommon):
     @warmup
     def test_create_batch_budget(self):
         # 20 opportunities, 120 tasks, evaluated
-        with self.assertQueryCount(user_sales_manager=436):
+        with self.assertQueryCount(user_sales_manager=434):
             self._create_leads(20, "Budget")
 
     @users("user_sales_manager")
@@ -125,7 +125,7 @@ class TestSopPerformance(TestSopCommon):
         lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Budget"))
         lead.write({"sop_companions": "A"})
         self.env.flush_all()
-        with self.assertQueryCount(user_sales_salesman=6):
+        with self.assertQueryCount(user_sales_salesman=5):
             lead.write({"sop_decision_makers": "B"})
             self.env.flush_all()
         self.assertEqual(self._task(lead, self.tt_visit).state, "done")
@@ -150,4 +150,21 @@ class TestSopPerformance(TestSopCommon):
         ]
         self.assertEqual(
             records[0]["sop_next_task_id"]["display_name"], "Customer profile"
+        )
+
+    @users("user_sales_salesman")
+    @warmup
+    def test_kanban_read_budget(self):
+        leads = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"Card {i}") for i in range(80)]
+        )
+        self.env.invalidate_all()
+        with self.assertQueryCount(user_sales_salesman=8):
+            records = self.env["crm.lead"].web_search_read(
+                [("id", "in", leads.ids)], {**KANBAN_SPEC, **SOP_SPEC}, limit=80
+            )["records"]
+        self.assertEqual(len(records), 80)
+        self.assertEqual(
+            {r["sop_next_task_id"]["display_name"] for r in records},
+            {"Customer profile"},
         )
