@@ -756,6 +756,19 @@ def verdict(ok, target):
     return f"{target} {'ok' if ok else 'MISSED'}"
 
 
+def constant_row(label, results):
+    """The table row saying whether the extra queries of a scenario are the
+    same whatever the batch size."""
+    constant = len({r["extra_queries"] for r in results.values()}) == 1
+    return (
+        label,
+        "",
+        "",
+        "constant" if constant else "NOT constant",
+        verdict(constant, "constant"),
+    )
+
+
 def report_rows(results):
     """(scenario, core, SOP, ratio / extra, target / note) rows."""
     rows = []
@@ -789,16 +802,7 @@ def report_rows(results):
             ),
         ]
     if len(create) > 1:
-        constant = len({r["extra_queries"] for r in create.values()}) == 1
-        rows.append(
-            (
-                "create extra queries",
-                "",
-                "",
-                "constant" if constant else "NOT constant",
-                verdict(constant, "constant"),
-            )
-        )
+        rows.append(constant_row("create extra queries", create))
     kanban = results.get("kanban")
     if kanban:
         core, sop = kanban["core"], kanban["sop"]
@@ -839,16 +843,7 @@ def report_rows(results):
             ),
         ]
     if len(write) > 1:
-        constant = len({r["extra_queries"] for r in write.values()}) == 1
-        rows.append(
-            (
-                "write extra queries",
-                "",
-                "",
-                "constant" if constant else "NOT constant",
-                verdict(constant, "constant"),
-            )
-        )
+        rows.append(constant_row("write extra queries", write))
     install = results.get("install")
     if install:
         rows.append(

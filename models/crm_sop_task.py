@@ -361,9 +361,7 @@ class CrmSopTask(models.Model):
             self._sop_evaluate_ids(mapped_ids)
 
     @api.model
-    def _sop_insert(
-        self, lead_ids=None, task_template_ids=None, open_leads=False, templates=None
-    ):
+    def _sop_insert(self, lead_ids=None, task_template_ids=None, templates=None):
         """Create the missing tasks of the leads' playbooks in one statement
         (and reactivate those archived earlier). ``templates``: {lead id:
         playbook id} of new leads whose playbook is not written yet.
@@ -382,10 +380,10 @@ class CrmSopTask(models.Model):
             source = SQL("crm_lead l")
         if lead_ids is not None:
             conditions.append(SQL("l.id = ANY(%s)", list(lead_ids)))
-        if task_template_ids is not None:
-            conditions.append(SQL("tt.id = ANY(%s)", list(task_template_ids)))
-            open_leads = True
+        open_leads = task_template_ids is not None
         if open_leads:
+            # a task added to a live playbook reaches its open opportunities
+            conditions.append(SQL("tt.id = ANY(%s)", list(task_template_ids)))
             conditions.append(SQL("l.active AND COALESCE(l.probability, 0) < 100"))
         self._sop_flush(["probability"] if open_leads else ())
         self.env.cr.execute(

@@ -128,5 +128,15 @@ class TestSopCommon(TestCrmCommon):
             **vals,
         }
 
+    def _custom_char_field(self, model, name, label):
+        return self.env["ir.model.fields"].create(
+            {
+                "name": name,
+                "model_id": self.env["ir.model"]._get_id(model),
+                "field_description": label,
+                "ttype": "char",
+            }
+        )
+
     def _task(self, lead, task_template):
         return lead.sop_task_ids.filtered(lambda t: t.task_template_id == task_template)

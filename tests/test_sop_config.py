@@ -138,14 +138,7 @@ class TestSopConfig(TestSopCommon):
             self.env["crm.sop.task.template"].create(vals)
 
     def test_field_used_by_a_task_cannot_be_removed(self):
-        field = self.env["ir.model.fields"].create(
-            {
-                "name": "x_sop_budget_note",
-                "model_id": self.env["ir.model"]._get_id("crm.lead"),
-                "field_description": "Budget note",
-                "ttype": "char",
-            }
-        )
+        field = self._custom_char_field("crm.lead", "x_sop_budget_note", "Budget note")
         self.env["crm.sop.task.template"].create(
             {
                 "name": "Budget note",

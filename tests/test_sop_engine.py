@@ -337,13 +337,8 @@ class TestSopEngine(TestSopCommon):
         )
 
     def test_customer_centre_shows_collected_data(self):
-        field = self.env["ir.model.fields"].create(
-            {
-                "name": "x_sop_budget_band",
-                "model_id": self.env["ir.model"]._get_id("res.partner"),
-                "field_description": "Budget band",
-                "ttype": "char",
-            }
+        field = self._custom_char_field(
+            "res.partner", "x_sop_budget_band", "Budget band"
         )
         Partner = self.env["res.partner"].with_user(self.user_sales_salesman)
         arch = Partner.get_view(view_type="form")["arch"]
