@@ -1,3 +1,5 @@
+# the mixin first: crm.lead and res.partner inherit it
+from . import crm_sop_record_mixin  # isort: skip
 from . import (
     crm_lead,
     crm_sop_stage,
@@ -7,6 +9,8 @@ from . import (
     crm_stage,
     ir_model_fields,
     mail_activity,
+    mail_activity_type,
     mail_compose_message,
+    mail_template,
     res_partner,
 )

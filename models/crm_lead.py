@@ -1,16 +1,30 @@
-from collections import defaultdict
-
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 # how many blocked opportunities an error message names before summarising
 GATE_ERROR_MAX_LEADS = 5
+# set by the engine only (in SQL): refused in create and write
+SOP_ENGINE_FIELDS = (
+    "sop_template_id",
+    "sop_task_ids",
+    "sop_stage_id",
+    "sop_progress",
+    "sop_next_task_id",
+)
+# SOP data of the opportunity, merged as core merges its own fields
+SOP_MERGED_FIELDS = (
+    "sop_companions",
+    "sop_decision_makers",
+    "sop_intended_category",
+    "sop_intended_style",
+)
 
 
 class CrmLead(models.Model):
-    _inherit = "crm.lead"
+    _inherit = ["crm.lead", "crm.sop.record.mixin"]
+    _name = "crm.lead"
 
     sop_template_id = fields.Many2one(
         "crm.sop.template",
@@ -64,47 +78,44 @@ class CrmLead(models.Model):
     )
 
     # ------------------------------------------------------------
-    # VIEWS
-    # ------------------------------------------------------------
-
-    @api.model
-    def _get_view(self, view_id=None, view_type="form", **options):
-        # the "Fill in" dialog of a SOP task (see crm.sop.task.template)
-        return self.env["crm.sop.task.template"]._sop_get_fill_view(
-            self, super()._get_view(view_id, view_type, **options), view_type
-        )
-
-    # ------------------------------------------------------------
     # CRUD
     # ------------------------------------------------------------
 
+    @api.model
+    def default_get(self, fields_list):
+        # engine-owned fields take no default (context default_*, ir.default):
+        # a kanban grouped by SOP stage sends default_sop_stage_id, for instance
+        return super().default_get(
+            [fname for fname in fields_list if fname not in SOP_ENGINE_FIELDS]
+        )
+
     @api.model_create_multi
     def create(self, vals_list):
+        self._sop_check_engine_fields(vals_list)
         leads = super().create(vals_list)
-        self.env["crm.sop.task"]._sop_sync(leads, new=True)
+        Task = self.env["crm.sop.task"]
+        Task._sop_sync(leads, new=True)
+        if not Task._sop_deferred():  # not the demo data of this module
+            # created directly in a later stage: gated like a move from nowhere
+            leads._sop_check_gates(
+                {lead: lead.stage_id for lead in leads}, created=True
+            )
         return leads
 
     def write(self, vals):
+        self._sop_check_engine_fields([vals])
         if vals.get("stage_id"):
-            self._sop_check_gates(vals["stage_id"])
+            target = self.env["crm.stage"].browse(vals["stage_id"])
+            self._sop_check_gates(dict.fromkeys(self, target))
         # tasks are re-evaluated only for leads whose watched values really
         # change, and the playbook only re-synced for leads whose (team,
         # company) maps to another playbook: core crm writes leads one by one
         # when it assigns or converts them, often with unchanged values
-        watched = [
-            fname
-            for fname in self.env["crm.sop.task.template"]._sop_watched_fields(
-                "crm.lead"
-            )
-            if fname in vals
-        ]
-        before = {lead.id: [lead[fname] for fname in watched] for lead in self}
+        watched, before = self._sop_watch(vals)
         remap = bool({"team_id", "company_id", "user_id"} & vals.keys())
         playbook_before = self._sop_playbook_map() if remap else {}
         res = super().write(vals)
-        changed = self.filtered(
-            lambda lead: [lead[fname] for fname in watched] != before[lead.id]
-        )
+        changed = self._sop_watch_changed(watched, before)
         if vals.get("active"):
             resync = self
         elif remap:
@@ -121,6 +132,28 @@ class CrmLead(models.Model):
             Task._sop_evaluate(changed)
         return res
 
+    @api.model
+    def _sop_check_engine_fields(self, vals_list):
+        """Only the engine sets the SOP summary, playbook and tasks of an
+        opportunity (it does so in SQL): any other create or write of them is
+        refused, whoever sends it (form, import, RPC)."""
+        forbidden = {fname for vals in vals_list for fname in vals} & set(
+            SOP_ENGINE_FIELDS
+        )
+        if forbidden:
+            raise AccessError(
+                self.env._(
+                    "Only the Sales SOP engine sets these fields of an "
+                    "opportunity: %(fields)s.",
+                    fields=", ".join(
+                        sorted(
+                            self._fields[fname]._description_string(self.env)
+                            for fname in forbidden
+                        )
+                    ),
+                )
+            )
+
     def _sop_playbook_map(self):
         """{lead id: the playbook its team and company map to} (no query when
         team and company are in cache)."""
@@ -131,81 +164,49 @@ class CrmLead(models.Model):
         }
 
     # ------------------------------------------------------------
+    # MERGE
+    # ------------------------------------------------------------
+
+    def _merge_get_fields(self):
+        # SOP data collected on the opportunity merges as core's own fields
+        return super()._merge_get_fields() + list(SOP_MERGED_FIELDS)
+
+    def _merge_dependences(self, opportunities):
+        res = super()._merge_dependences(opportunities)
+        # SOP work the system cannot re-derive from the merged data (ticked by
+        # hand, scripts sent) survives on the head opportunity
+        self.env["crm.sop.task"]._sop_merge(self, opportunities)
+        return res
+
+    # ------------------------------------------------------------
     # STAGE GATING
     # ------------------------------------------------------------
 
-    def _sop_check_gates(self, stage_id):
-        """Moving opportunities forward past a gated SOP stage whose required
-        tasks are open: ``block`` refuses (sales managers pass, logged), ``warn``
-        lets it pass and logs the open tasks. One query for the whole write."""
-        config = self.env["crm.sop.task.template"]._sop_config()
-        gated = {
-            c.id: c
-            for c in config.values()
-            if c.gate != "none" and c.crm_stage_id and c.required
-        }
-        if not gated:
-            return
-        target = self.env["crm.stage"].browse(stage_id)
-        gated_templates = {c.template_id for c in gated.values()}
-        # a lead getting its first stage is not moving past anything
-        leads = self.filtered(
-            lambda lead: (
-                lead.sop_template_id.id in gated_templates
-                and lead.stage_id
-                and lead.stage_id != target
-            )
-        )
-        if not leads:
-            return
-        Stage = self.env["crm.stage"].sudo()
-        stages = Stage.browse(
-            {c.crm_stage_id for c in gated.values()}
-            | set(leads.stage_id.ids)
-            | {target.id}
-        )
-        stages.fetch(["sequence"])
-
-        def order(stage):
-            return (stage.sequence, stage.id) if stage else (-1, 0)
-
-        target_order = order(target.sudo())
-        open_tasks = (
-            self.env["crm.sop.task"]
-            .sudo()
-            .search_fetch(
-                [
-                    ("lead_id", "in", leads.ids),
-                    ("state", "=", "todo"),
-                    ("task_template_id", "in", list(gated)),
-                ],
-                ["lead_id", "task_template_id", "stage_id"],
-            )
-        )
-        missing = defaultdict(list)
-        for task in open_tasks:
-            c = gated[task.task_template_id.id]
-            lead = task.lead_id
-            if target_order <= order(lead.stage_id.sudo()):
-                continue  # moving back or sideways is always allowed
-            if order(Stage.browse(c.crm_stage_id)) < target_order:
-                missing[lead].append((c, task))
+    def _sop_check_gates(self, targets, created=False):
+        """Opportunities moving (or created) past a gated SOP stage whose
+        required tasks are not done: ``block`` refuses (sales managers pass,
+        logged and notified), ``warn`` lets it pass and logs the open tasks.
+        ``targets``: {lead: the pipeline stage it goes to}."""
+        missing = self.env["crm.sop.task"]._sop_gate_missing(targets, created)
         if not missing:
             return
         blocking = {
-            lead: items
-            for lead, items in missing.items()
-            if any(c.gate == "block" for c, _task in items)
+            lead: configs
+            for lead, configs in missing.items()
+            if any(c.gate == "block" for c in configs)
         }
         can_pass = self.env.su or self.env.user.has_group(
             "sales_team.group_sale_manager"
         )
+        names = self.env["crm.sop.task.template"]._sop_names(
+            [c.id for configs in missing.values() for c in configs]
+        )
         if blocking and not can_pass:
             lines = []
-            for lead, items in list(blocking.items())[:GATE_ERROR_MAX_LEADS]:
+            for lead, configs in list(blocking.items())[:GATE_ERROR_MAX_LEADS]:
                 tasks = "\n".join(
-                    f"  - {task.stage_id.name}: {task.name}"
-                    for c, task in items
+                    "  - " + self._sop_task_label(*names[c.id])
+                    for c in configs
                     if c.gate == "block"
                 )
                 lines.append(
@@ -222,32 +223,63 @@ class CrmLead(models.Model):
                         count=len(blocking) - GATE_ERROR_MAX_LEADS,
                     )
                 )
+            stage = next(iter(targets[lead] for lead in blocking))
             raise UserError(
                 self.env._(
                     "You cannot move to “%(stage)s” yet.\n\n%(details)s",
-                    stage=target.display_name,
+                    stage=stage.display_name,
                     details="\n\n".join(lines),
                 )
             )
         bodies = {}
-        for lead, items in missing.items():
-            if lead in blocking:
+        for lead, configs in missing.items():
+            stage = targets[lead].display_name
+            if lead in blocking and created:
+                intro = self.env._(
+                    "Created in “%(stage)s” past a blocking Sales SOP gate by "
+                    "%(user)s; open required tasks:",
+                    stage=stage,
+                    user=self.env.user.name,
+                )
+            elif lead in blocking:
                 intro = self.env._(
                     "Moved to “%(stage)s” past a blocking Sales SOP gate by "
                     "%(user)s; open required tasks:",
-                    stage=target.display_name,
+                    stage=stage,
                     user=self.env.user.name,
+                )
+            elif created:
+                intro = self.env._(
+                    "Created in “%(stage)s” with open required Sales SOP tasks:",
+                    stage=stage,
                 )
             else:
                 intro = self.env._(
                     "Moved to “%(stage)s” with open required Sales SOP tasks:",
-                    stage=target.display_name,
+                    stage=stage,
                 )
             bodies[lead.id] = Markup("<p>%s</p><ul>%s</ul>") % (
                 intro,
                 Markup().join(
-                    Markup("<li>%s: %s</li>") % (task.stage_id.name, task.name)
-                    for _c, task in items
+                    Markup("<li>%s</li>") % self._sop_task_label(*names[c.id])
+                    for c in configs
                 ),
             )
         self.browse(list(bodies))._message_log_batch(bodies)
+        if blocking and not self.env.su:
+            self.env.user._bus_send(
+                "simple_notification",
+                {
+                    "type": "warning",
+                    "title": self.env._("Sales SOP gate passed"),
+                    "message": self.env._(
+                        "%(leads)s passed a blocking Sales SOP gate with open "
+                        "required tasks; it is logged in the chatter.",
+                        leads=", ".join(f"“{lead.display_name}”" for lead in blocking),
+                    ),
+                },
+            )
+
+    @api.model
+    def _sop_task_label(self, stage_name, task_name):
+        return self.env._("%(stage)s: %(task)s", stage=stage_name, task=task_name)

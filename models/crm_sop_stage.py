@@ -51,6 +51,11 @@ class CrmSopStage(models.Model):
         for stage in self:
             stage.task_count = len(stage.task_template_ids)
 
+    @api.constrains("crm_stage_id", "template_id")
+    def _check_crm_stage_team(self):
+        for stage in self:
+            stage.template_id._sop_check_stage_teams(stage)
+
     @api.model_create_multi
     def create(self, vals_list):
         stages = super().create(vals_list)
@@ -60,6 +65,12 @@ class CrmSopStage(models.Model):
     def write(self, vals):
         res = super().write(vals)
         self.env["crm.sop.task.template"]._sop_clear_caches()
+        if "template_id" in vals:
+            # moved to another playbook: its tasks leave the old playbook's
+            # opportunities and reach the new one's
+            self.env["crm.sop.task"]._sop_instantiate_templates(
+                self.with_context(active_test=False).task_template_ids
+            )
         if "active" in vals:
             # archiving a stage archives its tasks (history kept), restoring it
             # restores them; open opportunities follow

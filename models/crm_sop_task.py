@@ -271,7 +271,12 @@ class CrmSopTask(models.Model):
     def _sop_deferred(self):
         """While this module's own data is loaded, playbook changes do not reach
         leads one record at a time: the post_init_hook does it once for all."""
-        return self.env.context.get("install_module") == "crm_sales_sop"
+        # the registry is not ready while modules load: a client sending the
+        # install_module key itself does not defer anything
+        return (
+            not self.pool.ready
+            and self.env.context.get("install_module") == "crm_sales_sop"
+        )
 
     @api.model
     def _sop_sync_all(self, everything=False):
@@ -500,6 +505,31 @@ class CrmSopTask(models.Model):
         return self.env.cr.fetchall()
 
     @api.model
+    def _sop_heal(self, leads, rows, config):
+        """Tasks an open lead should have and has not (a task template added
+        while another transaction created the lead, whose insert could not see
+        it): inserted now. No query when nothing is missing."""
+        expected = defaultdict(set)
+        for c in config.values():
+            expected[c.template_id].add(c.id)
+        present = defaultdict(set)
+        for row in rows:
+            present[row[1]].add(row[2])
+        leads.fetch(["sop_template_id", "active", "probability"])
+        missing = [
+            lead.id
+            for lead in leads
+            if lead.sop_template_id
+            and lead.active
+            and (lead.probability or 0) < 100
+            and expected[lead.sop_template_id.id] - present[lead.id]
+        ]
+        if not missing:
+            return []
+        _logger.info("Sales SOP: %s opportunities get missing tasks", len(missing))
+        return self._sop_insert(lead_ids=missing)
+
+    @api.model
     def _sop_evaluate(self, leads, rows=None, templates=None):
         """Decide the state of every task of ``leads`` in one pass.
 
@@ -517,10 +547,11 @@ class CrmSopTask(models.Model):
         if not leads:
             return
         config = self.env["crm.sop.task.template"]._sop_config()
+        leads = leads.sudo().with_context(active_test=False, prefetch_fields=False)
         if rows is None:
             rows = self._sop_read_rows(leads.ids)
+            rows += self._sop_heal(leads, rows, config)
         rows = [row for row in rows if row[2] in config]
-        leads = leads.sudo().with_context(active_test=False, prefetch_fields=False)
         lead_ids_by_config = defaultdict(list)
         for row in rows:
             lead_ids_by_config[row[2]].append(row[1])
@@ -532,7 +563,7 @@ class CrmSopTask(models.Model):
         if partner_fields:
             lead_fields.add("partner_id")
         if lead_fields:
-            leads.fetch(list(lead_fields))
+            leads.fetch(list(lead_fields | {"sop_template_id"}))
         if partner_fields:
             leads.partner_id.fetch(list(partner_fields))
         matched = {}
@@ -580,7 +611,8 @@ class CrmSopTask(models.Model):
                 lead = lead_records[lead_id]
                 record = lead.partner_id if c.partner_fields else lead
                 names = c.partner_fields or c.lead_fields
-                done = bool(record) and all(record[name] for name in names)
+                # a task whose fields are all gone checks nothing: never done
+                done = bool(record and names) and all(record[n] for n in names)
             elif c.kind == "condition":
                 done = lead_id in matched.get(c.id, ())
             elif c.kind == "script":
@@ -711,8 +743,147 @@ class CrmSopTask(models.Model):
         leads.modified(fnames)
 
     # ------------------------------------------------------------
+    # ENGINE: stage gates
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_gate_missing(self, targets, created=False):
+        """The required tasks of gated SOP stages that opportunities leave
+        undone by going to a pipeline stage: {lead: [SopTaskConfig]}.
+
+        ``targets``: {lead: pipeline stage it goes to}. A move forward (or a
+        creation in a stage) past the pipeline stage of a gated SOP stage needs
+        that stage's required tasks done; moving back or sideways does not.
+        A task the lead lacks counts as not done (and is inserted). One query
+        when nothing is missing; none without gates."""
+        config = self.env["crm.sop.task.template"]._sop_config()
+        gated = defaultdict(list)
+        for c in config.values():
+            if c.gate != "none" and c.crm_stage_id and c.required:
+                gated[c.template_id].append(c)
+        leads = [
+            lead
+            for lead, stage in targets.items()
+            if stage and lead.sop_template_id.id in gated
+        ]
+        if not leads:
+            return {}
+        # sudo: only the stages' order is read, whatever pipeline they belong to
+        stages = (
+            self.env["crm.stage"]
+            .sudo()
+            .browse(
+                {c.crm_stage_id for items in gated.values() for c in items}
+                | {targets[lead].id for lead in leads}
+                | (
+                    {lead.stage_id.id for lead in leads if lead.stage_id}
+                    if not created
+                    else set()
+                )
+            )
+        )
+        stages.fetch(["sequence"])
+        order = {stage.id: (stage.sequence, stage.id) for stage in stages}
+        candidates = {}
+        for lead in leads:
+            target_order = order[targets[lead].id]
+            if (
+                not created
+                and lead.stage_id
+                and target_order <= order[lead.stage_id.id]
+            ):
+                continue  # moving back or sideways is always allowed
+            items = [
+                c
+                for c in gated[lead.sop_template_id.id]
+                if order[c.crm_stage_id] < target_order
+            ]
+            if items:
+                candidates[lead] = items
+        if not candidates:
+            return {}
+        rows = self._sop_gate_rows(candidates)
+        present = {(lead_id, tt_id) for lead_id, tt_id, _state in rows}
+        absent = [
+            lead.id
+            for lead, items in candidates.items()
+            if any((lead.id, c.id) not in present for c in items)
+        ]
+        if absent:
+            self._sop_insert(lead_ids=absent)
+            self._sop_evaluate(self.env["crm.lead"].browse(absent))
+            rows = self._sop_gate_rows(candidates)
+        done = {(lead_id, tt_id) for lead_id, tt_id, state in rows if state == "done"}
+        missing = {}
+        for lead, items in candidates.items():
+            undone = [c for c in items if (lead.id, c.id) not in done]
+            if undone:
+                missing[lead] = undone
+        return missing
+
+    @api.model
+    def _sop_gate_rows(self, candidates):
+        """(lead_id, task_template_id, state) of the candidates' gated tasks."""
+        self.flush_model(["state", "active"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT lead_id, task_template_id, state FROM crm_sop_task
+                    WHERE active AND lead_id = ANY(%s) AND task_template_id = ANY(%s)""",
+                [lead.id for lead in candidates],
+                list({c.id for items in candidates.values() for c in items}),
+            )
+        )
+        return self.env.cr.fetchall()
+
+    # ------------------------------------------------------------
     # ENGINE: events
     # ------------------------------------------------------------
+
+    @api.model
+    def _sop_merge(self, head, tails):
+        """Opportunities ``tails`` are merged into ``head``: what the system
+        cannot re-derive from the merged data (tasks ticked by hand, scripts
+        sent) is kept on the head; then the head is evaluated (the data and
+        the done activities were merged by core)."""
+        # sudo: crm lets the user merge these leads; their tasks follow them
+        tasks = self.sudo().search_fetch(
+            [("lead_id", "in", (head | tails).ids)],
+            [
+                "lead_id",
+                "task_template_id",
+                "state",
+                "completion",
+                "date_done",
+                "done_user_id",
+                "date_script_sent",
+            ],
+        )
+        head_tasks = {t.task_template_id: t for t in tasks if t.lead_id == head}
+        for task in tasks:
+            target = head_tasks.get(task.task_template_id)
+            if task.lead_id == head or not target:
+                continue
+            vals = {}
+            if (
+                task.state == "done"
+                and task.completion == "manual"
+                and target.state == "todo"
+            ):
+                vals.update(
+                    state="done",
+                    completion="manual",
+                    date_done=task.date_done,
+                    done_user_id=task.done_user_id.id,
+                )
+            if task.date_script_sent and (
+                not target.date_script_sent
+                or task.date_script_sent < target.date_script_sent
+            ):
+                vals["date_script_sent"] = task.date_script_sent
+            if vals:
+                # at most a few tasks: merges take up to five opportunities
+                target.write(vals)
+        self._sop_evaluate(head)
 
     @api.model
     def _sop_script_sent(self, leads, mail_template, task_id=None):

@@ -1,4 +1,5 @@
 import ast
+import logging
 from collections import namedtuple
 
 from lxml import etree
@@ -28,7 +29,28 @@ SopTaskConfig = namedtuple(
     ],
 )
 
+_logger = logging.getLogger(__name__)
+
 DOMAIN_MAX_LENGTH = 4000
+# what a condition may compare: no sub-domains (any, not any) nor hierarchies
+# (child_of, parent_of), which walk other records
+CONDITION_OPERATORS = (
+    "=",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "in",
+    "not in",
+    "like",
+    "not like",
+    "ilike",
+    "not ilike",
+    "=like",
+    "=ilike",
+)
+RELATIONAL_OPERATORS = ("=", "!=", "in", "not in")
 FIELD_TYPES_EXCLUDED = ("properties", "properties_definition", "json")
 
 
@@ -236,44 +258,15 @@ class CrmSopTaskTemplate(models.Model):
                     domain=text,
                 )
             )
-        Lead = self.env["crm.lead"]
         for leaf in domain:
-            if leaf in expression.DOMAIN_OPERATORS:
-                continue
-            if not (
-                isinstance(leaf, (list, tuple))
-                and len(leaf) == 3
-                and isinstance(leaf[0], str)
-                and isinstance(leaf[1], str)
-            ):
-                raise ValidationError(
-                    self.env._(
-                        "“%(leaf)s” is not a condition: write (field, operator, "
-                        "value).",
-                        leaf=str(leaf),
-                    )
-                )
-            fname, operator, _value = leaf
-            field = Lead._fields.get(fname)
-            if field is None or not field.store:
-                raise ValidationError(
-                    self.env._(
-                        "The condition uses “%(field)s”, which is not a stored field "
-                        "of the Lead/Opportunity model.",
-                        field=fname,
-                    )
-                )
-            if operator not in expression.TERM_OPERATORS:
-                raise ValidationError(
-                    self.env._(
-                        "The operator “%(operator)s” is not known.", operator=operator
-                    )
-                )
+            self._sop_check_leaf(leaf)
         domain = [tuple(leaf) if isinstance(leaf, list) else leaf for leaf in domain]
+        Lead = self.env["crm.lead"]
         try:
             domain = expression.normalize_domain(domain)
+            # as the manager who typed it, never as superuser
             with self.env.cr.savepoint():
-                Lead.sudo().search_count(domain, limit=1)
+                Lead.search_count(domain, limit=1)
             # the engine evaluates it in Python (filtered_domain) too
             Lead.new({}).filtered_domain(domain)
         except Exception as error:
@@ -286,6 +279,97 @@ class CrmSopTaskTemplate(models.Model):
                 )
             ) from None
         return domain
+
+    def _sop_condition_fields(self):
+        """Names of the opportunity fields the condition reads (empty when it
+        cannot be read)."""
+        self.ensure_one()
+        if self.kind != "condition" or not self.domain:
+            return set()
+        try:
+            domain = ast.literal_eval(self.domain)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return set()
+        if not isinstance(domain, (list, tuple)):
+            return set()
+        return {
+            leaf[0]
+            for leaf in domain
+            if isinstance(leaf, (list, tuple)) and leaf and isinstance(leaf[0], str)
+        }
+
+    @api.model
+    def _sop_check_leaf(self, leaf):
+        """A leaf of a condition stays on the opportunity's own stored fields:
+        no dotted path, no sub-domain (``any``, ``child_of``...), and a
+        relational field is compared with record ids only (a name would be
+        searched on the other model). Pure check, no query; raises a
+        translated ValidationError."""
+        if leaf in expression.DOMAIN_OPERATORS:
+            return
+        if not (
+            isinstance(leaf, (list, tuple))
+            and len(leaf) == 3
+            and isinstance(leaf[0], str)
+            and isinstance(leaf[1], str)
+        ):
+            raise ValidationError(
+                self.env._(
+                    "“%(leaf)s” is not a condition: write (field, operator, value).",
+                    leaf=str(leaf),
+                )
+            )
+        fname, operator, value = leaf
+        field = self.env["crm.lead"]._fields.get(fname)
+        if (
+            field is None
+            or not field.store
+            or field.type in ("one2many", *FIELD_TYPES_EXCLUDED)
+        ):
+            raise ValidationError(
+                self.env._(
+                    "The condition uses “%(field)s”, which is not a stored field "
+                    "of the opportunity itself.",
+                    field=fname,
+                )
+            )
+        label = field._description_string(self.env)
+        if operator not in CONDITION_OPERATORS:
+            raise ValidationError(
+                self.env._(
+                    "The operator “%(operator)s” cannot be used in a condition "
+                    "(on “%(field)s”).",
+                    operator=operator,
+                    field=label,
+                )
+            )
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if field.relational:
+            ok = operator in RELATIONAL_OPERATORS and all(
+                v is False
+                or v is None
+                or (isinstance(v, int) and not isinstance(v, bool) and v > 0)
+                for v in values
+            )
+            if not ok:
+                raise ValidationError(
+                    self.env._(
+                        "“%(field)s” links to other records: compare it with “=”, "
+                        "“!=”, “in” or “not in” and record ids, or with False "
+                        "(empty).",
+                        field=label,
+                    )
+                )
+        elif not all(
+            v is None or isinstance(v, (str, int, float, bool)) for v in values
+        ):
+            raise ValidationError(
+                self.env._(
+                    "The value compared with “%(field)s” must be a text, a number, "
+                    "True/False or a list of them.",
+                    field=label,
+                )
+            )
 
     # ------------------------------------------------------------
     # CRUD
@@ -393,7 +477,15 @@ class CrmSopTaskTemplate(models.Model):
                         tuple(leaf) if isinstance(leaf, list) else leaf
                         for leaf in ast.literal_eval(task.domain)
                     )
-                except (ValueError, SyntaxError, TypeError):
+                    # saved under older rules, or a field changed since: a
+                    # condition that is no longer acceptable checks nothing
+                    for leaf in domain:
+                        self._sop_check_leaf(leaf)
+                except (ValueError, SyntaxError, TypeError, ValidationError):
+                    _logger.warning(
+                        "Sales SOP: the condition of task template %s is ignored",
+                        task.id,
+                    )
                     domain = None
             stage = task.stage_id
             config[task.id] = SopTaskConfig(
@@ -412,6 +504,16 @@ class CrmSopTaskTemplate(models.Model):
                 crm_stage_id=stage.crm_stage_id.id,
             )
         return tools.frozendict(config)
+
+    @api.model
+    def _sop_names(self, task_template_ids):
+        """{task template id: (SOP stage name, task name)} in the user's
+        language, for messages about the user's own opportunities."""
+        # sudo: the names of the tasks of the playbook an opportunity follows
+        task_templates = (
+            self.sudo().with_context(active_test=False).browse(task_template_ids)
+        )
+        return {tt.id: (tt.stage_id.name, tt.name) for tt in task_templates}
 
     @api.model
     @tools.ormcache("model_name")
@@ -442,22 +544,10 @@ class CrmSopTaskTemplate(models.Model):
     # FILL-IN DIALOG
     # ------------------------------------------------------------
 
-    @api.model
-    def _sop_get_fill_view(self, model, arch_view, view_type):
-        """``_get_view`` of crm.lead and res.partner: with the context key
-        ``sop_fill_view_ref`` (a task template id; the suffix makes the web
-        client send it and puts it in the view cache key), the form is the
-        task's "Fill in" dialog."""
-        task_template_id = self.env.context.get("sop_fill_view_ref")
-        if view_type != "form" or not task_template_id:
-            return arch_view
-        try:
-            task_template = self.sudo().browse(int(task_template_id)).exists()
-        except (TypeError, ValueError):
-            return arch_view
-        if not task_template or task_template.kind != "fields":
-            return arch_view
-        return task_template._sop_fill_arch(model._name), arch_view[1]
+    def _sop_fill_model(self):
+        """The model whose fields the task collects."""
+        self.ensure_one()
+        return "res.partner" if self.scope == "customer" else "crm.lead"
 
     def _sop_fill_arch(self, model_name):
         """The form of the "Fill in" dialog: exactly the task's fields and its

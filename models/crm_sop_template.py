@@ -1,4 +1,5 @@
 from odoo import api, fields, models, tools
+from odoo.exceptions import ValidationError
 
 
 class CrmSopTemplate(models.Model):
@@ -43,6 +44,31 @@ class CrmSopTemplate(models.Model):
         )
         for template in self:
             template.lead_count = counts.get(template, 0)
+
+    @api.constrains("team_ids")
+    def _check_team_ids(self):
+        for template in self:
+            template._sop_check_stage_teams(template.stage_ids)
+
+    def _sop_check_stage_teams(self, stages):
+        """A SOP stage belongs to a pipeline stage its opportunities can be in:
+        a shared one, or one of the playbook's teams."""
+        self.ensure_one()
+        for stage in stages:
+            # sudo: the pipeline stage's team is compared, whoever may read it
+            team = stage.sudo().crm_stage_id.team_id
+            if team and team not in self.sudo().team_ids:
+                raise ValidationError(
+                    self.env._(
+                        "The SOP stage “%(stage)s” belongs to the pipeline stage "
+                        "“%(crm_stage)s” of the team “%(team)s”, which does not "
+                        "follow the playbook “%(playbook)s”.",
+                        stage=stage.name,
+                        crm_stage=stage.sudo().crm_stage_id.name,
+                        team=team.name,
+                        playbook=self.name,
+                    )
+                )
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -4,7 +4,8 @@ from odoo import api, fields, models
 
 
 class ResPartner(models.Model):
-    _inherit = "res.partner"
+    _inherit = ["res.partner", "crm.sop.record.mixin"]
+    _name = "res.partner"
 
     sop_gender = fields.Selection(
         [("female", "Female"), ("male", "Male"), ("other", "Other")],
@@ -32,10 +33,7 @@ class ResPartner(models.Model):
         arch, view = super()._get_view(view_id, view_type, **options)
         if view_type == "form":
             self._sop_add_profile_fields(arch)
-        # the "Fill in" dialog of a customer SOP task (see crm.sop.task.template)
-        return self.env["crm.sop.task.template"]._sop_get_fill_view(
-            self, (arch, view), view_type
-        )
+        return arch, view
 
     @api.model
     def _sop_add_profile_fields(self, arch):
@@ -50,24 +48,9 @@ class ResPartner(models.Model):
                     etree.SubElement(group, "field", name=fname)
 
     def write(self, vals):
-        watched = [
-            fname
-            for fname in self.env["crm.sop.task.template"]._sop_watched_fields(
-                "res.partner"
-            )
-            if fname in vals
-        ]
-        before = {
-            partner.id: [partner[fname] for fname in watched]
-            for partner in (self if watched else self.browse())
-        }
+        watched, before = self._sop_watch(vals)
         res = super().write(vals)
-        changed = self.filtered(
-            lambda partner: (
-                partner.id in before
-                and [partner[fname] for fname in watched] != before[partner.id]
-            )
-        )
+        changed = self._sop_watch_changed(watched, before)
         if changed:
             # sudo: the customer's data is shared by all its opportunities,
             # including those of other reps; only task states are derived

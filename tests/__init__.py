@@ -1,9 +1,11 @@
 from . import (
+    test_sop_concurrency,
     test_sop_config,
     test_sop_engine,
     test_sop_gating,
     test_sop_i18n,
     test_sop_install,
+    test_sop_merge,
     test_sop_performance,
     test_sop_security,
     test_ui,

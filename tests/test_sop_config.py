@@ -186,3 +186,154 @@ class TestSopConfig(TestSopCommon):
         self.assertEqual(playbook.stage_ids.task_template_ids.name, "Tick")
         playbook.unlink()
         self.assertFalse(playbook.exists())
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopConfigHardening(TestSopCommon):
+    """Configuration that would walk other records, or that changes under a
+    task, is refused or followed by the engine."""
+
+    def _condition(self, domain, **vals):
+        return self.env["crm.sop.task.template"].create(
+            {
+                "name": "Condition",
+                "stage_id": self.sop_stage_pitch.id,
+                "kind": "condition",
+                "domain": domain,
+                **vals,
+            }
+        )
+
+    @users("user_sales_manager")
+    def test_conditions_stay_on_the_opportunity(self):
+        count = self.env["crm.sop.task.template"].search_count([])
+        walking = [
+            # the attack: a deal of another company seen through a relation
+            "[('partner_id', 'any', [('opportunity_ids', 'any', "
+            "[('company_id', '=', 2), ('expected_revenue', '>', 1000)])])]",
+            "[('partner_id', 'not any', [('name', '=', 'x')])]",
+            "[('partner_id', 'child_of', 1)]",
+            "[('partner_id', 'parent_of', 1)]",
+            "[('partner_id', '=', 'Wang Fang')]",
+            "[('partner_id', 'ilike', 'Wang')]",
+            "[('user_id', 'in', ['admin'])]",
+            "[('partner_id', '=', True)]",
+            "[('tag_ids', 'in', [[1]])]",
+            "[('activity_ids', '!=', False)]",
+            "[('message_ids', '!=', False)]",
+            "[('expected_revenue', '>', [('id', '=', 1)])]",
+            "[('lead_properties', '!=', False)]",
+        ]
+        for domain in walking:
+            with self.subTest(domain=domain), self.assertRaises(ValidationError):
+                self._condition(domain)
+        self.assertEqual(self.env["crm.sop.task.template"].search_count([]), count)
+        # ids and emptiness of relational fields are fine
+        for domain in [
+            "[('partner_id', '!=', False)]",
+            f"[('user_id', 'in', [{self.user_sales_salesman.id}])]",
+            "[('tag_ids', '=', False)]",
+        ]:
+            with self.subTest(domain=domain):
+                self.assertTrue(self._condition(domain))
+
+    def test_condition_saved_under_older_rules_checks_nothing(self):
+        task_template = self._condition("[('expected_revenue', '>', 0)]")
+        # written behind the ORM's back, as an older version could have saved it
+        self.env.cr.execute(
+            "UPDATE crm_sop_task_template SET domain = %s WHERE id = %s",
+            ["[('partner_id', 'any', [('name', '!=', False)])]", task_template.id],
+        )
+        task_template.invalidate_recordset()
+        task_template._sop_clear_caches()
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id, expected_revenue=10)
+        )
+        self.assertEqual(self._task(lead, task_template).state, "todo")
+
+    def test_field_used_by_a_condition_cannot_be_removed(self):
+        field = self._custom_char_field("crm.lead", "x_sop_channel", "Channel")
+        self._condition("[('x_sop_channel', '!=', False)]", name="Channel known")
+        with self.assertRaises(UserError) as error:
+            field.unlink()
+        self.assertIn("Channel known", str(error.exception))
+        self.assertIn("x_sop_channel", self.env["crm.lead"]._fields)
+
+    def test_force_unlink_key_is_not_an_uninstall(self):
+        """``_force_unlink`` is the uninstall flag: a client sending it on a
+        live server does not get past the check."""
+        field = self._custom_char_field("crm.lead", "x_sop_note", "Note")
+        task_template = self.env["crm.sop.task.template"].create(
+            {
+                "name": "Note",
+                "stage_id": self.sop_stage_contact.id,
+                "kind": "fields",
+                "field_ids": [(6, 0, field.ids)],
+            }
+        )
+        with self.assertRaises(UserError):
+            field.with_context(_force_unlink=True).unlink()
+        self.assertTrue(field.exists())
+        # and a fields task that has lost all its fields is never done
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        self.env.cr.execute(
+            "DELETE FROM crm_sop_task_template_field_rel WHERE task_template_id = %s",
+            [task_template.id],
+        )
+        task_template.invalidate_recordset()
+        task_template._sop_clear_caches()
+        lead.write({"x_sop_note": "x"})
+        self.env["crm.sop.task"]._sop_evaluate(lead)
+        self.assertEqual(self._task(lead, task_template).state, "todo")
+
+    @users("user_sales_manager")
+    def test_script_and_activity_type_stay_on_opportunities(self):
+        with self.assertRaises(ValidationError):
+            self.mail_template.sudo().model_id = self.env["ir.model"]._get(
+                "res.partner"
+            )
+        self.assertEqual(self.mail_template.model, "crm.lead")
+        with self.assertRaises(ValidationError):
+            self.activity_type_call.sudo().res_model = "res.partner"
+        self.assertFalse(self.activity_type_call.res_model)
+        # unused ones move freely
+        free = self.env["mail.activity.type"].sudo().create({"name": "Free"})
+        free.res_model = "res.partner"
+
+    def test_stage_moved_to_another_playbook(self):
+        other = self.env["crm.sop.template"].create(
+            {"name": "Other playbook", "team_ids": [(6, 0, self.sales_team_1.ids)]}
+        )
+        self.playbook.sequence = 0  # the team's playbook stays this one
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        self.assertTrue(self._task(lead, self.tt_call))
+        self.sop_stage_pitch.template_id = other
+        lead.invalidate_recordset(["sop_task_ids"])
+        self.assertFalse(self._task(lead, self.tt_call))
+        self.assertEqual(len(lead.sop_task_ids), 3)
+
+    def test_stage_of_another_team_refused(self):
+        other_team = self.env["crm.team"].create({"name": "Other team"})
+        other_stage = self.env["crm.stage"].create(
+            {"name": "Their stage", "team_id": other_team.id}
+        )
+        with self.assertRaises(ValidationError):
+            self.sop_stage_pitch.crm_stage_id = other_stage
+        with self.assertRaises(ValidationError):
+            self.playbook.team_ids = other_team
+        # shared pipeline stages fit every playbook
+        self.sop_stage_pitch.crm_stage_id = self.env["crm.stage"].create(
+            {"name": "Shared stage"}
+        )
+
+    @users("user_sales_manager")
+    def test_install_module_key_defers_nothing(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        task_template = (
+            self.env["crm.sop.task.template"]
+            .with_context(install_module="crm_sales_sop")
+            .create(
+                {"name": "Late", "stage_id": self.sop_stage_pitch.id, "kind": "manual"}
+            )
+        )
+        self.assertTrue(self._task(lead, task_template))

@@ -1,5 +1,7 @@
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged, users
+
+from odoo.addons.mail.tests.common import mail_new_test_user
 
 from .common import TestSopCommon
 
@@ -148,3 +150,191 @@ class TestSopSecurity(TestSopCommon):
         )[0]
         self.assertEqual(len(data["sop_task_ids"]), 6)
         self.assertEqual(data["sop_next_task_id"]["display_name"], "Customer profile")
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopEngineFields(TestSopCommon):
+    """Only the engine sets a lead's playbook, SOP summary and tasks: a rep
+    who sends them through the API (to skip a gate, fake progress, or read
+    another company's configuration through the lead) is refused."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sop_stage_contact.gate = "block"
+        cls.lead = cls.env["crm.lead"].create(cls._sop_lead_vals(name="Gated"))
+        cls.company_2 = cls.env["res.company"].create({"name": "Other company"})
+        cls.playbook_2 = cls.env["crm.sop.template"].create(
+            {
+                "name": "Secret playbook",
+                "company_id": cls.company_2.id,
+                "stage_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "name": "Secret stage",
+                            "guidance": "<p>Secret guidance</p>",
+                            "task_template_ids": [
+                                (0, 0, {"name": "Secret task", "kind": "manual"})
+                            ],
+                        },
+                    )
+                ],
+            }
+        )
+        cls.lead_2 = cls.env["crm.lead"].create(
+            {
+                "name": "Other company's deal",
+                "type": "opportunity",
+                "company_id": cls.company_2.id,
+                "user_id": False,
+                "team_id": False,
+            }
+        )
+
+    def _snapshot(self, lead):
+        lead.invalidate_recordset()
+        return lead.sudo().read(
+            ["sop_template_id", "sop_stage_id", "sop_progress", "sop_next_task_id"]
+        )
+
+    @users("user_sales_salesman")
+    def test_rep_cannot_write_engine_fields(self):
+        lead = self.lead.with_user(self.env.user)
+        before = self._snapshot(lead)
+        forged = [
+            {"sop_template_id": False},
+            {"sop_template_id": self.playbook_2.id},
+            {"sop_progress": 100},
+            {"sop_stage_id": self.playbook_2.sudo().stage_ids.id},
+            {"sop_next_task_id": self.lead_2.sudo().sop_task_ids.id},
+            {"sop_task_ids": [(5, 0, 0)]},
+            {"sop_task_ids": [(1, lead.sop_task_ids[0].id, {"state": "done"})]},
+        ]
+        for vals in forged:
+            with self.subTest(vals=vals), self.assertRaises(AccessError):
+                lead.write(vals)
+        self.assertEqual(self._snapshot(lead), before)
+        # so the gate still holds
+        with self.assertRaises(UserError):
+            lead.write({"stage_id": self.stage_team1_2.id})
+        self.assertEqual(lead.stage_id, self.stage_team1_1)
+
+    @users("user_sales_salesman")
+    def test_rep_cannot_create_with_engine_fields(self):
+        Lead = self.env["crm.lead"]
+        for vals in [
+            {"sop_template_id": False},
+            {"sop_progress": 100},
+            {"sop_stage_id": self.playbook_2.sudo().stage_ids.id},
+        ]:
+            with self.subTest(vals=vals), self.assertRaises(AccessError):
+                Lead.create(self._sop_lead_vals(**vals))
+        # import (load) goes through create
+        result = Lead.load(["name", "sop_progress"], [["Imported", "100"]])
+        self.assertFalse(result["ids"])
+        self.assertTrue(result["messages"])
+        # defaults from the context (a kanban grouped by SOP stage) are ignored
+        lead = Lead.with_context(
+            default_sop_stage_id=self.playbook_2.sudo().stage_ids.id,
+            default_sop_progress=100,
+            default_sop_template_id=self.playbook_2.id,
+        ).create(self._sop_lead_vals(name="Defaults"))
+        self.assertEqual(lead.sop_template_id, self.playbook)
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
+        self.assertEqual(lead.sop_progress, 0)
+        # copies take their own tasks, not the original's summary
+        self._task(self.lead, self.tt_manual).sudo().action_sop_mark_done()
+        copy = self.lead.with_user(self.env.user).copy()
+        self.assertEqual(copy.sop_progress, 0)
+        self.assertEqual(self._task(copy, self.tt_manual).state, "todo")
+
+    def test_nobody_writes_engine_fields(self):
+        """Not managers either, nor code running as superuser."""
+        for env in (self.env, self.env(user=self.user_sales_manager)):
+            with self.subTest(user=env.user.name), self.assertRaises(AccessError):
+                self.lead.with_env(env).write({"sop_progress": 100})
+        with self.assertRaises(AccessError):
+            self._task(self.lead, self.tt_manual).with_user(
+                self.user_sales_manager
+            ).write({"state": "done"})
+        self.assertEqual(self._task(self.lead, self.tt_manual).state, "todo")
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopFillViewAccess(TestSopCommon):
+    """The "Fill in" dialog is built from a task template only for a user who
+    may read it; anybody else asking with its id gets the normal form."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_2 = cls.env["res.company"].create({"name": "Other company"})
+        cls.tt_secret = cls.env["crm.sop.task.template"].create(
+            {
+                "name": "Secret visit data",
+                "guidance": "<p>Secret guidance</p>",
+                "kind": "fields",
+                "field_ids": [(6, 0, cls.field_lead_companions.ids)],
+                "stage_id": cls.env["crm.sop.stage"]
+                .create(
+                    {
+                        "name": "Secret stage",
+                        "template_id": cls.env["crm.sop.template"]
+                        .create({"name": "Secret", "company_id": cls.company_2.id})
+                        .id,
+                    }
+                )
+                .id,
+            }
+        )
+        cls.user_portal = mail_new_test_user(
+            cls.env, login="sop_portal", groups="base.group_portal"
+        )
+        cls.user_internal = mail_new_test_user(
+            cls.env, login="sop_internal", groups="base.group_user"
+        )
+
+    def _form(self, user, model, task_template):
+        return (
+            self.env[model]
+            .with_user(user)
+            .with_context(sop_fill_view_ref=task_template.id)
+            .get_views([(False, "form")])["views"]["form"]["arch"]
+        )
+
+    def test_fill_view_only_for_readers(self):
+        # the rep of the playbook's company gets the dialog
+        arch = self._form(self.user_sales_salesman, "crm.lead", self.tt_visit)
+        self.assertIn('name="sop_companions"', arch)
+        self.assertNotIn('name="expected_revenue"', arch)
+        # another company's manager, a portal user, an internal user without
+        # sales rights: the normal form, nothing of the task
+        for user in (self.user_sales_manager, self.user_portal, self.user_internal):
+            for model in ("crm.lead", "res.partner"):
+                with self.subTest(user=user.login, model=model):
+                    try:
+                        arch = self._form(user, model, self.tt_secret)
+                    except AccessError:
+                        continue  # no access to the model's views at all
+                    self.assertNotIn("Secret", arch)
+        # the dialog of a readable template on the wrong model: normal form
+        arch = self._form(self.user_sales_salesman, "res.partner", self.tt_visit)
+        self.assertNotIn("Visit data", arch)
+        # built for one user, never served from the cache to another
+        self.user_sales_manager.company_ids += self.company_2
+        arch = self._form(self.user_sales_manager, "crm.lead", self.tt_secret)
+        self.assertIn("Secret guidance", arch)
+        arch = self._form(self.user_sales_salesman, "crm.lead", self.tt_secret)
+        self.assertNotIn("Secret", arch)
+        # garbage in the key
+        for value in ("abc", "1; DROP", -1, 10**12):
+            with self.subTest(value=value):
+                arch = (
+                    self.env["crm.lead"]
+                    .with_user(self.user_sales_salesman)
+                    .with_context(sop_fill_view_ref=value)
+                    .get_views([(False, "form")])["views"]["form"]["arch"]
+                )
+                self.assertIn('name="expected_revenue"', arch)
