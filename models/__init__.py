@@ -1,11 +1,20 @@
 # the mixin first: crm.lead and res.partner inherit it
 from . import crm_sop_record_mixin  # isort: skip
+
+# the SOP models, then the files that extend them by concern
+from . import (  # isort: skip
+    crm_sop_template,
+    crm_sop_stage,
+    crm_sop_task_template,
+    crm_sop_config,
+    crm_sop_condition,
+    crm_sop_task,
+    crm_sop_task_kind,
+    crm_sop_task_instantiate,
+    crm_sop_task_evaluate,
+)
 from . import (
     crm_lead,
-    crm_sop_stage,
-    crm_sop_task,
-    crm_sop_task_template,
-    crm_sop_template,
     crm_stage,
     ir_model_fields,
     mail_activity,

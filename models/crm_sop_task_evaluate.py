@@ -1,0 +1,422 @@
+import logging
+from collections import defaultdict
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from .crm_sop_config import SopTaskRow
+
+_logger = logging.getLogger(__name__)
+
+
+class SopBatch:
+    """What the kinds' ``_sop_done_<kind>`` share in one evaluation pass: the
+    leads (sudo, their fields fetched for the whole batch) by id, and the
+    engine's configuration."""
+
+    __slots__ = ("config", "leads")
+
+    def __init__(self, leads, config):
+        self.leads = leads
+        self.config = config
+
+
+class CrmSopTask(models.Model):
+    """The engine, evaluation: the state of every task of a batch of leads
+    from their data (each kind decides in crm_sop_task_kind.py), the leads'
+    SOP summary, what the stage gates check, and the events that feed it."""
+
+    _inherit = "crm.sop.task"
+
+    # ------------------------------------------------------------
+    # ENGINE: evaluation
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_read_rows(self, lead_ids):
+        """The rows (SopTaskRow) of the active tasks of the leads, one query."""
+        self.flush_model()
+        self.env.cr.execute(
+            SQL(
+                """SELECT id, lead_id, task_template_id, state, date_script_sent
+                     FROM crm_sop_task
+                    WHERE active AND lead_id = ANY(%s)""",
+                list(lead_ids),
+            )
+        )
+        return [SopTaskRow(*row) for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _sop_heal(self, leads, rows, config):
+        """Tasks an open lead should have and has not (a task template added
+        while another transaction created the lead, whose insert could not see
+        it): inserted now. No query when nothing is missing (the caller
+        fetched the leads' playbook, active and probability)."""
+        expected = defaultdict(set)
+        for c in config.values():
+            expected[c.template_id].add(c.id)
+        present = defaultdict(set)
+        for row in rows:
+            present[row.lead_id].add(row.task_template_id)
+        missing = [
+            lead.id
+            for lead in leads
+            if lead.sop_template_id
+            and lead.active
+            and (lead.probability or 0) < 100
+            and expected[lead.sop_template_id.id] - present[lead.id]
+        ]
+        if not missing:
+            return []
+        _logger.info("Sales SOP: %s opportunities get missing tasks", len(missing))
+        return self._sop_insert(lead_ids=missing)
+
+    @api.model
+    def _sop_fetch(self, leads, rows, config, extra=()):
+        """Read what the kinds of these rows need, for the whole batch: the
+        fields their tasks watch, on the leads and on their customers."""
+        configs = [config[tt_id] for tt_id in {row.task_template_id for row in rows}]
+        lead_fields = {name for c in configs for name in c.lead_fields}
+        partner_fields = {name for c in configs for name in c.partner_fields}
+        if partner_fields:
+            lead_fields.add("partner_id")
+        if lead_fields or extra:
+            leads.fetch(list(lead_fields | set(extra)))
+        if partner_fields:
+            leads.partner_id.fetch(list(partner_fields))
+
+    @api.model
+    def _sop_evaluate(self, leads, rows=None, templates=None):
+        """Decide the state of every task of ``leads`` in one pass.
+
+        Reads what the task kinds need for the whole batch (lead and customer
+        fields), lets each kind decide for all its rows at once
+        (``_sop_done_<kind>``, see crm_sop_task_kind.py), writes the tasks
+        whose state changes (one UPDATE per target state), then the leads' SOP
+        summary in one statement.
+
+        ``rows``: the leads' task rows when the caller has them (new leads);
+        ``templates``: playbooks to write with the summary (new leads).
+        Works on plain rows and SQL rather than records: it derives task states
+        from data the current user was allowed to write (reps have no write
+        access on tasks), for batches of thousands of leads.
+        """
+        if not leads:
+            return
+        config = self.env["crm.sop.task.template"]._sop_config()
+        leads = leads.sudo().with_context(active_test=False, prefetch_fields=False)
+        if rows is None:
+            rows = [
+                row
+                for row in self._sop_read_rows(leads.ids)
+                if row.task_template_id in config
+            ]
+            self._sop_fetch(
+                leads, rows, config, extra=("sop_template_id", "active", "probability")
+            )
+            healed = self._sop_heal(leads, rows, config)
+            if healed:
+                rows += [row for row in healed if row.task_template_id in config]
+                self._sop_fetch(leads, rows, config)
+        else:
+            rows = [row for row in rows if row.task_template_id in config]
+            self._sop_fetch(leads, rows, config)
+
+        batch = SopBatch(leads={lead.id: lead for lead in leads}, config=config)
+        rows_by_kind = defaultdict(list)
+        for row in rows:
+            rows_by_kind[config[row.task_template_id].kind].append(row)
+        done = {}
+        for kind, kind_rows in rows_by_kind.items():
+            done.update(getattr(self, f"_sop_done_{kind}")(batch, kind_rows))
+
+        to_done, to_todo, new_rows = [], [], []
+        for row in rows:
+            if done[row.id] and row.state == "todo":
+                to_done.append(row.id)
+                row = row._replace(state="done")
+            elif not done[row.id] and row.state == "done":
+                to_todo.append(row.id)
+                row = row._replace(state="todo")
+            new_rows.append(row)
+        if to_done or to_todo:
+            self.flush_model()
+            now, uid = self.env.cr.now(), self.env.uid
+            if to_done:
+                self.env.cr.execute(
+                    SQL(
+                        """UPDATE crm_sop_task
+                              SET state = 'done', completion = 'auto',
+                                  date_done = %s, done_user_id = %s
+                            WHERE id = ANY(%s)""",
+                        now,
+                        uid,
+                        to_done,
+                    )
+                )
+            if to_todo:
+                self.env.cr.execute(
+                    SQL(
+                        """UPDATE crm_sop_task
+                              SET state = 'todo', completion = NULL,
+                                  date_done = NULL, done_user_id = NULL
+                            WHERE id = ANY(%s)""",
+                        to_todo,
+                    )
+                )
+            self.invalidate_model(["state", "completion", "date_done", "done_user_id"])
+        self._sop_update_summary(leads, new_rows, templates)
+
+    @api.model
+    def _sop_update_summary(self, leads, rows=None, templates=None):
+        """Write sop_progress, sop_stage_id and sop_next_task_id (and, for new
+        leads, sop_template_id) of the leads in one UPDATE of the rows that
+        change."""
+        if not leads:
+            return
+        config = self.env["crm.sop.task.template"]._sop_config()
+        if rows is None:
+            rows = self._sop_read_rows(leads.ids)
+        by_lead = defaultdict(list)
+        for row in rows:
+            c = config.get(row.task_template_id)
+            if c is not None:
+                by_lead[row.lead_id].append((c.order, c.stage_id, row.id, row.state))
+        fnames = ["sop_progress", "sop_stage_id", "sop_next_task_id"]
+        leads = leads.sudo().with_context(prefetch_fields=False)
+        leads.fetch(fnames)
+        values = []
+        for lead in leads:
+            items = sorted(by_lead.get(lead.id, ()))
+            open_items = [item for item in items if item[3] == "todo"]
+            progress = (
+                round(100 * (len(items) - len(open_items)) / len(items)) if items else 0
+            )
+            if open_items:
+                stage_id, next_task_id = open_items[0][1], open_items[0][2]
+            else:
+                stage_id, next_task_id = (items[-1][1] if items else False), False
+            if (
+                templates
+                or lead.sop_progress != progress
+                or lead.sop_stage_id.id != stage_id
+                or lead.sop_next_task_id.id != next_task_id
+            ):
+                values.append((lead.id, progress, stage_id, next_task_id))
+        if not values:
+            return
+        self.env["crm.lead"].flush_model([*fnames, "sop_template_id"])
+        if templates:
+            fnames.append("sop_template_id")
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE crm_lead l
+                          SET sop_progress = v.progress, sop_stage_id = v.stage_id,
+                              sop_next_task_id = v.task_id,
+                              sop_template_id = v.template_id
+                         FROM (VALUES %s) AS v(id, progress, stage_id, task_id,
+                                               template_id)
+                        WHERE l.id = v.id""",
+                    SQL(", ").join(
+                        SQL(
+                            "(%s, %s, %s::integer, %s::integer, %s::integer)",
+                            lead_id,
+                            progress,
+                            stage_id or None,
+                            task_id or None,
+                            templates.get(lead_id) or None,
+                        )
+                        for lead_id, progress, stage_id, task_id in values
+                    ),
+                )
+            )
+        else:
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE crm_lead l
+                          SET sop_progress = v.progress, sop_stage_id = v.stage_id,
+                              sop_next_task_id = v.task_id
+                         FROM (VALUES %s) AS v(id, progress, stage_id, task_id)
+                        WHERE l.id = v.id""",
+                    SQL(", ").join(
+                        SQL(
+                            "(%s, %s, %s::integer, %s::integer)",
+                            lead_id,
+                            progress,
+                            stage_id or None,
+                            task_id or None,
+                        )
+                        for lead_id, progress, stage_id, task_id in values
+                    ),
+                )
+            )
+        leads.invalidate_recordset(fnames)
+        leads.modified(fnames)
+
+    # ------------------------------------------------------------
+    # ENGINE: stage gates
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_gate_missing(self, targets, created=False):
+        """The required tasks of gated SOP stages that opportunities leave
+        undone by going to a pipeline stage: {lead: [SopTaskConfig]}.
+
+        ``targets``: {lead: pipeline stage it goes to}. A move forward (or a
+        creation in a stage) past the pipeline stage of a gated SOP stage needs
+        that stage's required tasks done; moving back or sideways does not.
+        A task the lead lacks counts as not done (and is inserted). One query
+        when nothing is missing; none without gates."""
+        config = self.env["crm.sop.task.template"]._sop_config()
+        gated = defaultdict(list)
+        for c in config.values():
+            if c.gate != "none" and c.crm_stage_id and c.required:
+                gated[c.template_id].append(c)
+        leads = [
+            lead
+            for lead, stage in targets.items()
+            if stage and lead.sop_template_id.id in gated
+        ]
+        if not leads:
+            return {}
+        # sudo: only the stages' order is read, whatever pipeline they belong to
+        stages = (
+            self.env["crm.stage"]
+            .sudo()
+            .browse(
+                {c.crm_stage_id for items in gated.values() for c in items}
+                | {targets[lead].id for lead in leads}
+                | (
+                    {lead.stage_id.id for lead in leads if lead.stage_id}
+                    if not created
+                    else set()
+                )
+            )
+        )
+        stages.fetch(["sequence"])
+        order = {stage.id: (stage.sequence, stage.id) for stage in stages}
+        candidates = {}
+        for lead in leads:
+            target_order = order[targets[lead].id]
+            if (
+                not created
+                and lead.stage_id
+                and target_order <= order[lead.stage_id.id]
+            ):
+                continue  # moving back or sideways is always allowed
+            items = [
+                c
+                for c in gated[lead.sop_template_id.id]
+                if order[c.crm_stage_id] < target_order
+            ]
+            if items:
+                candidates[lead] = items
+        if not candidates:
+            return {}
+        rows = self._sop_gate_rows(candidates)
+        present = {(lead_id, tt_id) for lead_id, tt_id, _state in rows}
+        absent = [
+            lead.id
+            for lead, items in candidates.items()
+            if any((lead.id, c.id) not in present for c in items)
+        ]
+        if absent:
+            self._sop_insert(lead_ids=absent)
+            self._sop_evaluate(self.env["crm.lead"].browse(absent))
+            rows = self._sop_gate_rows(candidates)
+        done = {(lead_id, tt_id) for lead_id, tt_id, state in rows if state == "done"}
+        missing = {}
+        for lead, items in candidates.items():
+            undone = [c for c in items if (lead.id, c.id) not in done]
+            if undone:
+                missing[lead] = undone
+        return missing
+
+    @api.model
+    def _sop_gate_rows(self, candidates):
+        """(lead_id, task_template_id, state) of the candidates' gated tasks."""
+        self.flush_model(["state", "active"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT lead_id, task_template_id, state FROM crm_sop_task
+                    WHERE active AND lead_id = ANY(%s) AND task_template_id = ANY(%s)""",
+                [lead.id for lead in candidates],
+                list({c.id for items in candidates.values() for c in items}),
+            )
+        )
+        return self.env.cr.fetchall()
+
+    # ------------------------------------------------------------
+    # ENGINE: events
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_merge(self, head, tails):
+        """Opportunities ``tails`` are merged into ``head``: what the system
+        cannot re-derive from the merged data (tasks ticked by hand, scripts
+        sent) is kept on the head; then the head is evaluated (the data and
+        the done activities were merged by core)."""
+        # sudo: crm lets the user merge these leads; their tasks follow them
+        tasks = self.sudo().search_fetch(
+            [("lead_id", "in", (head | tails).ids)],
+            [
+                "lead_id",
+                "task_template_id",
+                "state",
+                "completion",
+                "date_done",
+                "done_user_id",
+                "date_script_sent",
+            ],
+        )
+        head_tasks = {t.task_template_id: t for t in tasks if t.lead_id == head}
+        for task in tasks:
+            target = head_tasks.get(task.task_template_id)
+            if task.lead_id == head or not target:
+                continue
+            vals = {}
+            if (
+                task.state == "done"
+                and task.completion == "manual"
+                and target.state == "todo"
+            ):
+                vals.update(
+                    state="done",
+                    completion="manual",
+                    date_done=task.date_done,
+                    done_user_id=task.done_user_id.id,
+                )
+            if task.date_script_sent and (
+                not target.date_script_sent
+                or task.date_script_sent < target.date_script_sent
+            ):
+                vals["date_script_sent"] = task.date_script_sent
+            if vals:
+                # at most a few tasks: merges take up to five opportunities
+                target.write(vals)
+        self._sop_evaluate(head)
+
+    @api.model
+    def _sop_script_sent(self, leads, mail_template, task_id=None):
+        """A script (mail template) was sent on leads: their script tasks with
+        this template are done (or only ``task_id`` when sent from a task)."""
+        config = self.env["crm.sop.task.template"]._sop_config()
+        task_template_ids = [
+            c.id
+            for c in config.values()
+            if c.kind == "script" and c.mail_template_id == mail_template.id
+        ]
+        if not task_template_ids or not leads:
+            return
+        domain = [
+            ("lead_id", "in", leads.ids),
+            ("task_template_id", "in", task_template_ids),
+            ("date_script_sent", "=", False),
+        ]
+        if task_id:
+            domain.append(("id", "=", task_id))
+        tasks = self.sudo().search(domain)
+        if not tasks:
+            return
+        tasks.write({"date_script_sent": fields.Datetime.now()})
+        self._sop_evaluate(tasks.lead_id)

@@ -1,0 +1,242 @@
+import logging
+
+from odoo import models
+from odoo.exceptions import UserError
+
+_logger = logging.getLogger(__name__)
+
+# What a kind of task means lives here, in one family of methods per kind,
+# found by name (as ir.actions.server runs ``_run_action_<state>``):
+#
+# on crm.sop.task.template
+#   _sop_config_<kind>()          what the engine caches of the task template
+#                                 (see SopTaskConfig: lead_fields and
+#                                 partner_fields are what its tasks watch)
+# on crm.sop.task
+#   _sop_done_<kind>(batch, rows) {task id: done?} for all the rows of the kind
+#                                 in a batch of leads, in one pass
+#   _sop_action_<kind>()          what the task's button opens
+#   _sop_button_<kind>()          which button the task shows (a key of
+#                                 crm.sop.task.button), False for none
+#
+# A new kind is a selection_add on crm.sop.task.template.kind plus these
+# methods; the engine, the panel and the gates need no change.
+
+
+class CrmSopTaskTemplate(models.Model):
+    _inherit = "crm.sop.task.template"
+
+    def _sop_config_fields(self):
+        names = tuple(self.field_ids.mapped("name"))
+        if self.scope == "customer":
+            return {"partner_fields": names}
+        return {"lead_fields": names}
+
+    def _sop_config_condition(self):
+        domain = self._sop_config_domain()
+        return {
+            "domain": domain,
+            # what it reads is what it watches
+            "lead_fields": tuple(
+                sorted({leaf[0] for leaf in domain or () if isinstance(leaf, tuple)})
+            ),
+        }
+
+    def _sop_config_script(self):
+        return {"mail_template_id": self.mail_template_id.id}
+
+    def _sop_config_activity(self):
+        return {"activity_type_id": self.activity_type_id.id}
+
+    def _sop_config_manual(self):
+        return {}
+
+
+class CrmSopTask(models.Model):
+    _inherit = "crm.sop.task"
+
+    # ------------------------------------------------------------
+    # FIELDS: done when every listed field is set (on the opportunity, or on
+    # its customer, shared by the customer's opportunities)
+    # ------------------------------------------------------------
+
+    def _sop_done_fields(self, batch, rows):
+        done = {}
+        for row in rows:
+            c = batch.config[row.task_template_id]
+            lead = batch.leads[row.lead_id]
+            record = lead.partner_id if c.partner_fields else lead
+            names = c.partner_fields or c.lead_fields
+            # a task whose fields are all gone checks nothing: never done
+            done[row.id] = bool(record and names) and all(record[n] for n in names)
+        return done
+
+    def _sop_action_fields(self):
+        """The "Fill in" dialog: the opportunity's (or the customer's) form
+        with exactly the task's fields (see crm.sop.record.mixin)."""
+        task_template = self.task_template_id
+        if task_template.scope == "customer":
+            record = self.lead_id.partner_id
+            if not record:
+                raise UserError(
+                    self.env._(
+                        "Set the customer of “%(lead)s” first: the task “%(task)s” "
+                        "collects the customer's data.",
+                        lead=self.lead_id.display_name,
+                        task=self.name,
+                    )
+                )
+        else:
+            record = self.lead_id
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.name,
+            "res_model": record._name,
+            "res_id": record.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            # the key ends with _view_ref: the web client passes it to get_views
+            # and it is part of the view cache key (see crm.sop.record.mixin)
+            "context": {"sop_fill_view_ref": task_template.id},
+        }
+
+    def _sop_button_fields(self):
+        return "fill_in" if self.state == "todo" else "view"
+
+    # ------------------------------------------------------------
+    # CONDITION: done when the opportunity matches the condition
+    # ------------------------------------------------------------
+
+    def _sop_done_condition(self, batch, rows):
+        lead_ids = {}
+        for row in rows:
+            lead_ids.setdefault(row.task_template_id, []).append(row.lead_id)
+        matched = {}
+        for tt_id, ids in lead_ids.items():
+            domain = batch.config[tt_id].domain
+            if domain is None:
+                continue  # refused by the parser: checks nothing
+            leads = batch.leads[ids[0]].browse(ids)
+            try:
+                matched[tt_id] = set(leads.filtered_domain(list(domain)).ids)
+            except (ValueError, TypeError, KeyError):
+                # checked on save and when cached, but a field may have
+                # changed since: the task stays open rather than breaking
+                # the lead's write
+                _logger.warning(
+                    "Sales SOP: condition of task template %s cannot be evaluated",
+                    tt_id,
+                    exc_info=True,
+                )
+        return {
+            row.id: row.lead_id in matched.get(row.task_template_id, ()) for row in rows
+        }
+
+    def _sop_action_condition(self):
+        return False
+
+    def _sop_button_condition(self):
+        return False
+
+    # ------------------------------------------------------------
+    # SCRIPT: done once the script (a mail template) was sent to the customer
+    # ------------------------------------------------------------
+
+    def _sop_done_script(self, batch, rows):
+        return {row.id: bool(row.date_script_sent) for row in rows}
+
+    def _sop_action_script(self):
+        """The composer with the script, sent from this task."""
+        self._sop_check_lead_access()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.name,
+            "res_model": "mail.compose.message",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {
+                "default_model": "crm.lead",
+                "default_res_ids": self.lead_id.ids,
+                # sudo: reps may send scripts they cannot read the config of
+                "default_template_id": self.sudo().task_template_id.mail_template_id.id,
+                "default_composition_mode": "comment",
+                "default_email_layout_xmlid": "mail.mail_notification_light",
+                "sop_task_id": self.id,
+            },
+        }
+
+    def _sop_button_script(self):
+        return "send" if self.state == "todo" else "send_again"
+
+    # ------------------------------------------------------------
+    # ACTIVITY: done once an activity of the type is marked done on the deal
+    # ------------------------------------------------------------
+
+    def _sop_done_activity(self, batch, rows):
+        activity_types = {
+            batch.config[row.task_template_id].activity_type_id for row in rows
+        }
+        # sudo: mail.message access is checked per document; these are the
+        # done-activity notes of leads this pass is allowed to evaluate
+        groups = (
+            self.env["mail.message"]
+            .sudo()
+            ._read_group(
+                [
+                    ("model", "=", "crm.lead"),
+                    ("res_id", "in", list({row.lead_id for row in rows})),
+                    ("mail_activity_type_id", "in", list(activity_types)),
+                ],
+                ["res_id", "mail_activity_type_id"],
+            )
+        )
+        done_activities = {(res_id, atype.id) for res_id, atype in groups}
+        return {
+            row.id: (
+                row.lead_id,
+                batch.config[row.task_template_id].activity_type_id,
+            )
+            in done_activities
+            for row in rows
+        }
+
+    def _sop_action_activity(self):
+        """Schedule an activity of the task's type on the opportunity."""
+        self._sop_check_lead_access()
+        lead = self.lead_id
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.name,
+            "res_model": "mail.activity.schedule",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {
+                "active_model": "crm.lead",
+                "active_id": lead.id,
+                "active_ids": lead.ids,
+                "default_res_model": "crm.lead",
+                "default_res_ids": str(lead.ids),
+                "default_activity_type_id": self.sudo().task_template_id.activity_type_id.id,
+            },
+        }
+
+    def _sop_button_activity(self):
+        return "schedule" if self.state == "todo" else False
+
+    # ------------------------------------------------------------
+    # MANUAL: ticked by the rep, where nothing can be checked
+    # ------------------------------------------------------------
+
+    def _sop_done_manual(self, batch, rows):
+        return {row.id: row.state == "done" for row in rows}
+
+    def _sop_action_manual(self):
+        if self.state == "todo":
+            return self.action_sop_mark_done()
+        return self.action_sop_reopen()
+
+    def _sop_button_manual(self):
+        return "mark_done" if self.state == "todo" else "reopen"
