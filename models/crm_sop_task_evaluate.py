@@ -171,7 +171,15 @@ class CrmSopTask(models.Model):
     def _sop_update_summary(self, leads, rows=None, templates=None):
         """Write sop_progress, sop_stage_id and sop_next_task_id (and, for new
         leads, sop_template_id) of the leads in one UPDATE of the rows that
-        change."""
+        change.
+
+        Raw SQL rather than stored computed fields (as core does for
+        automated_probability): the summary derives from task rows that the
+        engine itself writes in SQL, for thousands of leads at install and on
+        playbook edits, where the ORM would compute per record after reading
+        the tasks as records. The new-lead path also writes the playbook in
+        the same statement, so a new lead costs one UPDATE, not two. No caller
+        outside the engine may write these fields (crm.lead refuses them)."""
         if not leads:
             return
         config = self.env["crm.sop.task.template"]._sop_config()

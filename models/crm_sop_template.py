@@ -79,10 +79,15 @@ class CrmSopTemplate(models.Model):
         return templates
 
     def write(self, vals):
+        mapping = {"active", "team_ids", "company_id", "sequence"} & vals.keys()
+        before = self._sop_mapping() if mapping else None
         res = super().write(vals)
-        if {"active", "team_ids", "company_id", "sequence"} & vals.keys():
+        if mapping:
             self.env["crm.sop.task.template"]._sop_clear_caches()
-            self.env["crm.sop.task"]._sop_sync_all()
+            # dragging playbooks in the list writes each row's sequence: leads
+            # are re-mapped only when a write changes which playbook applies
+            if self._sop_mapping() != before:
+                self.env["crm.sop.task"]._sop_sync_all()
         return res
 
     def unlink(self):
@@ -117,6 +122,24 @@ class CrmSopTemplate(models.Model):
             if not team_ids and template_company_id in (False, company_id):
                 return template_id
         return False
+
+    @api.model
+    def _sop_mapping(self):
+        """Which playbook applies to every kind of (team, company): the teams
+        and companies the active playbooks name, and any other (None). Equal
+        mappings send every opportunity to the same playbook. No query once
+        the active playbooks are cached."""
+        candidates = self._sop_get_active()
+        teams = {team_id for _tid, team_ids, _cid in candidates for team_id in team_ids}
+        companies = {cid for _tid, _team_ids, cid in candidates if cid}
+        Team, Company = self.env["crm.team"], self.env["res.company"]
+        return {
+            (team_id, company_id): self._sop_template_for(
+                Team.browse(team_id), Company.browse(company_id)
+            )
+            for team_id in teams | {None}
+            for company_id in companies | {None}
+        }
 
     @api.model
     @tools.ormcache()

@@ -168,3 +168,35 @@ class TestSopPerformance(TestSopCommon):
             {r["sop_next_task_id"]["display_name"] for r in records},
             {"Customer profile"},
         )
+
+    @users("user_sales_manager")
+    def test_playbook_drag_does_not_remap_every_row(self):
+        """Dragging playbooks in the list writes each row's sequence: only a
+        write that changes which playbook applies re-maps the leads."""
+        Template = self.env["crm.sop.template"]
+        team_2 = self.env["crm.team"].create({"name": "Drag team"})
+        playbooks = Template.create(
+            [
+                {"name": "Drag A", "sequence": 50, "team_ids": [(6, 0, team_2.ids)]},
+                {"name": "Drag B", "sequence": 60},
+            ]
+        )
+        self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"Drag {i}") for i in range(20)]
+        )
+        resequenced = self.playbook + playbooks
+        self.env.flush_all()
+        # the mapping does not change: no lead is re-mapped
+        counts = [
+            self._count(lambda p=playbook: p.write({"sequence": p.sequence + 1}))
+            for playbook in resequenced
+        ]
+        self.assertLessEqual(max(counts), 8, counts)
+        # a write that changes the mapping does re-map
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(name="Remapped", team_id=team_2.id)
+        )
+        self.assertEqual(lead.sop_template_id, playbooks[0])
+        playbooks[1].write({"team_ids": [(6, 0, team_2.ids)], "sequence": 1})
+        lead.invalidate_recordset()
+        self.assertEqual(lead.sop_template_id, playbooks[1])
