@@ -1,4 +1,4 @@
-from . import models
+from . import models, wizard
 
 
 def _crm_sop_post_init(env):

@@ -17,6 +17,7 @@
         "views/crm_sop_stage_views.xml",
         "views/crm_sop_task_template_views.xml",
         "views/crm_sop_task_views.xml",
+        "views/crm_sop_task_na_views.xml",
         "views/crm_lead_views.xml",
         "views/res_partner_views.xml",
         "views/crm_sop_menus.xml",

@@ -130,6 +130,10 @@ class CrmLead(models.Model):
             Task._sop_sync(resync, evaluate=changed)
         elif changed:
             Task._sop_evaluate(changed)
+        if "stage_id" in vals:
+            # the next step follows the deal's pipeline stage
+            moved = (self - resync - changed).filtered("sop_template_id")
+            Task._sop_update_summary(moved)
         return res
 
     @api.model

@@ -210,3 +210,100 @@ class CrmSopTaskTemplate(models.Model):
                     field=label,
                 )
             )
+
+    # ------------------------------------------------------------
+    # THE CONDITION IN WORDS (shown to the rep with the task)
+    # ------------------------------------------------------------
+
+    def _sop_condition_words(self):
+        """The condition as a rep reads it, e.g. "Priority is at least High",
+        in the user's language; False when there is none."""
+        self.ensure_one()
+        domain = self._sop_config_domain() if self.kind == "condition" else None
+        if not domain:
+            return False
+        domain = expression.normalize_domain(list(domain))
+
+        def parse(index):
+            token = domain[index]
+            if token in ("&", "|"):
+                left, index = parse(index + 1)
+                right, index = parse(index)
+                return ("op", token, left, right), index
+            if token == "!":
+                operand, index = parse(index + 1)
+                return ("op", "!", operand), index
+            return ("leaf", token), index + 1
+
+        def words(node, parent=None):
+            if node[0] == "leaf":
+                return self._sop_leaf_words(node[1])
+            if node[1] == "!":
+                return self.env._("not (%(condition)s)", condition=words(node[2]))
+            left, right = words(node[2], node[1]), words(node[3], node[1])
+            if node[1] == "&":
+                text = self.env._("%(left)s and %(right)s", left=left, right=right)
+            else:
+                text = self.env._("%(left)s or %(right)s", left=left, right=right)
+            return f"({text})" if parent and parent != node[1] else text
+
+        return words(parse(0)[0])
+
+    def _sop_leaf_words(self, leaf):
+        fname, operator, value = leaf
+        if leaf in (expression.TRUE_LEAF, expression.FALSE_LEAF):
+            return self.env._("always") if leaf == expression.TRUE_LEAF else "-"
+        field = self.env["crm.lead"]._fields[fname]
+        label = field._description_string(self.env)
+        if value is False or value is None:
+            if operator == "=":
+                return self.env._("%(field)s is empty", field=label)
+            if operator == "!=":
+                return self.env._("%(field)s is set", field=label)
+        text = self._sop_value_words(field, value)
+        phrases = {
+            "=": self.env._("%(field)s is %(value)s", field=label, value=text),
+            "!=": self.env._("%(field)s is not %(value)s", field=label, value=text),
+            ">": self.env._(
+                "%(field)s is more than %(value)s", field=label, value=text
+            ),
+            ">=": self.env._(
+                "%(field)s is at least %(value)s", field=label, value=text
+            ),
+            "<": self.env._(
+                "%(field)s is less than %(value)s", field=label, value=text
+            ),
+            "<=": self.env._("%(field)s is at most %(value)s", field=label, value=text),
+            "in": self.env._("%(field)s is one of %(value)s", field=label, value=text),
+            "not in": self.env._(
+                "%(field)s is none of %(value)s", field=label, value=text
+            ),
+        }
+        if operator in phrases:
+            return phrases[operator]
+        if operator.startswith("not"):
+            return self.env._(
+                "%(field)s does not contain %(value)s", field=label, value=text
+            )
+        return self.env._("%(field)s contains %(value)s", field=label, value=text)
+
+    def _sop_value_words(self, field, value):
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if field.type == "selection":
+            labels = dict(field._description_selection(self.env))
+            texts = [str(labels.get(v, v)) for v in values]
+        elif field.relational:
+            # as the user: a record they cannot read is named by its id only
+            records = self.env[field.comodel_name].browse(
+                [v for v in values if isinstance(v, int)]
+            )
+            names = {
+                record.id: record.display_name
+                for record in records.exists()._filtered_access("read")
+            }
+            texts = [names.get(v, f"#{v}") for v in values if v]
+        elif field.type == "boolean":
+            texts = [self.env._("Yes") if v else self.env._("No") for v in values]
+        else:
+            texts = [str(v) for v in values]
+        return ", ".join(texts)

@@ -34,8 +34,8 @@ class CrmSopRecordMixin(models.AbstractModel):
         task_template = task_template._filtered_access("read")
         if (
             not task_template
-            or task_template.kind != "fields"
             or task_template._sop_fill_model() != self._name
+            or not task_template._sop_fill_fields()
         ):
             return TaskTemplate
         return task_template

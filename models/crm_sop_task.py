@@ -1,5 +1,9 @@
+from collections import defaultdict
+
+from markupsafe import Markup
+
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 
 class CrmSopTask(models.Model):
@@ -39,11 +43,14 @@ class CrmSopTask(models.Model):
     guidance = fields.Html(related="task_template_id.guidance")
     active = fields.Boolean(default=True, readonly=True)
     state = fields.Selection(
-        [("todo", "To Do"), ("done", "Done")],
+        [("todo", "To Do"), ("na", "Not Applicable"), ("done", "Done")],
         required=True,
         default="todo",
         readonly=True,
+        help="Not Applicable: set aside by the rep, with a reason; counted "
+        "neither as open nor as done.",
     )
+    na_reason = fields.Char(string="Why Not Applicable", readonly=True)
     date_done = fields.Datetime(string="Done On", readonly=True)
     done_user_id = fields.Many2one("res.users", string="Done By", readonly=True)
     completion = fields.Selection(
@@ -68,9 +75,24 @@ class CrmSopTask(models.Model):
             ("schedule", "Schedule"),
             ("mark_done", "Mark done"),
             ("reopen", "Reopen"),
+            ("restore", "Restore"),
         ],
         compute="_compute_button",
         help="The button of the task in the SOP panel; it calls action_sop_open.",
+    )
+    hint = fields.Char(
+        compute="_compute_hint",
+        help="Where the task stands: what is missing, when it is planned, "
+        "its condition in words, why it was set aside.",
+    )
+    left_behind = fields.Boolean(
+        compute="_compute_left_behind",
+        help="Open, and of a SOP stage before the deal's pipeline stage.",
+    )
+    can_set_aside = fields.Boolean(
+        compute="_compute_can_set_aside",
+        help="The user may mark this open task not applicable (a required "
+        "task only by a sales manager).",
     )
 
     _sql_constraints = [
@@ -85,7 +107,43 @@ class CrmSopTask(models.Model):
     def _compute_button(self):
         for task in self:
             kind = task.task_template_id.kind
-            task.button = kind and getattr(task, f"_sop_button_{kind}")()
+            if task.state == "na":
+                task.button = "restore"
+            else:
+                task.button = kind and getattr(task, f"_sop_button_{kind}")()
+
+    @api.depends_context("lang")
+    @api.depends(
+        "state", "na_reason", "date_script_sent", "task_template_id.kind", "left_behind"
+    )
+    def _compute_hint(self):
+        for task in self:
+            kind = task.task_template_id.kind
+            method = getattr(task, f"_sop_hint_{kind}", None) if kind else None
+            if task.state == "na":
+                task.hint = task.na_reason
+                continue
+            hint = (method and method()) or ""
+            if task.left_behind:
+                hint = self.env._("Left behind. %(hint)s", hint=hint).strip()
+            task.hint = hint or False
+
+    @api.depends("state", "stage_id.crm_stage_id", "lead_id.stage_id")
+    def _compute_left_behind(self):
+        orders = self.env["crm.stage"]._sop_orders()
+        for task in self:
+            task_order = orders.get(task.stage_id.crm_stage_id.id)
+            lead_order = orders.get(task.lead_id.stage_id.id)
+            task.left_behind = bool(
+                task.state == "todo" and task_order and lead_order
+            ) and (task_order < lead_order)
+
+    @api.depends("state", "required")
+    @api.depends_context("uid")
+    def _compute_can_set_aside(self):
+        manager = self.env.user.has_group("sales_team.group_sale_manager")
+        for task in self:
+            task.can_set_aside = task.state == "todo" and (manager or not task.required)
 
     # ------------------------------------------------------------
     # ACTIONS (buttons of the SOP panel)
@@ -98,9 +156,94 @@ class CrmSopTask(models.Model):
 
     def action_sop_open(self):
         """The task's button: what it opens depends on its kind
-        (``_sop_action_<kind>``, see crm_sop_task_kind.py)."""
+        (``_sop_action_<kind>``, see crm_sop_task_kind.py); a task set aside
+        is restored."""
         self.ensure_one()
+        if self.state == "na":
+            return self.action_sop_restore()
         return getattr(self, f"_sop_action_{self.task_template_id.kind}")()
+
+    def action_sop_mark_na(self):
+        """Ask why the task does not apply to this deal."""
+        self._sop_check_set_aside()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Not applicable"),
+            "res_model": "crm.sop.task.na",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {"default_task_ids": self.ids},
+        }
+
+    def _sop_check_set_aside(self):
+        self._sop_check_lead_access()
+        required = self.filtered("required")
+        if required and not self.env.user.has_group("sales_team.group_sale_manager"):
+            raise AccessError(
+                self.env._(
+                    "Only a sales manager may set aside a required task: %(tasks)s.",
+                    tasks=", ".join(required.mapped("name")),
+                )
+            )
+
+    def _sop_set_aside(self, reason):
+        """Mark open tasks not applicable, with the reason, logged on their
+        opportunities."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise UserError(self.env._("Say why the task does not apply."))
+        self._sop_check_set_aside()
+        todo = self.filtered(lambda t: t.state == "todo")
+        # sudo: reps have no write access on tasks (see _sop_check_lead_access)
+        todo.sudo().write(
+            {
+                "state": "na",
+                "na_reason": reason,
+                "date_done": fields.Datetime.now(),
+                "done_user_id": self.env.uid,
+                "completion": False,
+            }
+        )
+        todo._sop_log(
+            self.env._(
+                "Sales SOP task “%(task)s” set aside as not applicable: %(reason)s"
+            ),
+            reason=reason,
+        )
+        self._sop_update_summary(todo.lead_id)
+        return True
+
+    def action_sop_restore(self):
+        """A task set aside applies again: it is open, or done if the deal's
+        data already says so."""
+        self._sop_check_lead_access()
+        aside = self.filtered(lambda t: t.state == "na")
+        aside.sudo().write(
+            {
+                "state": "todo",
+                "na_reason": False,
+                "date_done": False,
+                "done_user_id": False,
+            }
+        )
+        aside._sop_log(self.env._("Sales SOP task “%(task)s” applies again."))
+        self._sop_evaluate(aside.lead_id)
+        return True
+
+    def _sop_log(self, message, **values):
+        """A note per opportunity in its chatter, in one batch; ``message``
+        is translated, with %(task)s and the keys of ``values``."""
+        bodies = defaultdict(list)
+        for task in self:
+            line = message % {"task": task.name, **values}
+            bodies[task.lead_id.id].append(Markup("<li>%s</li>") % line)
+        self.lead_id._message_log_batch(
+            {
+                lead_id: Markup("<ul>%s</ul>") % Markup().join(lines)
+                for lead_id, lines in bodies.items()
+            }
+        )
 
     def action_sop_mark_done(self):
         manual = self.filtered(lambda t: t.task_template_id.kind == "manual")

@@ -132,7 +132,9 @@ class CrmSopTask(models.Model):
 
         to_done, to_todo, new_rows = [], [], []
         for row in rows:
-            if done[row.id] and row.state == "todo":
+            if row.state == "na":
+                pass  # set aside by the rep: the system leaves it alone
+            elif done[row.id] and row.state == "todo":
                 to_done.append(row.id)
                 row = row._replace(state="done")
             elif not done[row.id] and row.state == "done":
@@ -168,6 +170,33 @@ class CrmSopTask(models.Model):
         self._sop_update_summary(leads, new_rows, templates)
 
     @api.model
+    def _sop_summary(self, items, lead_order, orders):
+        """(progress, SOP stage id, next task id) of a lead from its tasks
+        [(SopTaskConfig, SopTaskRow)] in SOP order and the order of its
+        pipeline stage. Tasks marked not applicable count neither as open nor
+        as done. The next step follows the deal: the first open task of a SOP
+        stage at or after the deal's pipeline stage; open tasks of earlier
+        stages are left behind (the next step only when nothing is ahead)."""
+        applicable = [(c, row) for c, row in items if row.state != "na"]
+        open_items = [(c, row) for c, row in applicable if row.state == "todo"]
+        if applicable:
+            done = len(applicable) - len(open_items)
+            progress = round(100 * done / len(applicable))
+        else:
+            progress = 100 if items else 0
+        if not open_items:
+            return progress, (items[-1][0].stage_id if items else False), False
+        ahead = [
+            (c, row)
+            for c, row in open_items
+            if lead_order is None
+            or not c.crm_stage_id
+            or orders.get(c.crm_stage_id, lead_order) >= lead_order
+        ]
+        c, row = (ahead or open_items)[0]
+        return progress, c.stage_id, row.id
+
+    @api.model
     def _sop_update_summary(self, leads, rows=None, templates=None):
         """Write sop_progress, sop_stage_id and sop_next_task_id (and, for new
         leads, sop_template_id) of the leads in one UPDATE of the rows that
@@ -189,21 +218,18 @@ class CrmSopTask(models.Model):
         for row in rows:
             c = config.get(row.task_template_id)
             if c is not None:
-                by_lead[row.lead_id].append((c.order, c.stage_id, row.id, row.state))
+                by_lead[row.lead_id].append((c.order, c, row))
         fnames = ["sop_progress", "sop_stage_id", "sop_next_task_id"]
         leads = leads.sudo().with_context(prefetch_fields=False)
-        leads.fetch(fnames)
+        leads.fetch([*fnames, "stage_id"])
+        orders = self.env["crm.stage"]._sop_orders()
         values = []
         for lead in leads:
-            items = sorted(by_lead.get(lead.id, ()))
-            open_items = [item for item in items if item[3] == "todo"]
-            progress = (
-                round(100 * (len(items) - len(open_items)) / len(items)) if items else 0
+            progress, stage_id, next_task_id = self._sop_summary(
+                [(c, row) for _order, c, row in sorted(by_lead.get(lead.id, ()))],
+                orders.get(lead.stage_id.id),
+                orders,
             )
-            if open_items:
-                stage_id, next_task_id = open_items[0][1], open_items[0][2]
-            else:
-                stage_id, next_task_id = (items[-1][1] if items else False), False
             if (
                 templates
                 or lead.sop_progress != progress
@@ -287,22 +313,7 @@ class CrmSopTask(models.Model):
         ]
         if not leads:
             return {}
-        # sudo: only the stages' order is read, whatever pipeline they belong to
-        stages = (
-            self.env["crm.stage"]
-            .sudo()
-            .browse(
-                {c.crm_stage_id for items in gated.values() for c in items}
-                | {targets[lead].id for lead in leads}
-                | (
-                    {lead.stage_id.id for lead in leads if lead.stage_id}
-                    if not created
-                    else set()
-                )
-            )
-        )
-        stages.fetch(["sequence"])
-        order = {stage.id: (stage.sequence, stage.id) for stage in stages}
+        order = self.env["crm.stage"]._sop_orders()
         candidates = {}
         for lead in leads:
             target_order = order[targets[lead].id]
@@ -332,7 +343,11 @@ class CrmSopTask(models.Model):
             self._sop_insert(lead_ids=absent)
             self._sop_evaluate(self.env["crm.lead"].browse(absent))
             rows = self._sop_gate_rows(candidates)
-        done = {(lead_id, tt_id) for lead_id, tt_id, state in rows if state == "done"}
+        done = {
+            (lead_id, tt_id)
+            for lead_id, tt_id, state in rows
+            if state in ("done", "na")
+        }
         missing = {}
         for lead, items in candidates.items():
             undone = [c for c in items if (lead.id, c.id) not in done]
@@ -375,6 +390,7 @@ class CrmSopTask(models.Model):
                 "date_done",
                 "done_user_id",
                 "date_script_sent",
+                "na_reason",
             ],
         )
         head_tasks = {t.task_template_id: t for t in tasks if t.lead_id == head}
@@ -383,7 +399,9 @@ class CrmSopTask(models.Model):
             if task.lead_id == head or not target:
                 continue
             vals = {}
-            if (
+            if task.state == "na" and target.state == "todo":
+                vals.update(state="na", na_reason=task.na_reason)
+            elif (
                 task.state == "done"
                 and task.completion == "manual"
                 and target.state == "todo"

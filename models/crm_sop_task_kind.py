@@ -2,6 +2,7 @@ import logging
 
 from odoo import models
 from odoo.exceptions import UserError
+from odoo.tools.misc import format_date
 
 _logger = logging.getLogger(__name__)
 
@@ -18,6 +19,10 @@ _logger = logging.getLogger(__name__)
 #   _sop_action_<kind>()          what the task's button opens
 #   _sop_button_<kind>()          which button the task shows (a key of
 #                                 crm.sop.task.button), False for none
+#   _sop_hint_<kind>()            optional: a line telling the rep where the
+#                                 task stands (what is missing, when...)
+# on crm.sop.task.template, optional
+#   _sop_fill_fields_<kind>()     the fields of its "Fill in" dialog
 #
 # A new kind is a selection_add on crm.sop.task.template.kind plus these
 # methods; the engine, the panel and the gates need no change.
@@ -41,6 +46,23 @@ class CrmSopTaskTemplate(models.Model):
                 sorted({leaf[0] for leaf in domain or () if isinstance(leaf, tuple)})
             ),
         }
+
+    def _sop_fill_fields_fields(self):
+        # sudo: reps cannot read ir.model.fields; the task template itself
+        # was checked readable by the caller
+        return tuple(self.sudo().field_ids.mapped("name"))
+
+    def _sop_fill_fields_condition(self):
+        """Where to act on a condition: the opportunity's fields it reads,
+        those a rep can fill."""
+        Lead = self.env["crm.lead"]
+        return tuple(
+            fname
+            for fname in sorted(self._sop_condition_fields())
+            if fname in Lead._fields
+            and Lead._fields[fname].store
+            and not Lead._fields[fname].readonly
+        )
 
     def _sop_config_script(self):
         return {"mail_template_id": self.mail_template_id.id}
@@ -104,6 +126,27 @@ class CrmSopTask(models.Model):
     def _sop_button_fields(self):
         return "fill_in" if self.state == "todo" else "view"
 
+    def _sop_hint_fields(self):
+        if self.state != "todo":
+            return False
+        c = (
+            self.env["crm.sop.task.template"]
+            ._sop_config()
+            .get(self.task_template_id.id)
+        )
+        if c is None:
+            return False
+        record = self.lead_id.partner_id if c.partner_fields else self.lead_id
+        if not record:
+            return self.env._("Set the customer first.")
+        names = c.partner_fields or c.lead_fields
+        missing = [
+            record._fields[name]._description_string(self.env)
+            for name in names
+            if name in record._fields and not record[name]
+        ]
+        return missing and self.env._("Missing: %(fields)s", fields=", ".join(missing))
+
     # ------------------------------------------------------------
     # CONDITION: done when the opportunity matches the condition
     # ------------------------------------------------------------
@@ -134,10 +177,18 @@ class CrmSopTask(models.Model):
         }
 
     def _sop_action_condition(self):
-        return False
+        """Where to act: the opportunity's fields the condition reads."""
+        if not self.task_template_id._sop_fill_fields():
+            return False
+        return self._sop_action_fields()
 
     def _sop_button_condition(self):
-        return False
+        if not self.task_template_id._sop_fill_fields():
+            return False
+        return "fill_in" if self.state == "todo" else "view"
+
+    def _sop_hint_condition(self):
+        return self.task_template_id._sop_condition_words()
 
     # ------------------------------------------------------------
     # SCRIPT: done once the script (a mail template) was sent to the customer
@@ -169,6 +220,14 @@ class CrmSopTask(models.Model):
 
     def _sop_button_script(self):
         return "send" if self.state == "todo" else "send_again"
+
+    def _sop_hint_script(self):
+        if not self.date_script_sent:
+            return False
+        return self.env._(
+            "Sent on %(date)s",
+            date=format_date(self.env, self.date_script_sent),
+        )
 
     # ------------------------------------------------------------
     # ACTIVITY: done once an activity of the type is marked done on the deal
@@ -202,10 +261,32 @@ class CrmSopTask(models.Model):
             for row in rows
         }
 
+    def _sop_booked_activity(self):
+        """The open activity of the task's type on the opportunity, if one is
+        booked (the soonest)."""
+        activity_type = self.task_template_id.activity_type_id
+        return self.lead_id.activity_ids.filtered(
+            lambda activity: activity.activity_type_id == activity_type
+        ).sorted("date_deadline")[:1]
+
     def _sop_action_activity(self):
-        """Schedule an activity of the task's type on the opportunity."""
+        """Open the booked activity, or schedule one of the task's type on
+        the opportunity."""
         self._sop_check_lead_access()
         lead = self.lead_id
+        booked = self._sop_booked_activity()
+        if booked:
+            return {
+                "type": "ir.actions.act_window",
+                "name": booked.display_name,
+                "res_model": "mail.activity",
+                "res_id": booked.id,
+                "view_mode": "form",
+                "views": [
+                    (self.env.ref("mail.mail_activity_view_form_popup").id, "form")
+                ],
+                "target": "new",
+            }
         return {
             "type": "ir.actions.act_window",
             "name": self.name,
@@ -224,7 +305,19 @@ class CrmSopTask(models.Model):
         }
 
     def _sop_button_activity(self):
-        return "schedule" if self.state == "todo" else False
+        if self.state != "todo":
+            return False
+        return "view" if self._sop_booked_activity() else "schedule"
+
+    def _sop_hint_activity(self):
+        booked = self.state == "todo" and self._sop_booked_activity()
+        if not booked:
+            return False
+        return self.env._(
+            "Planned for %(date)s (%(user)s)",
+            date=format_date(self.env, booked.date_deadline),
+            user=booked.user_id.name or "",
+        )
 
     # ------------------------------------------------------------
     # MANUAL: ticked by the rep, where nothing can be checked

@@ -243,6 +243,13 @@ class CrmSopTaskTemplate(models.Model):
         self.ensure_one()
         return "res.partner" if self.scope == "customer" else "crm.lead"
 
+    def _sop_fill_fields(self):
+        """Names of the fields the "Fill in" dialog shows: what the task
+        checks (``_sop_fill_fields_<kind>``; a kind without it has no dialog)."""
+        self.ensure_one()
+        method = getattr(self, f"_sop_fill_fields_{self.kind}", None)
+        return method() if method else ()
+
     def _sop_fill_arch(self, model_name):
         """The form of the "Fill in" dialog: exactly the task's fields and its
         guidance (as text), built as an element tree (nothing typed by a manager
@@ -258,11 +265,14 @@ class CrmSopTaskTemplate(models.Model):
             alert.text = tools.html2plaintext(task.guidance)
         group = etree.SubElement(sheet, "group")
         model = self.env[model_name]
-        for field in task.field_ids:
-            if field.model != model_name or field.name not in model._fields:
+        for fname in task._sop_fill_fields():
+            if fname not in model._fields:
                 continue
-            node = etree.SubElement(group, "field", name=field.name)
-            if model._fields[field.name].type == "many2many":
+            # the task's fields stand out: the dialog is about them
+            node = etree.SubElement(
+                group, "field", {"name": fname, "class": "o_crm_sop_fill_field"}
+            )
+            if model._fields[fname].type == "many2many":
                 node.set("widget", "many2many_tags")
         if model_name == "crm.lead":
             # keep what the lead form's onchanges and widgets expect around

@@ -1,0 +1,144 @@
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import Form, tagged, users
+
+from .common import TestSopCommon
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopPanel(TestSopCommon):
+    """What the SOP panel tells a rep about each task: its button, where it
+    stands (hint), whether it was left behind, and tasks set aside."""
+
+    def _lead(self, **vals):
+        return self.env["crm.lead"].create(self._sop_lead_vals(**vals))
+
+    @users("user_sales_salesman")
+    def test_next_step_follows_the_pipeline_stage(self):
+        lead = self._lead()
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_customer)
+        self.assertFalse(self._task(lead, self.tt_visit).left_behind)
+        # the deal moved on to Proposition (no gate): the next step is there,
+        # the first stage's open tasks are left behind
+        lead.write({"stage_id": self.stage_team1_2.id})
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_call)
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
+        visit = self._task(lead, self.tt_visit)
+        visit.invalidate_recordset(["left_behind", "hint"])
+        self.assertTrue(visit.left_behind)
+        self.assertIn("Left behind", visit.hint)
+        self.assertFalse(self._task(lead, self.tt_call).left_behind)
+        # back to New: the first stage's tasks come first again
+        lead.write({"stage_id": self.stage_team1_1.id})
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_customer)
+
+    @users("user_sales_salesman")
+    def test_set_aside_optional_task(self):
+        lead = self._lead()
+        task = self._task(lead, self.tt_manual)
+        self.assertTrue(task.can_set_aside)
+        action = task.action_sop_mark_na()
+        self.assertEqual(action["res_model"], "crm.sop.task.na")
+        wizard = Form(self.env["crm.sop.task.na"].with_context(**action["context"]))
+        wizard.reason = "Customer already agreed by phone"
+        wizard.save().action_confirm()
+        self.assertEqual(task.state, "na")
+        self.assertEqual(task.hint, "Customer already agreed by phone")
+        self.assertEqual(task.button, "restore")
+        self.assertIn("set aside", lead.message_ids[0].body)
+        self.assertIn("Customer already agreed by phone", lead.message_ids[0].body)
+        # counted neither as open nor as done: 0 of 5 applicable tasks done
+        self.assertEqual(lead.sop_progress, 0)
+        lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        self.assertEqual(lead.sop_progress, 20)
+        self.assertEqual(task.state, "na", "the system leaves it alone")
+        # reversible
+        task.action_sop_open()
+        self.assertEqual(task.state, "todo")
+        self.assertIn("applies again", lead.message_ids[0].body)
+        self.assertEqual(lead.sop_progress, 17)
+
+    @users("user_sales_salesman")
+    def test_required_task_set_aside_by_manager_only(self):
+        self.sop_stage_contact.sudo().gate = "block"
+        lead = self._lead()
+        visit = self._task(lead, self.tt_visit)
+        self.assertFalse(visit.can_set_aside)
+        with self.assertRaises(AccessError):
+            visit._sop_set_aside("no reason")
+        with self.assertRaises(AccessError):
+            visit.action_sop_mark_na()
+        self.assertEqual(visit.state, "todo")
+        # a manager sets it aside: the gate no longer waits for it
+        manager_visit = visit.with_user(self.user_sales_manager)
+        manager_visit._sop_set_aside("Walk-in, nobody came along")
+        with self.assertRaises(UserError):
+            self.env["crm.sop.task"]._sop_set_aside("")
+        for task_template in (self.tt_customer, self.tt_script):
+            self._task(lead, task_template).sudo().write({"state": "na"})
+        lead.write({"stage_id": self.stage_team1_2.id})
+        self.assertEqual(lead.stage_id, self.stage_team1_2)
+
+    @users("user_sales_salesman")
+    def test_hints(self):
+        lead = self._lead()
+        visit = self._task(lead, self.tt_visit)
+        self.assertEqual(visit.hint, "Missing: Companions, Decision Makers")
+        lead.sop_companions = "Husband"
+        visit.invalidate_recordset(["hint"])
+        self.assertEqual(visit.hint, "Missing: Decision Makers")
+        customer = self._task(lead, self.tt_customer)
+        self.assertEqual(customer.hint, "Set the customer first.")
+        # a condition reads in words, and opens where to act
+        budget = self._task(lead, self.tt_budget)
+        self.assertEqual(budget.hint, "Expected Revenue is more than 0")
+        self.assertEqual(budget.button, "fill_in")
+        action = budget.action_sop_open()
+        arch = (
+            self.env["crm.lead"]
+            .with_context(**action["context"])
+            .get_view(view_type="form")["arch"]
+        )
+        self.assertIn('name="expected_revenue"', arch)
+        self.assertNotIn('name="sop_companions"', arch)
+        # an activity booked says when, and its button opens it
+        call = self._task(lead, self.tt_call)
+        self.assertEqual(call.button, "schedule")
+        activity = lead.activity_schedule(
+            activity_type_id=self.activity_type_call.id,
+            date_deadline="2026-12-01",
+            user_id=self.env.uid,
+        )
+        call.invalidate_recordset(["hint", "button"])
+        self.assertEqual(call.button, "view")
+        self.assertIn("Planned for", call.hint)
+        self.assertIn(self.env.user.name, call.hint)
+        action = call.action_sop_open()
+        self.assertEqual(
+            (action["res_model"], action["res_id"]), ("mail.activity", activity.id)
+        )
+
+    def test_condition_in_words(self):
+        TaskTemplate = self.env["crm.sop.task.template"]
+        cases = {
+            "[('priority', '>=', '2')]": "Priority is at least High",
+            "[('tag_ids', '!=', False), ('email_from', 'ilike', '@')]": (
+                "Tags is set and Email contains @"
+            ),
+            "['|', ('expected_revenue', '>', 1000), ('partner_id', '=', False)]": (
+                "Expected Revenue is more than 1000 or Customer is empty"
+            ),
+            f"[('user_id', 'in', [{self.user_sales_salesman.id}])]": (
+                f"Salesperson is one of {self.user_sales_salesman.name}"
+            ),
+        }
+        for domain, words in cases.items():
+            with self.subTest(domain=domain):
+                task_template = TaskTemplate.create(
+                    {
+                        "name": "Cond",
+                        "stage_id": self.sop_stage_pitch.id,
+                        "kind": "condition",
+                        "domain": domain,
+                    }
+                )
+                self.assertEqual(task_template._sop_condition_words(), words)
