@@ -29,6 +29,7 @@
         "web.assets_backend": [
             "crm_sales_sop/static/src/scss/crm_sales_sop.scss",
             "crm_sales_sop/static/src/views/*",
+            "crm_sales_sop/static/src/patches/*",
         ],
         "web.assets_tests": [
             "crm_sales_sop/static/tests/tours/*.js",

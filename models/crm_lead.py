@@ -1,3 +1,6 @@
+import ast
+import json
+
 from markupsafe import Markup
 
 from odoo import api, fields, models
@@ -76,6 +79,24 @@ class CrmLead(models.Model):
     sop_intended_style = fields.Char(
         string="Intended Style", help="e.g. modern, classic, Nordic"
     )
+
+    # ------------------------------------------------------------
+    # VIEWS
+    # ------------------------------------------------------------
+
+    @api.model
+    def _get_view(self, view_id=None, view_type="form", **options):
+        arch, view = super()._get_view(view_id, view_type, **options)
+        if view_type == "kanban":
+            # the column tooltip shows the stage's SOP guidance, under a title
+            # in the user's language (the view cache is per language)
+            for node in arch.xpath("//field[@name='stage_id'][@options]"):
+                node_options = ast.literal_eval(node.get("options") or "{}")
+                tooltip = node_options.get("group_by_tooltip")
+                if isinstance(tooltip, dict) and "sop_guidance" in tooltip:
+                    tooltip["sop_guidance"] = self.env._("Sales SOP")
+                    node.set("options", json.dumps(node_options, ensure_ascii=False))
+        return arch, view
 
     # ------------------------------------------------------------
     # CRUD
@@ -166,6 +187,22 @@ class CrmLead(models.Model):
             lead.id: Template._sop_template_for(lead.team_id, lead.company_id)
             for lead in self
         }
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_sop_next(self):
+        """The next step's button, from the card or the top of the form."""
+        self.ensure_one()
+        if not self.sop_next_task_id:
+            raise UserError(
+                self.env._(
+                    "“%(lead)s” has no open Sales SOP task.", lead=self.display_name
+                )
+            )
+        # as the user: the task's record rules and the lead's access apply
+        return self.sop_next_task_id.action_sop_open()
 
     # ------------------------------------------------------------
     # MERGE

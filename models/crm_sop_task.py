@@ -37,6 +37,7 @@ class CrmSopTask(models.Model):
         related="task_template_id.stage_id", store=True, string="SOP Stage"
     )
     stage_name = fields.Char(related="stage_id.name", string="SOP Stage Name")
+    stage_sequence = fields.Integer(related="stage_id.sequence")
     kind = fields.Selection(related="task_template_id.kind")
     scope = fields.Selection(related="task_template_id.scope")
     required = fields.Boolean(related="task_template_id.required")

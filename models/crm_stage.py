@@ -40,25 +40,48 @@ class CrmStage(models.Model):
             {stage.id: (stage.sequence, stage.id) for stage in stages}
         )
 
-    @api.depends_context("lang")
+    @api.depends_context("lang", "uid", "allowed_company_ids", "default_team_id")
     def _compute_sop_guidance(self):
-        # sudo: guidance is shown to every rep of the pipeline; the SOP stages
-        # themselves are readable by reps, the playbook filter below is explicit
+        """The guidance of the playbook that applies to the deals of the
+        column: the playbook of the stage's team, else of the pipeline being
+        looked at (default_team_id, as the team's pipeline sets it), else of
+        the user's team; one line per SOP stage."""
+        Template = self.env["crm.sop.template"]
+        context_team = self.env["crm.team"].browse(
+            self.env.context.get("default_team_id")
+            if isinstance(self.env.context.get("default_team_id"), int)
+            else []
+        )
+        default_team = context_team or self.env.user.sale_team_id
+        playbooks = {
+            stage.id: Template._sop_template_for(
+                stage.team_id or default_team, self.env.company
+            )
+            for stage in self
+        }
+        # sudo: the guidance is shown to every rep of the pipeline, for the
+        # playbook chosen above only
         sop_stages = (
             self.env["crm.sop.stage"]
             .sudo()
             .search(
                 [
                     ("crm_stage_id", "in", self.ids),
-                    ("template_id.active", "=", True),
+                    ("template_id", "in", list(set(playbooks.values()))),
+                    ("guidance", "!=", False),
                 ]
             )
         )
         texts = {}
         for sop_stage in sop_stages:
-            if not sop_stage.guidance:
+            if playbooks[sop_stage.crm_stage_id.id] != sop_stage.template_id.id:
                 continue
-            text = f"{sop_stage.name}: {tools.html2plaintext(sop_stage.guidance)}"
-            texts.setdefault(sop_stage.crm_stage_id.id, []).append(text)
+            text = tools.html2plaintext(sop_stage.guidance).strip()
+            if text:
+                texts.setdefault(sop_stage.crm_stage_id.id, []).append(
+                    self.env._(
+                        "%(stage)s: %(guidance)s", stage=sop_stage.name, guidance=text
+                    )
+                )
         for stage in self:
             stage.sop_guidance = "\n\n".join(texts.get(stage.id, [])) or False

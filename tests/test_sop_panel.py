@@ -142,3 +142,60 @@ class TestSopPanel(TestSopCommon):
                     }
                 )
                 self.assertEqual(task_template._sop_condition_words(), words)
+
+    def test_column_tooltip_follows_the_pipeline(self):
+        """The column tooltip shows the guidance of the playbook of the
+        pipeline being looked at, one paragraph per SOP stage."""
+        other_team = self.env["crm.team"].create({"name": "Showroom B"})
+        other = self.env["crm.sop.template"].create(
+            {
+                "name": "Showroom playbook",
+                "sequence": 0,
+                "team_ids": [(6, 0, other_team.ids)],
+                "stage_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "name": "Greeting",
+                            "crm_stage_id": self.stage_gen_1.id,
+                            "guidance": "<p>Greet within a minute.</p>",
+                        },
+                    )
+                ],
+            }
+        )
+        self.assertTrue(other)
+        Stage = self.env["crm.stage"]
+        own = Stage.with_context(default_team_id=self.sales_team_1.id).browse(
+            self.stage_team1_1.id
+        )
+        self.assertEqual(own.sop_guidance, "Contact: Get to know the customer.")
+        showroom = Stage.with_context(default_team_id=other_team.id).browse(
+            self.stage_gen_1.id
+        )
+        self.assertIn("Greeting: Greet within a minute.", showroom.sop_guidance)
+        self.assertNotIn("Contact", showroom.sop_guidance)
+        # the tooltip's title is in the user's language
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(["crm_sales_sop"], ["zh_CN"])
+        arch = (
+            self.env["crm.lead"]
+            .with_context(lang="zh_CN")
+            .get_view(self.env.ref("crm.crm_case_kanban_view_leads").id, "kanban")[
+                "arch"
+            ]
+        )
+        self.assertIn("销售SOP", arch)
+
+    @users("user_sales_salesman")
+    def test_next_step_button(self):
+        lead = self._lead(partner_id=self.customer.id)
+        action = lead.action_sop_next()
+        self.assertEqual(action["res_model"], "res.partner")
+        self.assertEqual(action["context"]["sop_fill_view_ref"], self.tt_customer.id)
+        for task in lead.sop_task_ids:
+            task.sudo().state = "done"
+        self.env["crm.sop.task"]._sop_update_summary(lead)
+        with self.assertRaises(UserError):
+            lead.action_sop_next()

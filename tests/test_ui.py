@@ -35,3 +35,38 @@ class TestSopUi(HttpCase):
         )
         self.assertEqual(visit.state, "done")
         self.assertEqual(visit.done_user_id, rep)
+
+    def test_rep_day_on_a_gated_deal(self):
+        rep = mail_new_test_user(
+            self.env,
+            login="sop_day_rep",
+            name="Day Rep",
+            groups="sales_team.group_sale_salesman,base.group_partner_manager",
+        )
+        team = self.env["crm.team"].create(
+            {"name": "Day team", "member_ids": [(6, 0, rep.ids)]}
+        )
+        self.env.ref("crm_sales_sop.crm_sop_stage_first_contact").gate = "block"
+        lead = self.env["crm.lead"].create(
+            {
+                "name": "Gated opportunity",
+                "type": "opportunity",
+                "user_id": rep.id,
+                "team_id": team.id,
+                "stage_id": self.env.ref("crm.stage_lead1").id,
+            }
+        )
+        lead.activity_schedule(
+            "mail.mail_activity_data_call", summary="Call the customer", user_id=rep.id
+        )
+        self.start_tour("/odoo/crm", "crm_sales_sop_rep_day", login="sop_day_rep")
+        self.assertEqual(lead.stage_id, self.env.ref("crm.stage_lead1"))
+        self.assertEqual(lead.sop_companions, "Her sister")
+        tasks = {task.task_template_id: task for task in lead.sop_task_ids}
+        call = tasks[self.env.ref("crm_sales_sop.crm_sop_task_follow_up_call")]
+        self.assertEqual(call.state, "done")
+        reference = tasks[self.env.ref("crm_sales_sop.crm_sop_task_reference")]
+        self.assertEqual(
+            (reference.state, reference.na_reason),
+            ("na", "The customer asked for none"),
+        )
