@@ -9,17 +9,21 @@ PORT ?= 8069
 TEST_PORT ?= 8169
 # Odoo takes an addon's name from its folder: link the repository under its
 # real name in a temporary addons folder, whatever the clone is called.
-ADDONS_DIR ?= $(or $(TMPDIR),/tmp)/crm_sales_sop_addons
+# One folder per clone: two clones on one machine do not overwrite each
+# other's link.
+CLONE_ID := $(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' -f1)
+ADDONS_DIR ?= $(or $(TMPDIR),/tmp)/crm_sales_sop_addons_$(CLONE_ID)
 ADDON := $(ADDONS_DIR)/crm_sales_sop
 ODOO := $(PYTHON) -m odoo
 CORE_ADDONS = $(shell $(PYTHON) -c "from odoo.tools import config; config._parse_config([]); print(config['addons_path'])" 2>/dev/null)
 ADDONS_PATH = $(CORE_ADDONS),$(ADDONS_DIR)
 CRM_TESTS = $(shell $(PYTHON) -c "import os, odoo.modules.module as m; from odoo.tools import config; config._parse_config([]); m.initialize_sys_path(); print(os.path.join(m.get_module_path('crm'), 'tests'))" 2>/dev/null)
 
-.PHONY: help check-odoo link deps run test test-odoo test-pytest test-core lint bench clean
+.PHONY: help check-odoo link deps run upgrade test test-odoo test-pytest test-core lint bench clean
 
 help:
 	@echo "make run    start Odoo with the addon and its demo data on http://localhost:$(PORT)"
+	@echo "make upgrade  update the addon in the database DB (after a git pull)"
 	@echo "make test   install the addon with demo data and run all the tests"
 	@echo "make lint   ruff and pylint-odoo"
 	@echo "make bench  compare the addon with core Odoo (bench/README.md)"
@@ -45,6 +49,9 @@ deps:
 run: link
 	$(ODOO) -d $(DB) --addons-path=$(ADDONS_PATH) -i crm_sales_sop --load-language=en_US,zh_CN \
 		--http-interface=127.0.0.1 --http-port=$(PORT) --db-filter='^$(DB)$$'
+
+upgrade: link
+	$(ODOO) -d $(DB) --addons-path=$(ADDONS_PATH) -u crm_sales_sop --stop-after-init
 
 # The test command: a new database with the addon and its demo data, then
 # (1) Odoo's own runner on the addon's tests, browser tour included,
