@@ -70,3 +70,35 @@ class TestSopUi(HttpCase):
             (reference.state, reference.na_reason),
             ("na", "The customer asked for none"),
         )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopUiPhone(HttpCase):
+    browser_size = "390x844"
+    touch_enabled = True
+
+    def test_rep_on_a_phone(self):
+        rep = mail_new_test_user(
+            self.env,
+            login="sop_phone_rep",
+            name="Phone Rep",
+            groups="sales_team.group_sale_salesman,base.group_partner_manager",
+        )
+        team = self.env["crm.team"].create(
+            {"name": "Phone team", "member_ids": [(6, 0, rep.ids)]}
+        )
+        lead = self.env["crm.lead"].create(
+            {
+                "name": "Phone opportunity",
+                "type": "opportunity",
+                "user_id": rep.id,
+                "team_id": team.id,
+                "stage_id": self.env.ref("crm.stage_lead1").id,
+            }
+        )
+        self.start_tour("/odoo/crm", "crm_sales_sop_phone", login="sop_phone_rep")
+        tasks = {task.task_template_id: task for task in lead.sop_task_ids}
+        summary = tasks[self.env.ref("crm_sales_sop.crm_sop_task_needs_summary")]
+        self.assertEqual(summary.state, "todo")
+        reference = tasks[self.env.ref("crm_sales_sop.crm_sop_task_reference")]
+        self.assertEqual(reference.state, "na")
