@@ -66,7 +66,7 @@ test-odoo: link
 	$(ODOO) -d $(TEST_DB) --addons-path=$(ADDONS_PATH) -i crm_sales_sop --load-language=en_US,zh_CN \
 		--test-enable --test-tags=/crm_sales_sop --stop-after-init --http-interface=127.0.0.1 \
 		--http-port=$(TEST_PORT) --log-level=test 2>&1 | tee $(ADDONS_DIR)/test-odoo.log
-	@! grep -E "(ERROR|CRITICAL) $(TEST_DB)|[1-9][0-9]* failed|[1-9][0-9]* error" $(ADDONS_DIR)/test-odoo.log >/dev/null || { \
+	@! grep -E "(ERROR|CRITICAL) $(TEST_DB)|[1-9][0-9]* failed|[1-9][0-9]* error|demo data failed" $(ADDONS_DIR)/test-odoo.log >/dev/null || { \
 		echo "Odoo's test runner reported failures (see above)"; exit 1; }
 
 test-pytest: link
