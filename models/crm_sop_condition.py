@@ -112,7 +112,7 @@ class CrmSopTaskTemplate(models.Model):
             if isinstance(leaf, (list, tuple)) and leaf and isinstance(leaf[0], str)
         }
 
-    def _sop_config_domain(self):
+    def _sop_config_domain(self, log=True):
         """The condition as the engine caches it (a tuple of leaves), or None
         when it is no longer acceptable (saved under older rules, a field
         changed since): such a condition checks nothing."""
@@ -132,9 +132,10 @@ class CrmSopTaskTemplate(models.Model):
             RecursionError,
             ValidationError,
         ):
-            _logger.warning(
-                "Sales SOP: the condition of task template %s is ignored", self.id
-            )
+            if log:
+                _logger.warning(
+                    "Sales SOP: the condition of task template %s is ignored", self.id
+                )
             return None
         return domain or None
 
@@ -219,7 +220,9 @@ class CrmSopTaskTemplate(models.Model):
         """The condition as a rep reads it, e.g. "Priority is at least High",
         in the user's language; False when there is none."""
         self.ensure_one()
-        domain = self._sop_config_domain() if self.kind == "condition" else None
+        domain = (
+            self._sop_config_domain(log=False) if self.kind == "condition" else None
+        )
         if not domain:
             return False
         domain = expression.normalize_domain(list(domain))

@@ -46,6 +46,19 @@ class CrmSopStage(models.Model):
     )
     task_count = fields.Integer(compute="_compute_task_count")
 
+    @api.depends("name", "template_id.name")
+    @api.depends_context("sop_stage_show_playbook")
+    def _compute_display_name(self):
+        """In the pickers of the configuration, a stage says its playbook."""
+        if not self.env.context.get("sop_stage_show_playbook"):
+            return super()._compute_display_name()
+        for stage in self:
+            stage.display_name = self.env._(
+                "%(playbook)s / %(stage)s",
+                playbook=stage.template_id.name or "",
+                stage=stage.name or "",
+            )
+
     @api.depends("task_template_ids")
     def _compute_task_count(self):
         for stage in self:

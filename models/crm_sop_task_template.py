@@ -79,9 +79,28 @@ class CrmSopTaskTemplate(models.Model):
     required = fields.Boolean(
         default=True, help="Required tasks are checked by the stage gate."
     )
+    condition_words = fields.Char(
+        string="Reads",
+        compute="_compute_condition_words",
+        help="The condition as the rep reads it with the task.",
+    )
     guidance = fields.Html(
         translate=True, help="How to do it well: shown to the rep with the task."
     )
+
+    @api.depends("kind", "domain")
+    @api.depends_context("lang")
+    def _compute_condition_words(self):
+        for task in self:
+            task.condition_words = (
+                task.kind == "condition" and task._sop_condition_words()
+            ) or False
+
+    @api.onchange("kind")
+    def _onchange_kind(self):
+        # a condition the server accepts, to start from (an empty one is not)
+        if self.kind == "condition" and not self.domain:
+            self.domain = "[('expected_revenue', '>', 0)]"
 
     # ------------------------------------------------------------
     # CONSTRAINTS

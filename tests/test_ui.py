@@ -71,6 +71,15 @@ class TestSopUi(HttpCase):
             ("na", "The customer asked for none"),
         )
 
+    def test_manager_edits_a_condition(self):
+        task_template = self.env.ref("crm_sales_sop.crm_sop_task_priority")
+        action = self.env.ref("crm_sales_sop.crm_sop_task_template_action")
+        self.start_tour(
+            f"/odoo/action-{action.id}/{task_template.id}",
+            "crm_sales_sop_manager_condition",
+            login="admin",
+        )
+
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopUiPhone(HttpCase):

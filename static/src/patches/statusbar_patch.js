@@ -28,6 +28,7 @@ patch(StatusBarField.prototype, {
             } else {
                 await record.discard();
             }
+            this.render();
             throw error;
         }
     },
