@@ -74,6 +74,14 @@ class TestSopGating(TestSopCommon):
         self.assertIn("blocking Sales SOP gate", message.body)
         self.assertIn(self.env.user.name, message.body)
         self.assertIn("Customer profile", message.body)
+        # and is told so on screen
+        self.env.cr.precommit.run()  # bus notifications are sent at commit
+        notices = (
+            self.env["bus.bus"]
+            .sudo()
+            .search([("message", "like", "Sales SOP gate passed")])
+        )
+        self.assertTrue(notices)
 
     @users("user_sales_salesman")
     def test_warn_passes_and_logs(self):

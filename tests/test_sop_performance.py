@@ -200,3 +200,67 @@ class TestSopPerformance(TestSopCommon):
         playbooks[1].write({"team_ids": [(6, 0, team_2.ids)], "sequence": 1})
         lead.invalidate_recordset()
         self.assertEqual(lead.sop_template_id, playbooks[1])
+
+    @users("user_sales_manager")
+    def test_stage_move_extra_queries_constant(self):
+        """The next step follows the pipeline stage: a stage write re-reads
+        the tasks of the moved leads, in a constant number of queries."""
+        leads = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"Move {i}") for i in range(30)]
+        )
+        playbooks = self.env["crm.sop.template"].sudo().search([])
+        new, proposition = self.stage_team1_1.id, self.stage_team1_2.id
+        extra = []
+        for size in (1, 30):
+            moved = leads[:size]
+            moved.write({"stage_id": proposition})  # same caches for both runs
+            moved.write({"stage_id": new})
+            sop = self._count(
+                lambda moved=moved: moved.write({"stage_id": proposition})
+            )
+            moved.write({"stage_id": new})
+            playbooks.action_archive()
+            moved.write({"stage_id": proposition})
+            moved.write({"stage_id": new})
+            core = self._count(
+                lambda moved=moved: moved.write({"stage_id": proposition})
+            )
+            moved.write({"stage_id": new})
+            playbooks.action_unarchive()
+            extra.append(sop - core)
+        _logger.info("SOP extra queries on stage write: %s", extra)
+        self.assertEqual(extra[0], extra[1], extra)
+        self.assertLessEqual(extra[0], 3)
+        self.assertEqual(leads[0].sop_next_task_id.task_template_id, self.tt_customer)
+
+    @users("user_sales_salesman")
+    @warmup
+    def test_panel_read_budget(self):
+        """What the SOP panel reads of its tasks (hint, button, left behind),
+        for a whole opportunity."""
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(name="Panel", partner_id=self.customer.id)
+        )
+        lead.activity_schedule(
+            activity_type_id=self.activity_type_call.id, user_id=self.env.uid
+        )
+        self.env.invalidate_all()
+        spec = {
+            "sop_task_ids": {
+                "fields": {
+                    "name": {},
+                    "stage_id": {"fields": {"display_name": {}}},
+                    "stage_name": {},
+                    "stage_sequence": {},
+                    "state": {},
+                    "hint": {},
+                    "button": {},
+                    "left_behind": {},
+                    "can_set_aside": {},
+                    "date_done": {},
+                }
+            }
+        }
+        with self.assertQueryCount(user_sales_salesman=12):
+            data = lead.web_read(spec)[0]
+        self.assertEqual(len(data["sop_task_ids"]), 6)
