@@ -92,6 +92,18 @@ class CrmSopTaskTemplate(models.Model):
         return tools.frozendict(config)
 
     @api.model
+    def _sop_used_by(self, fname, records):
+        """Task templates (archived ones too, of every company) whose
+        ``fname`` is one of ``records``: configuration that must not change
+        under them."""
+        # sudo: every playbook counts, whoever edits the records
+        return (
+            self.sudo()
+            .with_context(active_test=False)
+            .search([(fname, "in", records.ids)])
+        )
+
+    @api.model
     def _sop_names(self, task_template_ids):
         """{task template id: (SOP stage name, task name)} in the user's
         language, for messages about the user's own opportunities."""

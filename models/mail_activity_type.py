@@ -12,13 +12,7 @@ class MailActivityType(models.Model):
         moved = self.filtered(lambda atype: atype.res_model not in (False, "crm.lead"))
         if not moved:
             return
-        # sudo: the tasks of every playbook count, whoever edits the type
-        used = (
-            self.env["crm.sop.task.template"]
-            .sudo()
-            .with_context(active_test=False)
-            .search([("activity_type_id", "in", moved.ids)])
-        )
+        used = self.env["crm.sop.task.template"]._sop_used_by("activity_type_id", moved)
         if used:
             raise ValidationError(
                 self.env._(

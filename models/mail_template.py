@@ -11,13 +11,7 @@ class MailTemplate(models.Model):
         moved = self.filtered(lambda template: template.model != "crm.lead")
         if not moved:
             return
-        # sudo: the tasks of every playbook count, whoever edits the template
-        used = (
-            self.env["crm.sop.task.template"]
-            .sudo()
-            .with_context(active_test=False)
-            .search([("mail_template_id", "in", moved.ids)])
-        )
+        used = self.env["crm.sop.task.template"]._sop_used_by("mail_template_id", moved)
         if used:
             raise ValidationError(
                 self.env._(

@@ -138,5 +138,17 @@ class TestSopCommon(TestCrmCommon):
             }
         )
 
+    def _condition(self, domain, **vals):
+        """A condition task of the Pitch stage (raises what the server says)."""
+        return self.env["crm.sop.task.template"].create(
+            {
+                "name": "Condition",
+                "stage_id": self.sop_stage_pitch.id,
+                "kind": "condition",
+                "domain": domain,
+                **vals,
+            }
+        )
+
     def _task(self, lead, task_template):
         return lead.sop_task_ids.filtered(lambda t: t.task_template_id == task_template)

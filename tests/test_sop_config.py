@@ -6,16 +6,6 @@ from .common import TestSopCommon
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopConfig(TestSopCommon):
-    def _condition(self, domain):
-        return self.env["crm.sop.task.template"].create(
-            {
-                "name": "Condition",
-                "stage_id": self.sop_stage_pitch.id,
-                "kind": "condition",
-                "domain": domain,
-            }
-        )
-
     @users("user_sales_manager")
     def test_bad_domains_refused(self):
         count = self.env["crm.sop.task.template"].search_count([])
@@ -192,17 +182,6 @@ class TestSopConfig(TestSopCommon):
 class TestSopConfigHardening(TestSopCommon):
     """Configuration that would walk other records, or that changes under a
     task, is refused or followed by the engine."""
-
-    def _condition(self, domain, **vals):
-        return self.env["crm.sop.task.template"].create(
-            {
-                "name": "Condition",
-                "stage_id": self.sop_stage_pitch.id,
-                "kind": "condition",
-                "domain": domain,
-                **vals,
-            }
-        )
 
     @users("user_sales_manager")
     def test_conditions_stay_on_the_opportunity(self):

@@ -3,18 +3,23 @@ from odoo.tests import HttpCase, tagged
 from odoo.addons.mail.tests.common import mail_new_test_user
 
 
+def _rep_and_team(env, login, team_name):
+    """A rep (own documents, may edit customers) alone in a new sales team,
+    which follows the standard playbook (the fallback)."""
+    rep = mail_new_test_user(
+        env,
+        login=login,
+        name=login.replace("_", " ").title(),
+        groups="sales_team.group_sale_salesman,base.group_partner_manager",
+    )
+    team = env["crm.team"].create({"name": team_name, "member_ids": [(6, 0, rep.ids)]})
+    return rep, team
+
+
 @tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopUi(HttpCase):
     def test_rep_fills_a_task_through_its_dialog(self):
-        rep = mail_new_test_user(
-            self.env,
-            login="sop_tour_rep",
-            name="Tour Rep",
-            groups="sales_team.group_sale_salesman,base.group_partner_manager",
-        )
-        team = self.env["crm.team"].create(
-            {"name": "Tour team", "member_ids": [(6, 0, rep.ids)]}
-        )
+        rep, team = _rep_and_team(self.env, "sop_tour_rep", "Tour team")
         self.env["crm.lead"].create(
             {
                 "name": "Tour opportunity",
@@ -37,15 +42,7 @@ class TestSopUi(HttpCase):
         self.assertEqual(visit.done_user_id, rep)
 
     def test_rep_day_on_a_gated_deal(self):
-        rep = mail_new_test_user(
-            self.env,
-            login="sop_day_rep",
-            name="Day Rep",
-            groups="sales_team.group_sale_salesman,base.group_partner_manager",
-        )
-        team = self.env["crm.team"].create(
-            {"name": "Day team", "member_ids": [(6, 0, rep.ids)]}
-        )
+        rep, team = _rep_and_team(self.env, "sop_day_rep", "Day team")
         self.env.ref("crm_sales_sop.crm_sop_stage_first_contact").gate = "block"
         lead = self.env["crm.lead"].create(
             {
@@ -87,15 +84,7 @@ class TestSopUiPhone(HttpCase):
     touch_enabled = True
 
     def test_rep_on_a_phone(self):
-        rep = mail_new_test_user(
-            self.env,
-            login="sop_phone_rep",
-            name="Phone Rep",
-            groups="sales_team.group_sale_salesman,base.group_partner_manager",
-        )
-        team = self.env["crm.team"].create(
-            {"name": "Phone team", "member_ids": [(6, 0, rep.ids)]}
-        )
+        rep, team = _rep_and_team(self.env, "sop_phone_rep", "Phone team")
         lead = self.env["crm.lead"].create(
             {
                 "name": "Phone opportunity",
