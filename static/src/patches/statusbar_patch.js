@@ -28,6 +28,9 @@ patch(StatusBarField.prototype, {
             } else {
                 await record.discard();
             }
+            // recompute the items now: the component skips it while it is
+            // adjusting to its width, and would show the refused stage
+            Object.assign(this.items, this.getSortedItems());
             this.render();
             throw error;
         }
