@@ -255,10 +255,20 @@ def probes(registry, targets):
         yield spent
 
 
-def measure(env, func, engine=None):
+def cpu_seconds(pid="self"):
+    """CPU time (user + system) of a process of this machine, from /proc:
+    unlike wall time, it does not count the time spent waiting for a core
+    that another process holds."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(env, func, engine=None, cpu=None):
     """A Sample of ``func()``, with everything it leaves to flush (pending
     writes, precommit hooks such as mail tracking), on a cold record cache.
-    ``engine``: the list of a probe() to read the engine's share from."""
+    ``engine``: the list of a probe() to read the engine's share from.
+    ``cpu``: a list to append (Python CPU s, PostgreSQL backend CPU s) to."""
     env.cr.flush()
     env.invalidate_all()
     gc.collect()
@@ -267,12 +277,22 @@ def measure(env, func, engine=None):
     thread.query_count, thread.query_time = 0, 0.0
     engine_calls = len(engine) if engine is not None else 0
     queries = env.cr.sql_log_count
+    if cpu is not None:
+        backend = env.cr._cnx.get_backend_pid()
+        cpu_started = time.process_time(), cpu_seconds(backend)
     started = time.perf_counter()
     try:
         func()
         env.cr.flush()
         seconds = time.perf_counter() - started
         sql_seconds = thread.query_time
+        if cpu is not None:
+            cpu.append(
+                (
+                    time.process_time() - cpu_started[0],
+                    cpu_seconds(backend) - cpu_started[1],
+                )
+            )
     finally:
         del thread.query_count, thread.query_time
     return Sample(
