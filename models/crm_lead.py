@@ -116,7 +116,9 @@ class CrmLead(models.Model):
         leads = super().create(vals_list)
         Task = self.env["crm.sop.task"]
         Task._sop_sync(leads, new=True)
-        if not Task._sop_deferred():  # not the demo data of this module
+        # not the demo data of this module; and without gates, the stage core
+        # computes later in its batch is not read here
+        if not Task._sop_deferred() and Task._sop_has_gates():
             # created directly in a later stage: gated like a move from nowhere
             leads._sop_check_gates(
                 {lead: lead.stage_id for lead in leads}, created=True

@@ -221,13 +221,23 @@ class CrmSopTask(models.Model):
                 by_lead[row.lead_id].append((c.order, c, row))
         fnames = ["sop_progress", "sop_stage_id", "sop_next_task_id"]
         leads = leads.sudo().with_context(prefetch_fields=False)
-        leads.fetch([*fnames, "stage_id"])
+        leads.fetch(fnames)
+        # New leads whose stage core has not computed yet are in the first
+        # stage of their team: reading it here would compute it now, lead by
+        # lead, out of core's batch; the first open task is then the next step.
+        stage_field = leads._fields["stage_id"]
+        staged = leads.filtered(
+            lambda lead: not self.env.is_to_compute(stage_field, lead)
+        )
+        staged.fetch(["stage_id"])
+        staged_ids = set(staged.ids)
         orders = self.env["crm.stage"]._sop_orders()
         values = []
         for lead in leads:
+            lead_order = orders.get(lead.stage_id.id) if lead.id in staged_ids else None
             progress, stage_id, next_task_id = self._sop_summary(
                 [(c, row) for _order, c, row in sorted(by_lead.get(lead.id, ()))],
-                orders.get(lead.stage_id.id),
+                lead_order,
                 orders,
             )
             if (
@@ -290,6 +300,14 @@ class CrmSopTask(models.Model):
     # ------------------------------------------------------------
     # ENGINE: stage gates
     # ------------------------------------------------------------
+
+    @api.model
+    def _sop_has_gates(self):
+        """Whether any active playbook gates a stage (no query)."""
+        return any(
+            c.gate != "none" and c.crm_stage_id and c.required
+            for c in self.env["crm.sop.task.template"]._sop_config().values()
+        )
 
     @api.model
     def _sop_gate_missing(self, targets, created=False):
