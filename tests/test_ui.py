@@ -85,6 +85,7 @@ class TestSopUiPhone(HttpCase):
 
     def test_rep_on_a_phone(self):
         rep, team = _rep_and_team(self.env, "sop_phone_rep", "Phone team")
+        self.env.ref("crm_sales_sop.crm_sop_stage_first_contact").gate = "block"
         lead = self.env["crm.lead"].create(
             {
                 "name": "Phone opportunity",
@@ -94,9 +95,15 @@ class TestSopUiPhone(HttpCase):
                 "stage_id": self.env.ref("crm.stage_lead1").id,
             }
         )
+        lead.activity_schedule(
+            "mail.mail_activity_data_call", summary="Call the customer", user_id=rep.id
+        )
         self.start_tour("/odoo/crm", "crm_sales_sop_phone", login="sop_phone_rep")
+        self.assertEqual(lead.stage_id, self.env.ref("crm.stage_lead1"))
         tasks = {task.task_template_id: task for task in lead.sop_task_ids}
         summary = tasks[self.env.ref("crm_sales_sop.crm_sop_task_needs_summary")]
         self.assertEqual(summary.state, "todo")
         reference = tasks[self.env.ref("crm_sales_sop.crm_sop_task_reference")]
         self.assertEqual(reference.state, "na")
+        call = tasks[self.env.ref("crm_sales_sop.crm_sop_task_follow_up_call")]
+        self.assertEqual(call.state, "done")

@@ -3,8 +3,10 @@
 import { registry } from "@web/core/registry";
 
 // At phone width (the showroom rep): the next step is tappable on the card
-// and first on the form; the tasks are cards grouped under stage headers,
-// with every button (Mark done, then Reopen; Not applicable, then Restore).
+// and first on the form; a refused move leaves the form usable; a call done
+// in the chatter completes its task card; the tasks are cards grouped under
+// stage headers, with every button (Mark done, then Reopen; Not applicable,
+// then Restore).
 registry.category("web_tour.tours").add("crm_sales_sop_phone", {
     url: "/odoo/crm",
     steps: () => [
@@ -29,6 +31,35 @@ registry.category("web_tour.tours").add("crm_sales_sop_phone", {
         {
             content: "the next step and its button come first",
             trigger: ".o_form_view .o_crm_sop_next button[name=action_sop_next]",
+        },
+        {
+            content: "try to move the deal on: the gate refuses",
+            trigger: ".o_statusbar_status button:contains('Qualified')",
+            run: "click",
+        },
+        {
+            trigger: ".modal:contains('You cannot move')",
+        },
+        {
+            trigger: ".modal .modal-footer .btn-primary",
+            run: "click",
+        },
+        {
+            content: "the form is back on the saved stage",
+            trigger: "body:not(:has(.modal)) .o_statusbar_status .o_arrow_button_current:contains('New')",
+        },
+        {
+            content: "mark the planned call done in the chatter",
+            trigger: ".o-mail-Activity:contains('Call the customer') .o-mail-Activity-markDone",
+            run: "click",
+        },
+        {
+            trigger: ".o-mail-ActivityMarkAsDone button[aria-label='Done']",
+            run: "click",
+        },
+        {
+            content: "its task card turns done without a reload",
+            trigger: ".o_crm_sop_tasks .o_kanban_record:contains('Follow-up call') .badge:contains('Done')",
         },
         {
             content: "the tasks are cards under stage headers",
