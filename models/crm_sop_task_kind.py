@@ -2,6 +2,7 @@ import logging
 
 from odoo import models
 from odoo.exceptions import UserError
+from odoo.tools.i18n import format_list
 from odoo.tools.misc import format_date
 
 _logger = logging.getLogger(__name__)
@@ -145,7 +146,9 @@ class CrmSopTask(models.Model):
             for name in names
             if name in record._fields and not record[name]
         ]
-        return missing and self.env._("Missing: %(fields)s", fields=", ".join(missing))
+        return missing and self.env._(
+            "Missing: %(fields)s", fields=format_list(self.env, missing)
+        )
 
     # ------------------------------------------------------------
     # CONDITION: done when the opportunity matches the condition

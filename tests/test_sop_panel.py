@@ -82,7 +82,7 @@ class TestSopPanel(TestSopCommon):
     def test_hints(self):
         lead = self._lead()
         visit = self._task(lead, self.tt_visit)
-        self.assertEqual(visit.hint, "Missing: Companions, Decision Makers")
+        self.assertEqual(visit.hint, "Missing: Companions and Decision Makers")
         lead.sop_companions = "Husband"
         visit.invalidate_recordset(["hint"])
         self.assertEqual(visit.hint, "Missing: Decision Makers")
