@@ -5,7 +5,26 @@ class MailComposeMessage(models.TransientModel):
     _inherit = "mail.compose.message"
 
     def _action_send_mail(self, auto_commit=False):
-        result = super()._action_send_mail(auto_commit=auto_commit)
+        result_mails_su, result_messages = super()._action_send_mail(
+            auto_commit=auto_commit
+        )
+        # a script counts only where it reached someone: a message posted to
+        # nobody (a walk-in with no email) is not a script sent
+        reached = {
+            message.res_id
+            for message in result_messages.sudo()  # sudo: recipients only
+            if message.model == "crm.lead"
+            and message.partner_ids.filtered(
+                lambda partner, message=message: (
+                    partner.email and partner != message.author_id
+                )
+            )
+        } | {
+            mail.res_id
+            for mail in result_mails_su
+            if mail.model == "crm.lead"
+            and (mail.recipient_ids.filtered("email") or mail.email_to)
+        }
         Task = self.env["crm.sop.task"]
         for composer in self:
             if (
@@ -14,10 +33,12 @@ class MailComposeMessage(models.TransientModel):
                 or composer.subtype_is_log
             ):
                 continue
-            leads = self.env["crm.lead"].browse(composer._evaluate_res_ids())
+            leads = self.env["crm.lead"].browse(
+                [res_id for res_id in composer._evaluate_res_ids() if res_id in reached]
+            )
             Task._sop_script_sent(
                 leads,
                 composer.template_id,
                 task_id=self.env.context.get("sop_task_id"),
             )
-        return result
+        return result_mails_su, result_messages

@@ -360,3 +360,20 @@ class TestSopEngine(TestSopCommon):
             data["sop_opportunity_ids"],
             [{"id": lead.id, "sop_progress": 17, "name": lead.name}],
         )
+
+    @users("user_sales_salesman")
+    def test_script_sent_to_nobody_does_not_count(self):
+        """A walk-in with a phone and no email: posting the script in the
+        chatter reaches nobody, so its task stays open."""
+        walk_in = self.env["res.partner"].create({"name": "Zhao Min"})
+        lead = self.env["crm.lead"].create(self._sop_lead_vals(partner_id=walk_in.id))
+        task = self._task(lead, self.tt_script)
+        composer = Form(
+            self.env["mail.compose.message"].with_context(
+                **task.action_sop_open()["context"]
+            )
+        )
+        composer.save().action_send_mail()
+        self.assertIn("Zhao Min", lead.message_ids[0].body)
+        self.assertEqual(task.state, "todo")
+        self.assertFalse(task.date_script_sent)
