@@ -2,6 +2,7 @@ import logging
 from collections import namedtuple
 
 from odoo import api, models, tools
+from odoo.exceptions import ValidationError
 
 _logger = logging.getLogger(__name__)
 
@@ -92,16 +93,27 @@ class CrmSopTaskTemplate(models.Model):
         return tools.frozendict(config)
 
     @api.model
-    def _sop_used_by(self, fname, records):
-        """Task templates (archived ones too, of every company) whose
-        ``fname`` is one of ``records``: configuration that must not change
-        under them."""
+    def _sop_check_kept_on_leads(self, fname, moved, message):
+        """``moved`` (scripts, activity types) no longer serve opportunities:
+        refused when task templates (archived ones too, of every company) use
+        them in ``fname``. ``message``: translated, with %(record)s and
+        %(tasks)s."""
+        if not moved:
+            return
         # sudo: every playbook counts, whoever edits the records
-        return (
+        used = (
             self.sudo()
             .with_context(active_test=False)
-            .search([(fname, "in", records.ids)])
+            .search([(fname, "in", moved.ids)])
         )
+        if used:
+            raise ValidationError(
+                message
+                % {
+                    "record": used[0][fname].display_name,
+                    "tasks": ", ".join(used.mapped("name")),
+                }
+            )
 
     @api.model
     def _sop_names(self, task_template_ids):

@@ -305,12 +305,18 @@ class CrmSopTask(models.Model):
     # ------------------------------------------------------------
 
     @api.model
+    def _sop_gated(self):
+        """{playbook id: [SopTaskConfig]} of the required tasks of the SOP
+        stages that gate a pipeline stage (no query)."""
+        gated = defaultdict(list)
+        for c in self.env["crm.sop.task.template"]._sop_config().values():
+            if c.gate != "none" and c.crm_stage_id and c.required:
+                gated[c.template_id].append(c)
+        return gated
+
+    @api.model
     def _sop_has_gates(self):
-        """Whether any active playbook gates a stage (no query)."""
-        return any(
-            c.gate != "none" and c.crm_stage_id and c.required
-            for c in self.env["crm.sop.task.template"]._sop_config().values()
-        )
+        return bool(self._sop_gated())
 
     @api.model
     def _sop_gate_missing(self, targets, created=False):
@@ -322,11 +328,7 @@ class CrmSopTask(models.Model):
         that stage's required tasks done; moving back or sideways does not.
         A task the lead lacks counts as not done (and is inserted). One query
         when nothing is missing; none without gates."""
-        config = self.env["crm.sop.task.template"]._sop_config()
-        gated = defaultdict(list)
-        for c in config.values():
-            if c.gate != "none" and c.crm_stage_id and c.required:
-                gated[c.template_id].append(c)
+        gated = self._sop_gated()
         leads = [
             lead
             for lead, stage in targets.items()

@@ -358,3 +358,78 @@ class TestSopFillViewAccess(TestSopCommon):
                     .get_views([(False, "form")])["views"]["form"]["arch"]
                 )
                 self.assertIn('name="expected_revenue"', arch)
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopOtherCompany(TestSopCommon):
+    """A rep of one company reaches nothing of another company's SOP through
+    what a client can send: context keys, buttons, the set-aside wizard."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_2 = cls.env["res.company"].create({"name": "Branch B"})
+        cls.team_2 = cls.env["crm.team"].create(
+            {"name": "Branch B team", "company_id": cls.company_2.id}
+        )
+        cls.playbook_2 = cls.env["crm.sop.template"].create(
+            {
+                "name": "Branch B playbook",
+                "sequence": 0,
+                "company_id": cls.company_2.id,
+                "team_ids": [(6, 0, cls.team_2.ids)],
+                "stage_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "name": "Branch stage",
+                            "crm_stage_id": cls.stage_gen_1.id,
+                            "guidance": "<p>Branch secret guidance</p>",
+                            "task_template_ids": [
+                                (0, 0, {"name": "Branch task", "kind": "manual"})
+                            ],
+                        },
+                    )
+                ],
+            }
+        )
+        cls.lead_2 = cls.env["crm.lead"].create(
+            {
+                "name": "Branch deal",
+                "type": "opportunity",
+                "company_id": cls.company_2.id,
+                "team_id": cls.team_2.id,
+                "user_id": False,
+            }
+        )
+
+    @users("user_sales_salesman")
+    def test_column_tooltip_of_another_company_team(self):
+        stage = (
+            self.env["crm.stage"]
+            .with_context(default_team_id=self.team_2.id)
+            .browse(self.stage_gen_1.id)
+        )
+        self.assertNotIn("Branch", stage.sop_guidance or "")
+
+    @users("user_sales_salesman")
+    def test_tasks_of_another_company(self):
+        task = self.lead_2.sop_task_ids.with_user(self.env.user)
+        self.assertEqual(len(task), 1)
+        for method in ("action_sop_open", "action_sop_mark_na", "action_sop_restore"):
+            with self.subTest(method=method), self.assertRaises(AccessError):
+                getattr(task, method)()
+        wizard = self.env["crm.sop.task.na"].create(
+            {"task_ids": [(6, 0, task.ids)], "reason": "not ours"}
+        )
+        wizard.invalidate_recordset()
+        self.assertFalse(wizard.task_ids)
+        wizard.action_confirm()
+        self.assertEqual(task.sudo().state, "todo")
+        with self.assertRaises(AccessError):
+            self.lead_2.with_user(self.env.user).action_sop_next()
+        # nor write its summary onto an own lead to read it
+        own = self.env["crm.lead"].create(self._sop_lead_vals())
+        with self.assertRaises(AccessError):
+            own.write({"sop_next_task_id": task.id})

@@ -16,6 +16,35 @@ def _rep_and_team(env, login, team_name):
     return rep, team
 
 
+def _gated_deal(env, login, team_name, name):
+    """A rep's opportunity in New under the standard playbook, whose First
+    Contact stage blocks, with a call planned for the rep."""
+    rep, team = _rep_and_team(env, login, team_name)
+    env.ref("crm_sales_sop.crm_sop_stage_first_contact").gate = "block"
+    lead = env["crm.lead"].create(
+        {
+            "name": name,
+            "type": "opportunity",
+            "user_id": rep.id,
+            "team_id": team.id,
+            "stage_id": env.ref("crm.stage_lead1").id,
+        }
+    )
+    lead.activity_schedule(
+        "mail.mail_activity_data_call", summary="Call the customer", user_id=rep.id
+    )
+    return lead
+
+
+def _tasks(lead):
+    """{task template xml id (without module): task} of the lead."""
+    xmlids = lead.sop_task_ids.task_template_id.get_external_id()
+    return {
+        xmlids[task.task_template_id.id].split(".")[-1]: task
+        for task in lead.sop_task_ids
+    }
+
+
 @tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopUi(HttpCase):
     def test_rep_fills_a_task_through_its_dialog(self):
@@ -42,27 +71,13 @@ class TestSopUi(HttpCase):
         self.assertEqual(visit.done_user_id, rep)
 
     def test_rep_day_on_a_gated_deal(self):
-        rep, team = _rep_and_team(self.env, "sop_day_rep", "Day team")
-        self.env.ref("crm_sales_sop.crm_sop_stage_first_contact").gate = "block"
-        lead = self.env["crm.lead"].create(
-            {
-                "name": "Gated opportunity",
-                "type": "opportunity",
-                "user_id": rep.id,
-                "team_id": team.id,
-                "stage_id": self.env.ref("crm.stage_lead1").id,
-            }
-        )
-        lead.activity_schedule(
-            "mail.mail_activity_data_call", summary="Call the customer", user_id=rep.id
-        )
+        lead = _gated_deal(self.env, "sop_day_rep", "Day team", "Gated opportunity")
         self.start_tour("/odoo/crm", "crm_sales_sop_rep_day", login="sop_day_rep")
         self.assertEqual(lead.stage_id, self.env.ref("crm.stage_lead1"))
         self.assertEqual(lead.sop_companions, "Her sister")
-        tasks = {task.task_template_id: task for task in lead.sop_task_ids}
-        call = tasks[self.env.ref("crm_sales_sop.crm_sop_task_follow_up_call")]
-        self.assertEqual(call.state, "done")
-        reference = tasks[self.env.ref("crm_sales_sop.crm_sop_task_reference")]
+        tasks = _tasks(lead)
+        self.assertEqual(tasks["crm_sop_task_follow_up_call"].state, "done")
+        reference = tasks["crm_sop_task_reference"]
         self.assertEqual(
             (reference.state, reference.na_reason),
             ("na", "The customer asked for none"),
@@ -84,26 +99,10 @@ class TestSopUiPhone(HttpCase):
     touch_enabled = True
 
     def test_rep_on_a_phone(self):
-        rep, team = _rep_and_team(self.env, "sop_phone_rep", "Phone team")
-        self.env.ref("crm_sales_sop.crm_sop_stage_first_contact").gate = "block"
-        lead = self.env["crm.lead"].create(
-            {
-                "name": "Phone opportunity",
-                "type": "opportunity",
-                "user_id": rep.id,
-                "team_id": team.id,
-                "stage_id": self.env.ref("crm.stage_lead1").id,
-            }
-        )
-        lead.activity_schedule(
-            "mail.mail_activity_data_call", summary="Call the customer", user_id=rep.id
-        )
+        lead = _gated_deal(self.env, "sop_phone_rep", "Phone team", "Phone opportunity")
         self.start_tour("/odoo/crm", "crm_sales_sop_phone", login="sop_phone_rep")
         self.assertEqual(lead.stage_id, self.env.ref("crm.stage_lead1"))
-        tasks = {task.task_template_id: task for task in lead.sop_task_ids}
-        summary = tasks[self.env.ref("crm_sales_sop.crm_sop_task_needs_summary")]
-        self.assertEqual(summary.state, "todo")
-        reference = tasks[self.env.ref("crm_sales_sop.crm_sop_task_reference")]
-        self.assertEqual(reference.state, "na")
-        call = tasks[self.env.ref("crm_sales_sop.crm_sop_task_follow_up_call")]
-        self.assertEqual(call.state, "done")
+        tasks = _tasks(lead)
+        self.assertEqual(tasks["crm_sop_task_needs_summary"].state, "todo")
+        self.assertEqual(tasks["crm_sop_task_reference"].state, "na")
+        self.assertEqual(tasks["crm_sop_task_follow_up_call"].state, "done")
