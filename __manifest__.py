@@ -1,6 +1,6 @@
 {
     "name": "Sales SOP for CRM",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Sales/CRM",
     "summary": "Guided sales playbooks: per-opportunity tasks that complete "
     "themselves, pipeline progress and stage gating",
@@ -20,6 +20,7 @@
         "views/crm_sop_task_na_views.xml",
         "views/crm_lead_views.xml",
         "views/res_partner_views.xml",
+        "views/mail_template_views.xml",
         "views/crm_sop_menus.xml",
     ],
     "demo": [
@@ -30,6 +31,7 @@
             "crm_sales_sop/static/src/scss/crm_sales_sop.scss",
             "crm_sales_sop/static/src/views/*",
             "crm_sales_sop/static/src/patches/*",
+            "crm_sales_sop/static/src/scripts/*",
         ],
         "web.assets_tests": [
             "crm_sales_sop/static/tests/tours/*.js",

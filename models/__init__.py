@@ -12,6 +12,7 @@ from . import (  # isort: skip
     crm_sop_task_kind,
     crm_sop_task_instantiate,
     crm_sop_task_evaluate,
+    crm_sop_script_send,
 )
 from . import (
     crm_lead,

@@ -204,11 +204,128 @@ class CrmLead(models.Model):
                 )
             )
         # as the user: the task's record rules and the lead's access apply
-        return self.sop_next_task_id.action_sop_open()
+        task = self.sop_next_task_id
+        if task.kind == "script":
+            # from a card or the top of the form the rep sees the script
+            # before it leaves; the panel's Send is the one-click
+            return task.action_sop_edit_script()
+        return task.action_sop_open()
+
+    # ------------------------------------------------------------
+    # SCRIPTS (one-click send: crm_sop_script_send.py)
+    # ------------------------------------------------------------
+
+    def sop_get_scripts(self):
+        """The Scripts menu of the SOP panel: the scripts of the deal's SOP
+        stage first, the channels, the languages a script may be sent in."""
+        self.ensure_one()
+        Send = self.env["crm.sop.script.send"]
+        scripts = Send._sop_scripts(self)
+        stage = self.sop_stage_id
+        open_tasks = {
+            task.task_template_id.mail_template_id.id: task.id
+            # sudo: the scripts of the deal's own tasks (see _sop_scripts)
+            for task in self.sop_task_ids.sudo()
+            if task.kind == "script" and task.state == "todo"
+        }
+        sent = set(
+            Send.search([("lead_id", "=", self.id)]).mapped("mail_template_id").ids
+        )
+        rows = [
+            {
+                "id": script.id,
+                "name": script.name,
+                "description": script.description or "",
+                "current": bool(stage and stage in script.sop_stage_ids),
+                "task_id": open_tasks.get(script.id, False),
+                "sent": script.id in sent,
+            }
+            for script in scripts
+        ]
+        rows.sort(key=lambda row: (not row["current"], not row["task_id"], row["name"]))
+        return {
+            "scripts": rows,
+            "channels": Send._sop_channels(),
+            "langs": self.env["res.lang"].get_installed(),
+            "lang": Send._sop_lang(self),
+        }
+
+    def sop_render_script(self, template_id, lang=None):
+        """{'subject', 'body'}: the script rendered for this deal, the body as
+        plain text ready to paste in a messenger."""
+        self.ensure_one()
+        Send = self.env["crm.sop.script.send"]
+        template = Send._sop_script(self, template_id)
+        rendered = Send._sop_render(self, template, Send._sop_lang(self, lang))
+        return {"subject": rendered["subject"], "body": rendered["text"]}
+
+    def action_sop_send_script(self, template_id, channel="email", lang=None):
+        """Send the script in one click (``copy``: record that the rep sent the
+        copied text); it completes the deal's script task with this script."""
+        self.ensure_one()
+        self.env["crm.sop.script.send"]._sop_send(
+            self, template_id, channel=channel, lang=lang
+        )
+        return True
+
+    def action_sop_copy_script(self, template_id, lang=None):
+        """Copy the rendered script to the clipboard; the rep then confirms
+        that it was sent (crm_sales_sop.copy_script client action)."""
+        self.ensure_one()
+        rendered = self.sop_render_script(template_id, lang=lang)
+        return {
+            "type": "ir.actions.client",
+            "tag": "crm_sales_sop.copy_script",
+            "params": {
+                **rendered,
+                "model": self._name,
+                "res_id": self.id,
+                "template_id": template_id,
+                "lang": lang or False,
+            },
+        }
+
+    def action_sop_edit_script(self, template_id):
+        """ "Edit first": the usual composer with the script; sending from it
+        counts too."""
+        self.ensure_one()
+        template = self.env["crm.sop.script.send"]._sop_script(self, template_id)
+        return self._sop_script_composer(template)
+
+    def _sop_script_composer(self, template, task=None):
+        context = {
+            "default_model": "crm.lead",
+            "default_res_ids": self.ids,
+            "default_template_id": template.id,
+            "default_composition_mode": "comment",
+            "default_email_layout_xmlid": "mail.mail_notification_light",
+        }
+        if task:
+            context["sop_task_id"] = task.id
+        return {
+            "type": "ir.actions.act_window",
+            "name": template.name,
+            "res_model": "mail.compose.message",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": context,
+        }
 
     # ------------------------------------------------------------
     # MERGE
     # ------------------------------------------------------------
+
+    def _prepare_customer_values(self, partner_name, is_company=False, parent_id=False):
+        """A customer created from a deal reads the rep's language unless the
+        deal has one: scripts reach them in it (core leaves the language to
+        the context the customer happens to be created in)."""
+        values = super()._prepare_customer_values(
+            partner_name, is_company=is_company, parent_id=parent_id
+        )
+        if not values.get("lang") and self.env.user.lang:
+            values["lang"] = self.env.user.lang
+        return values
 
     def _merge_get_fields(self):
         # SOP data collected on the opportunity merges as core's own fields
@@ -219,6 +336,10 @@ class CrmLead(models.Model):
         # SOP work the system cannot re-derive from the merged data (ticked by
         # hand, scripts sent) survives on the head opportunity
         self.env["crm.sop.task"]._sop_merge(self, opportunities)
+        # sudo: nobody writes sends but the engine; they follow their deal
+        self.env["crm.sop.script.send"].sudo().search(
+            [("lead_id", "in", opportunities.ids)]
+        ).write({"lead_id": self.id})
         return res
 
     # ------------------------------------------------------------

@@ -1,7 +1,7 @@
 import logging
 from collections import defaultdict
 
-from odoo import api, fields, models
+from odoo import api, models
 from odoo.tools import SQL
 
 from .crm_sop_config import SopTaskRow
@@ -444,28 +444,3 @@ class CrmSopTask(models.Model):
                 # at most a few tasks: merges take up to five opportunities
                 target.write(vals)
         self._sop_evaluate(head)
-
-    @api.model
-    def _sop_script_sent(self, leads, mail_template, task_id=None):
-        """A script (mail template) was sent on leads: their script tasks with
-        this template are done (or only ``task_id`` when sent from a task)."""
-        config = self.env["crm.sop.task.template"]._sop_config()
-        task_template_ids = [
-            c.id
-            for c in config.values()
-            if c.kind == "script" and c.mail_template_id == mail_template.id
-        ]
-        if not task_template_ids or not leads:
-            return
-        domain = [
-            ("lead_id", "in", leads.ids),
-            ("task_template_id", "in", task_template_ids),
-            ("date_script_sent", "=", False),
-        ]
-        if task_id:
-            domain.append(("id", "=", task_id))
-        tasks = self.sudo().search(domain)
-        if not tasks:
-            return
-        tasks.write({"date_script_sent": fields.Datetime.now()})
-        self._sop_evaluate(tasks.lead_id)

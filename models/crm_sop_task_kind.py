@@ -201,25 +201,48 @@ class CrmSopTask(models.Model):
         return {row.id: bool(row.date_script_sent) for row in rows}
 
     def _sop_action_script(self):
-        """The composer with the script, sent from this task."""
+        """One click: the script goes to the customer by email (see
+        action_sop_send_script; Copy and Edit first are beside it)."""
+        return self.action_sop_send_script()
+
+    def _sop_script_template(self):
+        """The task's script, checked usable by the current user."""
+        self.ensure_one()
+        if self.kind != "script" or self.state == "na":
+            raise UserError(
+                self.env._("“%(task)s” has no script to send.", task=self.name)
+            )
         self._sop_check_lead_access()
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.name,
-            "res_model": "mail.compose.message",
-            "view_mode": "form",
-            "views": [(False, "form")],
-            "target": "new",
-            "context": {
-                "default_model": "crm.lead",
-                "default_res_ids": self.lead_id.ids,
-                # sudo: reps may send scripts they cannot read the config of
-                "default_template_id": self.sudo().task_template_id.mail_template_id.id,
-                "default_composition_mode": "comment",
-                "default_email_layout_xmlid": "mail.mail_notification_light",
-                "sop_task_id": self.id,
-            },
-        }
+        # sudo: reps may send scripts they cannot read the configuration of
+        return self.sudo().task_template_id.mail_template_id.sudo(False)
+
+    def sop_render_script(self, lang=None):
+        """{'subject', 'body'}: the task's script rendered for its deal, the
+        body as plain text ready to paste."""
+        template = self._sop_script_template()
+        return self.lead_id.sop_render_script(template.id, lang=lang)
+
+    def action_sop_send_script(self, channel="email", lang=None):
+        """Send the task's script in one click (``copy``: the rep confirms
+        that the copied text was sent); it completes this task only."""
+        template = self._sop_script_template()
+        self.env["crm.sop.script.send"]._sop_send(
+            self.lead_id, template.id, channel=channel, task=self, lang=lang
+        )
+        return True
+
+    def action_sop_copy_script(self):
+        """Copy the rendered script to the clipboard (a messenger such as
+        WeChat); the rep then confirms that it was sent."""
+        template = self._sop_script_template()
+        action = self.lead_id.action_sop_copy_script(template.id)
+        action["params"].update(model=self._name, res_id=self.id)
+        return action
+
+    def action_sop_edit_script(self):
+        """ "Edit first": the composer with the script, sent from this task."""
+        template = self._sop_script_template()
+        return self.lead_id._sop_script_composer(template, task=self)
 
     def _sop_button_script(self):
         return "send" if self.state == "todo" else "send_again"

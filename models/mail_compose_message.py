@@ -25,20 +25,31 @@ class MailComposeMessage(models.TransientModel):
             if mail.model == "crm.lead"
             and (mail.recipient_ids.filtered("email") or mail.email_to)
         }
-        Task = self.env["crm.sop.task"]
+        Send = self.env["crm.sop.script.send"]
+        task_id = self.env.context.get("sop_task_id")
+        if not isinstance(task_id, int) or isinstance(task_id, bool):
+            task_id = None
+        script_ids = {
+            c.mail_template_id
+            for c in self.env["crm.sop.task.template"]._sop_config().values()
+            if c.kind == "script"
+        }
         for composer in self:
+            template = composer.template_id
             if (
                 composer.model != "crm.lead"
-                or not composer.template_id
+                or not template
+                or not (template.sop_is_script or template.id in script_ids)
                 or composer.subtype_is_log
             ):
                 continue
             leads = self.env["crm.lead"].browse(
                 [res_id for res_id in composer._evaluate_res_ids() if res_id in reached]
             )
-            Task._sop_script_sent(
+            Send._sop_record(
                 leads,
-                composer.template_id,
-                task_id=self.env.context.get("sop_task_id"),
+                template,
+                "email",
+                task_id=task_id,
             )
         return result_mails_su, result_messages

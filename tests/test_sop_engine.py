@@ -137,7 +137,7 @@ class TestSopEngine(TestSopCommon):
             self._sop_lead_vals(partner_id=self.customer.id)
         )
         task = self._task(lead, self.tt_script)
-        action = task.action_sop_open()
+        action = task.action_sop_edit_script()
         self.assertEqual(action["res_model"], "mail.compose.message")
         composer = Form(
             self.env["mail.compose.message"].with_context(**action["context"])
@@ -200,7 +200,7 @@ class TestSopEngine(TestSopCommon):
         lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
         self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_script)
         self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
-        self.env["crm.sop.task"]._sop_script_sent(lead, self.mail_template)
+        self.env["crm.sop.script.send"]._sop_record(lead, self.mail_template, "copy")
         self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
         self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_call)
         self.assertEqual(lead.sop_progress, 50)
@@ -370,7 +370,7 @@ class TestSopEngine(TestSopCommon):
         task = self._task(lead, self.tt_script)
         composer = Form(
             self.env["mail.compose.message"].with_context(
-                **task.action_sop_open()["context"]
+                **task.action_sop_edit_script()["context"]
             )
         )
         composer.save().action_send_mail()

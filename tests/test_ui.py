@@ -70,6 +70,57 @@ class TestSopUi(HttpCase):
         self.assertEqual(visit.state, "done")
         self.assertEqual(visit.done_user_id, rep)
 
+    def authenticate(self, user, password, browser=None):
+        session = super().authenticate(user, password, browser=browser)
+        if browser:
+            # Copy writes the script to the clipboard: let the tour read it
+            browser._websocket_request(
+                "Browser.grantPermissions",
+                params={
+                    "origin": self.base_url(),
+                    "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"],
+                },
+            )
+            # a headless page never has the focus a rep's window has, and
+            # the clipboard is refused to unfocused pages
+            browser._websocket_request(
+                "Emulation.setFocusEmulationEnabled", params={"enabled": True}
+            )
+        return session
+
+    def test_rep_sends_scripts_from_the_panel(self):
+        rep, team = _rep_and_team(self.env, "sop_script_rep", "Script team")
+        customer = self.env["res.partner"].create(
+            {"name": "Zhao Min", "email": "zhao.min@example.com", "lang": "en_US"}
+        )
+        lead = self.env["crm.lead"].create(
+            {
+                "name": "Script opportunity",
+                "type": "opportunity",
+                "user_id": rep.id,
+                "team_id": team.id,
+                "partner_id": customer.id,
+                "stage_id": self.env.ref("crm.stage_lead1").id,
+            }
+        )
+        self.start_tour("/odoo/crm", "crm_sales_sop_scripts", login="sop_script_rep")
+        self.assertEqual(_tasks(lead)["crm_sop_task_welcome"].state, "done")
+        sends = self.env["crm.sop.script.send"].search([("lead_id", "=", lead.id)])
+        self.assertEqual(
+            {
+                (s.mail_template_id.get_external_id()[s.mail_template_id.id], s.channel)
+                for s in sends
+            },
+            {
+                ("crm_sales_sop.mail_template_sop_welcome", "email"),
+                ("crm_sales_sop.mail_template_sop_introduction", "copy"),
+            },
+        )
+        self.assertEqual(sends.user_id, rep)
+        mail = self.env["mail.mail"].search([("recipient_ids", "in", customer.ids)])
+        self.assertEqual(len(mail), 1)
+        self.assertIn("Hello Zhao Min", mail.body_html)
+
     def test_rep_day_on_a_gated_deal(self):
         lead = _gated_deal(self.env, "sop_day_rep", "Day team", "Gated opportunity")
         self.start_tour("/odoo/crm", "crm_sales_sop_rep_day", login="sop_day_rep")

@@ -1,0 +1,27 @@
+from odoo import SUPERUSER_ID, api
+
+# The default scripts became the library of the Scripts menu: flag those
+# installed before, and link the new ones to their SOP stages (the data is
+# noupdate: an upgrade does not write it), unless a manager already chose.
+SCRIPTS = {
+    "mail_template_sop_welcome": "crm_sop_stage_first_contact",
+    "mail_template_sop_introduction": "crm_sop_stage_first_contact",
+    "mail_template_sop_follow_up": "crm_sop_stage_build_trust",
+    "mail_template_sop_reference": "crm_sop_stage_build_trust",
+    "mail_template_sop_proposal": "crm_sop_stage_product_pitch",
+}
+
+
+def migrate(cr, version):
+    env = api.Environment(cr, SUPERUSER_ID, {})
+    for template_xmlid, stage_xmlid in SCRIPTS.items():
+        template = env.ref(f"crm_sales_sop.{template_xmlid}", raise_if_not_found=False)
+        stage = env.ref(f"crm_sales_sop.{stage_xmlid}", raise_if_not_found=False)
+        if not template or template.model != "crm.lead" or template.sop_stage_ids:
+            continue
+        template.write(
+            {
+                "sop_is_script": True,
+                "sop_stage_ids": [(4, stage.id)] if stage else [],
+            }
+        )
