@@ -21,6 +21,7 @@
         "views/crm_lead_views.xml",
         "views/res_partner_views.xml",
         "views/mail_template_views.xml",
+        "views/crm_sop_script_send_views.xml",
         "views/crm_sop_menus.xml",
     ],
     "demo": [

@@ -11,12 +11,14 @@ scenarios, one module each (``scenario_*.py``), on the shared harness
    specification, without and with the SOP fields;
 3. ``write``: a write that completes a SOP task on 1 and on 100 opportunities,
    against a write of two fields no task watches (core's cost);
-4. ``install``: the post_init_hook on 100,000 opportunities inserted in SQL;
-5. ``core-db`` (only when asked for): one ``create()`` of 1,000 opportunities
+4. ``script``: one script sent in one click (email, copy) against core's post
+   of the same template (``message_post_with_source``);
+5. ``install``: the post_init_hook on 100,000 opportunities inserted in SQL;
+6. ``core-db`` (only when asked for): one ``create()`` of 1,000 opportunities
    on the bench database against a database with core crm alone, both in this
    process, interleaved, best of 7.
 
-In the first four, "core" is the bench database with every Sales SOP playbook
+In the first five, "core" is the bench database with every Sales SOP playbook
 archived (the addon's hooks then do almost nothing), "SOP" the default
 playbook active (13 tasks per opportunity). The database is created when
 missing (or updated), and receives once some closed opportunities with their
@@ -35,6 +37,7 @@ import scenario_core_db
 import scenario_create
 import scenario_install
 import scenario_kanban
+import scenario_script
 import scenario_write
 from fixture import seed_background
 from harness import RESULTS, log, names
@@ -51,12 +54,13 @@ SCENARIOS = {
         scenario_create,
         scenario_kanban,
         scenario_write,
+        scenario_script,
         scenario_install,
         scenario_core_db,
     )
 }
 # what runs without --only (core-db needs a second database)
-DEFAULT_SCENARIOS = ["create", "kanban", "write", "install"]
+DEFAULT_SCENARIOS = ["create", "kanban", "write", "script", "install"]
 
 
 def parse_args(argv=None):

@@ -316,16 +316,14 @@ class CrmLead(models.Model):
     # MERGE
     # ------------------------------------------------------------
 
-    def _prepare_customer_values(self, partner_name, is_company=False, parent_id=False):
+    def _create_customer(self):
         """A customer created from a deal reads the rep's language unless the
-        deal has one: scripts reach them in it (core leaves the language to
-        the context the customer happens to be created in)."""
-        values = super()._prepare_customer_values(
-            partner_name, is_company=is_company, parent_id=parent_id
-        )
-        if not values.get("lang") and self.env.user.lang:
-            values["lang"] = self.env.user.lang
-        return values
+        deal has one (core's values then set it): scripts reach them in it.
+        Core leaves it to the context the customer happens to be created in."""
+        lead = self
+        if self.env.user.lang and not self.env.context.get("default_lang"):
+            lead = self.with_context(default_lang=self.env.user.lang)
+        return super(CrmLead, lead)._create_customer()
 
     def _merge_get_fields(self):
         # SOP data collected on the opportunity merges as core's own fields
