@@ -33,6 +33,7 @@
             "crm_sales_sop/static/src/views/*",
             "crm_sales_sop/static/src/patches/*",
             "crm_sales_sop/static/src/scripts/*",
+            "crm_sales_sop/static/src/prediction/*",
         ],
         "web.assets_tests": [
             "crm_sales_sop/static/tests/tours/*.js",

@@ -16,6 +16,7 @@ from . import (  # isort: skip
 )
 from . import (
     crm_lead,
+    crm_sop_prediction,
     crm_stage,
     ir_model_fields,
     mail_activity,

@@ -8,6 +8,7 @@ from . import (
     test_sop_merge,
     test_sop_panel,
     test_sop_performance,
+    test_sop_prediction,
     test_sop_script,
     test_sop_security,
     test_ui,

@@ -1,0 +1,149 @@
+from odoo import models
+from odoo.tools import SQL
+
+# Below this many won AND lost deals in the team's history, a rate says more
+# about luck than about the SOP: the floor Microsoft's predictive opportunity
+# scoring asks before it scores.
+UPLIFT_MIN_WON = 40
+UPLIFT_MIN_LOST = 40
+# how many of the deal's next open tasks the panel explains
+UPLIFT_MAX_TASKS = 5
+
+
+def _odds(probability):
+    probability = min(max(probability, 0.01), 0.99)
+    return probability / (1 - probability)
+
+
+class CrmLead(models.Model):
+    _inherit = "crm.lead"
+
+    # ------------------------------------------------------------
+    # UPLIFT: what completing the next tasks is expected to do to the chance
+    # ------------------------------------------------------------
+
+    def _sop_closed_sql(self):
+        """SQL fragments (won, lost) on crm_lead ``l`` and crm_stage ``s``, as
+        predictive lead scoring counts them: won in a won stage, lost
+        archived at probability 0."""
+        return (
+            SQL("(l.active AND s.is_won)"),
+            SQL("(NOT l.active AND COALESCE(l.probability, 0) = 0)"),
+        )
+
+    def _sop_history_domain_sql(self):
+        """The deals the lead's history is read from: the closed
+        opportunities of its team (of its company when it has no team)."""
+        if self.team_id:
+            return SQL("l.team_id = %s", self.team_id.id)
+        return SQL(
+            "l.team_id IS NULL AND l.company_id IS NOT DISTINCT FROM %s",
+            self.company_id.id or None,
+        )
+
+    def get_sop_uplift(self):
+        """How much completing each of the deal's next open SOP tasks is
+        expected to raise its chance to close, with the evidence.
+
+        ``probability`` is the deal's chance now (Odoo's, learnt by predictive
+        lead scoring). For a task, the closed deals of the team that had it
+        are split by whether it was done: ``won_with`` / ``lost_with`` (done),
+        ``won_without`` / ``lost_without`` (left open). The task's odds ratio,
+        (won_with x lost_without) / (won_without x lost_with), each count + 0.5
+        (Haldane's correction, so that an empty cell does not make it 0 or
+        infinite), moves the deal's odds as one more naive-Bayes variable
+        would: ``probability_if_done``. Below 40 won and 40 lost deals in the
+        team's history, ``enough_history`` is False and no figure is given
+        but the counts.
+        """
+        self.ensure_one()
+        self.check_access("read")
+        won_sql, lost_sql = self._sop_closed_sql()
+        history = self._sop_history_domain_sql()
+        self.env["crm.lead"].flush_model(
+            ["active", "probability", "stage_id", "team_id", "company_id", "type"]
+        )
+        self.env["crm.stage"].flush_model(["is_won"])
+        self.env["crm.sop.task"].flush_model(
+            ["state", "active", "lead_id", "task_template_id"]
+        )
+        # sudo: the team's history is aggregated, never shown deal by deal;
+        # the rep may read this deal (checked above)
+        cr = self.env.cr
+        cr.execute(
+            SQL(
+                """SELECT count(*) FILTER (WHERE %(won)s),
+                          count(*) FILTER (WHERE %(lost)s)
+                     FROM crm_lead l
+                LEFT JOIN crm_stage s ON s.id = l.stage_id
+                    WHERE l.type = 'opportunity' AND %(history)s
+                      AND (%(won)s OR %(lost)s)""",
+                won=won_sql,
+                lost=lost_sql,
+                history=history,
+            )
+        )
+        won, lost = cr.fetchone()
+        enough = won >= UPLIFT_MIN_WON and lost >= UPLIFT_MIN_LOST
+        probability = self.probability or 0.0
+        result = {
+            "enough_history": enough,
+            "won": won,
+            "lost": lost,
+            "probability": probability,
+            "expected_revenue": self.expected_revenue,
+            "currency_id": self.company_currency.id,
+            "tasks": [],
+        }
+        # sudo: the deal's own tasks, read as the engine orders them
+        open_tasks = self.sudo().sop_task_ids.filtered(
+            lambda task: task.state == "todo"
+        )
+        if not open_tasks:
+            return result
+        next_task = self.sudo().sop_next_task_id
+        ordered = open_tasks.sorted(
+            lambda t: (t != next_task, t.stage_id.sequence, t.task_template_id.sequence)
+        )[:UPLIFT_MAX_TASKS]
+        cr.execute(
+            SQL(
+                """SELECT t.task_template_id,
+                          count(*) FILTER (WHERE t.state = 'done' AND %(won)s),
+                          count(*) FILTER (WHERE t.state = 'done' AND %(lost)s),
+                          count(*) FILTER (WHERE t.state = 'todo' AND %(won)s),
+                          count(*) FILTER (WHERE t.state = 'todo' AND %(lost)s)
+                     FROM crm_sop_task t
+                     JOIN crm_lead l ON l.id = t.lead_id
+                LEFT JOIN crm_stage s ON s.id = l.stage_id
+                    WHERE t.task_template_id IN %(templates)s
+                      AND t.active AND l.type = 'opportunity' AND %(history)s
+                      AND (%(won)s OR %(lost)s)
+                 GROUP BY t.task_template_id""",
+                won=won_sql,
+                lost=lost_sql,
+                history=history,
+                templates=tuple(ordered.task_template_id.ids),
+            )
+        )
+        counts = {row[0]: row[1:] for row in cr.fetchall()}
+        for task in ordered:
+            won_with, lost_with, won_without, lost_without = counts.get(
+                task.task_template_id.id, (0, 0, 0, 0)
+            )
+            row = {
+                "task_id": task.id,
+                "name": task.name,
+                "probability_if_done": False,
+                "won_with": won_with,
+                "lost_with": lost_with,
+                "won_without": won_without,
+                "lost_without": lost_without,
+            }
+            if enough:
+                ratio = ((won_with + 0.5) * (lost_without + 0.5)) / (
+                    (won_without + 0.5) * (lost_with + 0.5)
+                )
+                odds = _odds(probability / 100) * ratio
+                row["probability_if_done"] = round(100 * odds / (1 + odds), 1)
+            result["tasks"].append(row)
+        return result

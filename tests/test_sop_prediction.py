@@ -1,0 +1,114 @@
+from odoo.exceptions import AccessError
+from odoo.tests import tagged, users
+
+from odoo.addons.mail.tests.common import mail_new_test_user
+
+from .common import TestSopCommon
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopUplift(TestSopCommon):
+    """The uplift of the next tasks on a known history of sales_team_1:
+    "Visit data" (companions and decision makers filled) was done on 30 of 40
+    won deals and on 10 of 40 lost ones."""
+
+    @classmethod
+    def _close(cls, count, won, visited):
+        vals = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
+        leads = cls.env["crm.lead"].create(
+            [
+                cls._sop_lead_vals(
+                    name=f"History {'won' if won else 'lost'} {index}",
+                    **(vals if index < visited else {}),
+                )
+                for index in range(count)
+            ]
+        )
+        if won:
+            leads.write({"stage_id": cls.stage_team1_won.id})
+        else:
+            leads.action_set_lost()
+        return leads
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.history_won = cls._close(40, True, 30)
+        cls.history_lost = cls._close(40, False, 10)
+        # closed deals of another team do not count
+        other_team = cls.env["crm.team"].create({"name": "Other team"})
+        cls._close(5, True, 5).write({"team_id": other_team.id})
+        cls.lead = cls.env["crm.lead"].create(
+            cls._sop_lead_vals(
+                name="Open deal",
+                partner_id=cls.customer.id,
+                probability=20,
+                expected_revenue=12000,
+            )
+        )
+
+    def _task_row(self, uplift, task_template):
+        return next(
+            row
+            for row in uplift["tasks"]
+            if self.env["crm.sop.task"].browse(row["task_id"]).task_template_id
+            == task_template
+        )
+
+    @users("user_sales_salesman")
+    def test_uplift_with_enough_history(self):
+        lead = self.lead.with_user(self.env.user)
+        uplift = lead.get_sop_uplift()
+        self.assertTrue(uplift["enough_history"])
+        self.assertEqual((uplift["won"], uplift["lost"]), (40, 40))
+        self.assertEqual(uplift["probability"], 20)
+        self.assertEqual(uplift["expected_revenue"], 12000)
+        visit = self._task_row(uplift, self.tt_visit)
+        self.assertEqual(
+            (
+                visit["won_with"],
+                visit["lost_with"],
+                visit["won_without"],
+                visit["lost_without"],
+            ),
+            (30, 10, 10, 30),
+        )
+        # odds 20/80 = 0.25, odds ratio (30.5 x 30.5) / (10.5 x 10.5) = 8.4376
+        # -> odds 2.1094 -> 67.8 %
+        self.assertEqual(visit["probability_if_done"], 67.8)
+        # a task done on as many won as lost deals changes nothing: the
+        # customer profile was never filled, on any deal
+        profile = self._task_row(uplift, self.tt_customer)
+        self.assertEqual((profile["won_with"], profile["lost_with"]), (0, 0))
+        self.assertEqual((profile["won_without"], profile["lost_without"]), (40, 40))
+        self.assertEqual(profile["probability_if_done"], 20.0)
+        # the next step comes first, at most five tasks
+        self.assertEqual(uplift["tasks"][0]["task_id"], lead.sop_next_task_id.id)
+        self.assertLessEqual(len(uplift["tasks"]), 5)
+
+    @users("user_sales_salesman")
+    def test_not_enough_history(self):
+        self.history_lost[:1].sudo().toggle_active()  # reopened: 39 lost
+        uplift = self.lead.with_user(self.env.user).get_sop_uplift()
+        self.assertFalse(uplift["enough_history"])
+        self.assertEqual((uplift["won"], uplift["lost"]), (40, 39))
+        visit = self._task_row(uplift, self.tt_visit)
+        self.assertFalse(visit["probability_if_done"])
+        # the evidence stays (the reopened deal was a visited one), without a
+        # percentage
+        self.assertEqual((visit["won_with"], visit["lost_with"]), (30, 9))
+
+    def test_uplift_only_for_readers(self):
+        other = mail_new_test_user(
+            self.env, login="sop_uplift_other", groups="sales_team.group_sale_salesman"
+        )
+        with self.assertRaises(AccessError):
+            self.lead.with_user(other).get_sop_uplift()
+
+    @users("user_sales_salesman")
+    def test_uplift_queries(self):
+        lead = self.lead.with_user(self.env.user)
+        lead.get_sop_uplift()
+        self.env.invalidate_all()
+        with self.assertQueryCount(user_sales_salesman=8):
+            lead.get_sop_uplift()
