@@ -13,6 +13,10 @@ from . import (  # isort: skip
     crm_sop_task_instantiate,
     crm_sop_task_evaluate,
 )
+
+# reminders, My SOP day and stalled deals
+from . import crm_sop_task_stall  # isort: skip
+
 from . import (
     crm_lead,
     crm_stage,
