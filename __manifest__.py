@@ -20,6 +20,11 @@
         "views/crm_sop_task_na_views.xml",
         "views/crm_lead_views.xml",
         "views/res_partner_views.xml",
+        # reminders, My SOP day and stalled deals
+        "data/crm_sop_reminder_data.xml",
+        "views/crm_sop_reminder_views.xml",
+        "views/crm_sop_task_my_day_views.xml",
+        # menus last
         "views/crm_sop_menus.xml",
     ],
     "demo": [

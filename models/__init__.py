@@ -15,7 +15,14 @@ from . import (  # isort: skip
 )
 
 # reminders, My SOP day and stalled deals
-from . import crm_sop_task_stall  # isort: skip
+from . import (  # isort: skip
+    crm_sop_task_stall,
+    crm_sop_task_my_day,
+    crm_sop_reminder,
+    res_company,
+    res_config_settings,
+    res_users,
+)
 
 from . import (
     crm_lead,

@@ -13,4 +13,4 @@ from . import (
 )
 
 # reminders, My SOP day and stalled deals
-from . import test_sop_stalled  # isort: skip
+from . import test_sop_reminder, test_sop_stalled  # isort: skip
