@@ -13,6 +13,7 @@
         "security/ir.model.access.csv",
         "data/mail_template_data.xml",
         "data/crm_sop_template_data.xml",
+        "data/crm_sop_reminder_data.xml",
         "views/crm_sop_template_views.xml",
         "views/crm_sop_stage_views.xml",
         "views/crm_sop_task_template_views.xml",
@@ -22,6 +23,10 @@
         "views/res_partner_views.xml",
         "views/mail_template_views.xml",
         "views/crm_sop_script_send_views.xml",
+        # reminders, My SOP day and stalled deals
+        "views/crm_sop_reminder_views.xml",
+        "views/crm_sop_task_my_day_views.xml",
+        # menus last
         "views/crm_sop_menus.xml",
     ],
     "demo": [

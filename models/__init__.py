@@ -14,6 +14,17 @@ from . import (  # isort: skip
     crm_sop_task_evaluate,
     crm_sop_script_send,
 )
+
+# reminders, My SOP day and stalled deals
+from . import (  # isort: skip
+    crm_sop_task_stall,
+    crm_sop_task_my_day,
+    crm_sop_reminder,
+    res_company,
+    res_config_settings,
+    res_users,
+)
+
 from . import (
     crm_lead,
     crm_sop_prediction,

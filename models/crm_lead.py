@@ -5,6 +5,8 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
+from odoo.tools.sql import column_exists, create_column, create_index
 
 # how many blocked opportunities an error message names before summarising
 GATE_ERROR_MAX_LEADS = 5
@@ -15,6 +17,9 @@ SOP_ENGINE_FIELDS = (
     "sop_stage_id",
     "sop_progress",
     "sop_next_task_id",
+    # stalled deals (crm_sop_task_stall.py)
+    "sop_stage_date",
+    "sop_stalled",
 )
 # SOP data of the opportunity, merged as core merges its own fields
 SOP_MERGED_FIELDS = (
@@ -63,6 +68,20 @@ class CrmLead(models.Model):
         copy=False,
         index="btree_not_null",
     )
+    # stalled deals: set by the engine (summary update, stall pass) in SQL
+    sop_stage_date = fields.Datetime(
+        string="SOP Moved On",
+        readonly=True,
+        copy=False,
+        help="When the opportunity's SOP stage or progress last moved.",
+    )
+    sop_stalled = fields.Boolean(
+        string="SOP Stalled",
+        readonly=True,
+        copy=False,
+        help="The SOP has not moved for the stall days of its current SOP "
+        "stage (working days of the company's calendar).",
+    )
     sop_stage_guidance = fields.Html(
         related="sop_stage_id.guidance", string="Stage Guidance"
     )
@@ -79,6 +98,43 @@ class CrmLead(models.Model):
     sop_intended_style = fields.Char(
         string="Intended Style", help="e.g. modern, classic, Nordic"
     )
+
+    # ------------------------------------------------------------
+    # INIT
+    # ------------------------------------------------------------
+
+    def _auto_init(self):
+        """On an upgrade that adds ``sop_stage_date``, leads that already
+        follow a playbook moved last when a task of theirs was done (else when
+        they were created): one UPDATE, no per-record compute."""
+        new_column = column_exists(
+            self.env.cr, "crm_lead", "sop_template_id"
+        ) and not column_exists(self.env.cr, "crm_lead", "sop_stage_date")
+        if new_column:
+            create_column(self.env.cr, "crm_lead", "sop_stage_date", "timestamp")
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE crm_lead l
+                          SET sop_stage_date = COALESCE(
+                                (SELECT MAX(t.date_done) FROM crm_sop_task t
+                                  WHERE t.lead_id = l.id),
+                                l.create_date)
+                        WHERE l.sop_template_id IS NOT NULL"""
+                )
+            )
+        return super()._auto_init()
+
+    def init(self):
+        res = super().init()
+        # few leads are stalled: the stall pass clears them through this index
+        create_index(
+            self.env.cr,
+            "crm_lead_sop_stalled_index",
+            "crm_lead",
+            ["id"],
+            where="sop_stalled",
+        )
+        return res
 
     # ------------------------------------------------------------
     # VIEWS

@@ -41,10 +41,25 @@ class CrmSopStage(models.Model):
         "of this SOP stage while its required tasks are open: nothing, a note in "
         "the chatter, or a refusal (sales managers may pass it; it is logged).",
     )
+    stall_days = fields.Integer(
+        string="Stall After (Working Days)",
+        default=0,
+        help="An opportunity in this SOP stage whose SOP has not moved for "
+        "this many working days (company calendar) is flagged as stalled. "
+        "0: never.",
+    )
     task_template_ids = fields.One2many(
         "crm.sop.task.template", "stage_id", string="Tasks"
     )
     task_count = fields.Integer(compute="_compute_task_count")
+
+    _sql_constraints = [
+        (
+            "stall_days_positive",
+            "CHECK(stall_days >= 0)",
+            "The stall days of a SOP stage cannot be negative.",
+        ),
+    ]
 
     @api.depends("name", "template_id.name")
     @api.depends_context("sop_stage_show_playbook")

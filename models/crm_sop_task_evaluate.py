@@ -252,7 +252,23 @@ class CrmSopTask(models.Model):
                 values.append((lead.id, progress, stage_id, next_task_id))
         if not values:
             return
-        self.env["crm.lead"].flush_model([*fnames, "sop_template_id"])
+        self.env["crm.lead"].flush_model(
+            [*fnames, "sop_template_id", "sop_stage_date", "sop_stalled"]
+        )
+        # the SOP moved (stage or progress): it is not stalled any more, and
+        # its stall days count from now (a new lead's from its first summary)
+        moved = SQL(
+            """sop_stage_date = CASE
+                   WHEN l.sop_stage_date IS NULL
+                     OR l.sop_stage_id IS DISTINCT FROM v.stage_id
+                     OR l.sop_progress IS DISTINCT FROM v.progress
+                   THEN %(now)s ELSE l.sop_stage_date END,
+               sop_stalled = CASE
+                   WHEN l.sop_stage_id IS DISTINCT FROM v.stage_id
+                     OR l.sop_progress IS DISTINCT FROM v.progress
+                   THEN FALSE ELSE l.sop_stalled END""",
+            now=self.env.cr.now(),
+        )
         if templates:
             fnames.append("sop_template_id")
             self.env.cr.execute(
@@ -260,10 +276,12 @@ class CrmSopTask(models.Model):
                     """UPDATE crm_lead l
                           SET sop_progress = v.progress, sop_stage_id = v.stage_id,
                               sop_next_task_id = v.task_id,
-                              sop_template_id = v.template_id
+                              sop_template_id = v.template_id,
+                              %s
                          FROM (VALUES %s) AS v(id, progress, stage_id, task_id,
                                                template_id)
                         WHERE l.id = v.id""",
+                    moved,
                     SQL(", ").join(
                         SQL(
                             "(%s, %s, %s::integer, %s::integer, %s::integer)",
@@ -282,9 +300,11 @@ class CrmSopTask(models.Model):
                 SQL(
                     """UPDATE crm_lead l
                           SET sop_progress = v.progress, sop_stage_id = v.stage_id,
-                              sop_next_task_id = v.task_id
+                              sop_next_task_id = v.task_id,
+                              %s
                          FROM (VALUES %s) AS v(id, progress, stage_id, task_id)
                         WHERE l.id = v.id""",
+                    moved,
                     SQL(", ").join(
                         SQL(
                             "(%s, %s, %s::integer, %s::integer)",
@@ -297,6 +317,7 @@ class CrmSopTask(models.Model):
                     ),
                 )
             )
+        fnames += ["sop_stage_date", "sop_stalled"]
         leads.invalidate_recordset(fnames)
         leads.modified(fnames)
 

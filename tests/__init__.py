@@ -13,3 +13,6 @@ from . import (
     test_sop_security,
     test_ui,
 )
+
+# reminders, My SOP day and stalled deals
+from . import test_sop_reminder, test_sop_stalled  # isort: skip

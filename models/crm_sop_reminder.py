@@ -1,0 +1,462 @@
+import logging
+import threading
+from collections import defaultdict, namedtuple
+from datetime import datetime, time, timedelta
+
+import psycopg2.errors
+import pytz
+
+from odoo import api, fields, models
+from odoo.tools import SQL, split_every
+
+_logger = logging.getLogger(__name__)
+
+# salespersons prompted per batch: one commit (and one progress report) each
+SOP_REMINDER_BATCH = 50
+# deals listed in a digest (the rest: "and N more", in My SOP Day)
+SOP_REMINDER_DIGEST_DEALS = 10
+# new transactions tried for a batch that met a concurrent run of the job
+SOP_REMINDER_RETRIES = 2
+
+# a salesperson due for a prompt: who, which moment of which local day, and
+# where their local day starts (UTC, naive) for "completed today"
+SopDue = namedtuple("SopDue", ["user_id", "moment", "local_date", "day_start"])
+# a prompt claimed in the ledger by this transaction
+SopClaim = namedtuple(
+    "SopClaim", ["id", "user_id", "moment", "local_date", "day_start"]
+)
+# a deal of a digest
+SopDeal = namedtuple(
+    "SopDeal", ["lead_id", "user_id", "stalled", "overdue", "next_task_id", "total"]
+)
+
+
+class CrmSopReminder(models.Model):
+    """The ledger of the Sales SOP prompts: one row per salesperson, moment
+    (workday start or end) and local day, written by the reminder job only
+    (``INSERT ... ON CONFLICT DO NOTHING RETURNING``): the UNIQUE key makes each
+    prompt go at most once, whatever runs the job twice, late or at once."""
+
+    _name = "crm.sop.reminder"
+    _description = "Sales SOP Reminder"
+    _order = "local_date desc, id desc"
+    _rec_name = "user_id"
+
+    user_id = fields.Many2one(
+        "res.users",
+        string="Salesperson",
+        required=True,
+        readonly=True,
+        ondelete="cascade",
+    )
+    moment = fields.Selection(
+        [("start", "Workday start"), ("end", "Workday end")],
+        required=True,
+        readonly=True,
+    )
+    local_date = fields.Date(
+        string="Day",
+        required=True,
+        readonly=True,
+        help="In the salesperson's time zone.",
+    )
+    message_id = fields.Many2one("mail.message", readonly=True, ondelete="set null")
+
+    _sql_constraints = [
+        (
+            "user_moment_day_uniq",
+            "UNIQUE(user_id, moment, local_date)",
+            "A salesperson is prompted once per moment and day.",
+        ),
+    ]
+
+    # ------------------------------------------------------------
+    # CRON
+    # ------------------------------------------------------------
+
+    @api.model
+    def _cron_sop_reminder(self):
+        """Every 15 minutes: flag the stalled deals, then prompt each
+        salesperson with open SOP tasks whose workday start (or end) moment
+        has come, while they are at work."""
+        self.env["crm.sop.task"]._sop_flag_stalled()
+        self._sop_commit()
+        self._sop_remind()
+
+    @api.model
+    def _sop_testing(self):
+        return bool(getattr(threading.current_thread(), "testing", False))
+
+    @api.model
+    def _sop_commit(self):
+        """Commit the batch done (not in tests, as core's crons do)."""
+        if not self._sop_testing():
+            # one transaction per batch, as core's crons (crm PLS) commit
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @api.model
+    def _sop_remind(self, now=None, batch_size=SOP_REMINDER_BATCH):
+        """Prompt the salespersons due now, by batches: each batch claims its
+        prompts in the ledger, posts them, reports progress and commits. A
+        crash loses at most the batch in progress (its ledger rows roll back
+        with its messages): the next run prompts them, still within their
+        working window. Returns the claims made."""
+        now = now or self.env.cr.now()
+        user_ids = self._sop_reminder_candidates()
+        claims = []
+        done = 0
+        for batch in split_every(batch_size, user_ids, list):
+            claims += self._sop_reminder_batch(batch, now)
+            done += len(batch)
+            self.env["ir.cron"]._notify_progress(
+                done=done, remaining=len(user_ids) - done
+            )
+            self._sop_commit()
+        return claims
+
+    @api.model
+    def _sop_reminder_batch(self, user_ids, now):
+        """Claim and post the prompts of a batch. Two runs at once: the later
+        one's claim of a row the other committed after its snapshot fails
+        with a serialization failure (REPEATABLE READ); the batch is then
+        tried again in a new transaction, which sees the row and skips it."""
+        for attempt in range(SOP_REMINDER_RETRIES + 1):
+            try:
+                claims = self._sop_reminder_claim(user_ids, now)
+                self._sop_reminder_post(claims, now)
+                return claims
+            except psycopg2.errors.SerializationFailure:
+                if self._sop_testing() or attempt == SOP_REMINDER_RETRIES:
+                    raise
+                _logger.info("Sales SOP reminders: batch met a concurrent run, retried")
+                # the batches before were committed: only this one is undone
+                self.env.cr.rollback()
+        return []
+
+    # ------------------------------------------------------------
+    # WHO, WHEN
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_reminder_candidates(self):
+        """Ids of the active internal users who did not opt out and are the
+        salesperson of an open opportunity with open SOP tasks (one query)."""
+        self.env["crm.lead"].flush_model(
+            ["user_id", "active", "probability", "sop_next_task_id"]
+        )
+        self.env["res.users"].flush_model(["active", "share", "sop_reminder_opt_out"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT l.user_id
+                     FROM crm_lead l
+                     JOIN res_users u ON u.id = l.user_id
+                    WHERE l.active AND COALESCE(l.probability, 0) < 100
+                      AND l.sop_next_task_id IS NOT NULL
+                      AND u.active AND NOT u.share
+                      AND u.sop_reminder_opt_out IS NOT TRUE
+                 ORDER BY l.user_id"""
+            )
+        )
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _sop_reminder_due(self, users, now):
+        """[SopDue] of ``users`` at ``now`` (naive UTC).
+
+        Each user's workday is today's work intervals of their working
+        calendar (their resource's, else their company's), in their time zone
+        (else the calendar's), less public holidays and their own leaves.
+        The start prompt is due from ``start offset`` after the first interval
+        starts until the end prompt is; the end prompt from ``end offset``
+        before the last interval ends. Either only while ``now`` is inside a
+        work interval: a late run catches up, never after hours. Users are
+        grouped by (calendar, time zone, company): a few queries per group,
+        whatever their number."""
+        now_utc = pytz.utc.localize(now)
+        users.fetch(["tz", "company_id", "resource_ids"])
+        groups = defaultdict(list)
+        for user in users:
+            resource = user.resource_ids[:1]
+            calendar = resource.calendar_id or user.company_id.resource_calendar_id
+            if not calendar:
+                continue
+            tz = user.tz or calendar.tz or "UTC"
+            groups[calendar, tz, user.company_id].append((user, resource))
+        due = []
+        for (calendar, tz_name, company), members in groups.items():
+            tz = pytz.timezone(tz_name)
+            local_now = now_utc.astimezone(tz)
+            today = local_now.date()
+            day_start = tz.localize(datetime.combine(today, time.min))
+            resources = self.env["resource.resource"].union(
+                *(resource for _user, resource in members)
+            )
+            intervals = calendar._work_intervals_batch(
+                day_start,
+                tz.localize(datetime.combine(today + timedelta(days=1), time.min)),
+                resources=resources,
+                tz=tz,
+                domain=[
+                    ("time_type", "=", "leave"),
+                    ("company_id", "in", [False, company.id]),
+                ],
+            )
+            start_offset = timedelta(minutes=company.sop_reminder_start_offset)
+            end_offset = timedelta(minutes=company.sop_reminder_end_offset)
+            for user, resource in members:
+                work = [(start, stop) for start, stop, _meta in intervals[resource.id]]
+                if not any(start <= local_now < stop for start, stop in work):
+                    continue  # not at work now: never outside working hours
+                end_at = work[-1][1] - end_offset
+                if end_at <= local_now:
+                    moment = "end"
+                elif work[0][0] + start_offset <= local_now:
+                    moment = "start"
+                else:
+                    continue
+                due.append(
+                    SopDue(
+                        user.id,
+                        moment,
+                        today,
+                        day_start.astimezone(pytz.utc).replace(tzinfo=None),
+                    )
+                )
+        return due
+
+    @api.model
+    def _sop_reminder_claim(self, user_ids, now):
+        """[SopClaim] of the prompts due now for ``user_ids`` that no run has
+        made yet: inserted in the ledger in one statement, only the rows
+        really inserted are returned (and then posted, in this transaction)."""
+        users = self.env["res.users"].sudo().browse(user_ids)
+        due = self._sop_reminder_due(users, now)
+        if not due:
+            return []
+        day_starts = {(d.user_id, d.moment): d.day_start for d in due}
+        uid = self.env.uid
+        # a concurrent run's committed row raises a serialization failure,
+        # handled by the caller: not an error to log
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO crm_sop_reminder (user_id, moment, local_date,
+                                                 create_uid, create_date,
+                                                 write_uid, write_date)
+                   VALUES %s
+              ON CONFLICT (user_id, moment, local_date) DO NOTHING
+                RETURNING id, user_id, moment, local_date""",
+                SQL(", ").join(
+                    SQL(
+                        "(%s, %s, %s, %s, %s, %s, %s)",
+                        d.user_id,
+                        d.moment,
+                        d.local_date,
+                        uid,
+                        now,
+                        uid,
+                        now,
+                    )
+                    for d in due
+                ),
+            ),
+            log_exceptions=False,
+        )
+        return sorted(
+            (
+                SopClaim(rid, user_id, moment, local_date, day_starts[user_id, moment])
+                for rid, user_id, moment, local_date in self.env.cr.fetchall()
+            ),
+            key=lambda claim: claim.user_id,
+        )
+
+    # ------------------------------------------------------------
+    # WHAT
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_reminder_deals(self, claims, limit=SOP_REMINDER_DIGEST_DEALS):
+        """{user id: [SopDeal]}: the first ``limit`` open deals with open SOP
+        tasks of each claimed salesperson, stalled ones first, then overdue
+        ones (expected closing or an activity past, in their local day), then
+        by what is at stake (expected revenue x probability). One query."""
+        if not claims:
+            return {}
+        self.env["mail.activity"].flush_model(["res_model", "res_id", "date_deadline"])
+        self.env["crm.lead"].flush_model(
+            [
+                "user_id",
+                "active",
+                "probability",
+                "prorated_revenue",
+                "date_deadline",
+                "sop_stalled",
+                "sop_next_task_id",
+            ]
+        )
+        self.env.cr.execute(
+            SQL(
+                """SELECT id, user_id, stalled, overdue, next_task_id, total
+                     FROM (SELECT d.*,
+                                  ROW_NUMBER() OVER (
+                                      PARTITION BY d.user_id
+                                      ORDER BY d.stalled DESC, d.overdue DESC,
+                                               d.stake DESC, d.id) AS rank,
+                                  COUNT(*) OVER (PARTITION BY d.user_id) AS total
+                             FROM (SELECT l.id, l.user_id,
+                                          COALESCE(l.sop_stalled, FALSE) AS stalled,
+                                          (l.date_deadline < v.today OR EXISTS (
+                                              SELECT 1 FROM mail_activity a
+                                               WHERE a.res_model = 'crm.lead'
+                                                 AND a.res_id = l.id
+                                                 AND a.active
+                                                 AND a.date_deadline < v.today
+                                          )) IS TRUE AS overdue,
+                                          COALESCE(l.prorated_revenue, 0) AS stake,
+                                          l.sop_next_task_id AS next_task_id
+                                     FROM crm_lead l
+                                     JOIN (VALUES %s) AS v(user_id, today)
+                                       ON v.user_id = l.user_id
+                                    WHERE l.active
+                                      AND COALESCE(l.probability, 0) < 100
+                                      AND l.sop_next_task_id IS NOT NULL) d
+                          ) ranked
+                    WHERE rank <= %s
+                 ORDER BY user_id, rank""",
+                SQL(", ").join(
+                    SQL("(%s, %s::date)", claim.user_id, claim.local_date)
+                    for claim in claims
+                ),
+                limit,
+            )
+        )
+        deals = defaultdict(list)
+        for row in self.env.cr.fetchall():
+            deals[row[1]].append(SopDeal(*row))
+        return deals
+
+    @api.model
+    def _sop_reminder_completed(self, claims, now):
+        """{user id: [task id]}: the SOP tasks of their deals done since their
+        local day started, for the end-of-day prompts. One query."""
+        ends = [claim for claim in claims if claim.moment == "end"]
+        if not ends:
+            return {}
+        self.env["crm.sop.task"].flush_model(["state", "date_done", "lead_id"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.user_id, t.id
+                     FROM crm_sop_task t
+                     JOIN crm_lead l ON l.id = t.lead_id
+                     JOIN (VALUES %s) AS v(user_id, since) ON v.user_id = l.user_id
+                    WHERE t.active AND t.state = 'done'
+                      AND t.date_done >= v.since AND t.date_done <= %s
+                 ORDER BY l.user_id, t.date_done, t.id""",
+                SQL(", ").join(
+                    SQL("(%s, %s::timestamp)", claim.user_id, claim.day_start)
+                    for claim in ends
+                ),
+                now,
+            )
+        )
+        completed = defaultdict(list)
+        for user_id, task_id in self.env.cr.fetchall():
+            completed[user_id].append(task_id)
+        return completed
+
+    @api.model
+    def _sop_reminder_digests(self, claims, now):
+        """{claim id: (user, subject, body)}: each claimed prompt rendered in
+        its salesperson's language. Reads what the digests show for the whole
+        batch (a few queries per language), renders each (no query)."""
+        deals = self._sop_reminder_deals(claims)
+        completed = self._sop_reminder_completed(claims, now)
+        users = self.env["res.users"].sudo().browse([c.user_id for c in claims])
+        users.fetch(["lang", "partner_id"])
+        Lead = self.env["crm.lead"].sudo().with_context(active_test=False)
+        Task = self.env["crm.sop.task"].sudo().with_context(active_test=False)
+        leads = Lead.browse([d.lead_id for rows in deals.values() for d in rows])
+        leads.fetch(["name"])
+        task_ids = [d.next_task_id for rows in deals.values() for d in rows] + [
+            tid for tids in completed.values() for tid in tids
+        ]
+        base_url = self.get_base_url()
+        by_lang = defaultdict(list)
+        for claim in claims:
+            by_lang[users.browse(claim.user_id).lang or "en_US"].append(claim)
+        digests = {}
+        for lang, lang_claims in by_lang.items():
+            env = self.with_context(lang=lang).env
+            tasks = Task.with_context(lang=lang).browse(task_ids)
+            tasks.fetch(["task_template_id"])
+            tasks.task_template_id.fetch(["name"])
+            names = {task.id: task.task_template_id.name for task in tasks}
+            for claim in lang_claims:
+                user = users.browse(claim.user_id)
+                rows = deals.get(claim.user_id, [])
+                values = {
+                    "user": user,
+                    "moment": claim.moment,
+                    "deals": [
+                        {
+                            "name": leads.browse(d.lead_id).name,
+                            "url": f"{base_url}/odoo/crm/{d.lead_id}",
+                            "next_task": names.get(d.next_task_id, ""),
+                            "next_task_url": (
+                                f"{base_url}/odoo/my-sop-day/{d.next_task_id}"
+                            ),
+                            "stalled": d.stalled,
+                            "overdue": d.overdue,
+                        }
+                        for d in rows
+                    ],
+                    "more": (rows[0].total - len(rows)) if rows else 0,
+                    "completed": [
+                        names[tid] for tid in completed.get(claim.user_id, [])
+                    ],
+                    "my_day_url": f"{base_url}/odoo/my-sop-day",
+                }
+                body = env["ir.qweb"]._render(
+                    "crm_sales_sop.sop_reminder_digest", values, minimal_qcontext=True
+                )
+                count = rows[0].total if rows else 0
+                if claim.moment == "start":
+                    subject = env._(
+                        "Your Sales SOP today: %(count)s deal(s) to move", count=count
+                    )
+                else:
+                    subject = env._(
+                        "Before you leave: %(count)s deal(s) to move", count=count
+                    )
+                digests[claim.id] = (user, subject, body)
+        return digests
+
+    @api.model
+    def _sop_reminder_post(self, claims, now):
+        """Post each claimed prompt to its salesperson (inbox or email, as
+        their notification preference says) and link it in the ledger. The
+        emails are queued in this transaction: they leave only if it commits."""
+        if not claims:
+            return
+        digests = self._sop_reminder_digests(claims, now)
+        author = self.env.ref("base.partner_root")
+        Thread = self.env["mail.thread"].sudo()
+        messages = []
+        for claim in claims:
+            user, subject, body = digests[claim.id]
+            # the digest goes to one person: no document, no followers
+            message = Thread.with_context(lang=user.lang).message_notify(
+                partner_ids=user.partner_id.ids,
+                subject=subject,
+                body=body,
+                author_id=author.id,
+                email_layout_xmlid="mail.mail_notification_light",
+                model_description=self.with_context(lang=user.lang).env._("Sales SOP"),
+            )
+            messages.append((claim.id, message.id))
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_sop_reminder r SET message_id = v.message_id
+                     FROM (VALUES %s) AS v(id, message_id) WHERE r.id = v.id""",
+                SQL(", ").join(SQL("(%s, %s)", rid, mid) for rid, mid in messages),
+            )
+        )

@@ -1,0 +1,747 @@
+import email
+import socket
+import threading
+from datetime import date, datetime, timedelta
+from email.header import decode_header, make_header
+from unittest.mock import patch
+
+import pytz
+from aiosmtpd.controller import Controller
+
+import odoo
+from odoo import SUPERUSER_ID, api
+from odoo.exceptions import AccessError
+from odoo.tests import TransactionCase, tagged, users
+from odoo.tools.safe_eval import safe_eval
+
+from odoo.addons.mail.tests.common import mail_new_test_user
+
+from ..models.crm_sop_reminder import CrmSopReminder
+from .common import TestSopCommon
+
+
+def _office_calendar(env, name, tz, hours=((8, 12), (13, 17))):
+    """Monday to Friday, ``hours`` in ``tz``."""
+    return env["resource.calendar"].create(
+        {
+            "name": name,
+            "tz": tz,
+            "attendance_ids": [
+                (
+                    0,
+                    0,
+                    {
+                        "name": f"{day} {start}",
+                        "dayofweek": str(day),
+                        "hour_from": start,
+                        "hour_to": end,
+                        "day_period": "morning" if start < 12 else "afternoon",
+                    },
+                )
+                for day in range(5)
+                for start, end in hours
+            ],
+        }
+    )
+
+
+class TestSopReminderCommon(TestSopCommon):
+    """The company works Monday to Friday 08:00-12:00 and 13:00-17:00 on a
+    Shanghai calendar; reminders 30 minutes after the workday starts and 60
+    before it ends (the defaults). Every other user of the database opted
+    out, so that only the reps of the test are prompted."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company = cls.env.company
+        cls.calendar = _office_calendar(cls.env, "Office", "Asia/Shanghai")
+        cls.company.resource_calendar_id = cls.calendar
+        cls.env["res.users"].with_context(active_test=False).search([]).write(
+            {"sop_reminder_opt_out": True}
+        )
+
+    @classmethod
+    def _rep(cls, login, tz, lang="en_US", notification_type="inbox", leads=1):
+        rep = mail_new_test_user(
+            cls.env,
+            login=login,
+            name=login.replace("_", " ").title(),
+            email=f"{login}@test.example.com",
+            tz=tz,
+            lang=lang,
+            notification_type=notification_type,
+            groups="sales_team.group_sale_salesman",
+        )
+        rep.partner_id.tz = tz  # mail_new_test_user sets it from the env user
+        cls.env["crm.lead"].create(
+            [
+                cls._sop_lead_vals(
+                    name=f"{rep.name} deal {i}",
+                    user_id=rep.id,
+                    partner_id=cls.customer.id,
+                    expected_revenue=1000 * (i + 1),
+                    probability=10,
+                )
+                for i in range(leads)
+            ]
+        )
+        return rep
+
+    def _remind(self, utc, **kwargs):
+        """Run the job's reminder part at ``utc`` (naive UTC datetime)."""
+        with self.mock_datetime_and_now(utc):
+            return self.env["crm.sop.reminder"]._sop_remind(**kwargs)
+
+    def _prompts(self, reps):
+        """{(login, local date, moment): local time sent 'HH:MM'}."""
+        result = {}
+        for reminder in self.env["crm.sop.reminder"].search(
+            [("user_id", "in", reps.ids)]
+        ):
+            rep = reminder.user_id
+            tz = pytz.timezone(rep.tz or self.calendar.tz)
+            sent = pytz.utc.localize(reminder.create_date).astimezone(tz)
+            key = (rep.login, reminder.local_date, reminder.moment)
+            self.assertNotIn(key, result)
+            result[key] = sent.strftime("%a %H:%M")
+        return result
+
+    def _messages(self, rep):
+        """The digests a rep received (not the notices of deals assigned)."""
+        return self.env["mail.message"].search(
+            [
+                ("partner_ids", "in", rep.partner_id.ids),
+                ("message_type", "=", "user_notification"),
+                ("model", "=", False),
+            ]
+        )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopReminder(TestSopReminderCommon):
+    def test_time_zones_and_daylight_saving(self):
+        """The job every 15 minutes from Thursday 2026-03-26 to Monday
+        2026-03-30 (Paris moves to summer time on Sunday 29): each rep is
+        prompted at 08:30 and 16:00 of their own day, Friday and Monday,
+        never on the weekend."""
+        reps = (
+            self._rep("rep_kolkata", "Asia/Kolkata")
+            + self._rep("rep_kiritimati", "Pacific/Kiritimati")
+            + self._rep("rep_paris", "Europe/Paris")
+            + self._rep("rep_no_tz", False)
+        )
+        utc = datetime(2026, 3, 26, 0, 0)
+        while utc < datetime(2026, 3, 31, 0, 0):
+            self._remind(utc)
+            utc += timedelta(minutes=15)
+        prompts = {
+            key: sent
+            for key, sent in self._prompts(reps).items()
+            if date(2026, 3, 27) <= key[1] <= date(2026, 3, 30)
+        }
+        expected = {}
+        for login in ("rep_kolkata", "rep_kiritimati", "rep_paris", "rep_no_tz"):
+            for day in (date(2026, 3, 27), date(2026, 3, 30)):
+                expected[login, day, "start"] = f"{day:%a} 08:30"
+                expected[login, day, "end"] = f"{day:%a} 16:00"
+        self.assertEqual(prompts, expected)
+        # in UTC, Paris moved by an hour, Kiritimati is a day ahead
+        paris = self.env["crm.sop.reminder"].search(
+            [("user_id.login", "=", "rep_paris"), ("moment", "=", "start")]
+        )
+        self.assertIn(datetime(2026, 3, 27, 7, 30), paris.mapped("create_date"))
+        self.assertIn(datetime(2026, 3, 30, 6, 30), paris.mapped("create_date"))
+        kiritimati = self.env["crm.sop.reminder"].search(
+            [
+                ("user_id.login", "=", "rep_kiritimati"),
+                ("local_date", "=", date(2026, 3, 30)),
+                ("moment", "=", "start"),
+            ]
+        )
+        self.assertEqual(kiritimati.create_date, datetime(2026, 3, 29, 18, 30))
+
+    def test_digest(self):
+        """One message in the rep's inbox: their deals, stalled and overdue
+        ones first then by what is at stake, each with its next step and
+        links; at the end of the day, what they completed today."""
+        rep = self._rep("rep_digest", "Asia/Shanghai", leads=3)
+        deals = self.env["crm.lead"].search([("user_id", "=", rep.id)])
+        small, medium, big = deals.sorted("expected_revenue")
+        self.sop_stage_contact.stall_days = 1
+        self.env.cr.execute(
+            "UPDATE crm_lead SET sop_stage_date = '2026-02-20' WHERE id = %s",
+            [small.id],
+        )
+        medium.date_deadline = date(2026, 3, 1)
+        # Monday 2026-03-02, 08:30 in Shanghai: the job flags, then prompts
+        with self.mock_datetime_and_now(datetime(2026, 3, 2, 0, 30)):
+            self.env["crm.sop.reminder"]._cron_sop_reminder()
+        self.assertTrue(small.sop_stalled)
+        message = self._messages(rep)
+        self.assertEqual(len(message), 1)
+        self.assertEqual(message.subject, "Your Sales SOP today: 3 deal(s) to move")
+        body = str(message.body)
+        positions = [body.index(lead.name) for lead in (small, medium, big)]
+        self.assertEqual(positions, sorted(positions), "stalled, overdue, at stake")
+        self.assertIn("Stalled", body)
+        self.assertIn("Overdue", body)
+        self.assertIn(f"/odoo/crm/{big.id}", body)
+        self.assertIn(f"/odoo/my-sop-day/{big.sop_next_task_id.id}", body)
+        self.assertIn(big.sop_next_task_id.name, body)
+        self.assertIn("/odoo/my-sop-day", body)
+        self.assertEqual(
+            message.notification_ids.mapped("notification_type"), ["inbox"]
+        )
+        ledger = self.env["crm.sop.reminder"].search([("user_id", "=", rep.id)])
+        self.assertEqual(
+            (ledger.moment, ledger.local_date, ledger.message_id),
+            ("start", date(2026, 3, 2), message),
+        )
+        # the rep works on the big deal during the day
+        with self.mock_datetime_and_now(datetime(2026, 3, 2, 3, 0)):
+            big.with_user(rep).write(
+                {"sop_companions": "Her sister", "sop_decision_makers": "Both"}
+            )
+        self._remind(datetime(2026, 3, 2, 7, 45))  # 15:45: nothing yet
+        self.assertEqual(len(self._messages(rep)), 1)
+        self._remind(datetime(2026, 3, 2, 8, 0))  # 16:00
+        end = self._messages(rep) - message
+        self.assertEqual(end.subject, "Before you leave: 3 deal(s) to move")
+        self.assertIn("Completed today", str(end.body))
+        self.assertIn(self.tt_visit.name, str(end.body))
+        self.assertNotIn(self.tt_customer.name, str(end.body).split("Completed")[1])
+
+    def test_language_and_email(self):
+        """A rep who works in Chinese reads the digest in Chinese; one who
+        chose email notifications gets it by email."""
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(["crm_sales_sop"], ["zh_CN"])
+        rep_zh = self._rep("rep_zh", "Asia/Shanghai", lang="zh_CN")
+        rep_mail = self._rep("rep_mail", "Asia/Shanghai", notification_type="email")
+        self._remind(datetime(2026, 3, 2, 0, 30))
+        message_zh = self._messages(rep_zh)
+        self.assertIn("个商机待推进", message_zh.subject)
+        self.assertIn("下一步", str(message_zh.body))
+        message_mail = self._messages(rep_mail)
+        self.assertEqual(
+            message_mail.notification_ids.mapped("notification_type"), ["email"]
+        )
+
+    def test_holidays_leaves_opt_out_nothing_to_do(self):
+        on_leave = self._rep("rep_on_leave", "Asia/Shanghai")
+        resource = self.env["resource.resource"].create(
+            {
+                "name": on_leave.name,
+                "user_id": on_leave.id,
+                "calendar_id": self.calendar.id,
+                "tz": "Asia/Shanghai",
+            }
+        )
+        half_day = self._rep("rep_half_day", "Asia/Shanghai")
+        half_resource = self.env["resource.resource"].create(
+            {
+                "name": half_day.name,
+                "user_id": half_day.id,
+                "calendar_id": self.calendar.id,
+                "tz": "Asia/Shanghai",
+            }
+        )
+        at_work = self._rep("rep_at_work", "Asia/Shanghai")
+        opted_out = self._rep("rep_opted_out", "Asia/Shanghai")
+        opted_out.with_user(opted_out).write({"sop_reminder_opt_out": True})
+        idle = self._rep("rep_idle", "Asia/Shanghai", leads=0)
+        closed = self._rep("rep_closed", "Asia/Shanghai")
+        closed_lead = self.env["crm.lead"].search([("user_id", "=", closed.id)])
+        closed_lead.action_set_won()
+        Leave = self.env["resource.calendar.leaves"]
+        # Monday 2026-03-02: public holiday (Shanghai day, in UTC)
+        Leave.create(
+            {
+                "name": "Public holiday",
+                "calendar_id": self.calendar.id,
+                "date_from": datetime(2026, 3, 1, 16, 0),
+                "date_to": datetime(2026, 3, 2, 15, 59, 59),
+            }
+        )
+        # Tuesday: the first rep's own leave; the second's afternoon off
+        Leave.create(
+            {
+                "name": "Day off",
+                "calendar_id": self.calendar.id,
+                "resource_id": resource.id,
+                "date_from": datetime(2026, 3, 2, 16, 0),
+                "date_to": datetime(2026, 3, 3, 15, 59, 59),
+            }
+        )
+        Leave.create(
+            {
+                "name": "Afternoon off",
+                "calendar_id": self.calendar.id,
+                "resource_id": half_resource.id,
+                "date_from": datetime(2026, 3, 3, 5, 0),
+                "date_to": datetime(2026, 3, 3, 9, 0),
+            }
+        )
+        reps = on_leave + half_day + at_work + opted_out + idle + closed
+        utc = datetime(2026, 3, 1, 16, 0)  # Monday 00:00 in Shanghai
+        while utc < datetime(2026, 3, 3, 16, 0):
+            self._remind(utc)
+            utc += timedelta(minutes=15)
+        tuesday = date(2026, 3, 3)
+        self.assertEqual(
+            self._prompts(reps),
+            {
+                ("rep_half_day", tuesday, "start"): "Tue 08:30",
+                # the workday ends at 12:00: reminded at 11:00
+                ("rep_half_day", tuesday, "end"): "Tue 11:00",
+                ("rep_at_work", tuesday, "start"): "Tue 08:30",
+                ("rep_at_work", tuesday, "end"): "Tue 16:00",
+            },
+        )
+        for rep in (on_leave, opted_out, idle, closed):
+            self.assertFalse(self._messages(rep), rep.login)
+
+    def test_late_run_catches_up_never_after_hours(self):
+        rep = self._rep("rep_late", "Asia/Shanghai")
+        latecomer = self._rep("rep_latecomer", "Asia/Shanghai")
+        latecomer.sop_reminder_opt_out = True
+        self.assertFalse(self._remind(datetime(2026, 3, 2, 0, 15)), "08:15: too early")
+        # the job did not run all morning: it catches up at 11:00
+        claims = self._remind(datetime(2026, 3, 2, 3, 0))
+        self.assertEqual([(c.user_id, c.moment) for c in claims], [(rep.id, "start")])
+        # run twice, then at lunch (not working hours): nothing more
+        self.assertFalse(self._remind(datetime(2026, 3, 2, 3, 0)))
+        latecomer.sop_reminder_opt_out = False
+        self.assertFalse(self._remind(datetime(2026, 3, 2, 4, 30)), "12:30: lunch")
+        # the latecomer's start is due in the afternoon, until 16:00
+        claims = self._remind(datetime(2026, 3, 2, 5, 0))
+        self.assertEqual(
+            [(c.user_id, c.moment) for c in claims], [(latecomer.id, "start")]
+        )
+        # the job stopped from 15:00 to after hours: no end prompt at 17:00
+        self.assertFalse(self._remind(datetime(2026, 3, 2, 9, 0)))
+        self.assertFalse(self._remind(datetime(2026, 3, 2, 13, 0)))
+        self.assertEqual(len(self._messages(rep)), 1)
+        self.assertEqual(len(self._messages(latecomer)), 1)
+        # a late start and the end at once: only the end prompt goes
+        other = self._rep("rep_only_end", "Asia/Shanghai")
+        claims = self._remind(datetime(2026, 3, 3, 8, 15))
+        self.assertIn((other.id, "end"), [(c.user_id, c.moment) for c in claims])
+        self.assertNotIn((other.id, "start"), [(c.user_id, c.moment) for c in claims])
+
+    def test_batches_and_query_count(self):
+        """Deciding, claiming and reading what the digests show costs the
+        same queries for 1 rep or 6; posting is the messages themselves."""
+        reps = [self._rep(f"rep_batch_{i}", "Asia/Shanghai", leads=2) for i in range(8)]
+        Reminder = self.env["crm.sop.reminder"]
+        now = datetime(2026, 3, 2, 0, 30)
+        counts = []
+        # the first batch warms the caches (QWeb template, translations)
+        for batch in ([reps[7].id], [reps[0].id], [rep.id for rep in reps[1:7]]):
+            self.env.invalidate_all()
+            with self.mock_datetime_and_now(now):
+                start = self.cr.sql_log_count
+                claims = Reminder._sop_reminder_claim(batch, now)
+                Reminder._sop_reminder_digests(claims, now)
+                counts.append(self.cr.sql_log_count - start)
+            self.assertEqual(len(claims), len(batch))
+        counts = counts[1:]
+        self.assertEqual(counts[0], counts[1], f"queries for 1 rep / 6 reps: {counts}")
+        self.env.invalidate_all()
+        with self.assertQueryCount(counts[0]):
+            with self.mock_datetime_and_now(now + timedelta(minutes=15)):
+                claims = Reminder._sop_reminder_claim(
+                    [rep.id for rep in reps], now + timedelta(minutes=15)
+                )
+                Reminder._sop_reminder_digests(claims, now)
+        self.assertFalse(claims, "claimed already: nothing to read")
+
+    def test_batches_report_progress(self):
+        reps = self._rep("rep_p1", "Asia/Shanghai") + self._rep(
+            "rep_p2", "Asia/Shanghai"
+        )
+        cron = self.env.ref("crm_sales_sop.ir_cron_sop_reminder")
+        self.assertEqual(
+            (cron.interval_number, cron.interval_type, cron.code.strip()),
+            (15, "minutes", "model._cron_sop_reminder()"),
+        )
+        progress = self.env["ir.cron.progress"].create({"cron_id": cron.id})
+        Reminder = self.env["crm.sop.reminder"].with_context(
+            ir_cron_progress_id=progress.id
+        )
+        with self.mock_datetime_and_now(datetime(2026, 3, 2, 0, 30)):
+            claims = Reminder._sop_remind(batch_size=1)
+        self.assertEqual(len(claims), 2)
+        self.assertEqual((progress.done, progress.remaining), (2, 0))
+        self.assertEqual(len(self._messages(reps[0])), 1)
+
+    @users("user_sales_salesman")
+    def test_reps_cannot_touch_the_ledger(self):
+        Reminder = self.env["crm.sop.reminder"]
+        with self.assertRaises(AccessError):
+            Reminder.create(
+                {"user_id": self.env.uid, "moment": "start", "local_date": "2026-03-02"}
+            )
+        with self.assertRaises(AccessError):
+            Reminder.search([])
+        self.env.user.write({"sop_reminder_opt_out": True})
+        self.assertTrue(self.env.user.sop_reminder_opt_out)
+
+    @users("user_sales_manager")
+    def test_managers_read_the_ledger_only(self):
+        rep = self._rep("rep_ledger", "Asia/Shanghai")
+        self._remind(datetime(2026, 3, 2, 0, 30))
+        Reminder = self.env["crm.sop.reminder"]
+        reminder = Reminder.search([("user_id", "=", rep.id)])
+        self.assertEqual(reminder.moment, "start")
+        with self.assertRaises(AccessError):
+            reminder.write({"local_date": "2026-03-03"})
+        with self.assertRaises(AccessError):
+            Reminder.create(
+                {"user_id": rep.id, "moment": "end", "local_date": "2026-03-02"}
+            )
+        with self.assertRaises(AccessError):
+            reminder.unlink()
+
+    def test_settings_move_the_moments(self):
+        rep = self._rep("rep_settings", "Asia/Shanghai")
+        settings = self.env["res.config.settings"].create({})
+        self.assertEqual(
+            (settings.sop_reminder_start_offset, settings.sop_reminder_end_offset),
+            (30, 60),
+        )
+        settings.sop_reminder_start_offset = 0
+        settings.sop_reminder_end_offset = 15
+        self.assertEqual(
+            (
+                self.company.sop_reminder_start_offset,
+                self.company.sop_reminder_end_offset,
+            ),
+            (0, 15),
+        )
+        self.assertFalse(self._remind(datetime(2026, 3, 1, 23, 45)), "07:45")
+        self.assertTrue(self._remind(datetime(2026, 3, 2, 0, 0)), "08:00")
+        self.assertFalse(self._remind(datetime(2026, 3, 2, 8, 30)), "16:30")
+        claims = self._remind(datetime(2026, 3, 2, 8, 45))
+        self.assertEqual([(c.user_id, c.moment) for c in claims], [(rep.id, "end")])
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopMyDay(TestSopReminderCommon):
+    def test_my_sop_day(self):
+        rep = self._rep("rep_my_day", "Asia/Shanghai", leads=3)
+        other = self._rep("rep_other", "Asia/Shanghai")
+        small, medium, big = (
+            self.env["crm.lead"]
+            .search([("user_id", "=", rep.id)])
+            .sorted("expected_revenue")
+        )
+        small_done = self._task(small, self.tt_visit)
+        small.write({"sop_companions": "Alone", "sop_decision_makers": "Him"})
+        self.assertEqual(small_done.state, "done")
+        self.env.cr.execute(
+            "UPDATE crm_lead SET sop_stalled = TRUE WHERE id = %s", [small.id]
+        )
+        self.env.invalidate_all()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_sales_sop.crm_sop_task_action_my_day"
+        )
+        self.assertEqual(action["path"], "my-sop-day")
+        list_view = self.env.ref("crm_sales_sop.crm_sop_task_view_list_my_day")
+        order = list_view.arch_db.split('default_order="')[1].split('"')[0]
+        Task = self.env["crm.sop.task"].with_user(rep)
+        domain = safe_eval(action["domain"], {"uid": rep.id})
+        tasks = Task.search(domain, order=order)
+        self.assertTrue(tasks)
+        self.assertEqual(set(tasks.mapped("state")), {"todo"})
+        self.assertNotIn(small_done, tasks)
+        self.assertEqual(set(tasks.lead_id.ids), set((small + medium + big).ids))
+        self.assertEqual(
+            list(dict.fromkeys(tasks.mapped("lead_id"))),
+            [small, big, medium],
+            "stalled first, then at stake",
+        )
+        # as the rep: reads and uses the buttons of their own tasks only
+        views = Task.get_views([(list_view.id, "list"), (False, "kanban")])
+        self.assertIn("action_sop_open", views["views"]["list"]["arch"])
+        task = tasks[0]
+        self.assertTrue(task.button)
+        self.assertTrue(task.action_sop_open())
+        others = Task.search(
+            [("lead_id.user_id", "=", other.id), ("state", "=", "todo")]
+        )
+        self.assertFalse(others, "the rule keeps other reps' tasks out")
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopReminderEmail(TestSopReminderCommon):
+    """The digest email really leaves: Odoo's outgoing mail, through an
+    ir.mail_server pointed at a local SMTP server run by the test."""
+
+    def test_digest_email_reaches_the_smtp_server(self):
+        received = []
+
+        class Sink:
+            async def handle_DATA(self, server, session, envelope):
+                received.append(envelope)
+                return "250 Message accepted for delivery"
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+        controller.start()
+        self.addCleanup(controller.stop)
+        self.env["ir.mail_server"].search([]).active = False
+        self.env["ir.mail_server"].create(
+            {
+                "name": "Local sink",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": port,
+                "smtp_encryption": "none",
+                "sequence": 1,
+            }
+        )
+        rep = self._rep("rep_smtp", "Asia/Shanghai", notification_type="email")
+        lead = self.env["crm.lead"].search([("user_id", "=", rep.id)])
+        # Odoo never connects to an SMTP server while a test runs: this test
+        # lifts that for the job's run, towards its own local server only
+        with patch.object(odoo.modules.module, "current_test", None):
+            self._remind(datetime(2026, 3, 2, 0, 30))
+        # core may send its own mail meanwhile (the deal assigned to the rep)
+        parsed = [email.message_from_bytes(envelope.content) for envelope in received]
+        subjects = [str(make_header(decode_header(msg["Subject"]))) for msg in parsed]
+        digests = [i for i, subject in enumerate(subjects) if "Sales SOP" in subject]
+        self.assertEqual(len(digests), 1, subjects)
+        self.assertEqual(received[digests[0]].rcpt_tos, ["rep_smtp@test.example.com"])
+        self.assertEqual(
+            subjects[digests[0]], "Your Sales SOP today: 1 deal(s) to move"
+        )
+        parsed = parsed[digests[0]]
+        body = "".join(
+            part.get_payload(decode=True).decode()
+            for part in parsed.walk()
+            if part.get_content_type() == "text/html"
+        )
+        self.assertIn(lead.name, body)
+        self.assertIn("/odoo/my-sop-day", body)
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopReminderConcurrency(TransactionCase):
+    """Real transactions, committed as the cron commits them: two runs at
+    once, and a run that crashes after its first batch. The reps work in
+    Kiritimati, where it is Monday 09:00 while nobody else works (Sunday
+    19:00 UTC)."""
+
+    NOW = datetime(2026, 3, 1, 19, 0)
+
+    def setUp(self):
+        super().setUp()
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            team = env["crm.team"].create({"name": "SOP reminder team"})
+            stage = env["crm.stage"].create(
+                {"name": "SOP reminder stage", "sequence": 1, "team_id": team.id}
+            )
+            playbook = env["crm.sop.template"].create(
+                {
+                    "name": "SOP reminder playbook",
+                    "sequence": 0,
+                    "team_ids": [(6, 0, team.ids)],
+                    "stage_ids": [
+                        (
+                            0,
+                            0,
+                            {
+                                "name": "Contact",
+                                "crm_stage_id": stage.id,
+                                "task_template_ids": [
+                                    (0, 0, {"name": "Say hello", "kind": "manual"})
+                                ],
+                            },
+                        )
+                    ],
+                }
+            )
+            reps = env["res.users"].create(
+                [
+                    {
+                        "name": f"SOP reminder rep {i}",
+                        "login": f"sop_reminder_rep_{i}",
+                        "tz": "Pacific/Kiritimati",
+                        "notification_type": "inbox",
+                        "groups_id": [
+                            (6, 0, env.ref("sales_team.group_sale_salesman").ids)
+                        ],
+                    }
+                    for i in range(3)
+                ]
+            )
+            env["crm.lead"].create(
+                [
+                    {
+                        "name": f"Deal of {rep.name}",
+                        "type": "opportunity",
+                        "team_id": team.id,
+                        "user_id": rep.id,
+                        "stage_id": stage.id,
+                    }
+                    for rep in reps
+                ]
+            )
+            self.ids = {
+                "reps": reps.ids,
+                "team": team.id,
+                "stage": stage.id,
+                "playbook": playbook.id,
+            }
+            self.envs = []
+            self.addCleanup(self._clean_up)
+            # real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        self.envs = [
+            api.Environment(self.env.registry.cursor(), SUPERUSER_ID, {})
+            for _i in range(2)
+        ]
+        # the cron's own behaviour: commit each batch (not done in tests)
+        self.startPatcher(patch.object(threading.current_thread(), "testing", False))
+
+    def _clean_up(self):
+        for env in self.envs:
+            env.cr.rollback()
+            env.cr.close()
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            reps = env["res.users"].browse(self.ids["reps"])
+            cr.execute(
+                "DELETE FROM mail_message WHERE id IN (SELECT message_id FROM "
+                "crm_sop_reminder WHERE user_id = ANY(%s))",
+                [reps.ids],
+            )
+            cr.execute(
+                "DELETE FROM crm_sop_reminder WHERE user_id = ANY(%s)", [reps.ids]
+            )
+            env["crm.lead"].with_context(active_test=False).search(
+                [("team_id", "=", self.ids["team"])]
+            ).unlink()
+            playbook = self.ids["playbook"]
+            # not the engine's history rules: remove every trace of the test
+            cr.execute(
+                "DELETE FROM crm_sop_task_template WHERE template_id = %s", [playbook]
+            )
+            cr.execute("DELETE FROM crm_sop_stage WHERE template_id = %s", [playbook])
+            cr.execute("DELETE FROM crm_sop_template WHERE id = %s", [playbook])
+            env["crm.stage"].browse(self.ids["stage"]).unlink()
+            env["crm.team"].browse(self.ids["team"]).unlink()
+            partners = reps.partner_id
+            reps.unlink()
+            partners.unlink()
+            if self.ids.get("progress"):
+                cr.execute(
+                    "DELETE FROM ir_cron_progress WHERE id = %s", [self.ids["progress"]]
+                )
+            env["crm.sop.task.template"]._sop_clear_caches()
+            # real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+
+    def _ledger(self):
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                """SELECT r.user_id, r.moment, COUNT(n.id)
+                     FROM crm_sop_reminder r
+                     JOIN res_users u ON u.id = r.user_id
+                LEFT JOIN mail_notification n
+                       ON n.mail_message_id = r.message_id
+                      AND n.res_partner_id = u.partner_id
+                    WHERE r.user_id = ANY(%s)
+                 GROUP BY r.user_id, r.moment ORDER BY r.user_id""",
+                [self.ids["reps"]],
+            )
+            return cr.fetchall()
+
+    def _messages_per_rep(self):
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                """SELECT u.id, COUNT(m.id)
+                     FROM res_users u
+                     JOIN mail_message_res_partner_rel rel
+                       ON rel.res_partner_id = u.partner_id
+                     JOIN mail_message m ON m.id = rel.mail_message_id
+                    WHERE u.id = ANY(%s) AND m.message_type = 'user_notification'
+                      AND m.model IS NULL
+                 GROUP BY u.id ORDER BY u.id""",
+                [self.ids["reps"]],
+            )
+            return cr.fetchall()
+
+    def test_two_runs_at_once(self):
+        env_a, env_b = self.envs
+        env_b.cr.execute("SELECT 1")  # B's snapshot is taken before A commits
+        claims_a = env_a["crm.sop.reminder"]._sop_remind(now=self.NOW)
+        self.assertEqual(
+            sorted(c.user_id for c in claims_a if c.user_id in self.ids["reps"]),
+            self.ids["reps"],
+        )
+        claim = CrmSopReminder._sop_reminder_claim
+        outcomes = []
+
+        def claim_and_tell(reminder, user_ids, now):
+            try:
+                claims = claim(reminder, user_ids, now)
+            except Exception as error:
+                outcomes.append(type(error).__name__)
+                raise
+            outcomes.append(len(claims))
+            return claims
+
+        with patch.object(CrmSopReminder, "_sop_reminder_claim", claim_and_tell):
+            claims_b = env_b["crm.sop.reminder"]._sop_remind(now=self.NOW)
+        self.assertFalse([c for c in claims_b if c.user_id in self.ids["reps"]])
+        # B's snapshot did not see A's rows: its claim failed, and the batch
+        # tried again in a new transaction found them claimed
+        self.assertEqual(outcomes, ["SerializationFailure", 0])
+        expected = [(rep_id, "start", 1) for rep_id in self.ids["reps"]]
+        self.assertEqual(self._ledger(), expected)
+        self.assertEqual(
+            self._messages_per_rep(), [(rep_id, 1) for rep_id in self.ids["reps"]]
+        )
+
+    def test_crash_after_the_first_batch(self):
+        env = self.envs[0]
+        Reminder = env["crm.sop.reminder"]
+        cron = env.ref("crm_sales_sop.ir_cron_sop_reminder")
+        progress = env["ir.cron.progress"].create({"cron_id": cron.id})
+        self.ids["progress"] = progress.id
+        Reminder = Reminder.with_context(ir_cron_progress_id=progress.id)
+        post = CrmSopReminder._sop_reminder_post
+        calls = []
+
+        def post_then_crash(reminder, claims, now):
+            if claims:
+                calls.append(claims)
+                if len(calls) == 2:
+                    raise RuntimeError("the worker died")
+            return post(reminder, claims, now)
+
+        with (
+            patch.object(CrmSopReminder, "_sop_reminder_post", post_then_crash),
+            self.assertRaises(RuntimeError),
+        ):
+            Reminder._sop_remind(now=self.NOW, batch_size=1)
+        env.cr.rollback()  # what ir.cron does with a job that raised
+        self.assertEqual(self._ledger(), [(self.ids["reps"][0], "start", 1)])
+        self.assertEqual(progress.remaining, 2, "the batches of two reps are left")
+        # the next run, later in the working window
+        claims = Reminder._sop_remind(now=self.NOW + timedelta(minutes=15))
+        self.assertEqual(
+            sorted(c.user_id for c in claims if c.user_id in self.ids["reps"]),
+            self.ids["reps"][1:],
+        )
+        self.assertEqual(
+            self._ledger(), [(rep_id, "start", 1) for rep_id in self.ids["reps"]]
+        )
+        self.assertEqual(
+            self._messages_per_rep(), [(rep_id, 1) for rep_id in self.ids["reps"]]
+        )

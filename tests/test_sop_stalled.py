@@ -1,0 +1,172 @@
+from datetime import datetime, timedelta
+
+from odoo.exceptions import AccessError
+from odoo.tests import tagged, users
+
+from .common import TestSopCommon
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopStalled(TestSopCommon):
+    """Stalled deals: the SOP has not moved for the stall days of its SOP
+    stage, in working days of the company's calendar (Shanghai, Monday to
+    Friday 08:00-17:00, a public holiday on Tuesday 2026-03-10)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.calendar = cls.env["resource.calendar"].create(
+            {
+                "name": "Shanghai office",
+                "tz": "Asia/Shanghai",
+                "attendance_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "name": f"{day} {period}",
+                            "dayofweek": str(day),
+                            "hour_from": start,
+                            "hour_to": end,
+                            "day_period": period,
+                        },
+                    )
+                    for day in range(5)
+                    for period, start, end in (
+                        ("morning", 8, 12),
+                        ("afternoon", 13, 17),
+                    )
+                ],
+            }
+        )
+        cls.company = cls.env.company
+        cls.company.resource_calendar_id = cls.calendar
+        # Tuesday 2026-03-10, the whole day in Shanghai (UTC+8)
+        cls.env["resource.calendar.leaves"].create(
+            {
+                "name": "Public holiday",
+                "calendar_id": cls.calendar.id,
+                "company_id": cls.company.id,
+                "date_from": datetime(2026, 3, 9, 16, 0),
+                "date_to": datetime(2026, 3, 10, 15, 59, 59),
+            }
+        )
+        cls.sop_stage_contact.stall_days = 2
+
+    def _at(self, day, hour):
+        """A naive UTC datetime for ``hour`` o'clock in Shanghai on March ``day``."""
+        return datetime(2026, 3, day, hour) - timedelta(hours=8)
+
+    def _lead(self, **vals):
+        return self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id, **vals)
+        )
+
+    def test_stalled_after_working_days_skipping_weekend_and_holiday(self):
+        # created on Friday 2026-03-06, 10:00 in Shanghai
+        with self.mock_datetime_and_now(self._at(6, 10)):
+            lead = self._lead(name="Quiet deal")
+            idle_elsewhere = self._lead(
+                name="No stall days", stage_id=self.stage_team1_2.id
+            )
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
+        self.assertEqual(lead.sop_stage_date, self._at(6, 10))
+        self.assertEqual(idle_elsewhere.sop_stage_id, self.sop_stage_pitch)
+        Task = self.env["crm.sop.task"]
+        # Monday: Monday itself has not passed; Wednesday: Monday passed and
+        # Tuesday is a public holiday; Thursday: Monday and Wednesday passed
+        for day, stalled in ((9, False), (10, False), (11, False), (12, True)):
+            with self.subTest(day=day), self.mock_datetime_and_now(self._at(day, 9)):
+                Task._sop_flag_stalled()
+                self.assertEqual(lead.sop_stalled, stalled)
+                self.assertFalse(idle_elsewhere.sop_stalled, "Pitch has no stall days")
+        self.assertEqual(
+            self.env["crm.lead"].search(
+                [("sop_stalled", "=", True), ("id", "in", (lead + idle_elsewhere).ids)]
+            ),
+            lead,
+            "the Stalled filter finds it",
+        )
+        # without the holiday, Wednesday would have been enough
+        self.env["resource.calendar.leaves"].search(
+            [("calendar_id", "=", self.calendar.id)]
+        ).unlink()
+        with self.mock_datetime_and_now(self._at(11, 9)):
+            Task._sop_flag_stalled()
+        self.assertTrue(lead.sop_stalled)
+
+        # the rep fills the visit data on Thursday: the SOP moves, the flag goes
+        with self.mock_datetime_and_now(self._at(12, 11)):
+            lead.with_user(self.user_sales_salesman).write(
+                {"sop_companions": "Her sister", "sop_decision_makers": "Both"}
+            )
+            self.assertFalse(lead.sop_stalled)
+            self.assertEqual(lead.sop_stage_date, self._at(12, 11))
+            Task._sop_flag_stalled()
+            self.assertFalse(lead.sop_stalled, "it moved today")
+        # a pipeline move that brings a new SOP stage moves it too; a write
+        # that moves nothing of the SOP does not
+        with self.mock_datetime_and_now(self._at(12, 12)):
+            lead.write({"stage_id": self.stage_team1_2.id})
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
+        self.assertEqual(lead.sop_stage_date, self._at(12, 12))
+        with self.mock_datetime_and_now(self._at(12, 15)):
+            lead.write({"description": "Called back", "priority": "2"})
+        self.assertEqual(lead.sop_stage_date, self._at(12, 12))
+
+    def test_flag_cleared_when_the_deal_closes_or_stall_days_go(self):
+        with self.mock_datetime_and_now(self._at(2, 10)):
+            won, lost, kept = (
+                self._lead(name=name) for name in ("Won", "Lost", "Kept")
+            )
+        Task = self.env["crm.sop.task"]
+        with self.mock_datetime_and_now(self._at(6, 9)):
+            self.assertCountEqual(
+                [
+                    lead_id
+                    for lead_id in Task._sop_flag_stalled()
+                    if lead_id in (won + lost + kept).ids
+                ],
+                (won + lost + kept).ids,
+            )
+            won.action_set_won()
+            lost.action_set_lost()
+            Task._sop_flag_stalled()
+        self.assertEqual(
+            (won + lost + kept).filtered("sop_stalled"),
+            kept,
+            "closed deals are not stalled",
+        )
+        self.sop_stage_contact.stall_days = 0
+        with self.mock_datetime_and_now(self._at(6, 9)):
+            Task._sop_flag_stalled()
+        self.assertFalse(kept.sop_stalled, "0 stall days: never stalled")
+
+    def test_stall_pass_query_count_is_constant(self):
+        with self.mock_datetime_and_now(self._at(2, 10)):
+            self._lead(name="One")
+        Task = self.env["crm.sop.task"]
+        with self.mock_datetime_and_now(self._at(6, 9)):
+            Task._sop_flag_stalled()  # warm the caches
+            self.env.invalidate_all()
+            with self.assertQueryCount(8):
+                Task._sop_flag_stalled()
+        with self.mock_datetime_and_now(self._at(2, 10)):
+            self.env["crm.lead"].create(
+                [self._sop_lead_vals(name=f"Many {i}") for i in range(20)]
+            )
+        with self.mock_datetime_and_now(self._at(6, 9)):
+            Task._sop_flag_stalled()
+            self.env.invalidate_all()
+            with self.assertQueryCount(8):
+                stalled = Task._sop_flag_stalled()
+        self.assertGreaterEqual(len(stalled), 21)
+
+    @users("user_sales_salesman")
+    def test_rep_cannot_write_the_engine_fields(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Mine"))
+        for vals in ({"sop_stalled": False}, {"sop_stage_date": "2026-01-01"}):
+            with self.subTest(vals=vals), self.assertRaises(AccessError):
+                lead.write(vals)
+            with self.subTest(vals=vals), self.assertRaises(AccessError):
+                self.env["crm.lead"].create(self._sop_lead_vals(**vals))
