@@ -157,3 +157,23 @@ class TestSopUiPhone(HttpCase):
         self.assertEqual(tasks["crm_sop_task_needs_summary"].state, "todo")
         self.assertEqual(tasks["crm_sop_task_reference"].state, "na")
         self.assertEqual(tasks["crm_sop_task_follow_up_call"].state, "done")
+
+    def test_my_sop_day_on_a_phone(self):
+        rep, team = _rep_and_team(self.env, "sop_day_phone_rep", "Day phone team")
+        self.env["crm.lead"].create(
+            [
+                {
+                    "name": name,
+                    "type": "opportunity",
+                    "user_id": rep.id,
+                    "team_id": team.id,
+                    "expected_revenue": revenue,
+                    "probability": 50,
+                    "stage_id": self.env.ref("crm.stage_lead1").id,
+                }
+                for name, revenue in (("Small deal", 100), ("Big deal", 90000))
+            ]
+        )
+        self.start_tour(
+            "/odoo/my-sop-day", "crm_sales_sop_my_day", login="sop_day_phone_rep"
+        )
