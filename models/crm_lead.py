@@ -20,6 +20,8 @@ SOP_ENGINE_FIELDS = (
     # stalled deals (crm_sop_task_stall.py)
     "sop_stage_date",
     "sop_stalled",
+    # closing prediction (crm_sop_prediction.py)
+    "sop_progress_band",
 )
 # SOP data of the opportunity, merged as core merges its own fields
 SOP_MERGED_FIELDS = (

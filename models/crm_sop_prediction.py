@@ -1,5 +1,15 @@
-from odoo import models
+from odoo import api, fields, models
 from odoo.tools import SQL
+
+# SOP progress in bands, as predictive lead scoring wants a variable: a few
+# values seen often on closed deals, not a float
+SOP_PROGRESS_BANDS = [
+    ("0", "0-24%"),
+    ("25", "25-49%"),
+    ("50", "50-74%"),
+    ("75", "75-99%"),
+    ("100", "100%"),
+]
 
 # Below this many won AND lost deals in the team's history, a rate says more
 # about luck than about the SOP: the floor Microsoft's predictive opportunity
@@ -15,8 +25,47 @@ def _odds(probability):
     return probability / (1 - probability)
 
 
+def sop_progress_band(progress):
+    """The band of a SOP progress (0-100)."""
+    return str(min(max(int(progress or 0), 0) // 25 * 25, 100))
+
+
 class CrmLead(models.Model):
     _inherit = "crm.lead"
+
+    # written by the engine with the SOP summary (_sop_update_summary) while
+    # the deal is open, then frozen: won and lost deals keep the band they
+    # closed with, which predictive lead scoring learns from (crm.pls_fields)
+    sop_progress_band = fields.Selection(
+        SOP_PROGRESS_BANDS,
+        string="SOP Progress Band",
+        readonly=True,
+        copy=False,
+        help="The SOP progress in quarters, frozen when the deal is won or lost: "
+        "a variable of predictive lead scoring.",
+    )
+
+    # ------------------------------------------------------------
+    # PREDICTIVE LEAD SCORING: the band is one of its variables
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_pls_enable(self):
+        """List the band in the scoring variables and in the fields of PLS
+        (install and upgrade): automated_probability then learns from SOP
+        progress as from any other variable."""
+        field = self.env["ir.model.fields"]._get("crm.lead", "sop_progress_band")
+        Frequency = self.env["crm.lead.scoring.frequency.field"].sudo()
+        if not Frequency.search_count([("field_id", "=", field.id)]):
+            Frequency.create({"field_id": field.id})
+        params = self.env["ir.config_parameter"].sudo()
+        names = [
+            name
+            for name in (params.get_param("crm.pls_fields") or "").split(",")
+            if name
+        ]
+        if "sop_progress_band" not in names:
+            params.set_param("crm.pls_fields", ",".join([*names, "sop_progress_band"]))
 
     # ------------------------------------------------------------
     # UPLIFT: what completing the next tasks is expected to do to the chance

@@ -5,6 +5,7 @@ from odoo import api, models
 from odoo.tools import SQL
 
 from .crm_sop_config import SopTaskRow
+from .crm_sop_prediction import sop_progress_band
 
 _logger = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ class CrmSopTask(models.Model):
                 by_lead[row.lead_id].append((c.order, c, row))
         fnames = ["sop_progress", "sop_stage_id", "sop_next_task_id"]
         leads = leads.sudo().with_context(prefetch_fields=False)
-        leads.fetch(fnames)
+        leads.fetch([*fnames, "sop_progress_band", "active"])
         # New leads whose stage core has not computed yet are in the first
         # stage of their team: reading it here would compute it now, lead by
         # lead, out of core's batch; the first open task is then the next step.
@@ -235,7 +236,9 @@ class CrmSopTask(models.Model):
         staged.fetch(["stage_id"])
         staged_ids = set(staged.ids)
         orders = self.env["crm.stage"]._sop_orders()
+        won_ids = self.env["crm.stage"]._sop_won_ids()
         values = []
+        banded = []  # open leads whose band changes
         for lead in leads:
             lead_order = orders.get(lead.stage_id.id) if lead.id in staged_ids else None
             progress, stage_id, next_task_id = self._sop_summary(
@@ -243,18 +246,34 @@ class CrmSopTask(models.Model):
                 lead_order,
                 orders,
             )
+            # the band follows the progress while the deal is open, and is
+            # frozen once it is won or lost (what predictive lead scoring
+            # learns from): None keeps the band it has
+            is_open = lead.active and (
+                lead.id not in staged_ids or lead.stage_id.id not in won_ids
+            )
+            band = sop_progress_band(progress) if is_open else None
             if (
                 templates
                 or lead.sop_progress != progress
                 or lead.sop_stage_id.id != stage_id
                 or lead.sop_next_task_id.id != next_task_id
             ):
-                values.append((lead.id, progress, stage_id, next_task_id))
+                values.append((lead.id, progress, stage_id, next_task_id, band))
+                if band is not None and lead.sop_progress_band != band:
+                    banded.append(lead.id)
         if not values:
             return
         self.env["crm.lead"].flush_model(
-            [*fnames, "sop_template_id", "sop_stage_date", "sop_stalled"]
+            [
+                *fnames,
+                "sop_template_id",
+                "sop_stage_date",
+                "sop_stalled",
+                "sop_progress_band",
+            ]
         )
+        band = SQL("sop_progress_band = COALESCE(v.band, l.sop_progress_band)")
         # the SOP moved (stage or progress): it is not stalled any more, and
         # its stall days count from now (a new lead's from its first summary)
         moved = SQL(
@@ -277,21 +296,23 @@ class CrmSopTask(models.Model):
                           SET sop_progress = v.progress, sop_stage_id = v.stage_id,
                               sop_next_task_id = v.task_id,
                               sop_template_id = v.template_id,
-                              %s
+                              %s, %s
                          FROM (VALUES %s) AS v(id, progress, stage_id, task_id,
-                                               template_id)
+                                               band, template_id)
                         WHERE l.id = v.id""",
                     moved,
+                    band,
                     SQL(", ").join(
                         SQL(
-                            "(%s, %s, %s::integer, %s::integer, %s::integer)",
+                            "(%s, %s, %s::integer, %s::integer, %s::varchar, %s::integer)",
                             lead_id,
                             progress,
                             stage_id or None,
                             task_id or None,
+                            lead_band,
                             templates.get(lead_id) or None,
                         )
-                        for lead_id, progress, stage_id, task_id in values
+                        for lead_id, progress, stage_id, task_id, lead_band in values
                     ),
                 )
             )
@@ -301,25 +322,31 @@ class CrmSopTask(models.Model):
                     """UPDATE crm_lead l
                           SET sop_progress = v.progress, sop_stage_id = v.stage_id,
                               sop_next_task_id = v.task_id,
-                              %s
-                         FROM (VALUES %s) AS v(id, progress, stage_id, task_id)
+                              %s, %s
+                         FROM (VALUES %s) AS v(id, progress, stage_id, task_id, band)
                         WHERE l.id = v.id""",
                     moved,
+                    band,
                     SQL(", ").join(
                         SQL(
-                            "(%s, %s, %s::integer, %s::integer)",
+                            "(%s, %s, %s::integer, %s::integer, %s::varchar)",
                             lead_id,
                             progress,
                             stage_id or None,
                             task_id or None,
+                            lead_band,
                         )
-                        for lead_id, progress, stage_id, task_id in values
+                        for lead_id, progress, stage_id, task_id, lead_band in values
                     ),
                 )
             )
         fnames += ["sop_stage_date", "sop_stalled"]
-        leads.invalidate_recordset(fnames)
+        leads.invalidate_recordset([*fnames, "sop_progress_band"])
         leads.modified(fnames)
+        if banded:
+            # the band is a variable of predictive lead scoring: the deals
+            # whose band moved get their automated probability recomputed
+            leads.browse(banded).modified(["sop_progress_band"])
 
     # ------------------------------------------------------------
     # ENGINE: stage gates

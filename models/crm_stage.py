@@ -18,8 +18,8 @@ class CrmStage(models.Model):
 
     def write(self, vals):
         res = super().write(vals)
-        if "sequence" in vals:
-            self.env.registry.clear_cache()  # _sop_orders
+        if "sequence" in vals or "is_won" in vals:
+            self.env.registry.clear_cache()  # _sop_orders, _sop_won_ids
         return res
 
     def unlink(self):
@@ -38,6 +38,18 @@ class CrmStage(models.Model):
         )
         return tools.frozendict(
             {stage.id: (stage.sequence, stage.id) for stage in stages}
+        )
+
+    @api.model
+    @tools.ormcache()
+    def _sop_won_ids(self):
+        """The won pipeline stages: a deal there has closed its SOP."""
+        # sudo: which stages are won, whoever asks
+        return frozenset(
+            self.sudo()
+            .with_context(active_test=False)
+            .search([("is_won", "=", True)])
+            .ids
         )
 
     @api.depends_context("lang", "uid", "allowed_company_ids", "default_team_id")

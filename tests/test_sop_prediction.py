@@ -112,3 +112,81 @@ class TestSopUplift(TestSopCommon):
         self.env.invalidate_all()
         with self.assertQueryCount(user_sales_salesman=8):
             lead.get_sop_uplift()
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopProgressBand(TestSopCommon):
+    """The SOP progress band feeds predictive lead scoring."""
+
+    def _tasks(self, lead, *task_templates):
+        return lead.sop_task_ids.filtered(
+            lambda t: t.task_template_id in task_templates
+        )
+
+    def test_band_is_a_pls_variable(self):
+        self.assertIn(
+            "sop_progress_band",
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("crm.pls_fields")
+            .split(","),
+        )
+        self.assertTrue(
+            self.env["crm.lead.scoring.frequency.field"].search_count(
+                [("field_id.name", "=", "sop_progress_band")]
+            )
+        )
+
+    def test_band_follows_progress_then_freezes(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        self.assertEqual((lead.sop_progress, lead.sop_progress_band), (0, "0"))
+        # 2 of 6 tasks: 33 %
+        lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        self._tasks(lead, self.tt_manual).action_sop_mark_done()
+        self.assertEqual((lead.sop_progress, lead.sop_progress_band), (33, "25"))
+        # won: the band stays the one it closed with
+        lead.write({"stage_id": self.stage_team1_won.id})
+        self._tasks(lead, self.tt_manual).action_sop_reopen()
+        self.assertEqual((lead.sop_progress, lead.sop_progress_band), (17, "25"))
+        # lost too
+        lost = self.env["crm.lead"].create(self._sop_lead_vals())
+        lost.action_set_lost()
+        lost.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        self._tasks(lost, self.tt_manual).sudo().write({"state": "done"})
+        lost.sop_task_ids._sop_evaluate(lost)
+        self.assertEqual(lost.sop_progress_band, "0")
+        # nobody else writes it
+        with self.assertRaises(AccessError):
+            lead.with_user(self.user_sales_salesman).write({"sop_progress_band": "100"})
+
+    def test_automated_probability_learns_from_the_band(self):
+        Frequency = self.env["crm.lead.scoring.frequency"]
+        Frequency.create(
+            [
+                {
+                    "variable": "sop_progress_band",
+                    "value": value,
+                    "won_count": won,
+                    "lost_count": lost,
+                    "team_id": self.sales_team_1.id,
+                }
+                for value, won, lost in (("0", 5.1, 40.1), ("25", 30.1, 10.1))
+            ]
+            + [
+                {
+                    "variable": "stage_id",
+                    "value": str(self.stage_team1_1.id),
+                    "won_count": 35.1,
+                    "lost_count": 50.1,
+                    "team_id": self.sales_team_1.id,
+                }
+            ]
+        )
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        self.assertEqual(lead.sop_progress_band, "0")
+        before = lead.automated_probability
+        lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        self._tasks(lead, self.tt_manual).action_sop_mark_done()
+        self.assertEqual(lead.sop_progress_band, "25")
+        self.assertGreater(lead.automated_probability, before + 20)
+        self.assertEqual(lead.probability, lead.automated_probability)

@@ -14,6 +14,14 @@ SCRIPTS = {
 
 def migrate(cr, version):
     env = api.Environment(cr, SUPERUSER_ID, {})
+    # the SOP progress band, a variable of predictive lead scoring: from the
+    # progress the deals have (closed ones keep the one they closed with)
+    cr.execute(
+        """UPDATE crm_lead
+              SET sop_progress_band = LEAST(COALESCE(sop_progress, 0) / 25 * 25, 100)::text
+            WHERE sop_template_id IS NOT NULL AND sop_progress_band IS NULL"""
+    )
+    env["crm.lead"]._sop_pls_enable()
     for template_xmlid, stage_xmlid in SCRIPTS.items():
         template = env.ref(f"crm_sales_sop.{template_xmlid}", raise_if_not_found=False)
         stage = env.ref(f"crm_sales_sop.{stage_xmlid}", raise_if_not_found=False)
