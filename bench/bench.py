@@ -37,6 +37,7 @@ import scenario_core_db
 import scenario_create
 import scenario_install
 import scenario_kanban
+import scenario_reminder
 import scenario_script
 import scenario_write
 from fixture import seed_background
@@ -56,6 +57,7 @@ SCENARIOS = {
         scenario_write,
         scenario_script,
         scenario_install,
+        scenario_reminder,
         scenario_core_db,
     )
 }
