@@ -62,7 +62,7 @@ SCENARIOS = {
     )
 }
 # what runs without --only (core-db needs a second database)
-DEFAULT_SCENARIOS = ["create", "kanban", "write", "script", "install"]
+DEFAULT_SCENARIOS = ["create", "kanban", "write", "script", "install", "reminder"]
 
 
 def parse_args(argv=None):
