@@ -14,7 +14,10 @@ scenarios, one module each (``scenario_*.py``), on the shared harness
 4. ``script``: one script sent in one click (email, copy) against core's post
    of the same template (``message_post_with_source``);
 5. ``install``: the post_init_hook on 100,000 opportunities inserted in SQL;
-6. ``core-db`` (only when asked for): one ``create()`` of 1,000 opportunities
+6. ``reminder``: the reminder cron job over 100,000 open SOP tasks of 50
+   salespersons, all due (time, queries, queries per batch, peak memory),
+   then again at the same moment;
+7. ``core-db`` (only when asked for): one ``create()`` of 1,000 opportunities
    on the bench database against a database with core crm alone, both in this
    process, interleaved, best of 7.
 
@@ -37,6 +40,7 @@ import scenario_core_db
 import scenario_create
 import scenario_install
 import scenario_kanban
+import scenario_reminder
 import scenario_script
 import scenario_write
 from fixture import seed_background
@@ -56,11 +60,12 @@ SCENARIOS = {
         scenario_write,
         scenario_script,
         scenario_install,
+        scenario_reminder,
         scenario_core_db,
     )
 }
 # what runs without --only (core-db needs a second database)
-DEFAULT_SCENARIOS = ["create", "kanban", "write", "script", "install"]
+DEFAULT_SCENARIOS = ["create", "kanban", "write", "script", "install", "reminder"]
 
 
 def parse_args(argv=None):

@@ -94,7 +94,9 @@ class Fixture:
 def insert_leads(env, count, prefix, team, user, partners, source, stages):
     """Insert ``count`` open opportunities in one SQL statement (no ORM, no
     SOP engine), with a mix of customers (two thirds), sources, budgets and
-    deadlines so that the engine completes some tasks. Returns the first id."""
+    deadlines so that the engine completes some tasks. ``user``: their
+    salesperson, or several, who take the opportunities in turn. Returns the
+    first id."""
     env.cr.execute("SELECT COALESCE(MAX(id), 0) FROM crm_lead")
     first_id = env.cr.fetchone()[0] + 1
     env.cr.execute(
@@ -106,7 +108,8 @@ def insert_leads(env, count, prefix, team, user, partners, source, stages):
                     date_last_stage_update, create_uid, write_uid,
                     create_date, write_date)
              SELECT %(prefix)s || ' ' || g, 'opportunity', TRUE, 10, 10,
-                    %(team)s, %(user)s, %(company)s,
+                    %(team)s, (%(users)s::int[])[1 + mod(g, %(user_count)s)],
+                    %(company)s,
                     (%(stages)s::int[])[1 + mod(g, %(stage_count)s)],
                     CASE WHEN mod(g, 3) > 0 THEN (%(partners)s::int[])
                          [1 + mod(g, NULLIF(%(partner_count)s, 0))]
@@ -121,7 +124,8 @@ def insert_leads(env, count, prefix, team, user, partners, source, stages):
                FROM generate_series(1, %(count)s) AS g""",
             prefix=prefix,
             team=team.id,
-            user=user.id,
+            users=user.ids,
+            user_count=len(user),
             company=env.company.id,
             stages=stages.ids,
             stage_count=len(stages),
