@@ -7,7 +7,11 @@
     "author": "crm_sales_sop contributors",
     "website": "https://github.com/crm-sales-sop/crm_sales_sop",
     "license": "LGPL-3",
-    "depends": ["crm"],
+    "depends": [
+        "crm",
+        # achievement board
+        "gamification",
+    ],
     "data": [
         "security/crm_sales_sop_security.xml",
         "security/ir.model.access.csv",
@@ -22,6 +26,10 @@
         "views/res_partner_views.xml",
         "views/mail_template_views.xml",
         "views/crm_sop_script_send_views.xml",
+        # achievement board
+        "data/crm_sop_board_data.xml",
+        "views/res_config_settings_board_views.xml",
+        # menus last
         "views/crm_sop_menus.xml",
     ],
     "demo": [
@@ -33,6 +41,8 @@
             "crm_sales_sop/static/src/views/*",
             "crm_sales_sop/static/src/patches/*",
             "crm_sales_sop/static/src/scripts/*",
+            # achievement board
+            "crm_sales_sop/static/src/board/*",
         ],
         "web.assets_tests": [
             "crm_sales_sop/static/tests/tours/*.js",

@@ -12,3 +12,6 @@ from . import (
     test_sop_security,
     test_ui,
 )
+
+# achievement board
+from . import test_sop_board  # isort: skip
