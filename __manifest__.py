@@ -29,6 +29,7 @@
         # achievement board
         "data/crm_sop_board_data.xml",
         "views/res_config_settings_board_views.xml",
+        "views/crm_sop_board_views.xml",
         # menus last
         "views/crm_sop_menus.xml",
     ],

@@ -61,6 +61,8 @@ class CrmSopBoard(models.AbstractModel):
 
         :return: ``{'rows': [{'rank', 'id', 'name', 'value'}] (top N),
             'me': {'rank', 'id', 'name', 'value', 'previous_rank'} or False,
+            (previous_rank: the rank over the previous period, False when
+            the value then was 0),
             'monetary', 'currency_id', 'date_from', 'date_to'}``.
             Ties share a rank (1, 2, 2, 4). ``me`` is the user's row (their
             team's, their company's), even outside the top N; False when it
@@ -119,7 +121,11 @@ class CrmSopBoard(models.AbstractModel):
         me_key = self._sop_me_key(group_by, company_id)
         me = False
         if me_key in ranks:
-            me = dict(row(me_key), previous_rank=previous_ranks[me_key])
+            # nothing last period: not ranked then (not "tied first")
+            me = dict(
+                row(me_key),
+                previous_rank=previous[me_key] and previous_ranks[me_key],
+            )
         currency = (
             self.env["res.company"].browse(company_id).currency_id
             if company_id

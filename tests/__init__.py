@@ -14,4 +14,4 @@ from . import (
 )
 
 # achievement board
-from . import test_sop_board  # isort: skip
+from . import test_sop_board, test_sop_board_ui  # isort: skip

@@ -274,6 +274,10 @@ class TestSopBoard(TestSopCommon):
             },
         )
         self.assertTrue(board["monetary"])
+        # nothing won last month: not ranked then
+        with self._at(JUNE):
+            board = self._board(self.rep_1, "won_revenue", "month", top=3)
+        self.assertEqual((board["me"]["rank"], board["me"]["previous_rank"]), (1, 0))
         self.assertEqual(
             (board["date_from"], board["date_to"]), ("2031-06-01", "2031-06-30")
         )
