@@ -7,7 +7,11 @@
     "author": "crm_sales_sop contributors",
     "website": "https://github.com/crm-sales-sop/crm_sales_sop",
     "license": "LGPL-3",
-    "depends": ["crm"],
+    "depends": [
+        "crm",
+        # achievement board
+        "gamification",
+    ],
     "data": [
         "security/crm_sales_sop_security.xml",
         "security/ir.model.access.csv",
@@ -26,6 +30,10 @@
         # reminders, My SOP day and stalled deals
         "views/crm_sop_reminder_views.xml",
         "views/crm_sop_task_my_day_views.xml",
+        # achievement board
+        "data/crm_sop_board_data.xml",
+        "views/res_config_settings_board_views.xml",
+        "views/crm_sop_board_views.xml",
         # menus last
         "views/crm_sop_menus.xml",
     ],
@@ -39,6 +47,8 @@
             "crm_sales_sop/static/src/patches/*",
             "crm_sales_sop/static/src/scripts/*",
             "crm_sales_sop/static/src/prediction/*",
+            # achievement board
+            "crm_sales_sop/static/src/board/*",
         ],
         "web.assets_tests": [
             "crm_sales_sop/static/tests/tours/*.js",

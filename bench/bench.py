@@ -36,6 +36,9 @@ import time
 from pathlib import Path
 
 import harness
+
+# achievement board
+import scenario_board  # isort: skip
 import scenario_core_db
 import scenario_create
 import scenario_install
@@ -62,6 +65,8 @@ SCENARIOS = {
         scenario_install,
         scenario_reminder,
         scenario_core_db,
+        # achievement board
+        scenario_board,
     )
 }
 # what runs without --only (core-db needs a second database)

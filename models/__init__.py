@@ -36,3 +36,13 @@ from . import (
     mail_template,
     res_partner,
 )
+
+# achievement board
+from . import (  # isort: skip
+    crm_sop_board,
+    gamification_challenge,
+    gamification_goal,
+    gamification_goal_definition,
+    res_company_board,
+    res_config_settings_board,
+)

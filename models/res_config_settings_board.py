@@ -1,0 +1,12 @@
+from odoo import fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    sop_board_currency_id = fields.Many2one(related="company_id.currency_id")
+    sop_high_value_amount = fields.Monetary(
+        related="company_id.sop_high_value_amount",
+        currency_field="sop_board_currency_id",
+        readonly=False,
+    )

@@ -1,0 +1,149 @@
+/** @odoo-module **/
+
+import { _t } from "@web/core/l10n/translation";
+import { registry } from "@web/core/registry";
+import { useService } from "@web/core/utils/hooks";
+import { formatFloat, formatMonetary } from "@web/views/fields/formatters";
+import { Component, onWillStart, useState } from "@odoo/owl";
+
+/**
+ * The achievement board (成就榜): the top salespeople, teams or companies by
+ * won revenue, high-value customers, SOP tasks completed or SOP adherence, over
+ * the current week, month or quarter; the user's own row always shown, with
+ * its move since the previous period. Everything is computed on the server
+ * (crm.sop.board.get_board), which decides what the user may see.
+ */
+export class SopBoard extends Component {
+    static template = "crm_sales_sop.SopBoard";
+    static props = ["*"];
+
+    setup() {
+        this.orm = useService("orm");
+        this.effect = useService("effect");
+        this.companyService = useService("company");
+        this.metrics = [
+            ["won_revenue", _t("Won revenue")],
+            ["high_value_won", _t("High-value customers")],
+            ["tasks_done", _t("SOP tasks completed")],
+            ["adherence", _t("SOP adherence")],
+        ];
+        this.periods = [
+            ["week", _t("This week")],
+            ["month", _t("This month")],
+            ["quarter", _t("This quarter")],
+        ];
+        this.groupBys = [
+            ["user", _t("Salespeople")],
+            ["team", _t("Teams")],
+            ["company", _t("Companies")],
+        ];
+        this.companies = this.companyService.activeCompanyIds.map((id) => ({
+            id,
+            name: this.companyService.getCompany(id).name,
+        }));
+        this.celebrated = new Set();
+        this.state = useState({
+            metric: "won_revenue",
+            period: "month",
+            groupBy: "user",
+            teamId: false,
+            companyId: false,
+            teams: [],
+            board: null,
+        });
+        onWillStart(async () => {
+            this.state.teams = await this.orm.searchRead("crm.team", [], ["name"]);
+            await this.load();
+        });
+    }
+
+    async load() {
+        const { metric, period, groupBy, teamId, companyId } = this.state;
+        const board = await this.orm.call("crm.sop.board", "get_board", [metric, period], {
+            group_by: groupBy,
+            team_id: teamId,
+            company_id: companyId,
+            top: 10,
+        });
+        this.state.board = board;
+        this.celebrate(board);
+    }
+
+    /** Rainbow man when the user (or their team, company) enters the top three. */
+    celebrate(board) {
+        const me = board.me;
+        const key = `${this.state.metric}/${this.state.period}/${this.state.groupBy}`;
+        if (
+            me &&
+            me.value > 0 &&
+            me.rank <= 3 &&
+            !(me.previous_rank && me.previous_rank <= 3) &&
+            !this.celebrated.has(key)
+        ) {
+            this.celebrated.add(key);
+            this.effect.add({
+                type: "rainbow_man",
+                message: _t("Top three! You are number %(rank)s on the board.", {
+                    rank: me.rank,
+                }),
+            });
+        }
+    }
+
+    async onChange(field, value) {
+        this.state[field] = value;
+        await this.load();
+    }
+
+    onSelectId(field, ev) {
+        const value = parseInt(ev.target.value);
+        return this.onChange(field, Number.isNaN(value) ? false : value);
+    }
+
+    formatValue(value) {
+        const board = this.state.board;
+        if (board.monetary) {
+            return formatMonetary(value, { currencyId: board.currency_id, digits: [16, 0] });
+        }
+        if (this.state.metric === "adherence") {
+            return `${formatFloat(value, { digits: [16, 0] })} %`;
+        }
+        return formatFloat(value, { digits: [16, this.state.groupBy === "user" ? 0 : 1] });
+    }
+
+    get meInRows() {
+        const me = this.state.board.me;
+        return me && this.state.board.rows.some((row) => row.id === me.id);
+    }
+
+    /** "up" / "down" / "same" / "new" of the user's rank since last period. */
+    get move() {
+        const me = this.state.board.me;
+        if (!me) {
+            return false;
+        }
+        if (!me.previous_rank) {
+            return "new";
+        }
+        if (me.rank < me.previous_rank) {
+            return "up";
+        }
+        return me.rank > me.previous_rank ? "down" : "same";
+    }
+
+    get moveLabel() {
+        const me = this.state.board.me;
+        return {
+            up: _t("↑ %(count)s since last period", { count: me.previous_rank - me.rank }),
+            down: _t("↓ %(count)s since last period", { count: me.rank - me.previous_rank }),
+            same: _t("Same rank as last period"),
+            new: _t("New on the board"),
+        }[this.move];
+    }
+
+    isMe(row) {
+        return this.state.board.me && this.state.board.me.id === row.id;
+    }
+}
+
+registry.category("actions").add("crm_sales_sop.sop_board", SopBoard);
