@@ -13,6 +13,7 @@ from . import (  # isort: skip
     crm_sop_task_instantiate,
     crm_sop_task_evaluate,
     crm_sop_script_send,
+    crm_sop_stage_log,
 )
 
 # reminders, My SOP day and stalled deals

@@ -1,3 +1,9 @@
+import bisect
+import statistics
+from datetime import timedelta
+
+import pytz
+
 from odoo import api, fields, models
 from odoo.tools import SQL
 
@@ -18,6 +24,9 @@ UPLIFT_MIN_WON = 40
 UPLIFT_MIN_LOST = 40
 # how many of the deal's next open tasks the panel explains
 UPLIFT_MAX_TASKS = 5
+# the won deals whose time in a SOP stage the deal is compared with: those
+# closed in the last year (the procedure and the market change)
+STAGE_DAYS_HISTORY_DAYS = 365
 
 
 def _odds(probability):
@@ -149,6 +158,7 @@ class CrmLead(models.Model):
             lambda task: task.state == "todo"
         )
         if not open_tasks:
+            result.update(self._sop_stage_days())
             return result
         next_task = self.sudo().sop_next_task_id
         ordered = open_tasks.sorted(
@@ -175,6 +185,7 @@ class CrmLead(models.Model):
             )
         )
         counts = {row[0]: row[1:] for row in cr.fetchall()}
+        result.update(self._sop_stage_days())
         for task in ordered:
             won_with, lost_with, won_without, lost_without = counts.get(
                 task.task_template_id.id, (0, 0, 0, 0)
@@ -196,3 +207,72 @@ class CrmLead(models.Model):
                 row["probability_if_done"] = round(100 * odds / (1 + odds), 1)
             result["tasks"].append(row)
         return result
+
+    # ------------------------------------------------------------
+    # DAYS IN THE SOP STAGE, against the won deals of the playbook
+    # ------------------------------------------------------------
+
+    def _sop_stage_days(self):
+        """{'stage_days': whole working days the deal has been in its SOP
+        stage, 'won_median_days': the median of the won deals of the last
+        year in that SOP stage (the same playbook's stage), 'won_stage_deals':
+        how many}, in working days of the company's calendar (public holidays
+        excluded), from the SOP stage history."""
+        stage = self.sudo().sop_stage_id
+        empty = {"stage_days": False, "won_median_days": False, "won_stage_deals": 0}
+        if not stage:
+            return empty
+        now = self.env.cr.now()
+        won_sql, _lost_sql = self._sop_closed_sql()
+        # sudo: the history is aggregated into one median, never shown deal
+        # by deal; the rep may read this deal (checked by the caller)
+        self.env.cr.execute(
+            SQL(
+                """SELECT g.lead_id = %(lead)s, g.date_start,
+                          COALESCE(g.date_end, l.date_closed, %(now)s)
+                     FROM crm_sop_stage_log g
+                     JOIN crm_lead l ON l.id = g.lead_id
+                LEFT JOIN crm_stage s ON s.id = l.stage_id
+                    WHERE g.sop_stage_id = %(stage)s
+                      AND ((g.lead_id = %(lead)s AND g.date_end IS NULL)
+                           OR (%(won)s AND l.date_closed >= %(since)s
+                               AND (g.date_end IS NOT NULL OR l.date_closed IS NOT NULL)))""",
+                lead=self.id,
+                now=now,
+                stage=stage.id,
+                won=won_sql,
+                since=now - timedelta(days=STAGE_DAYS_HISTORY_DAYS),
+            )
+        )
+        rows = self.env.cr.fetchall()
+        if not rows:
+            return empty
+        company = self.company_id or self.env.company
+        calendar = company.resource_calendar_id
+        if not calendar:
+            return empty
+        tz = pytz.timezone(calendar.tz or "UTC")
+        work_days = self.env["crm.sop.task"]._sop_work_days(
+            calendar,
+            company,
+            min(start for _mine, start, _end in rows),
+            STAGE_DAYS_HISTORY_DAYS // 7 + 1,
+            now + timedelta(days=1),
+        )
+
+        def working_days(start, end):
+            start_day = pytz.utc.localize(start).astimezone(tz).date()
+            end_day = pytz.utc.localize(end).astimezone(tz).date()
+            return max(
+                bisect.bisect_left(work_days, end_day)
+                - bisect.bisect_right(work_days, start_day),
+                0,
+            )
+
+        mine = [working_days(start, now) for is_mine, start, _end in rows if is_mine]
+        won = [working_days(start, end) for is_mine, start, end in rows if not is_mine]
+        return {
+            "stage_days": mine[0] if mine else False,
+            "won_median_days": statistics.median(won) if won else False,
+            "won_stage_deals": len(won),
+        }

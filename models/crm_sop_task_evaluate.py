@@ -288,58 +288,61 @@ class CrmSopTask(models.Model):
                    THEN FALSE ELSE l.sop_stalled END""",
             now=self.env.cr.now(),
         )
+        columns = ["id", "progress", "stage_id", "task_id", "band"]
+        row_sql = "(%s, %s, %s::integer, %s::integer, %s::varchar"
+        set_template = SQL()
         if templates:
             fnames.append("sop_template_id")
-            self.env.cr.execute(
-                SQL(
-                    """UPDATE crm_lead l
-                          SET sop_progress = v.progress, sop_stage_id = v.stage_id,
-                              sop_next_task_id = v.task_id,
-                              sop_template_id = v.template_id,
-                              %s, %s
-                         FROM (VALUES %s) AS v(id, progress, stage_id, task_id,
-                                               band, template_id)
-                        WHERE l.id = v.id""",
-                    moved,
-                    band,
-                    SQL(", ").join(
-                        SQL(
-                            "(%s, %s, %s::integer, %s::integer, %s::varchar, %s::integer)",
-                            lead_id,
-                            progress,
-                            stage_id or None,
-                            task_id or None,
-                            lead_band,
-                            templates.get(lead_id) or None,
-                        )
-                        for lead_id, progress, stage_id, task_id, lead_band in values
-                    ),
-                )
+            columns.append("template_id")
+            row_sql += ", %s::integer"
+            set_template = SQL("sop_template_id = v.template_id,")
+        row_sql += ")"
+        rows = SQL(", ").join(
+            SQL(
+                row_sql,
+                lead_id,
+                progress,
+                stage_id or None,
+                task_id or None,
+                lead_band,
+                *((templates.get(lead_id) or None,) if templates else ()),
             )
-        else:
-            self.env.cr.execute(
-                SQL(
-                    """UPDATE crm_lead l
-                          SET sop_progress = v.progress, sop_stage_id = v.stage_id,
-                              sop_next_task_id = v.task_id,
-                              %s, %s
-                         FROM (VALUES %s) AS v(id, progress, stage_id, task_id, band)
-                        WHERE l.id = v.id""",
-                    moved,
-                    band,
-                    SQL(", ").join(
-                        SQL(
-                            "(%s, %s, %s::integer, %s::integer, %s::varchar)",
-                            lead_id,
-                            progress,
-                            stage_id or None,
-                            task_id or None,
-                            lead_band,
-                        )
-                        for lead_id, progress, stage_id, task_id, lead_band in values
-                    ),
-                )
+            for lead_id, progress, stage_id, task_id, lead_band in values
+        )
+        # one statement: the summary, and the SOP stage history of the leads
+        # whose SOP stage changes (the stint left ends, the new one starts)
+        self.env.cr.execute(
+            SQL(
+                """WITH v(%(columns)s) AS (VALUES %(rows)s),
+                        old AS (SELECT l.id, l.sop_stage_id
+                                  FROM crm_lead l JOIN v ON v.id = l.id),
+                        summary AS (
+                            UPDATE crm_lead l
+                               SET sop_progress = v.progress,
+                                   sop_stage_id = v.stage_id,
+                                   sop_next_task_id = v.task_id,
+                                   %(set_template)s
+                                   %(moved)s, %(band)s
+                              FROM v WHERE l.id = v.id),
+                        entered AS (
+                            SELECT v.id, v.stage_id FROM v JOIN old ON old.id = v.id
+                             WHERE old.sop_stage_id IS DISTINCT FROM v.stage_id),
+                        left_stage AS (
+                            UPDATE crm_sop_stage_log g SET date_end = %(now)s
+                              FROM entered
+                             WHERE g.lead_id = entered.id AND g.date_end IS NULL)
+                   INSERT INTO crm_sop_stage_log (lead_id, sop_stage_id, date_start)
+                   SELECT id, stage_id, %(now)s FROM entered
+                    WHERE stage_id IS NOT NULL""",
+                columns=SQL(", ").join(SQL.identifier(c) for c in columns),
+                rows=rows,
+                set_template=set_template,
+                moved=moved,
+                band=band,
+                now=self.env.cr.now(),
             )
+        )
+        self.env["crm.sop.stage.log"].invalidate_model()
         fnames += ["sop_stage_date", "sop_stalled"]
         leads.invalidate_recordset([*fnames, "sop_progress_band"])
         leads.modified(fnames)

@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from odoo.exceptions import AccessError
 from odoo.tests import tagged, users
 
@@ -110,7 +112,7 @@ class TestSopUplift(TestSopCommon):
         lead = self.lead.with_user(self.env.user)
         lead.get_sop_uplift()
         self.env.invalidate_all()
-        with self.assertQueryCount(user_sales_salesman=8):
+        with self.assertQueryCount(user_sales_salesman=11):
             lead.get_sop_uplift()
 
 
@@ -190,3 +192,84 @@ class TestSopProgressBand(TestSopCommon):
         self.assertEqual(lead.sop_progress_band, "25")
         self.assertGreater(lead.automated_probability, before + 20)
         self.assertEqual(lead.probability, lead.automated_probability)
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopStageDays(TestSopCommon):
+    """Days in the SOP stage against the won deals, in working days of the
+    company's calendar (Monday to Friday here), from the SOP stage history."""
+
+    def _stint(self, lead, start, end=None, closed=None):
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE crm_sop_stage_log SET date_start = %s, date_end = %s "
+            "WHERE lead_id = %s AND sop_stage_id = %s",
+            (start, end, lead.id, self.sop_stage_contact.id),
+        )
+        if closed:
+            self.env.cr.execute(
+                "UPDATE crm_lead SET date_closed = %s WHERE id = %s", (closed, lead.id)
+            )
+        self.env.invalidate_all()
+
+    def test_days_in_stage_and_median_of_won_deals(self):
+        self.env.company.resource_calendar_id = self.env["resource.calendar"].create(
+            {"name": "Mon-Fri, no holiday", "tz": "UTC"}
+        )
+        now = datetime(2026, 11, 25, 10, 0)  # a Wednesday
+        with self.mock_datetime_and_now(now):
+            lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Open"))
+            won = self.env["crm.lead"].create(
+                [self._sop_lead_vals(name=f"Won {i}") for i in range(4)]
+            )
+            won.write({"stage_id": self.stage_team1_won.id})
+            lost = self.env["crm.lead"].create(self._sop_lead_vals(name="Lost"))
+            lost.action_set_lost()
+            history = self.env["crm.sop.stage.log"].search([("lead_id", "=", lead.id)])
+            self.assertEqual(
+                (history.sop_stage_id, history.date_start, history.date_end),
+                (self.sop_stage_contact, now, False),
+            )
+            # in Contact since Monday 16: Tue 17 to Tue 24 passed, 6 days
+            self._stint(lead, datetime(2026, 11, 16, 10))
+            # won deals: 2, 4 and 4 working days in Contact; one ended by its
+            # closing; one closed more than a year ago does not count
+            self._stint(won[0], datetime(2026, 11, 2, 9), datetime(2026, 11, 5, 9))
+            self._stint(won[1], datetime(2026, 11, 2, 9), datetime(2026, 11, 9, 9))
+            self._stint(
+                won[2], datetime(2026, 11, 4, 9), None, datetime(2026, 11, 11, 9)
+            )
+            self._stint(
+                won[3],
+                datetime(2025, 1, 6, 9),
+                datetime(2025, 1, 20, 9),
+                datetime(2025, 1, 20, 9),
+            )
+            self._stint(lost, datetime(2026, 10, 1, 9), datetime(2026, 11, 20, 9))
+            uplift = lead.with_user(self.user_sales_salesman).get_sop_uplift()
+        self.assertEqual(uplift["stage_days"], 6)
+        self.assertEqual(uplift["won_median_days"], 4)
+        self.assertEqual(uplift["won_stage_deals"], 3)
+
+    def test_history_follows_the_sop_stage(self):
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        Log = self.env["crm.sop.stage.log"]
+        self.assertEqual(
+            Log.search([("lead_id", "=", lead.id)]).sop_stage_id, self.sop_stage_contact
+        )
+        # Contact done: the deal moves to Pitch, the Contact stint ends
+        self.customer.write({"sop_gender": "male", "sop_age_range": "25_34"})
+        lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        self.env["crm.sop.script.send"]._sop_record(lead, self.mail_template, "copy")
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
+        logs = Log.search([("lead_id", "=", lead.id)], order="id")
+        self.assertEqual(
+            logs.sop_stage_id, self.sop_stage_contact + self.sop_stage_pitch
+        )
+        self.assertTrue(logs[0].date_end)
+        self.assertFalse(logs[1].date_end)
+        # reps do not read the history itself
+        with self.assertRaises(AccessError):
+            Log.with_user(self.user_sales_salesman).search([])

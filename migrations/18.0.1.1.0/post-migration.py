@@ -22,6 +22,15 @@ def migrate(cr, version):
             WHERE sop_template_id IS NOT NULL AND sop_progress_band IS NULL"""
     )
     env["crm.lead"]._sop_pls_enable()
+    # the SOP stage history starts with the stage each deal is in
+    cr.execute(
+        """INSERT INTO crm_sop_stage_log (lead_id, sop_stage_id, date_start)
+           SELECT l.id, l.sop_stage_id, COALESCE(l.sop_stage_date, l.create_date)
+             FROM crm_lead l
+            WHERE l.sop_stage_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM crm_sop_stage_log g
+                               WHERE g.lead_id = l.id AND g.date_end IS NULL)"""
+    )
     for template_xmlid, stage_xmlid in SCRIPTS.items():
         template = env.ref(f"crm_sales_sop.{template_xmlid}", raise_if_not_found=False)
         stage = env.ref(f"crm_sales_sop.{stage_xmlid}", raise_if_not_found=False)

@@ -56,6 +56,17 @@ export class SopUplift extends Component {
         });
     }
 
+    get stageDays() {
+        const data = this.state.data;
+        if (data.won_median_days === false) {
+            return _t("In this SOP stage for %(days)s working days.", { days: data.stage_days });
+        }
+        return _t(
+            "In this SOP stage for %(days)s working days; won deals took %(median)s (median of %(count)s).",
+            { days: data.stage_days, median: data.won_median_days, count: data.won_stage_deals }
+        );
+    }
+
     get notEnough() {
         const data = this.state.data;
         return _t(
