@@ -8,4 +8,3 @@ def _crm_sop_post_init(env):
     then evaluated in chunks: no per-record ORM work.
     """
     env["crm.sop.task"]._sop_sync_all(everything=True)
-    env["crm.lead"]._sop_pls_enable()

@@ -60,13 +60,11 @@ class CrmLead(models.Model):
 
     @api.model
     def _sop_pls_enable(self):
-        """List the band in the scoring variables and in the fields of PLS
-        (install and upgrade): automated_probability then learns from SOP
-        progress as from any other variable."""
-        field = self.env["ir.model.fields"]._get("crm.lead", "sop_progress_band")
-        Frequency = self.env["crm.lead.scoring.frequency.field"].sudo()
-        if not Frequency.search_count([("field_id", "=", field.id)]):
-            Frequency.create({"field_id": field.id})
+        """List the band in the fields predictive lead scoring learns from
+        (``crm.pls_fields``), as a manager does in CRM settings (Predictive
+        Lead Scoring): automated_probability then learns from SOP progress as
+        from any other variable. Not done at install, which leaves core's
+        probabilities as they were."""
         params = self.env["ir.config_parameter"].sudo()
         names = [
             name

@@ -125,19 +125,19 @@ class TestSopProgressBand(TestSopCommon):
             lambda t: t.task_template_id in task_templates
         )
 
-    def test_band_is_a_pls_variable(self):
+    def test_band_is_offered_to_predictive_lead_scoring(self):
+        """A variable a manager adds in CRM settings (core's wizard), as the
+        other scoring variables: then listed in crm.pls_fields."""
+        variable = self.env.ref("crm_sales_sop.frequency_field_sop_progress_band")
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("crm.pls_fields", "phone_state,email_state")
+        wizard = self.env["crm.lead.pls.update"].create({})
+        wizard.pls_fields |= variable
+        wizard.action_update_crm_lead_probabilities()
         self.assertIn(
-            "sop_progress_band",
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param("crm.pls_fields")
-            .split(","),
+            "sop_progress_band", params.get_param("crm.pls_fields").split(",")
         )
-        self.assertTrue(
-            self.env["crm.lead.scoring.frequency.field"].search_count(
-                [("field_id.name", "=", "sop_progress_band")]
-            )
-        )
+        self.assertIn("sop_progress_band", self.env["crm.lead"]._pls_get_safe_fields())
 
     def test_band_follows_progress_then_freezes(self):
         lead = self.env["crm.lead"].create(self._sop_lead_vals())
@@ -162,6 +162,7 @@ class TestSopProgressBand(TestSopCommon):
             lead.with_user(self.user_sales_salesman).write({"sop_progress_band": "100"})
 
     def test_automated_probability_learns_from_the_band(self):
+        self.env["crm.lead"]._sop_pls_enable()
         Frequency = self.env["crm.lead.scoring.frequency"]
         Frequency.create(
             [

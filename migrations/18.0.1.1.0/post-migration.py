@@ -21,7 +21,6 @@ def migrate(cr, version):
               SET sop_progress_band = LEAST(COALESCE(sop_progress, 0) / 25 * 25, 100)::text
             WHERE sop_template_id IS NOT NULL AND sop_progress_band IS NULL"""
     )
-    env["crm.lead"]._sop_pls_enable()
     # the SOP stage history starts with the stage each deal is in
     cr.execute(
         """INSERT INTO crm_sop_stage_log (lead_id, sop_stage_id, date_start)
