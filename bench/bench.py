@@ -19,7 +19,10 @@ scenarios, one module each (``scenario_*.py``), on the shared harness
    then again at the same moment;
 7. ``core-db`` (only when asked for): one ``create()`` of 1,000 opportunities
    on the bench database against a database with core crm alone, both in this
-   process, interleaved, best of 7.
+   process, interleaved, best of 7;
+8. ``backtest`` (only when asked for): predictive lead scoring trained on a
+   generated history (first 70 %) and scored on the rest, without and with
+   the SOP progress band: AUC and Brier score.
 
 In the first five, "core" is the bench database with every Sales SOP playbook
 archived (the addon's hooks then do almost nothing), "SOP" the default
@@ -36,6 +39,7 @@ import time
 from pathlib import Path
 
 import harness
+import scenario_backtest
 
 # achievement board
 import scenario_board  # isort: skip
@@ -67,6 +71,8 @@ SCENARIOS = {
         scenario_core_db,
         # achievement board
         scenario_board,
+        # predictive lead scoring back-test (only when asked for)
+        scenario_backtest,
     )
 }
 # what runs without --only (core-db needs a second database)
