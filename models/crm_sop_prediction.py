@@ -110,7 +110,8 @@ class CrmLead(models.Model):
         infinite), moves the deal's odds as one more naive-Bayes variable
         would: ``probability_if_done``. Below 40 won and 40 lost deals in the
         team's history, ``enough_history`` is False and no figure is given
-        but the counts.
+        but the counts; nor for a task no closed deal had done (or left
+        open).
         """
         self.ensure_one()
         self.check_access("read")
@@ -197,7 +198,9 @@ class CrmLead(models.Model):
                 "won_without": won_without,
                 "lost_without": lost_without,
             }
-            if enough:
+            # no comparison without closed deals on both sides: a task never
+            # (or always) done in the team's history says nothing yet
+            if enough and won_with + lost_with and won_without + lost_without:
                 ratio = ((won_with + 0.5) * (lost_without + 0.5)) / (
                     (won_without + 0.5) * (lost_with + 0.5)
                 )
