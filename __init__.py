@@ -1,4 +1,4 @@
-from . import models, wizard
+from . import models, report, wizard
 
 
 def _crm_sop_post_init(env):

@@ -35,6 +35,7 @@
         "data/crm_sop_board_data.xml",
         "views/res_config_settings_board_views.xml",
         "views/crm_sop_board_views.xml",
+        "report/crm_sop_stage_report_views.xml",
         # menus last
         "views/crm_sop_menus.xml",
     ],

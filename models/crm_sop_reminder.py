@@ -229,6 +229,8 @@ class CrmSopReminder(models.Model):
         """[SopClaim] of the prompts due now for ``user_ids`` that no run has
         made yet: inserted in the ledger in one statement, only the rows
         really inserted are returned (and then posted, in this transaction)."""
+        # sudo: the job reads every salesperson's calendar, time zone and
+        # leaves, whoever runs it (Odoo's cron user, or a manager's "Run")
         users = self.env["res.users"].sudo().browse(user_ids)
         due = self._sop_reminder_due(users, now)
         if not due:
@@ -370,6 +372,8 @@ class CrmSopReminder(models.Model):
         batch (a few queries per language), renders each (no query)."""
         deals = self._sop_reminder_deals(claims)
         completed = self._sop_reminder_completed(claims, now)
+        # sudo: each digest shows a salesperson their own deals and tasks,
+        # whoever runs the job
         users = self.env["res.users"].sudo().browse([c.user_id for c in claims])
         users.fetch(["lang", "partner_id"])
         Lead = self.env["crm.lead"].sudo().with_context(active_test=False)
@@ -439,6 +443,7 @@ class CrmSopReminder(models.Model):
             return
         digests = self._sop_reminder_digests(claims, now)
         author = self.env.ref("base.partner_root")
+        # sudo: OdooBot notifies each salesperson, whoever runs the job
         Thread = self.env["mail.thread"].sudo()
         messages = []
         for claim in claims:

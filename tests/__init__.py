@@ -11,6 +11,7 @@ from . import (
     test_sop_prediction,
     test_sop_script,
     test_sop_security,
+    test_sop_stage_report,
     test_ui,
 )
 

@@ -1,0 +1,1 @@
+from . import crm_sop_stage_report
