@@ -1,5 +1,8 @@
 from . import models, wizard
 
+# review reports
+from . import report  # isort: skip
+
 
 def _crm_sop_post_init(env):
     """Give every open lead that exists at install its playbook and tasks.

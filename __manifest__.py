@@ -34,6 +34,8 @@
         "data/crm_sop_board_data.xml",
         "views/res_config_settings_board_views.xml",
         "views/crm_sop_board_views.xml",
+        # review reports
+        "report/crm_sop_task_report_views.xml",
         # menus last
         "views/crm_sop_menus.xml",
     ],

@@ -19,3 +19,6 @@ from . import test_sop_reminder, test_sop_stalled  # isort: skip
 
 # achievement board
 from . import test_sop_board, test_sop_board_ui  # isort: skip
+
+# review reports
+from . import test_sop_reports  # isort: skip

@@ -1,0 +1,4 @@
+# review reports ("Review: does the SOP work?")
+from . import (  # isort: skip
+    crm_sop_task_report,
+)

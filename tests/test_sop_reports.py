@@ -1,0 +1,269 @@
+from contextlib import contextmanager
+from unittest.mock import patch
+
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.exceptions import AccessError
+from odoo.tests import tagged
+
+from odoo.addons.mail.tests.common import mail_new_test_user
+
+from .common import TestSopCommon
+
+T0 = "2031-03-01 09:00:00"  # every deal created; visit data and budget of some
+T1 = "2031-03-02 09:00:00"  # W1, W2, L2, L3, O2 move New -> Proposition
+T2 = "2031-03-03 09:00:00"  # L2's budget; L3 back to New
+T3 = "2031-03-04 09:00:00"  # W1, W2, W3 won; L1, L2, L3 lost
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopReportsCommon(TestSopCommon):
+    """A known history of the test playbook (pipeline New < Proposition <
+    Won; SOP stage Contact in New: customer profile, visit data, welcome
+    script; Pitch in Proposition: call, budget, needs agreed (not required)).
+
+    ===  ====  =======================================  =====  =========  ======
+    deal rep   moves                                     visit  budget     closed
+    ===  ====  =======================================  =====  =========  ======
+    W1   A     New -T1-> Proposition -T3-> Won           T0     T0         won
+    W2   A     New -T1-> Proposition -T3-> Won           -      -          won
+    W3   B     New -T3-> Won                             T0     -          won
+    L1   B     New                                       T0     -          lost
+    L2   A     New -T1-> Proposition                     -      T2         lost
+    L3   B     New -T1-> Proposition -T2-> New           -      -          lost
+    O2   A     New -T1-> Proposition                     T0     -          open
+    ===  ====  =======================================  =====  =========  ======
+
+    W1's "needs agreed" is set aside. Rep A is user_sales_salesman, rep B
+    user_sales_leads.
+    """
+
+    @classmethod
+    @contextmanager
+    def _at(cls, when):
+        moment = fields.Datetime.from_string(when)
+        with freeze_time(moment), patch.object(cls.env.cr, "now", lambda: moment):
+            yield
+            # tracking messages are written at precommit: at this moment
+            cls.env.flush_all()
+            cls.env.cr.precommit.run()
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.rep_a = cls.user_sales_salesman
+        cls.rep_b = cls.user_sales_leads
+        visit = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
+        Lead = cls.env["crm.lead"]
+        with cls._at(T0):
+            cls.w1, cls.w2, cls.w3, cls.l1, cls.l2, cls.l3, cls.o2 = Lead.create(
+                [
+                    cls._sop_lead_vals(
+                        name="W1", user_id=cls.rep_a.id, expected_revenue=5000, **visit
+                    ),
+                    cls._sop_lead_vals(name="W2", user_id=cls.rep_a.id),
+                    cls._sop_lead_vals(name="W3", user_id=cls.rep_b.id, **visit),
+                    cls._sop_lead_vals(name="L1", user_id=cls.rep_b.id, **visit),
+                    cls._sop_lead_vals(name="L2", user_id=cls.rep_a.id),
+                    cls._sop_lead_vals(name="L3", user_id=cls.rep_b.id),
+                    cls._sop_lead_vals(name="O2", user_id=cls.rep_a.id, **visit),
+                ]
+            )
+            cls._task(cls, cls.w1, cls.tt_manual).with_user(
+                cls.user_sales_manager
+            )._sop_set_aside("No meeting")
+        with cls._at(T1):
+            (cls.w1 + cls.w2 + cls.l2 + cls.l3 + cls.o2).write(
+                {"stage_id": cls.stage_team1_2.id}
+            )
+        with cls._at(T2):
+            cls.l2.expected_revenue = 800
+            cls.l3.stage_id = cls.stage_team1_1
+        with cls._at(T3):
+            (cls.w1 + cls.w2 + cls.w3).write({"stage_id": cls.stage_team1_won.id})
+            (cls.l1 + cls.l2 + cls.l3).action_set_lost()
+        cls.closed = cls.w1 + cls.w2 + cls.w3 + cls.l1 + cls.l2 + cls.l3
+        cls.manager = cls.user_sales_manager
+
+    def _group(self, model, groupby, fields_, domain=(), user=None):
+        """The pivot's read: {group key: row} of ``read_group`` as ``user``
+        (the sales manager by default)."""
+        rows = (
+            self.env[model]
+            .with_user(user or self.manager)
+            .read_group(list(domain), fields_, groupby, lazy=False)
+        )
+        key = groupby[0] if groupby else None
+        if not key:
+            return rows[0]
+        return {
+            (row[key][0] if isinstance(row[key], tuple) else row[key]): row
+            for row in rows
+        }
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopTaskReport(TestSopReportsCommon):
+    MEASURES = [
+        "closed_count",
+        "done_count",
+        "not_done_count",
+        "won_done_count",
+        "won_not_done_count",
+        "done_rate:avg",
+        "won_rate_done:avg",
+        "won_rate_not_done:avg",
+        "lift:avg",
+    ]
+
+    def test_fixture(self):
+        self.assertEqual(self._task(self.w1, self.tt_budget).state, "done")
+        self.assertEqual(self._task(self.l2, self.tt_budget).state, "done")
+        self.assertEqual(self._task(self.w2, self.tt_budget).state, "todo")
+        self.assertEqual(
+            set(self.closed.with_context(active_test=False).mapped("company_id")),
+            {self.company_main},
+        )
+
+    def test_done_rate_won_rates_lift(self):
+        rows = self._group(
+            "crm.sop.task.report",
+            ["task_template_id"],
+            self.MEASURES,
+            [("template_id", "=", self.playbook.id)],
+        )
+        # visit data: all 6 closed deals reached Contact; done on W1, W3, L1
+        visit = rows[self.tt_visit.id]
+        self.assertEqual(
+            (
+                visit["closed_count"],
+                visit["done_count"],
+                visit["won_done_count"],
+                visit["won_not_done_count"],
+            ),
+            (6, 3, 2, 1),
+        )
+        self.assertAlmostEqual(visit["done_rate"], 50.0)
+        self.assertAlmostEqual(visit["won_rate_done"], 200 / 3)  # W1 W3 of W1 W3 L1
+        self.assertAlmostEqual(visit["won_rate_not_done"], 100 / 3)  # W2 of W2 L2 L3
+        self.assertAlmostEqual(visit["lift"], 100 / 3)
+        # budget (Pitch): only the deals that reached Proposition: the won
+        # ones, L2 (lost there) and L3 (moved back to New, lost there: it was
+        # in Proposition); not L1, lost in New
+        budget = rows[self.tt_budget.id]
+        self.assertEqual((budget["closed_count"], budget["done_count"]), (5, 2))
+        self.assertAlmostEqual(budget["done_rate"], 40.0)
+        self.assertAlmostEqual(budget["won_rate_done"], 50.0)  # W1 of W1 L2
+        self.assertAlmostEqual(budget["won_rate_not_done"], 200 / 3)  # W2 W3 of + L3
+        self.assertAlmostEqual(budget["lift"], 50.0 - 200 / 3)
+        Report = self.env["crm.sop.task.report"].with_user(self.manager)
+        self.assertFalse(
+            Report.search_count(
+                [
+                    ("lead_id", "=", self.l1.id),
+                    ("task_template_id", "=", self.tt_budget.id),
+                    ("reached", "=", True),
+                ]
+            )
+        )
+        # set aside: not applicable, not counted (W1)
+        self.assertEqual(rows[self.tt_manual.id]["closed_count"], 4)
+        # the open deal is in no closed figure
+        self.assertFalse(
+            Report.search_count([("lead_id", "=", self.o2.id), ("reached", "=", True)])
+        )
+
+    def test_rates_hold_under_any_grouping(self):
+        """A group's rate is its counts' ratio, however the pivot groups."""
+        total = self._group(
+            "crm.sop.task.report",
+            [],
+            self.MEASURES,
+            [("template_id", "=", self.playbook.id)],
+        )
+        self.assertAlmostEqual(
+            total["done_rate"], 100 * total["done_count"] / total["closed_count"]
+        )
+        self.assertAlmostEqual(
+            total["won_rate_done"], 100 * total["won_done_count"] / total["done_count"]
+        )
+        self.assertAlmostEqual(
+            total["lift"],
+            100 * total["won_done_count"] / total["done_count"]
+            - 100 * total["won_not_done_count"] / total["not_done_count"],
+        )
+        # visit data by salesperson: A did it on W1 of W1 W2 L2, B on W3 L1
+        # of W3 L1 L3
+        by_user = self._group(
+            "crm.sop.task.report",
+            ["user_id"],
+            self.MEASURES,
+            [
+                ("template_id", "=", self.playbook.id),
+                ("task_template_id", "=", self.tt_visit.id),
+            ],
+        )
+        self.assertAlmostEqual(by_user[self.rep_a.id]["done_rate"], 100 / 3)
+        self.assertAlmostEqual(by_user[self.rep_b.id]["done_rate"], 200 / 3)
+        # filtered by period of closing: nothing closed in April
+        april = self._group(
+            "crm.sop.task.report",
+            [],
+            ["closed_count"],
+            [
+                ("template_id", "=", self.playbook.id),
+                ("date_closed", ">=", "2031-04-01"),
+            ],
+        )
+        self.assertFalse(april["closed_count"])
+
+    def test_adherence_per_rep_and_team_agrees_with_the_board(self):
+        """Rep A: W1 2/5 (visit before T1, budget before T3), W2 0/5, L2 0/3
+        (Contact left, Pitch never), O2 1/3 (open, left Contact with its
+        visit data): 3/16. Rep B: W3 1/5, L1 nothing left, L3 0/3: 1/8."""
+        domain = [("template_id", "=", self.playbook.id)]
+        measures = ["adherence:avg", "adhered_count", "adherence_count"]
+        by_user = self._group("crm.sop.task.report", ["user_id"], measures, domain)
+        rep_a, rep_b = by_user[self.rep_a.id], by_user[self.rep_b.id]
+        self.assertEqual((rep_a["adhered_count"], rep_a["adherence_count"]), (3, 16))
+        self.assertAlmostEqual(rep_a["adherence"], 18.75)
+        self.assertEqual((rep_b["adhered_count"], rep_b["adherence_count"]), (1, 8))
+        self.assertAlmostEqual(rep_b["adherence"], 12.5)
+        team = self._group("crm.sop.task.report", ["team_id"], measures, domain)
+        self.assertAlmostEqual(team[self.sales_team_1.id]["adherence"], 100 * 4 / 24)
+        # the achievement board counts the same tasks (stage left in March)
+        board = self.env["crm.sop.board"]._sop_aggregate(
+            "adherence",
+            "user",
+            fields.Datetime.from_string("2031-03-01 00:00:00"),
+            fields.Datetime.from_string("2031-04-01 00:00:00"),
+            user_ids=(self.rep_a + self.rep_b).ids,
+        )
+        self.assertEqual(board[self.rep_a.id][0], (3, 16))
+        self.assertEqual(board[self.rep_b.id][0], (1, 8))
+
+    def test_managers_of_their_companies_only(self):
+        domain = [("template_id", "=", self.playbook.id)]
+        self.assertTrue(
+            self.env["crm.sop.task.report"].with_user(self.manager).search_count(domain)
+        )
+        self._activate_multi_company()
+        manager_c2 = mail_new_test_user(
+            self.env,
+            login="sop_report_manager_c2",
+            company_id=self.company_2.id,
+            company_ids=[(6, 0, self.company_2.ids)],
+            groups="sales_team.group_sale_manager",
+        )
+        Report = self.env["crm.sop.task.report"].with_user(manager_c2)
+        self.assertFalse(Report.search_count(domain))
+        self.assertFalse(
+            self._group(
+                "crm.sop.task.report", [], ["closed_count"], domain, manager_c2
+            )["closed_count"]
+        )
+        with self.assertRaises(AccessError):
+            self.env["crm.sop.task.report"].with_user(self.rep_a).read_group(
+                domain, ["done_rate:avg"], ["task_template_id"]
+            )
