@@ -36,6 +36,7 @@
         "views/crm_sop_board_views.xml",
         # review reports
         "report/crm_sop_task_report_views.xml",
+        "report/crm_sop_playbook_report_views.xml",
         # menus last
         "views/crm_sop_menus.xml",
     ],

@@ -1,4 +1,5 @@
 # review reports ("Review: does the SOP work?")
 from . import (  # isort: skip
     crm_sop_task_report,
+    crm_sop_playbook_report,
 )

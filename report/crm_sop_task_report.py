@@ -5,6 +5,18 @@ from odoo.tools import SQL
 # lead scoring counts them (crm.lead._sop_closed_sql says the same)
 WON_SQL = "(l.active AND COALESCE(s.is_won, FALSE))"
 LOST_SQL = "(NOT l.active AND COALESCE(l.probability, 0) = 0)"
+LEAD_DEPENDS = [
+    "active",
+    "probability",
+    "type",
+    "stage_id",
+    "user_id",
+    "team_id",
+    "company_id",
+    "date_closed",
+    "create_date",
+    "sop_template_id",
+]
 # the stage_id moves of a lead ``l``: mail_tracking_value ``v`` of its
 # messages ``m``
 STAGE_MOVES_SQL = """
@@ -45,6 +57,28 @@ class CrmSopTaskReport(models.Model):
     _auto = False
     _rec_name = "task_template_id"
     _order = "date_closed desc, id desc"
+    # what the view reads: flushed before a search or read_group on it
+    _depends = {
+        "crm.sop.task": [
+            "lead_id",
+            "task_template_id",
+            "stage_id",
+            "state",
+            "date_done",
+            "active",
+        ],
+        "crm.sop.task.template": ["required"],
+        "crm.sop.stage": ["template_id", "crm_stage_id"],
+        "crm.lead": LEAD_DEPENDS,
+        "crm.stage": ["sequence", "is_won"],
+        "mail.message": ["model", "res_id", "date"],
+        "mail.tracking.value": [
+            "field_id",
+            "mail_message_id",
+            "old_value_integer",
+            "new_value_integer",
+        ],
+    }
 
     task_template_id = fields.Many2one(
         "crm.sop.task.template", string="SOP Task", readonly=True

@@ -85,6 +85,29 @@ class TestSopReportsCommon(TestSopCommon):
             (cls.l1 + cls.l2 + cls.l3).action_set_lost()
         cls.closed = cls.w1 + cls.w2 + cls.w3 + cls.l1 + cls.l2 + cls.l3
         cls.manager = cls.user_sales_manager
+        # playbook B, of team B: 9 won of 10, won in 10 days, the lost one
+        # lost on March 2nd
+        cls.team_b = cls.env["crm.team"].create({"name": "SOP Team B"})
+        cls.playbook_b = cls.env["crm.sop.template"].create(
+            {"name": "Playbook B", "team_ids": [(6, 0, cls.team_b.ids)]}
+        )
+        with cls._at(T0):
+            cls.b_deals = Lead.create(
+                [
+                    {
+                        "name": f"B {index}",
+                        "type": "opportunity",
+                        "team_id": cls.team_b.id,
+                        "user_id": cls.rep_a.id,
+                        "stage_id": cls.stage_gen_1.id,
+                    }
+                    for index in range(10)
+                ]
+            )
+        with cls._at("2031-03-02 12:00:00"):
+            cls.b_deals[9].action_set_lost()
+        with cls._at("2031-03-11 09:00:00"):
+            cls.b_deals[:9].write({"stage_id": cls.stage_gen_won.id})
 
     def _group(self, model, groupby, fields_, domain=(), user=None):
         """The pivot's read: {group key: row} of ``read_group`` as ``user``
@@ -267,3 +290,162 @@ class TestSopTaskReport(TestSopReportsCommon):
             self.env["crm.sop.task.report"].with_user(self.rep_a).read_group(
                 domain, ["done_rate:avg"], ["task_template_id"]
             )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopPlaybookReport(TestSopReportsCommon):
+    """Playbook A (the test playbook): 3 won of 6, won in 3 days; playbook B:
+    9 won of 10, won in 10 days. By hand, z = 1.96: A's Wilson interval is
+    (0.5 + z²/12 -+ z sqrt(0.25/6 + z²/144)) / (1 + z²/6) = 18.76 % to
+    81.24 %; B's (0.9 + z²/20 -+ z sqrt(0.09/10 + z²/400)) / (1 + z²/10) =
+    59.58 % to 98.21 %. They overlap; pooled 12/16, standard error
+    sqrt(0.75 x 0.25 x (1/6 + 1/10)) = 0.2236, z = 0.4 / 0.2236 = 1.789,
+    two-sided p = 0.0736: not significant at 5 %."""
+
+    def test_fixture(self):
+        self.assertEqual(set(self.b_deals.mapped("sop_template_id")), {self.playbook_b})
+        self.assertEqual(self.w1.sop_template_id, self.playbook)
+
+    def test_pivot_per_playbook(self):
+        rows = self._group(
+            "crm.sop.playbook.report",
+            ["template_id"],
+            [
+                "deal_count",
+                "won_count",
+                "won_rate:avg",
+                "ci_low:avg",
+                "ci_high:avg",
+                "cycle_days:avg",
+            ],
+            [("template_id", "in", (self.playbook + self.playbook_b).ids)],
+        )
+        a, b = rows[self.playbook.id], rows[self.playbook_b.id]
+        self.assertEqual((a["deal_count"], a["won_count"]), (6, 3))
+        self.assertAlmostEqual(a["won_rate"], 50.0)
+        self.assertAlmostEqual(a["ci_low"], 18.7616, places=3)
+        self.assertAlmostEqual(a["ci_high"], 81.2384, places=3)
+        self.assertAlmostEqual(a["cycle_days"], 3.0)
+        self.assertEqual((b["deal_count"], b["won_count"]), (10, 9))
+        self.assertAlmostEqual(b["won_rate"], 90.0)
+        self.assertAlmostEqual(b["ci_low"], 59.5850, places=3)
+        self.assertAlmostEqual(b["ci_high"], 98.2124, places=3)
+        self.assertAlmostEqual(b["cycle_days"], 10.0)
+        # per salesperson: rep B closed W3 (won), L1, L3 (lost) of playbook A
+        by_user = self._group(
+            "crm.sop.playbook.report",
+            ["user_id"],
+            ["deal_count", "won_rate:avg"],
+            [("template_id", "=", self.playbook.id)],
+        )
+        self.assertEqual(by_user[self.rep_b.id]["deal_count"], 3)
+        self.assertAlmostEqual(by_user[self.rep_b.id]["won_rate"], 100 / 3)
+
+    def test_compare(self):
+        Report = self.env["crm.sop.playbook.report"].with_user(self.manager)
+        result = Report.compare([self.playbook.id, self.playbook_b.id])
+        a, b = result["playbooks"]
+        self.assertEqual(
+            (a["id"], a["name"], a["deals"], a["won"]),
+            (self.playbook.id, "Test Playbook", 6, 3),
+        )
+        self.assertAlmostEqual(a["won_rate"], 50.0)
+        self.assertAlmostEqual(a["ci_low"], 18.7616, places=3)
+        self.assertAlmostEqual(a["ci_high"], 81.2384, places=3)
+        self.assertAlmostEqual(a["avg_cycle_days"], 3.0)
+        self.assertEqual((b["deals"], b["won"]), (10, 9))
+        self.assertAlmostEqual(b["ci_low"], 59.5850, places=3)
+        self.assertAlmostEqual(b["ci_high"], 98.2124, places=3)
+        self.assertAlmostEqual(b["avg_cycle_days"], 10.0)
+        self.assertTrue(result["overlap"])
+        self.assertAlmostEqual(result["p_value"], 0.07364, places=4)
+        self.assertFalse(result["significant"])
+        # closed by March 3rd: B's lost deal only, nothing of A
+        early = Report.compare(
+            [self.playbook.id, self.playbook_b.id], date_to="2031-03-03"
+        )
+        a, b = early["playbooks"]
+        self.assertEqual((a["deals"], b["deals"], b["won"]), (0, 1, 0))
+        self.assertFalse(a["ci_low"])
+        self.assertFalse(early["p_value"])
+        # from March 4th, team 1: A's 6, none of B
+        team = Report.compare(
+            [self.playbook.id, self.playbook_b.id],
+            date_from="2031-03-04",
+            team_id=self.sales_team_1.id,
+        )
+        self.assertEqual([row["deals"] for row in team["playbooks"]], [6, 0])
+
+    def test_compare_significant(self):
+        """40 more won deals of B, 30 more lost of A: 3/36 against 49/50."""
+        Lead = self.env["crm.lead"]
+        won = Lead.create(
+            [
+                {
+                    "name": f"B more {index}",
+                    "type": "opportunity",
+                    "team_id": self.team_b.id,
+                    "stage_id": self.stage_gen_won.id,
+                }
+                for index in range(40)
+            ]
+        )
+        lost = Lead.create([self._sop_lead_vals(name=f"A more {i}") for i in range(30)])
+        lost.action_set_lost()
+        self.assertEqual(len(won), 40)
+        result = (
+            self.env["crm.sop.playbook.report"]
+            .with_user(self.manager)
+            .compare([self.playbook_b.id, self.playbook.id])
+        )
+        self.assertEqual(
+            [(row["won"], row["deals"]) for row in result["playbooks"]],
+            [(49, 50), (3, 36)],
+        )
+        self.assertFalse(result["overlap"])
+        self.assertLess(result["p_value"], 1e-10)
+        self.assertTrue(result["significant"])
+
+    def test_compare_queries_do_not_grow_with_deals(self):
+        Report = self.env["crm.sop.playbook.report"].with_user(self.manager)
+        ids = [self.playbook.id, self.playbook_b.id]
+        Report.compare(ids)
+        # one deal (B's lost one)
+        self.env.invalidate_all()
+        with self.assertQueryCount(2):
+            one = Report.compare(ids[1:], date_to="2031-03-02")
+        self.assertEqual(one["playbooks"][0]["deals"], 1)
+        # 16 deals of two playbooks
+        self.env.invalidate_all()
+        with self.assertQueryCount(2):
+            many = Report.compare(ids)
+        self.assertEqual(sum(row["deals"] for row in many["playbooks"]), 16)
+
+    def test_access(self):
+        with self.assertRaises(AccessError):
+            self.env["crm.sop.playbook.report"].with_user(self.rep_a).compare(
+                [self.playbook.id]
+            )
+        with self.assertRaises(AccessError):
+            self.env["crm.sop.playbook.report"].with_user(self.rep_a).read_group(
+                [], ["deal_count"], ["template_id"]
+            )
+        self._activate_multi_company()
+        manager_c2 = mail_new_test_user(
+            self.env,
+            login="sop_playbook_manager_c2",
+            company_id=self.company_2.id,
+            company_ids=[(6, 0, self.company_2.ids)],
+            groups="sales_team.group_sale_manager",
+        )
+        result = (
+            self.env["crm.sop.playbook.report"]
+            .with_user(manager_c2)
+            .compare([self.playbook.id, self.playbook_b.id])
+        )
+        self.assertEqual([row["deals"] for row in result["playbooks"]], [0, 0])
+        self.assertFalse(
+            self.env["crm.sop.playbook.report"]
+            .with_user(manager_c2)
+            .search_count([("template_id", "=", self.playbook.id)])
+        )
