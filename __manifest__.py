@@ -37,6 +37,7 @@
         # review reports
         "report/crm_sop_task_report_views.xml",
         "report/crm_sop_playbook_report_views.xml",
+        "report/crm_sop_script_report_views.xml",
         # menus last
         "views/crm_sop_menus.xml",
     ],

@@ -25,6 +25,24 @@ def _odds(probability):
     return probability / (1 - probability)
 
 
+def sop_probability_if_done(
+    probability, won_with, lost_with, won_without, lost_without
+):
+    """The chance (0-100, one decimal) of a deal at ``probability`` (0-100)
+    once a task is done, from the team's closed deals that had the task:
+    done and won / lost, not done and won / lost. The task's odds ratio,
+    (won_with x lost_without) / (won_without x lost_with), each count + 0.5
+    (Haldane's correction, so that an empty cell does not make it 0 or
+    infinite), moves the deal's odds as one more naive-Bayes variable would.
+    The one formula of the uplift panel (get_sop_uplift) and of the coaching
+    queue (crm.sop.coaching)."""
+    ratio = ((won_with + 0.5) * (lost_without + 0.5)) / (
+        (won_without + 0.5) * (lost_with + 0.5)
+    )
+    odds = _odds((probability or 0.0) / 100) * ratio
+    return round(100 * odds / (1 + odds), 1)
+
+
 def sop_progress_band(progress):
     """The band of a SOP progress (0-100)."""
     return str(min(max(int(progress or 0), 0) // 25 * 25, 100))
@@ -90,6 +108,64 @@ class CrmLead(models.Model):
             self.company_id.id or None,
         )
 
+    @api.model
+    def _sop_history_totals(self, history):
+        """(won, lost) closed opportunities of the ``history`` (SQL on
+        crm_lead ``l``), in one query, whatever the user may read."""
+        won_sql, lost_sql = self._sop_closed_sql()
+        self.env["crm.lead"].flush_model(
+            ["active", "probability", "stage_id", "team_id", "company_id", "type"]
+        )
+        self.env["crm.stage"].flush_model(["is_won"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT count(*) FILTER (WHERE %(won)s),
+                          count(*) FILTER (WHERE %(lost)s)
+                     FROM crm_lead l
+                LEFT JOIN crm_stage s ON s.id = l.stage_id
+                    WHERE l.type = 'opportunity' AND %(history)s
+                      AND (%(won)s OR %(lost)s)""",
+                won=won_sql,
+                lost=lost_sql,
+                history=history,
+            )
+        )
+        return self.env.cr.fetchone()
+
+    @api.model
+    def _sop_history_task_counts(self, history, task_template_ids):
+        """{task template id: (won_with, lost_with, won_without,
+        lost_without)} over the closed opportunities of the ``history`` that
+        had the task (active, done or open; set aside is neither), in one
+        query for every task template, whatever the user may read."""
+        if not task_template_ids:
+            return {}
+        won_sql, lost_sql = self._sop_closed_sql()
+        self.env["crm.sop.task"].flush_model(
+            ["state", "active", "lead_id", "task_template_id"]
+        )
+        self.env.cr.execute(
+            SQL(
+                """SELECT t.task_template_id,
+                          count(*) FILTER (WHERE t.state = 'done' AND %(won)s),
+                          count(*) FILTER (WHERE t.state = 'done' AND %(lost)s),
+                          count(*) FILTER (WHERE t.state = 'todo' AND %(won)s),
+                          count(*) FILTER (WHERE t.state = 'todo' AND %(lost)s)
+                     FROM crm_sop_task t
+                     JOIN crm_lead l ON l.id = t.lead_id
+                LEFT JOIN crm_stage s ON s.id = l.stage_id
+                    WHERE t.task_template_id IN %(templates)s
+                      AND t.active AND l.type = 'opportunity' AND %(history)s
+                      AND (%(won)s OR %(lost)s)
+                 GROUP BY t.task_template_id""",
+                won=won_sql,
+                lost=lost_sql,
+                history=history,
+                templates=tuple(task_template_ids),
+            )
+        )
+        return {row[0]: row[1:] for row in self.env.cr.fetchall()}
+
     def get_sop_uplift(self):
         """How much completing each of the deal's next open SOP tasks is
         expected to raise its chance to close, with the evidence.
@@ -107,32 +183,10 @@ class CrmLead(models.Model):
         """
         self.ensure_one()
         self.check_access("read")
-        won_sql, lost_sql = self._sop_closed_sql()
         history = self._sop_history_domain_sql()
-        self.env["crm.lead"].flush_model(
-            ["active", "probability", "stage_id", "team_id", "company_id", "type"]
-        )
-        self.env["crm.stage"].flush_model(["is_won"])
-        self.env["crm.sop.task"].flush_model(
-            ["state", "active", "lead_id", "task_template_id"]
-        )
-        # sudo: the team's history is aggregated, never shown deal by deal;
-        # the rep may read this deal (checked above)
-        cr = self.env.cr
-        cr.execute(
-            SQL(
-                """SELECT count(*) FILTER (WHERE %(won)s),
-                          count(*) FILTER (WHERE %(lost)s)
-                     FROM crm_lead l
-                LEFT JOIN crm_stage s ON s.id = l.stage_id
-                    WHERE l.type = 'opportunity' AND %(history)s
-                      AND (%(won)s OR %(lost)s)""",
-                won=won_sql,
-                lost=lost_sql,
-                history=history,
-            )
-        )
-        won, lost = cr.fetchone()
+        # the team's history is aggregated, never shown deal by deal; the rep
+        # may read this deal (checked above)
+        won, lost = self._sop_history_totals(history)
         enough = won >= UPLIFT_MIN_WON and lost >= UPLIFT_MIN_LOST
         probability = self.probability or 0.0
         result = {
@@ -154,27 +208,7 @@ class CrmLead(models.Model):
         ordered = open_tasks.sorted(
             lambda t: (t != next_task, t.stage_id.sequence, t.task_template_id.sequence)
         )[:UPLIFT_MAX_TASKS]
-        cr.execute(
-            SQL(
-                """SELECT t.task_template_id,
-                          count(*) FILTER (WHERE t.state = 'done' AND %(won)s),
-                          count(*) FILTER (WHERE t.state = 'done' AND %(lost)s),
-                          count(*) FILTER (WHERE t.state = 'todo' AND %(won)s),
-                          count(*) FILTER (WHERE t.state = 'todo' AND %(lost)s)
-                     FROM crm_sop_task t
-                     JOIN crm_lead l ON l.id = t.lead_id
-                LEFT JOIN crm_stage s ON s.id = l.stage_id
-                    WHERE t.task_template_id IN %(templates)s
-                      AND t.active AND l.type = 'opportunity' AND %(history)s
-                      AND (%(won)s OR %(lost)s)
-                 GROUP BY t.task_template_id""",
-                won=won_sql,
-                lost=lost_sql,
-                history=history,
-                templates=tuple(ordered.task_template_id.ids),
-            )
-        )
-        counts = {row[0]: row[1:] for row in cr.fetchall()}
+        counts = self._sop_history_task_counts(history, ordered.task_template_id.ids)
         for task in ordered:
             won_with, lost_with, won_without, lost_without = counts.get(
                 task.task_template_id.id, (0, 0, 0, 0)
@@ -189,10 +223,8 @@ class CrmLead(models.Model):
                 "lost_without": lost_without,
             }
             if enough:
-                ratio = ((won_with + 0.5) * (lost_without + 0.5)) / (
-                    (won_without + 0.5) * (lost_with + 0.5)
+                row["probability_if_done"] = sop_probability_if_done(
+                    probability, won_with, lost_with, won_without, lost_without
                 )
-                odds = _odds(probability / 100) * ratio
-                row["probability_if_done"] = round(100 * odds / (1 + odds), 1)
             result["tasks"].append(row)
         return result

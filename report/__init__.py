@@ -2,4 +2,6 @@
 from . import (  # isort: skip
     crm_sop_task_report,
     crm_sop_playbook_report,
+    crm_sop_script_report,
+    crm_sop_coaching,
 )

@@ -449,3 +449,229 @@ class TestSopPlaybookReport(TestSopReportsCommon):
             .with_user(manager_c2)
             .search_count([("template_id", "=", self.playbook.id)])
         )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopCoachingQueue(TestSopCommon):
+    """The history of sales_team_1 as the uplift test builds it: "Visit
+    data" done on 30 of 40 won deals and 10 of 40 lost ones, every other
+    task never done (odds ratio 1: no gain). Odds ratio of the visit data:
+    (30.5 x 30.5) / (10.5 x 10.5) = 8.4376.
+
+    ====  ========  ======  ======  ============================  ======
+    deal  revenue   chance  visit   chance if visit done          score
+    ====  ========  ======  ======  ============================  ======
+    D1    10,000    20 %    open    0.25 x 8.4376 -> 67.8 %       4,780
+    D2    50,000    80 %    open    4 x 8.4376 -> 97.1 %          8,550
+    D3    100,000   50 %    done    no task gains: 50 %           0
+    D4    2,000     10 %    open    0.1111 x 8.4376 -> 48.4 %     768
+    ====  ========  ======  ======  ============================  ======
+    """
+
+    @classmethod
+    def _close(cls, count, won, visited):
+        vals = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
+        leads = cls.env["crm.lead"].create(
+            [
+                cls._sop_lead_vals(
+                    name=f"History {'won' if won else 'lost'} {index}",
+                    **(vals if index < visited else {}),
+                )
+                for index in range(count)
+            ]
+        )
+        if won:
+            leads.write({"stage_id": cls.stage_team1_won.id})
+        else:
+            leads.action_set_lost()
+        return leads
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.history_won = cls._close(40, True, 30)
+        cls.history_lost = cls._close(40, False, 10)
+        visit = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
+        cls.d1, cls.d2, cls.d3, cls.d4 = cls.env["crm.lead"].create(
+            [
+                cls._sop_lead_vals(name="D1", expected_revenue=10000, probability=20),
+                cls._sop_lead_vals(
+                    name="D2",
+                    expected_revenue=50000,
+                    probability=80,
+                    user_id=cls.user_sales_leads.id,
+                ),
+                cls._sop_lead_vals(
+                    name="D3", expected_revenue=100000, probability=50, **visit
+                ),
+                cls._sop_lead_vals(name="D4", expected_revenue=2000, probability=10),
+            ]
+        )
+        cls.deals = cls.d1 + cls.d2 + cls.d3 + cls.d4
+
+    def _queue(self, **kwargs):
+        return (
+            self.env["crm.sop.coaching"]
+            .with_user(self.user_sales_manager)
+            .get_queue(self.sales_team_1.id, **kwargs)
+        )
+
+    def _mine(self, queue):
+        return [row for row in queue["rows"] if row["lead_id"] in self.deals.ids]
+
+    def test_queue_ranked_by_expected_gain(self):
+        queue = self._queue()
+        self.assertTrue(queue["enough_history"])
+        self.assertEqual((queue["won"], queue["lost"]), (40, 40))
+        rows = self._mine(queue)
+        self.assertEqual(
+            [row["lead_id"] for row in rows],
+            [self.d2.id, self.d1.id, self.d4.id, self.d3.id],
+        )
+        d2, d1, d4, d3 = rows
+        self.assertEqual((d1["probability_if_done"], d1["gain"]), (67.8, 47.8))
+        self.assertAlmostEqual(d1["score"], 4780.0)
+        self.assertEqual((d2["probability_if_done"], d2["gain"]), (97.1, 17.1))
+        self.assertAlmostEqual(d2["score"], 8550.0)
+        self.assertEqual((d4["probability_if_done"], d4["gain"]), (48.4, 38.4))
+        self.assertAlmostEqual(d4["score"], 768.0)
+        self.assertEqual((d3["gain"], d3["score"]), (0.0, 0.0))
+        # the task to push, and the rep
+        self.assertEqual(d1["task_id"], self._task(self.d1, self.tt_visit).id)
+        self.assertEqual(d1["task_name"], "Visit data")
+        self.assertEqual(d2["user_id"], self.user_sales_leads.id)
+        self.assertEqual(d2["user_name"], self.user_sales_leads.name)
+        # the uplift panel says the same for the same task
+        uplift = self.d1.with_user(self.user_sales_salesman).get_sop_uplift()
+        visit = next(row for row in uplift["tasks"] if row["task_id"] == d1["task_id"])
+        self.assertEqual(visit["probability_if_done"], d1["probability_if_done"])
+        # closed deals are not in the queue
+        ids = {row["lead_id"] for row in queue["rows"]}
+        self.assertFalse(ids & set(self.history_won.ids))
+
+    def test_below_the_history_floor(self):
+        self.history_lost[:1].toggle_active()  # reopened: 39 lost
+        queue = self._queue()
+        self.assertFalse(queue["enough_history"])
+        self.assertEqual((queue["won"], queue["lost"]), (40, 39))
+        rows = self._mine(queue)
+        # by expected revenue, no gain; the task to push is the next step
+        self.assertEqual(
+            [row["lead_id"] for row in rows],
+            [self.d3.id, self.d2.id, self.d1.id, self.d4.id],
+        )
+        self.assertFalse(any(row["gain"] or row["score"] for row in rows))
+        self.assertEqual(rows[2]["task_id"], self.d1.sop_next_task_id.id)
+
+    def _settle(self):
+        """Write what is pending (notifications run at precommit), warm the
+        caches up, forget the records: only the queue's own queries count."""
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        self._queue()
+        self.env.invalidate_all()
+
+    def test_queue_queries_do_not_grow_with_deals(self):
+        # the team, its history, its open deals and their tasks, the history
+        # of their task templates, the currency
+        self._settle()
+        with self.assertQueryCount(5):
+            few = self._queue()
+        self.env["crm.lead"].create(
+            [
+                self._sop_lead_vals(name=f"More {index}", expected_revenue=index)
+                for index in range(30)
+            ]
+        )
+        self._settle()
+        with self.assertQueryCount(5):
+            many = self._queue(limit=500)
+        self.assertEqual(many["count"], few["count"] + 30)
+
+    def test_access(self):
+        with self.assertRaises(AccessError):
+            self.env["crm.sop.coaching"].with_user(self.user_sales_salesman).get_queue(
+                self.sales_team_1.id
+            )
+        self._activate_multi_company()
+        with self.assertRaises(AccessError):
+            self.env["crm.sop.coaching"].with_user(self.user_sales_manager).get_queue(
+                self.team_company2.id
+            )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopScriptReport(TestSopReportsCommon):
+    """The welcome script sent to W1 (T0, in New; W1 then moved on), twice
+    to W3 (T0; won at T3), to L1 (T0; never moved) and to O2 (T2, in
+    Proposition; no move after). Sends 5, deals 4, advanced 2 of 4; won
+    rate when sent: W1, W3 of W1, W3, L1 = 66.7 %; when not sent: W2 of W2,
+    L2, L3 (team 1's other closed deals) = 33.3 %; lift 33.3 points."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Send = cls.env["crm.sop.script.send"]
+        rows = [
+            (cls.w1, T0, cls.stage_team1_1),
+            (cls.w3, T0, cls.stage_team1_1),
+            (cls.w3, T0, cls.stage_team1_1),
+            (cls.l1, T0, cls.stage_team1_1),
+            (cls.o2, T2, cls.stage_team1_2),
+        ]
+        Send.create(
+            [
+                {
+                    "lead_id": lead.id,
+                    "mail_template_id": cls.mail_template.id,
+                    "user_id": lead.user_id.id,
+                    "channel": "copy",
+                    "crm_stage_id": stage.id,
+                    "sop_stage_id": cls.sop_stage_contact.id,
+                    "date": date,
+                    "company_id": lead.company_id.id,
+                }
+                for lead, date, stage in rows
+            ]
+        )
+
+    def test_scripts_precede_advances_and_wins(self):
+        rows = self._group(
+            "crm.sop.script.report",
+            ["mail_template_id"],
+            [
+                "send_count",
+                "deal_count",
+                "advanced_count",
+                "advanced_rate:avg",
+                "closed_got_count",
+                "closed_not_got_count",
+                "won_rate_got:avg",
+                "won_rate_not_got:avg",
+                "lift:avg",
+            ],
+        )
+        script = rows[self.mail_template.id]
+        self.assertEqual(
+            (
+                script["send_count"],
+                script["deal_count"],
+                script["advanced_count"],
+                script["closed_got_count"],
+                script["closed_not_got_count"],
+            ),
+            (5, 4, 2, 3, 3),
+        )
+        self.assertAlmostEqual(script["advanced_rate"], 50.0)
+        self.assertAlmostEqual(script["won_rate_got"], 200 / 3)
+        self.assertAlmostEqual(script["won_rate_not_got"], 100 / 3)
+        self.assertAlmostEqual(script["lift"], 100 / 3)
+        Report = self.env["crm.sop.script.report"].with_user(self.manager)
+        advanced = Report.search([("advanced_count", "=", 1)])
+        self.assertEqual(advanced.lead_id, self.w1 + self.w3)
+        # team B's deals never got it: not compared with
+        self.assertFalse(Report.search_count([("team_id", "=", self.team_b.id)]))
+
+    def test_access(self):
+        with self.assertRaises(AccessError):
+            self.env["crm.sop.script.report"].with_user(self.rep_a).search_count([])
