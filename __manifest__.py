@@ -38,6 +38,7 @@
         "report/crm_sop_task_report_views.xml",
         "report/crm_sop_playbook_report_views.xml",
         "report/crm_sop_script_report_views.xml",
+        "report/crm_sop_coaching_views.xml",
         # menus last
         "views/crm_sop_menus.xml",
     ],
@@ -53,6 +54,8 @@
             "crm_sales_sop/static/src/prediction/*",
             # achievement board
             "crm_sales_sop/static/src/board/*",
+            # review reports
+            "crm_sales_sop/static/src/reports/*",
         ],
         "web.assets_tests": [
             "crm_sales_sop/static/tests/tours/*.js",
