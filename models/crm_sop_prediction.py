@@ -25,20 +25,25 @@ def _odds(probability):
     return probability / (1 - probability)
 
 
+def sop_odds_ratio(won_with, lost_with, won_without, lost_without):
+    """The odds ratio of a task over the team's closed deals that had it
+    (done and won / lost, not done and won / lost): (won_with x
+    lost_without) / (won_without x lost_with), each count + 0.5 (Haldane's
+    correction, so that an empty cell does not make it 0 or infinite)."""
+    return ((won_with + 0.5) * (lost_without + 0.5)) / (
+        (won_without + 0.5) * (lost_with + 0.5)
+    )
+
+
 def sop_probability_if_done(
     probability, won_with, lost_with, won_without, lost_without
 ):
     """The chance (0-100, one decimal) of a deal at ``probability`` (0-100)
-    once a task is done, from the team's closed deals that had the task:
-    done and won / lost, not done and won / lost. The task's odds ratio,
-    (won_with x lost_without) / (won_without x lost_with), each count + 0.5
-    (Haldane's correction, so that an empty cell does not make it 0 or
-    infinite), moves the deal's odds as one more naive-Bayes variable would.
-    The one formula of the uplift panel (get_sop_uplift) and of the coaching
-    queue (crm.sop.coaching)."""
-    ratio = ((won_with + 0.5) * (lost_without + 0.5)) / (
-        (won_without + 0.5) * (lost_with + 0.5)
-    )
+    once a task is done: the task's odds ratio (``sop_odds_ratio``) moves the
+    deal's odds as one more naive-Bayes variable would. The one formula of
+    the uplift panel (get_sop_uplift) and of the coaching queue
+    (crm.sop.coaching)."""
+    ratio = sop_odds_ratio(won_with, lost_with, won_without, lost_without)
     odds = _odds((probability or 0.0) / 100) * ratio
     return round(100 * odds / (1 + odds), 1)
 
@@ -133,12 +138,13 @@ class CrmLead(models.Model):
         return self.env.cr.fetchone()
 
     @api.model
-    def _sop_history_task_counts(self, history, task_template_ids):
+    def _sop_history_task_counts(self, history, task_template_ids=None):
         """{task template id: (won_with, lost_with, won_without,
         lost_without)} over the closed opportunities of the ``history`` that
         had the task (active, done or open; set aside is neither), in one
-        query for every task template, whatever the user may read."""
-        if not task_template_ids:
+        query for every task template (``None``: every one the history
+        had), whatever the user may read."""
+        if task_template_ids is not None and not task_template_ids:
             return {}
         won_sql, lost_sql = self._sop_closed_sql()
         self.env["crm.sop.task"].flush_model(
@@ -154,14 +160,16 @@ class CrmLead(models.Model):
                      FROM crm_sop_task t
                      JOIN crm_lead l ON l.id = t.lead_id
                 LEFT JOIN crm_stage s ON s.id = l.stage_id
-                    WHERE t.task_template_id IN %(templates)s
+                    WHERE %(templates)s
                       AND t.active AND l.type = 'opportunity' AND %(history)s
                       AND (%(won)s OR %(lost)s)
                  GROUP BY t.task_template_id""",
                 won=won_sql,
                 lost=lost_sql,
                 history=history,
-                templates=tuple(task_template_ids),
+                templates=SQL("t.task_template_id IN %s", tuple(task_template_ids))
+                if task_template_ids is not None
+                else SQL("TRUE"),
             )
         )
         return {row[0]: row[1:] for row in self.env.cr.fetchall()}

@@ -5,6 +5,7 @@ from odoo.tools import SQL
 from odoo.addons.crm_sales_sop.models.crm_sop_prediction import (
     UPLIFT_MIN_LOST,
     UPLIFT_MIN_WON,
+    sop_odds_ratio,
     sop_probability_if_done,
 )
 
@@ -23,8 +24,9 @@ class CrmSopCoaching(models.AbstractModel):
     expected revenue and the task to push is their next step.
 
     Computed in batch for the whole team: one query for the team's history,
-    one for its open deals and their open tasks, one for the history of
-    every task template involved.
+    one for the history of every task template, one for its open deals each
+    with its task to push (chosen in SQL: the best gain is the highest odds
+    ratio, whatever the deal's chance).
     """
 
     _name = "crm.sop.coaching"
@@ -56,34 +58,71 @@ class CrmSopCoaching(models.AbstractModel):
         won, lost = Lead._sop_history_totals(history)
         enough = won >= UPLIFT_MIN_WON and lost >= UPLIFT_MIN_LOST
 
-        Lead.flush_model(["name", "user_id", "expected_revenue", "sop_next_task_id"])
-        self.env["crm.sop.task.template"].flush_model(["name"])
+        counts = Lead._sop_history_task_counts(history) if enough else {}
+        Lead.flush_model(
+            ["name", "user_id", "expected_revenue", "probability", "sop_next_task_id"]
+        )
+        self.env["crm.sop.task.template"].flush_model(["name", "sequence"])
+        if enough:
+            # the task that gains the most is the one of the highest odds
+            # ratio, whatever the deal's chance now (the odds are multiplied
+            # by it); task templates with no history have a ratio of 1
+            ratios = SQL(", ").join(
+                SQL("(%s, %s)", tpl, sop_odds_ratio(*four))
+                for tpl, four in counts.items()
+            )
+            best_order = SQL(
+                "COALESCE(r.ratio, 1.0) DESC, tt.sequence, t.id",
+            )
+            ratio_join = (
+                SQL(
+                    "LEFT JOIN (VALUES %s) AS r (template_id, ratio) "
+                    "ON r.template_id = t.task_template_id",
+                    ratios,
+                )
+                if counts
+                else SQL(
+                    "LEFT JOIN (SELECT NULL::int AS template_id, "
+                    "1.0 AS ratio) AS r ON FALSE"
+                )
+            )
+        else:
+            # the next step, else the first open task
+            best_order = SQL("t.id = l.sop_next_task_id DESC, tt.sequence, t.id")
+            ratio_join = SQL()
         lang = self.env.lang or "en_US"
         # the team's open deals in the companies the user works in (a
-        # manager reads every deal of them), with their open tasks
+        # manager reads every deal of them), each with its task to push
         self.env.cr.execute(
             SQL(
                 """SELECT l.id, l.name, l.user_id, up.name,
                           COALESCE(l.expected_revenue, 0), COALESCE(l.probability, 0),
-                          l.sop_next_task_id, t.id, t.task_template_id,
-                          COALESCE(tt.name->>%(lang)s, tt.name->>'en_US')
+                          best.id, best.task_template_id, best.name
                      FROM crm_lead l
                 LEFT JOIN crm_stage s ON s.id = l.stage_id
                 LEFT JOIN res_users u ON u.id = l.user_id
                 LEFT JOIN res_partner up ON up.id = u.partner_id
-                LEFT JOIN crm_sop_task t
-                       ON t.lead_id = l.id AND t.active AND t.state = 'todo'
-                LEFT JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
+                LEFT JOIN LATERAL (
+                          SELECT t.id, t.task_template_id,
+                                 COALESCE(tt.name->>%(lang)s, tt.name->>'en_US') AS name
+                            FROM crm_sop_task t
+                            JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
+                            %(ratio_join)s
+                           WHERE t.lead_id = l.id AND t.active AND t.state = 'todo'
+                        ORDER BY %(best_order)s
+                           LIMIT 1
+                     ) best ON TRUE
                     WHERE l.team_id = %(team)s AND l.active
                       AND l.type = 'opportunity' AND NOT COALESCE(s.is_won, FALSE)
-                      AND (l.company_id IS NULL OR l.company_id IN %(companies)s)
-                 ORDER BY l.id, tt.sequence, t.id""",
+                      AND (l.company_id IS NULL OR l.company_id IN %(companies)s)""",
                 lang=lang,
+                ratio_join=ratio_join,
+                best_order=best_order,
                 team=team.id,
                 companies=tuple(self.env.companies.ids),
             )
         )
-        deals = {}
+        rows = []
         for (
             lead_id,
             name,
@@ -91,71 +130,33 @@ class CrmSopCoaching(models.AbstractModel):
             user_name,
             revenue,
             probability,
-            next_task_id,
             task_id,
             task_template_id,
             task_name,
         ) in self.env.cr.fetchall():
-            deal = deals.setdefault(
-                lead_id,
-                {
-                    "lead_id": lead_id,
-                    "name": name,
-                    "user_id": user_id or False,
-                    "user_name": user_name or False,
-                    "expected_revenue": revenue,
-                    "probability": probability,
-                    "next_task_id": next_task_id,
-                    "tasks": [],
-                },
-            )
-            if task_id:
-                deal["tasks"].append((task_id, task_template_id, task_name))
-        counts = {}
-        if enough:
-            counts = Lead._sop_history_task_counts(
-                history,
-                list({tpl for deal in deals.values() for _t, tpl, _n in deal["tasks"]}),
-            )
-        rows = []
-        for deal in deals.values():
-            tasks = deal.pop("tasks")
-            next_task_id = deal.pop("next_task_id")
-            row = dict(
-                deal,
-                task_id=False,
-                task_name=False,
-                probability_if_done=False,
-                gain=False,
-                score=False,
-            )
-            if enough and tasks:
-                best = max(
-                    (
-                        sop_probability_if_done(
-                            deal["probability"], *counts.get(tpl, (0, 0, 0, 0))
-                        ),
-                        -index,
-                        task_id,
-                        task_name,
-                    )
-                    for index, (task_id, tpl, task_name) in enumerate(tasks)
+            row = {
+                "lead_id": lead_id,
+                "name": name,
+                "user_id": user_id or False,
+                "user_name": user_name or False,
+                "expected_revenue": revenue,
+                "probability": probability,
+                "task_id": task_id or False,
+                "task_name": task_name or False,
+                "probability_if_done": False,
+                "gain": False,
+                "score": False,
+            }
+            if enough and task_id:
+                if_done = sop_probability_if_done(
+                    probability, *counts.get(task_template_id, (0, 0, 0, 0))
                 )
-                if_done, _index, task_id, task_name = best
-                gain = round(if_done - deal["probability"], 1)
+                gain = round(if_done - probability, 1)
                 row.update(
-                    task_id=task_id,
-                    task_name=task_name,
                     probability_if_done=if_done,
                     gain=gain,
-                    score=round(deal["expected_revenue"] * gain / 100, 2),
+                    score=round(revenue * gain / 100, 2),
                 )
-            elif tasks:
-                # the next step, else the first open task
-                task_id, _tpl, task_name = next(
-                    (task for task in tasks if task[0] == next_task_id), tasks[0]
-                )
-                row.update(task_id=task_id, task_name=task_name)
             rows.append(row)
         if enough:
             rows.sort(
