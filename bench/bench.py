@@ -39,6 +39,9 @@ import harness
 
 # achievement board
 import scenario_board  # isort: skip
+
+# review reports
+import scenario_reports  # isort: skip
 import scenario_core_db
 import scenario_create
 import scenario_install
@@ -67,6 +70,8 @@ SCENARIOS = {
         scenario_core_db,
         # achievement board
         scenario_board,
+        # review reports
+        scenario_reports,
     )
 }
 # what runs without --only (core-db needs a second database)

@@ -122,19 +122,28 @@ class CrmSopCoaching(models.AbstractModel):
                 companies=tuple(self.env.companies.ids),
             )
         )
-        rows = []
-        for (
-            lead_id,
-            name,
-            user_id,
-            user_name,
-            revenue,
-            probability,
-            task_id,
-            task_template_id,
-            task_name,
-        ) in self.env.cr.fetchall():
-            row = {
+        # rank tuples first, dictionaries for the rows shown only
+        ranked = []
+        if_done_of = {}  # (chance, task template): chance once done
+        for row in self.env.cr.fetchall():
+            _lead, _name, _user, _user_name, revenue, probability, task_id, tpl, _ = row
+            if_done = gain = score = False
+            if enough and task_id:
+                key = (probability, tpl)
+                if key not in if_done_of:
+                    if_done_of[key] = sop_probability_if_done(
+                        probability, *counts.get(tpl, (0, 0, 0, 0))
+                    )
+                if_done = if_done_of[key]
+                gain = round(if_done - probability, 1)
+                score = round(revenue * gain / 100, 2)
+            ranked.append((row, if_done, gain, score))
+        if enough:
+            ranked.sort(key=lambda r: (r[3] is False, -(r[3] or 0), -r[0][4], r[0][0]))
+        else:
+            ranked.sort(key=lambda r: (-r[0][4], r[0][0]))
+        rows = [
+            {
                 "lead_id": lead_id,
                 "name": name,
                 "user_id": user_id or False,
@@ -143,32 +152,27 @@ class CrmSopCoaching(models.AbstractModel):
                 "probability": probability,
                 "task_id": task_id or False,
                 "task_name": task_name or False,
-                "probability_if_done": False,
-                "gain": False,
-                "score": False,
+                "probability_if_done": if_done,
+                "gain": gain,
+                "score": score,
             }
-            if enough and task_id:
-                if_done = sop_probability_if_done(
-                    probability, *counts.get(task_template_id, (0, 0, 0, 0))
-                )
-                gain = round(if_done - probability, 1)
-                row.update(
-                    probability_if_done=if_done,
-                    gain=gain,
-                    score=round(revenue * gain / 100, 2),
-                )
-            rows.append(row)
-        if enough:
-            rows.sort(
-                key=lambda r: (
-                    r["score"] is False,
-                    -(r["score"] or 0),
-                    -r["expected_revenue"],
-                    r["lead_id"],
-                )
-            )
-        else:
-            rows.sort(key=lambda r: (-r["expected_revenue"], r["lead_id"]))
+            for (
+                (
+                    lead_id,
+                    name,
+                    user_id,
+                    user_name,
+                    revenue,
+                    probability,
+                    task_id,
+                    _tpl,
+                    task_name,
+                ),
+                if_done,
+                gain,
+                score,
+            ) in ranked[:limit]
+        ]
         return {
             "team_id": team.id,
             "team_name": team.name,
@@ -177,7 +181,7 @@ class CrmSopCoaching(models.AbstractModel):
             "lost": lost,
             "min_won": UPLIFT_MIN_WON,
             "min_lost": UPLIFT_MIN_LOST,
-            "count": len(rows),
+            "count": len(ranked),
             "currency_id": (team.company_id or self.env.company).currency_id.id,
-            "rows": rows[:limit],
+            "rows": rows,
         }

@@ -155,39 +155,55 @@ class CrmSopTaskReport(models.Model):
     def _sop_query(self):
         return SQL(
             """
-            WITH tasks AS (
+            WITH moves AS (
+                SELECT m.res_id AS lead_id, m.date,
+                       v.old_value_integer AS old_id, v.new_value_integer AS new_id
+                  FROM mail_tracking_value v
+                  JOIN mail_message m ON m.id = v.mail_message_id
+                 WHERE m.model = 'crm.lead'
+                   AND v.field_id = (SELECT f.id FROM ir_model_fields f
+                                      WHERE f.model = 'crm.lead' AND f.name = 'stage_id')
+            ), sop_stages AS (
+                -- the pipeline stages SOP stages belong to
+                SELECT DISTINCT ps.id, ps.sequence
+                  FROM crm_sop_stage ss
+                  JOIN crm_stage ps ON ps.id = ss.crm_stage_id
+            ), left_at AS (
+                -- when a lead first moved into a stage after a SOP one
+                SELECT mv.lead_id, p.id AS crm_stage_id, MIN(mv.date) AS date_left
+                  FROM moves mv
+                  JOIN crm_stage ns ON ns.id = mv.new_id
+                  JOIN sop_stages p ON (ns.sequence, ns.id) > (p.sequence, p.id)
+              GROUP BY mv.lead_id, p.id
+            ), reached_at AS (
+                -- the SOP ones a lead stood in or after, moving from or to
+                SELECT DISTINCT mv.lead_id, p.id AS crm_stage_id
+                  FROM moves mv
+                  JOIN crm_stage ms ON ms.id IN (mv.old_id, mv.new_id)
+                  JOIN sop_stages p ON (ms.sequence, ms.id) >= (p.sequence, p.id)
+            ), tasks AS (
                 SELECT t.id, t.lead_id, t.task_template_id,
                        t.stage_id AS sop_stage_id, ss.template_id,
                        tt.required, t.state = 'done' AS done, t.date_done,
                        l.user_id, l.team_id, l.company_id, l.date_closed,
                        l.create_date AS lead_create_date,
                        %(won)s AS won,
-                       l.type = 'opportunity' AND (%(won)s OR %(lost)s) AND (
+                       (l.type = 'opportunity' AND (%(won)s OR %(lost)s) AND (
                            %(won)s
                            OR (s.sequence, s.id) >= (ps.sequence, ps.id)
-                           OR EXISTS (
-                               SELECT 1 %(moves)s
-                                  AND EXISTS (
-                                      SELECT 1 FROM crm_stage ms
-                                       WHERE ms.id IN (v.old_value_integer,
-                                                       v.new_value_integer)
-                                         AND (ms.sequence, ms.id)
-                                             >= (ps.sequence, ps.id))
-                           )
-                       ) IS TRUE AS reached,
-                       CASE WHEN tt.required THEN (
-                           SELECT MIN(m.date) %(moves)s
-                              AND EXISTS (
-                                  SELECT 1 FROM crm_stage ns
-                                   WHERE ns.id = v.new_value_integer
-                                     AND (ns.sequence, ns.id) > (ps.sequence, ps.id))
-                       ) END AS date_left
+                           OR ra.lead_id IS NOT NULL
+                       )) IS TRUE AS reached,
+                       CASE WHEN tt.required THEN la.date_left END AS date_left
                   FROM crm_sop_task t
                   JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
                   JOIN crm_sop_stage ss ON ss.id = t.stage_id
                   JOIN crm_lead l ON l.id = t.lead_id
              LEFT JOIN crm_stage s ON s.id = l.stage_id
              LEFT JOIN crm_stage ps ON ps.id = ss.crm_stage_id
+             LEFT JOIN left_at la
+                    ON la.lead_id = t.lead_id AND la.crm_stage_id = ss.crm_stage_id
+             LEFT JOIN reached_at ra
+                    ON ra.lead_id = t.lead_id AND ra.crm_stage_id = ss.crm_stage_id
                  WHERE t.active AND t.state != 'na'
             )
             SELECT id, lead_id, task_template_id, sop_stage_id, template_id,
@@ -219,7 +235,6 @@ class CrmSopTaskReport(models.Model):
             """,
             won=SQL(WON_SQL),
             lost=SQL(LOST_SQL),
-            moves=SQL(STAGE_MOVES_SQL),
         )
 
     def init(self):
