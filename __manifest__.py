@@ -36,6 +36,11 @@
         "views/res_config_settings_board_views.xml",
         "views/crm_sop_board_views.xml",
         "report/crm_sop_stage_report_views.xml",
+        # review reports
+        "report/crm_sop_task_report_views.xml",
+        "report/crm_sop_playbook_report_views.xml",
+        "report/crm_sop_script_report_views.xml",
+        "report/crm_sop_coaching_views.xml",
         # menus last
         "views/crm_sop_menus.xml",
     ],
@@ -51,6 +56,8 @@
             "crm_sales_sop/static/src/prediction/*",
             # achievement board
             "crm_sales_sop/static/src/board/*",
+            # review reports
+            "crm_sales_sop/static/src/reports/*",
         ],
         "web.assets_tests": [
             "crm_sales_sop/static/tests/tours/*.js",

@@ -45,6 +45,9 @@ import scenario_backtest
 
 # achievement board
 import scenario_board  # isort: skip
+
+# review reports
+import scenario_reports  # isort: skip
 import scenario_core_db
 import scenario_create
 import scenario_install
@@ -77,6 +80,8 @@ SCENARIOS = {
         # predictive lead scoring back-test, SOP uplift (only when asked for)
         scenario_backtest,
         scenario_uplift,
+        # review reports
+        scenario_reports,
     )
 }
 # what runs without --only (core-db needs a second database)

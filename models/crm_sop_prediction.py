@@ -34,6 +34,38 @@ def _odds(probability):
     return probability / (1 - probability)
 
 
+def sop_odds_ratio(won_with, lost_with, won_without, lost_without):
+    """The odds ratio of a task over the team's closed deals that had it
+    (done and won / lost, not done and won / lost): (won_with x
+    lost_without) / (won_without x lost_with), each count + 0.5 (Haldane's
+    correction, so that an empty cell does not make it 0 or infinite).
+    1 (no effect) when no closed deal had the task done, or none left it
+    open: there is nothing to compare."""
+    if not sop_comparable(won_with, lost_with, won_without, lost_without):
+        return 1.0
+    return ((won_with + 0.5) * (lost_without + 0.5)) / (
+        (won_without + 0.5) * (lost_with + 0.5)
+    )
+
+
+def sop_comparable(won_with, lost_with, won_without, lost_without):
+    """Closed deals on both sides: some had the task done, some did not."""
+    return bool((won_with + lost_with) and (won_without + lost_without))
+
+
+def sop_probability_if_done(
+    probability, won_with, lost_with, won_without, lost_without
+):
+    """The chance (0-100, one decimal) of a deal at ``probability`` (0-100)
+    once a task is done: the task's odds ratio (``sop_odds_ratio``) moves the
+    deal's odds as one more naive-Bayes variable would. The one formula of
+    the uplift panel (get_sop_uplift) and of the coaching queue
+    (crm.sop.coaching)."""
+    ratio = sop_odds_ratio(won_with, lost_with, won_without, lost_without)
+    odds = _odds((probability or 0.0) / 100) * ratio
+    return round(100 * odds / (1 + odds), 1)
+
+
 def sop_progress_band(progress):
     """The band of a SOP progress (0-100)."""
     return str(min(max(int(progress or 0), 0) // 25 * 25, 100))
@@ -97,6 +129,67 @@ class CrmLead(models.Model):
             self.company_id.id or None,
         )
 
+    @api.model
+    def _sop_history_totals(self, history):
+        """(won, lost) closed opportunities of the ``history`` (SQL on
+        crm_lead ``l``), in one query, whatever the user may read."""
+        won_sql, lost_sql = self._sop_closed_sql()
+        self.env["crm.lead"].flush_model(
+            ["active", "probability", "stage_id", "team_id", "company_id", "type"]
+        )
+        self.env["crm.stage"].flush_model(["is_won"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT count(*) FILTER (WHERE %(won)s),
+                          count(*) FILTER (WHERE %(lost)s)
+                     FROM crm_lead l
+                LEFT JOIN crm_stage s ON s.id = l.stage_id
+                    WHERE l.type = 'opportunity' AND %(history)s
+                      AND (%(won)s OR %(lost)s)""",
+                won=won_sql,
+                lost=lost_sql,
+                history=history,
+            )
+        )
+        return self.env.cr.fetchone()
+
+    @api.model
+    def _sop_history_task_counts(self, history, task_template_ids=None):
+        """{task template id: (won_with, lost_with, won_without,
+        lost_without)} over the closed opportunities of the ``history`` that
+        had the task (active, done or open; set aside is neither), in one
+        query for every task template (``None``: every one the history
+        had), whatever the user may read."""
+        if task_template_ids is not None and not task_template_ids:
+            return {}
+        won_sql, lost_sql = self._sop_closed_sql()
+        self.env["crm.sop.task"].flush_model(
+            ["state", "active", "lead_id", "task_template_id"]
+        )
+        self.env.cr.execute(
+            SQL(
+                """SELECT t.task_template_id,
+                          count(*) FILTER (WHERE t.state = 'done' AND %(won)s),
+                          count(*) FILTER (WHERE t.state = 'done' AND %(lost)s),
+                          count(*) FILTER (WHERE t.state = 'todo' AND %(won)s),
+                          count(*) FILTER (WHERE t.state = 'todo' AND %(lost)s)
+                     FROM crm_sop_task t
+                     JOIN crm_lead l ON l.id = t.lead_id
+                LEFT JOIN crm_stage s ON s.id = l.stage_id
+                    WHERE %(templates)s
+                      AND t.active AND l.type = 'opportunity' AND %(history)s
+                      AND (%(won)s OR %(lost)s)
+                 GROUP BY t.task_template_id""",
+                won=won_sql,
+                lost=lost_sql,
+                history=history,
+                templates=SQL("t.task_template_id IN %s", tuple(task_template_ids))
+                if task_template_ids is not None
+                else SQL("TRUE"),
+            )
+        )
+        return {row[0]: row[1:] for row in self.env.cr.fetchall()}
+
     def get_sop_uplift(self):
         """How much completing each of the deal's next open SOP tasks is
         expected to raise its chance to close, with the evidence.
@@ -111,36 +204,14 @@ class CrmLead(models.Model):
         would: ``probability_if_done``. Below 40 won and 40 lost deals in the
         team's history, ``enough_history`` is False and no figure is given
         but the counts; nor for a task no closed deal had done (or left
-        open).
+        open). Also the days in the SOP stage (``_sop_stage_days``).
         """
         self.ensure_one()
         self.check_access("read")
-        won_sql, lost_sql = self._sop_closed_sql()
         history = self._sop_history_domain_sql()
-        self.env["crm.lead"].flush_model(
-            ["active", "probability", "stage_id", "team_id", "company_id", "type"]
-        )
-        self.env["crm.stage"].flush_model(["is_won"])
-        self.env["crm.sop.task"].flush_model(
-            ["state", "active", "lead_id", "task_template_id"]
-        )
-        # sudo: the team's history is aggregated, never shown deal by deal;
-        # the rep may read this deal (checked above)
-        cr = self.env.cr
-        cr.execute(
-            SQL(
-                """SELECT count(*) FILTER (WHERE %(won)s),
-                          count(*) FILTER (WHERE %(lost)s)
-                     FROM crm_lead l
-                LEFT JOIN crm_stage s ON s.id = l.stage_id
-                    WHERE l.type = 'opportunity' AND %(history)s
-                      AND (%(won)s OR %(lost)s)""",
-                won=won_sql,
-                lost=lost_sql,
-                history=history,
-            )
-        )
-        won, lost = cr.fetchone()
+        # the team's history is aggregated, never shown deal by deal; the rep
+        # may read this deal (checked above)
+        won, lost = self._sop_history_totals(history)
         enough = won >= UPLIFT_MIN_WON and lost >= UPLIFT_MIN_LOST
         probability = self.probability or 0.0
         result = {
@@ -163,27 +234,7 @@ class CrmLead(models.Model):
         ordered = open_tasks.sorted(
             lambda t: (t != next_task, t.stage_id.sequence, t.task_template_id.sequence)
         )[:UPLIFT_MAX_TASKS]
-        cr.execute(
-            SQL(
-                """SELECT t.task_template_id,
-                          count(*) FILTER (WHERE t.state = 'done' AND %(won)s),
-                          count(*) FILTER (WHERE t.state = 'done' AND %(lost)s),
-                          count(*) FILTER (WHERE t.state = 'todo' AND %(won)s),
-                          count(*) FILTER (WHERE t.state = 'todo' AND %(lost)s)
-                     FROM crm_sop_task t
-                     JOIN crm_lead l ON l.id = t.lead_id
-                LEFT JOIN crm_stage s ON s.id = l.stage_id
-                    WHERE t.task_template_id IN %(templates)s
-                      AND t.active AND l.type = 'opportunity' AND %(history)s
-                      AND (%(won)s OR %(lost)s)
-                 GROUP BY t.task_template_id""",
-                won=won_sql,
-                lost=lost_sql,
-                history=history,
-                templates=tuple(ordered.task_template_id.ids),
-            )
-        )
-        counts = {row[0]: row[1:] for row in cr.fetchall()}
+        counts = self._sop_history_task_counts(history, ordered.task_template_id.ids)
         result.update(self._sop_stage_days())
         for task in ordered:
             won_with, lost_with, won_without, lost_without = counts.get(
@@ -200,12 +251,12 @@ class CrmLead(models.Model):
             }
             # no comparison without closed deals on both sides: a task never
             # (or always) done in the team's history says nothing yet
-            if enough and won_with + lost_with and won_without + lost_without:
-                ratio = ((won_with + 0.5) * (lost_without + 0.5)) / (
-                    (won_without + 0.5) * (lost_with + 0.5)
+            if enough and sop_comparable(
+                won_with, lost_with, won_without, lost_without
+            ):
+                row["probability_if_done"] = sop_probability_if_done(
+                    probability, won_with, lost_with, won_without, lost_without
                 )
-                odds = _odds(probability / 100) * ratio
-                row["probability_if_done"] = round(100 * odds / (1 + odds), 1)
             result["tasks"].append(row)
         return result
 

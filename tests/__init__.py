@@ -20,3 +20,6 @@ from . import test_sop_reminder, test_sop_stalled  # isort: skip
 
 # achievement board
 from . import test_sop_board, test_sop_board_ui  # isort: skip
+
+# review reports
+from . import test_sop_reports, test_sop_reports_ui  # isort: skip

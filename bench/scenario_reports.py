@@ -1,0 +1,242 @@
+"""Scenario ``reports`` (review reports, "Does the SOP work?"): the review
+reports over N opportunities of one team, read by its sales manager.
+
+The data, inserted in SQL in a transaction rolled back afterwards: N
+opportunities of 10 salespeople given their tasks by the engine's install
+path (13 per opportunity), a third of the tasks done, 40 % of the
+opportunities won and 20 % lost (a third of the closed ones moved to a
+second playbook, to compare), one tracked stage move each, and a script
+sent to a third of them. Timed: a pivot ``read_group`` on each report, the
+playbooks compared (``compare()``), the team's coaching queue."""
+
+import time
+
+from fixture import Fixture, insert_leads, set_mode
+from harness import log, measure, summary, transaction, verdict
+
+from odoo import Command
+from odoo.tools import SQL
+
+NAME = "reports"
+TARGET_MS = 5000
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--reports-leads",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="opportunities of the reports scenario",
+    )
+
+
+def check_args(args):
+    return "counts must be positive" if args.reports_leads < 1 else None
+
+
+def _seed(env, fixture, count):
+    """The history the reports read (see the module's docstring)."""
+    group = env.ref("sales_team.group_sale_salesman")
+    reps = fixture.salesman | env["res.users"].with_context(
+        no_reset_password=True
+    ).create(
+        [
+            {
+                "name": f"Bench Reports Rep {index}",
+                "login": f"bench_reports_{index}",
+                "groups_id": [Command.set(group.ids)],
+            }
+            for index in range(9)
+        ]
+    )
+    first_id = insert_leads(
+        env,
+        count,
+        "Bench Reports",
+        team=fixture.team,
+        user=reps,
+        partners=fixture.partners,
+        source=fixture.source,
+        stages=fixture.stages,
+    )
+    env["crm.sop.task"]._sop_sync_all(everything=True)
+    cr = env.cr
+    # a third of the open tasks done, within 20 days of the deal's creation
+    cr.execute(
+        SQL(
+            """UPDATE crm_sop_task t
+                  SET state = 'done', completion = 'auto',
+                      date_done = l.create_date + make_interval(days => mod(t.id, 20))
+                 FROM crm_lead l
+                WHERE l.id = t.lead_id AND l.id >= %s AND t.state = 'todo'
+                  AND mod(t.id * 7 + t.lead_id, 3) = 0""",
+            first_id,
+        )
+    )
+    # one tracked stage move each, two days after creation, from the first
+    # stage of the pipeline to the deal's stage
+    stage_field = env["ir.model.fields"]._get("crm.lead", "stage_id")
+    cr.execute(
+        SQL(
+            """WITH m AS (
+                   INSERT INTO mail_message (model, res_id, message_type, date,
+                                             create_date, write_date)
+                   SELECT 'crm.lead', l.id, 'notification',
+                          l.create_date + interval '2 days', l.create_date,
+                          l.create_date
+                     FROM crm_lead l WHERE l.id >= %(first)s
+                RETURNING id, res_id
+               )
+               INSERT INTO mail_tracking_value (field_id, mail_message_id,
+                                                old_value_integer, new_value_integer)
+               SELECT %(field)s, m.id, %(stage)s, l.stage_id
+                 FROM m JOIN crm_lead l ON l.id = m.res_id""",
+            first=first_id,
+            field=stage_field.id,
+            stage=fixture.stages[0].id,
+        )
+    )
+    # 40 % won, 20 % lost, closed within 60 days
+    won = env["crm.stage"].search([("is_won", "=", True)], limit=1)
+    cr.execute(
+        SQL(
+            """UPDATE crm_lead
+                  SET probability = CASE WHEN mod(id, 5) < 2 THEN 100 ELSE 0 END,
+                      stage_id = CASE WHEN mod(id, 5) < 2 THEN %s ELSE stage_id END,
+                      active = mod(id, 5) < 2,
+                      date_closed = create_date + make_interval(days => mod(id, 60))
+                WHERE id >= %s AND mod(id, 5) < 3""",
+            won.id,
+            first_id,
+        )
+    )
+    # a third of the closed ones on a second playbook
+    playbook = env.ref("crm_sales_sop.crm_sop_template_default")
+    other = env["crm.sop.template"].create(
+        {"name": "Bench Reports Playbook B", "active": False}
+    )
+    cr.execute(
+        SQL(
+            """UPDATE crm_lead SET sop_template_id = %s
+                WHERE id >= %s AND mod(id, 5) < 3 AND mod(id, 3) = 0""",
+            other.id,
+            first_id,
+        )
+    )
+    # a script of the playbook sent to a third of the deals
+    scripts = env["mail.template"].search([("sop_is_script", "=", True)])
+    cr.execute(
+        SQL(
+            """INSERT INTO crm_sop_script_send (lead_id, mail_template_id, user_id,
+                          channel, crm_stage_id, date, company_id)
+               SELECT l.id, (%(scripts)s::int[])[1 + mod(l.id, %(n)s)], l.user_id,
+                      'copy', %(stage)s, l.create_date + interval '1 day', l.company_id
+                 FROM crm_lead l WHERE l.id >= %(first)s AND mod(l.id, 3) = 0""",
+            scripts=scripts.ids,
+            n=len(scripts),
+            stage=fixture.stages[0].id,
+            first=first_id,
+        )
+    )
+    env.invalidate_all()
+    for table in ("crm_lead", "crm_sop_task", "mail_message", "mail_tracking_value"):
+        cr.execute(SQL("ANALYZE %s", SQL.identifier(table)))
+    return playbook, other
+
+
+def run(registry, args):
+    results = {}
+    with transaction(registry) as env:
+        fixture = Fixture(env)
+        set_mode(env, "sop")
+        started = time.perf_counter()
+        playbook, other = _seed(env, fixture, args.reports_leads)
+        log(
+            f"  {args.reports_leads:,} opportunities with their history in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
+        menv = fixture.env
+        team = fixture.team
+        calls = {
+            "task report by task": lambda: menv["crm.sop.task.report"].read_group(
+                [("team_id", "=", team.id)],
+                [
+                    "closed_count:sum",
+                    "done_rate:avg",
+                    "won_rate_done:avg",
+                    "won_rate_not_done:avg",
+                    "lift:avg",
+                ],
+                ["task_template_id"],
+                lazy=False,
+            ),
+            "adherence by rep": lambda: menv["crm.sop.task.report"].read_group(
+                [("team_id", "=", team.id), ("adherence_count", "=", 1)],
+                ["adherence:avg", "adherence_count:sum"],
+                ["user_id"],
+                lazy=False,
+            ),
+            "playbook report by playbook": lambda: menv[
+                "crm.sop.playbook.report"
+            ].read_group(
+                [],
+                [
+                    "deal_count:sum",
+                    "won_rate:avg",
+                    "ci_low:avg",
+                    "ci_high:avg",
+                    "cycle_days:avg",
+                ],
+                ["template_id"],
+                lazy=False,
+            ),
+            "script report by script": lambda: menv["crm.sop.script.report"].read_group(
+                [],
+                [
+                    "send_count:sum",
+                    "advanced_rate:avg",
+                    "won_rate_got:avg",
+                    "won_rate_not_got:avg",
+                    "lift:avg",
+                ],
+                ["mail_template_id"],
+                lazy=False,
+            ),
+            "compare() two playbooks": lambda: menv["crm.sop.playbook.report"].compare(
+                [playbook.id, other.id]
+            ),
+            "coaching queue (team)": lambda: menv["crm.sop.coaching"].get_queue(
+                team.id
+            ),
+        }
+        for label, call in calls.items():
+            call()  # warm the ormcaches up
+            samples = [measure(env, call) for _round in range(args.repeat)]
+            results[label] = summary(samples)
+            log(
+                f"  {label}: {1000 * results[label]['seconds']:.0f} ms, "
+                f"{results[label]['queries']:g} queries"
+            )
+        queue = calls["coaching queue (team)"]()
+        results["open deals in the queue"] = queue["count"]
+    return results
+
+
+def report_rows(results):
+    """(scenario, core, SOP, ratio / extra, target / note) rows."""
+    rows = []
+    for label, result in results.items():
+        if not isinstance(result, dict):
+            continue
+        ms = 1000 * result["seconds"]
+        rows.append(
+            (
+                f"reports {label} (ms)",
+                "",
+                f"{ms:.0f}",
+                f"{result['queries']:g} queries",
+                verdict(ms < TARGET_MS, f"< {TARGET_MS} ms"),
+            )
+        )
+    return rows

@@ -1,0 +1,187 @@
+from odoo import api, models
+from odoo.exceptions import AccessError
+from odoo.tools import SQL
+
+from odoo.addons.crm_sales_sop.models.crm_sop_prediction import (
+    UPLIFT_MIN_LOST,
+    UPLIFT_MIN_WON,
+    sop_odds_ratio,
+    sop_probability_if_done,
+)
+
+
+class CrmSopCoaching(models.AbstractModel):
+    """The coaching queue (辅导清单): a team's open deals ranked by what
+    pushing one SOP task is expected to be worth, so a manager knows which
+    deal to look at with which rep, and which task to push.
+
+    For every open task of a deal, its chance once done is the uplift
+    panel's (``sop_probability_if_done`` over the team's closed deals,
+    ``crm.lead.get_sop_uplift``); the task to push is the one with the best
+    gain (chance once done minus the deal's chance now); the deal's score is
+    its expected revenue times that gain. Below the history floor (40 won and
+    40 lost deals in the team) there is no gain: deals are ranked by
+    expected revenue and the task to push is their next step.
+
+    Computed in batch for the whole team: one query for the team's history,
+    one for the history of every task template, one for its open deals each
+    with its task to push (chosen in SQL: the best gain is the highest odds
+    ratio, whatever the deal's chance).
+    """
+
+    _name = "crm.sop.coaching"
+    _description = "Sales SOP Coaching Queue"
+
+    @api.model
+    def get_queue(self, team_id, limit=50):
+        """The coaching queue of ``team_id``, best first.
+
+        :return: ``{'team_id', 'team_name', 'enough_history', 'won', 'lost',
+            'min_won', 'min_lost', 'count' (open deals), 'currency_id',
+            'rows': [{'lead_id', 'name', 'user_id', 'user_name',
+            'expected_revenue', 'probability', 'task_id', 'task_name',
+            'probability_if_done', 'gain', 'score'}]}`` (the first ``limit``
+            rows; the last four False below the history floor).
+        """
+        if not self.env.user.has_group("sales_team.group_sale_manager"):
+            raise AccessError(self.env._("The coaching queue is for sales managers."))
+        # as the user: the multi-company rule of crm.team hides the teams of
+        # companies they may not see
+        team = self.env["crm.team"].search_fetch(
+            [("id", "=", int(team_id))], ["name", "company_id"], limit=1
+        )
+        if not team:
+            raise AccessError(self.env._("You may not see this team."))
+        limit = max(1, min(int(limit or 50), 500))
+        Lead = self.env["crm.lead"]
+        history = SQL("l.team_id = %s", team.id)
+        won, lost = Lead._sop_history_totals(history)
+        enough = won >= UPLIFT_MIN_WON and lost >= UPLIFT_MIN_LOST
+
+        counts = Lead._sop_history_task_counts(history) if enough else {}
+        Lead.flush_model(
+            ["name", "user_id", "expected_revenue", "probability", "sop_next_task_id"]
+        )
+        self.env["crm.sop.task.template"].flush_model(["name", "sequence"])
+        if enough:
+            # the task that gains the most is the one of the highest odds
+            # ratio, whatever the deal's chance now (the odds are multiplied
+            # by it); task templates with no history have a ratio of 1
+            ratios = SQL(", ").join(
+                SQL("(%s, %s)", tpl, sop_odds_ratio(*four))
+                for tpl, four in counts.items()
+            )
+            best_order = SQL(
+                "COALESCE(r.ratio, 1.0) DESC, tt.sequence, t.id",
+            )
+            ratio_join = (
+                SQL(
+                    "LEFT JOIN (VALUES %s) AS r (template_id, ratio) "
+                    "ON r.template_id = t.task_template_id",
+                    ratios,
+                )
+                if counts
+                else SQL(
+                    "LEFT JOIN (SELECT NULL::int AS template_id, "
+                    "1.0 AS ratio) AS r ON FALSE"
+                )
+            )
+        else:
+            # the next step, else the first open task
+            best_order = SQL("t.id = l.sop_next_task_id DESC, tt.sequence, t.id")
+            ratio_join = SQL()
+        lang = self.env.lang or "en_US"
+        # the team's open deals in the companies the user works in (a
+        # manager reads every deal of them), each with its task to push
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.id, l.name, l.user_id, up.name,
+                          COALESCE(l.expected_revenue, 0), COALESCE(l.probability, 0),
+                          best.id, best.task_template_id, best.name
+                     FROM crm_lead l
+                LEFT JOIN crm_stage s ON s.id = l.stage_id
+                LEFT JOIN res_users u ON u.id = l.user_id
+                LEFT JOIN res_partner up ON up.id = u.partner_id
+                LEFT JOIN LATERAL (
+                          SELECT t.id, t.task_template_id,
+                                 COALESCE(tt.name->>%(lang)s, tt.name->>'en_US') AS name
+                            FROM crm_sop_task t
+                            JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
+                            %(ratio_join)s
+                           WHERE t.lead_id = l.id AND t.active AND t.state = 'todo'
+                        ORDER BY %(best_order)s
+                           LIMIT 1
+                     ) best ON TRUE
+                    WHERE l.team_id = %(team)s AND l.active
+                      AND l.type = 'opportunity' AND NOT COALESCE(s.is_won, FALSE)
+                      AND (l.company_id IS NULL OR l.company_id IN %(companies)s)""",
+                lang=lang,
+                ratio_join=ratio_join,
+                best_order=best_order,
+                team=team.id,
+                companies=tuple(self.env.companies.ids),
+            )
+        )
+        # rank tuples first, dictionaries for the rows shown only
+        ranked = []
+        if_done_of = {}  # (chance, task template): chance once done
+        for row in self.env.cr.fetchall():
+            _lead, _name, _user, _user_name, revenue, probability, task_id, tpl, _ = row
+            if_done = gain = score = False
+            if enough and task_id:
+                key = (probability, tpl)
+                if key not in if_done_of:
+                    if_done_of[key] = sop_probability_if_done(
+                        probability, *counts.get(tpl, (0, 0, 0, 0))
+                    )
+                if_done = if_done_of[key]
+                gain = round(if_done - probability, 1)
+                score = round(revenue * gain / 100, 2)
+            ranked.append((row, if_done, gain, score))
+        if enough:
+            ranked.sort(key=lambda r: (r[3] is False, -(r[3] or 0), -r[0][4], r[0][0]))
+        else:
+            ranked.sort(key=lambda r: (-r[0][4], r[0][0]))
+        rows = [
+            {
+                "lead_id": lead_id,
+                "name": name,
+                "user_id": user_id or False,
+                "user_name": user_name or False,
+                "expected_revenue": revenue,
+                "probability": probability,
+                "task_id": task_id or False,
+                "task_name": task_name or False,
+                "probability_if_done": if_done,
+                "gain": gain,
+                "score": score,
+            }
+            for (
+                (
+                    lead_id,
+                    name,
+                    user_id,
+                    user_name,
+                    revenue,
+                    probability,
+                    task_id,
+                    _tpl,
+                    task_name,
+                ),
+                if_done,
+                gain,
+                score,
+            ) in ranked[:limit]
+        ]
+        return {
+            "team_id": team.id,
+            "team_name": team.name,
+            "enough_history": enough,
+            "won": won,
+            "lost": lost,
+            "min_won": UPLIFT_MIN_WON,
+            "min_lost": UPLIFT_MIN_LOST,
+            "count": len(ranked),
+            "currency_id": (team.company_id or self.env.company).currency_id.id,
+            "rows": rows,
+        }

@@ -1,0 +1,94 @@
+/** @odoo-module **/
+
+import { registry } from "@web/core/registry";
+
+// A sales manager compares two playbooks (3 of 10 won against 9 of 10): the
+// won rates, their 95% intervals (10.8-60.3 % and 59.6-98.2 %: they overlap),
+// and the verdict of the z-test (p = 0.006) that the difference is real.
+registry.category("web_tour.tours").add("crm_sales_sop_playbook_compare", {
+    steps: () => [
+        {
+            trigger: ".o_crm_sop_compare h2:contains('Playbooks Compared')",
+        },
+        {
+            content: "playbook A: 3 won of 10, and its interval",
+            trigger:
+                ".o_crm_sop_compare_card:contains('Tour Playbook A'):contains('30.0 %'):contains('10.8 %')",
+        },
+        {
+            content: "playbook B: 9 won of 10",
+            trigger: ".o_crm_sop_compare_card.border-success:contains('Tour Playbook B'):contains('90.0 %')",
+        },
+        {
+            content: "the difference is real",
+            trigger: ".o_crm_sop_compare_verdict.alert-success:contains('Tour Playbook B wins')",
+        },
+        {
+            content: "their intervals touch: overlapping intervals do not mean no difference",
+            trigger: ".o_crm_sop_compare_verdict:contains('The 95% intervals overlap')",
+        },
+        {
+            content: "a period with no closed deal",
+            trigger: ".o_crm_sop_compare_to",
+            run() {
+                // a date input: set its value as the picker would
+                this.anchor.value = "2000-01-01";
+                this.anchor.dispatchEvent(new Event("change"));
+            },
+        },
+        {
+            trigger: ".o_crm_sop_compare_verdict:contains('Pick two playbooks')",
+        },
+    ],
+});
+
+// The same comparison in Simplified Chinese.
+registry.category("web_tour.tours").add("crm_sales_sop_playbook_compare_zh", {
+    steps: () => [
+        {
+            trigger: ".o_crm_sop_compare h2:contains('销售手册对比')",
+        },
+        {
+            trigger: ".o_crm_sop_compare_card:contains('Tour Playbook B'):contains('赢单率')",
+        },
+        {
+            trigger: ".o_crm_sop_compare_verdict:contains('Tour Playbook B'):contains('差异是真实的')",
+        },
+    ],
+});
+
+// The task analysis pivot opens with its measures.
+registry.category("web_tour.tours").add("crm_sales_sop_task_analysis", {
+    steps: () => [
+        {
+            trigger: ".o_pivot .o_pivot_measure_row:contains('Done Rate (%)')",
+        },
+        {
+            trigger: ".o_pivot .o_pivot_measure_row:contains('Lift (points)')",
+        },
+    ],
+});
+
+// The coaching queue of a team with too little history: deals by expected
+// revenue, said so; a row opens the deal.
+registry.category("web_tour.tours").add("crm_sales_sop_coaching", {
+    steps: () => [
+        {
+            trigger: ".o_crm_sop_coaching h2:contains('Coaching Queue')",
+        },
+        {
+            trigger: ".o_crm_sop_coaching_floor:contains('Not enough history'):contains('9 won')",
+        },
+        {
+            content: "open the deal to coach",
+            trigger: ".o_crm_sop_coaching_row:contains('Tour open deal'):contains('5,000')",
+            run: "click",
+        },
+        {
+            trigger: ".o_form_view",
+        },
+        {
+            trigger: ".o_breadcrumb:contains('Tour open deal')",
+        },
+    ],
+});
