@@ -277,36 +277,7 @@ class CrmLead(models.Model):
         """The Scripts menu of the SOP panel: the scripts of the deal's SOP
         stage first, the channels, the languages a script may be sent in."""
         self.ensure_one()
-        Send = self.env["crm.sop.script.send"]
-        scripts = Send._sop_scripts(self)
-        stage = self.sop_stage_id
-        open_tasks = {
-            task.task_template_id.mail_template_id.id: task.id
-            # sudo: the scripts of the deal's own tasks (see _sop_scripts)
-            for task in self.sop_task_ids.sudo()
-            if task.kind == "script" and task.state == "todo"
-        }
-        sent = set(
-            Send.search([("lead_id", "=", self.id)]).mapped("mail_template_id").ids
-        )
-        rows = [
-            {
-                "id": script.id,
-                "name": script.name,
-                "description": script.description or "",
-                "current": bool(stage and stage in script.sop_stage_ids),
-                "task_id": open_tasks.get(script.id, False),
-                "sent": script.id in sent,
-            }
-            for script in scripts
-        ]
-        rows.sort(key=lambda row: (not row["current"], not row["task_id"], row["name"]))
-        return {
-            "scripts": rows,
-            "channels": Send._sop_channels(),
-            "langs": self.env["res.lang"].get_installed(),
-            "lang": Send._sop_lang(self),
-        }
+        return self.env["crm.sop.script.send"]._sop_menu(self)
 
     def sop_render_script(self, template_id, lang=None):
         """{'subject', 'body'}: the script rendered for this deal, the body as

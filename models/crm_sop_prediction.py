@@ -17,6 +17,13 @@ SOP_PROGRESS_BANDS = [
     ("100", "100%"),
 ]
 
+# A closed deal, as predictive lead scoring counts it, in SQL on crm_lead
+# ``l`` and its crm_stage ``s`` (joined LEFT): won when active in a won
+# stage, lost when archived at probability 0. The one definition of the
+# uplift, the coaching queue, the board's reports and the SOP analyses.
+SOP_WON_SQL = "(l.active AND COALESCE(s.is_won, FALSE))"
+SOP_LOST_SQL = "(NOT l.active AND COALESCE(l.probability, 0) = 0)"
+
 # Below this many won AND lost deals in the team's history, a rate says more
 # about luck than about the SOP: the floor Microsoft's predictive opportunity
 # scoring asks before it scores.
@@ -114,10 +121,7 @@ class CrmLead(models.Model):
         """SQL fragments (won, lost) on crm_lead ``l`` and crm_stage ``s``, as
         predictive lead scoring counts them: won in a won stage, lost
         archived at probability 0."""
-        return (
-            SQL("(l.active AND s.is_won)"),
-            SQL("(NOT l.active AND COALESCE(l.probability, 0) = 0)"),
-        )
+        return SQL(SOP_WON_SQL), SQL(SOP_LOST_SQL)
 
     def _sop_history_domain_sql(self):
         """The deals the lead's history is read from: the closed

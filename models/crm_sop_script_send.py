@@ -138,6 +138,44 @@ class CrmSopScriptSend(models.Model):
         )
 
     @api.model
+    def _sop_menu(self, lead):
+        """The Scripts menu of ``lead``'s SOP panel: its scripts, those of its
+        SOP stage first, then those of its open tasks; which ones it was
+        sent; the channels and languages."""
+        scripts = self._sop_scripts(lead)
+        stage = lead.sop_stage_id
+        open_tasks = {
+            task.task_template_id.mail_template_id.id: task.id
+            # sudo: the scripts of the deal's own tasks (see _sop_scripts)
+            for task in lead.sop_task_ids.sudo()
+            if task.kind == "script" and task.state == "todo"
+        }
+        sent = {
+            template.id
+            for [template] in self._read_group(
+                [("lead_id", "=", lead.id)], ["mail_template_id"]
+            )
+        }
+        rows = [
+            {
+                "id": script.id,
+                "name": script.name,
+                "description": script.description or "",
+                "current": bool(stage and stage in script.sop_stage_ids),
+                "task_id": open_tasks.get(script.id, False),
+                "sent": script.id in sent,
+            }
+            for script in scripts
+        ]
+        rows.sort(key=lambda row: (not row["current"], not row["task_id"], row["name"]))
+        return {
+            "scripts": rows,
+            "channels": self._sop_channels(),
+            "langs": self.env["res.lang"].get_installed(),
+            "lang": self._sop_lang(lead),
+        }
+
+    @api.model
     def _sop_script(self, lead, template_id):
         """The script ``template_id`` as the current user may use it on
         ``lead``: only on a deal they may write, only a script of it."""

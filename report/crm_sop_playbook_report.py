@@ -5,7 +5,8 @@ from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
-from .crm_sop_task_report import LEAD_DEPENDS, LOST_SQL, WON_SQL
+from ..models.crm_sop_prediction import SOP_LOST_SQL, SOP_WON_SQL
+from .crm_sop_task_report import LEAD_DEPENDS
 
 # the 97.5th percentile of the normal distribution: 95 % two-sided intervals
 Z95 = 1.959963984540054
@@ -137,8 +138,8 @@ class CrmSopPlaybookReport(models.Model):
                        AND (%(won)s OR %(lost)s)
                 )""",
                 table=SQL.identifier(self._table),
-                won=SQL(WON_SQL),
-                lost=SQL(LOST_SQL),
+                won=SQL(SOP_WON_SQL),
+                lost=SQL(SOP_LOST_SQL),
             )
         )
 

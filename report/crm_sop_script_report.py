@@ -1,7 +1,8 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
-from .crm_sop_task_report import LEAD_DEPENDS, LOST_SQL, STAGE_MOVES_SQL, WON_SQL
+from ..models.crm_sop_prediction import SOP_LOST_SQL, SOP_WON_SQL
+from .crm_sop_task_report import LEAD_DEPENDS, STAGE_MOVES_SQL
 
 
 class CrmSopScriptReport(models.Model):
@@ -166,8 +167,8 @@ class CrmSopScriptReport(models.Model):
                   FROM facts
                 )""",
                 table=SQL.identifier(self._table),
-                won=SQL(WON_SQL),
-                lost=SQL(LOST_SQL),
+                won=SQL(SOP_WON_SQL),
+                lost=SQL(SOP_LOST_SQL),
                 moves=SQL(STAGE_MOVES_SQL),
             )
         )

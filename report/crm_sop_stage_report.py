@@ -1,6 +1,8 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
+from ..models.crm_sop_prediction import SOP_LOST_SQL, SOP_WON_SQL
+
 # Weekdays (Monday to Friday) after day d1 up to day d2 included, in closed
 # form (no series per row): whole weeks, then the weekend days among the
 # remaining ones, counted on the ISO weekday of d1 (1-7), the remaining
@@ -84,11 +86,10 @@ class CrmSopStageReport(models.Model):
                ),
                outcome AS (
                    SELECT g.*, l.team_id, l.user_id, l.company_id, l.date_closed,
-                          (l.active AND COALESCE(cs.is_won, FALSE)) AS won,
-                          (NOT l.active AND COALESCE(l.probability, 0) = 0) AS lost
+                          %(won)s AS won, %(lost)s AS lost
                      FROM stint g
                      JOIN crm_lead l ON l.id = g.lead_id
-                LEFT JOIN crm_stage cs ON cs.id = l.stage_id
+                LEFT JOIN crm_stage s ON s.id = l.stage_id
                ),
                judged AS (
                    SELECT o.*,
@@ -108,6 +109,8 @@ class CrmSopStageReport(models.Model):
                       GREATEST(%(weekdays)s, 0) AS stage_days
                  FROM judged g""",
             weekdays=weekdays,
+            won=SQL(SOP_WON_SQL),
+            lost=SQL(SOP_LOST_SQL),
         )
 
     def init(self):

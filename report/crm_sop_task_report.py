@@ -1,10 +1,8 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
-# SQL on crm_lead ``l`` and its crm_stage ``s``: won and lost as predictive
-# lead scoring counts them (crm.lead._sop_closed_sql says the same)
-WON_SQL = "(l.active AND COALESCE(s.is_won, FALSE))"
-LOST_SQL = "(NOT l.active AND COALESCE(l.probability, 0) = 0)"
+from ..models.crm_sop_prediction import SOP_LOST_SQL, SOP_WON_SQL
+
 LEAD_DEPENDS = [
     "active",
     "probability",
@@ -233,8 +231,8 @@ class CrmSopTaskReport(models.Model):
               FROM tasks
              WHERE reached OR date_left IS NOT NULL
             """,
-            won=SQL(WON_SQL),
-            lost=SQL(LOST_SQL),
+            won=SQL(SOP_WON_SQL),
+            lost=SQL(SOP_LOST_SQL),
         )
 
     def init(self):

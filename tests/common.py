@@ -128,6 +128,26 @@ class TestSopCommon(TestCrmCommon):
             **vals,
         }
 
+    @classmethod
+    def _sop_close_history(cls, count, won, visited):
+        """``count`` closed opportunities of sales_team_1 (won or lost), the
+        first ``visited`` of them with their "Visit data" filled."""
+        vals = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
+        leads = cls.env["crm.lead"].create(
+            [
+                cls._sop_lead_vals(
+                    name=f"History {'won' if won else 'lost'} {index}",
+                    **(vals if index < visited else {}),
+                )
+                for index in range(count)
+            ]
+        )
+        if won:
+            leads.write({"stage_id": cls.stage_team1_won.id})
+        else:
+            leads.action_set_lost()
+        return leads
+
     def _custom_char_field(self, model, name, label):
         return self.env["ir.model.fields"].create(
             {

@@ -15,31 +15,13 @@ class TestSopUplift(TestSopCommon):
     won deals and on 10 of 40 lost ones."""
 
     @classmethod
-    def _close(cls, count, won, visited):
-        vals = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
-        leads = cls.env["crm.lead"].create(
-            [
-                cls._sop_lead_vals(
-                    name=f"History {'won' if won else 'lost'} {index}",
-                    **(vals if index < visited else {}),
-                )
-                for index in range(count)
-            ]
-        )
-        if won:
-            leads.write({"stage_id": cls.stage_team1_won.id})
-        else:
-            leads.action_set_lost()
-        return leads
-
-    @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.history_won = cls._close(40, True, 30)
-        cls.history_lost = cls._close(40, False, 10)
+        cls.history_won = cls._sop_close_history(40, True, 30)
+        cls.history_lost = cls._sop_close_history(40, False, 10)
         # closed deals of another team do not count
         other_team = cls.env["crm.team"].create({"name": "Other team"})
-        cls._close(5, True, 5).write({"team_id": other_team.id})
+        cls._sop_close_history(5, True, 5).write({"team_id": other_team.id})
         cls.lead = cls.env["crm.lead"].create(
             cls._sop_lead_vals(
                 name="Open deal",

@@ -469,28 +469,10 @@ class TestSopCoachingQueue(TestSopCommon):
     """
 
     @classmethod
-    def _close(cls, count, won, visited):
-        vals = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
-        leads = cls.env["crm.lead"].create(
-            [
-                cls._sop_lead_vals(
-                    name=f"History {'won' if won else 'lost'} {index}",
-                    **(vals if index < visited else {}),
-                )
-                for index in range(count)
-            ]
-        )
-        if won:
-            leads.write({"stage_id": cls.stage_team1_won.id})
-        else:
-            leads.action_set_lost()
-        return leads
-
-    @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.history_won = cls._close(40, True, 30)
-        cls.history_lost = cls._close(40, False, 10)
+        cls.history_won = cls._sop_close_history(40, True, 30)
+        cls.history_lost = cls._sop_close_history(40, False, 10)
         visit = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
         cls.d1, cls.d2, cls.d3, cls.d4 = cls.env["crm.lead"].create(
             [

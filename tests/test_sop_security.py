@@ -216,7 +216,15 @@ class TestSopEngineFields(TestSopCommon):
     def _snapshot(self, lead):
         lead.invalidate_recordset()
         return lead.sudo().read(
-            ["sop_template_id", "sop_stage_id", "sop_progress", "sop_next_task_id"]
+            [
+                "sop_template_id",
+                "sop_stage_id",
+                "sop_progress",
+                "sop_next_task_id",
+                "sop_stage_date",
+                "sop_stalled",
+                "sop_progress_band",
+            ]
         )
 
     @users("user_sales_salesman")
@@ -231,6 +239,11 @@ class TestSopEngineFields(TestSopCommon):
             {"sop_next_task_id": self.lead_2.sudo().sop_task_ids.id},
             {"sop_task_ids": [(5, 0, 0)]},
             {"sop_task_ids": [(1, lead.sop_task_ids[0].id, {"state": "done"})]},
+            # a stalled flag cleared, a SOP that "moved", a band to feed lead
+            # scoring: the engine's too
+            {"sop_stalled": True},
+            {"sop_stage_date": "2020-01-01 00:00:00"},
+            {"sop_progress_band": "100"},
         ]
         for vals in forged:
             with self.subTest(vals=vals), self.assertRaises(AccessError):
@@ -248,6 +261,9 @@ class TestSopEngineFields(TestSopCommon):
             {"sop_template_id": False},
             {"sop_progress": 100},
             {"sop_stage_id": self.playbook_2.sudo().stage_ids.id},
+            {"sop_progress_band": "100"},
+            {"sop_stalled": True},
+            {"sop_stage_date": "2020-01-01 00:00:00"},
         ]:
             with self.subTest(vals=vals), self.assertRaises(AccessError):
                 Lead.create(self._sop_lead_vals(**vals))
@@ -260,10 +276,14 @@ class TestSopEngineFields(TestSopCommon):
             default_sop_stage_id=self.playbook_2.sudo().stage_ids.id,
             default_sop_progress=100,
             default_sop_template_id=self.playbook_2.id,
+            default_sop_progress_band="100",
+            default_sop_stalled=True,
         ).create(self._sop_lead_vals(name="Defaults"))
         self.assertEqual(lead.sop_template_id, self.playbook)
         self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
         self.assertEqual(lead.sop_progress, 0)
+        self.assertEqual(lead.sop_progress_band, "0")
+        self.assertFalse(lead.sop_stalled)
         # copies take their own tasks, not the original's summary
         self._task(self.lead, self.tt_manual).sudo().action_sop_mark_done()
         copy = self.lead.with_user(self.env.user).copy()
@@ -433,3 +453,29 @@ class TestSopOtherCompany(TestSopCommon):
         own = self.env["crm.lead"].create(self._sop_lead_vals())
         with self.assertRaises(AccessError):
             own.write({"sop_next_task_id": task.id})
+
+    @users("user_sales_salesman")
+    def test_scripts_and_prediction_of_another_company(self):
+        """The scripts, the uplift and the Scripts menu of another company's
+        deal are refused, whatever script id is sent; nothing is recorded."""
+        script = self.env.ref("crm_sales_sop.mail_template_sop_welcome")
+        lead = self.lead_2.with_user(self.env.user)
+        for call in (
+            lambda: lead.sop_get_scripts(),
+            lambda: lead.sop_render_script(script.id),
+            lambda: lead.action_sop_send_script(script.id, channel="copy"),
+            lambda: lead.action_sop_copy_script(script.id),
+            lambda: lead.action_sop_edit_script(script.id),
+            lambda: lead.get_sop_uplift(),
+        ):
+            with self.subTest(call=call), self.assertRaises(AccessError):
+                call()
+        self.assertFalse(
+            self.env["crm.sop.script.send"]
+            .sudo()
+            .search_count([("lead_id", "=", self.lead_2.id)])
+        )
+        # nor the history and analyses of the deals
+        for model in ("crm.sop.stage.log", "crm.sop.stage.report"):
+            with self.subTest(model=model), self.assertRaises(AccessError):
+                self.env[model].search([("lead_id", "=", self.lead_2.id)])
