@@ -4,6 +4,7 @@ from odoo import api, fields, models
 class CrmSopStage(models.Model):
     _name = "crm.sop.stage"
     _description = "Sales SOP Stage"
+    _inherit = ["crm.sop.company.mixin"]
     _order = "sequence, id"
 
     name = fields.Char(required=True, translate=True)
@@ -83,6 +84,10 @@ class CrmSopStage(models.Model):
     def _check_crm_stage_team(self):
         for stage in self:
             stage.template_id._sop_check_stage_teams(stage)
+
+    @api.model
+    def _sop_company_paths(self):
+        return {"template_id"}
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -10,6 +10,7 @@ FIELD_TYPES_EXCLUDED = ("properties", "properties_definition", "json")
 class CrmSopTaskTemplate(models.Model):
     _name = "crm.sop.task.template"
     _description = "Sales SOP Task Template"
+    _inherit = ["crm.sop.company.mixin"]
     _order = "sequence, id"
 
     name = fields.Char(required=True, translate=True)
@@ -197,6 +198,10 @@ class CrmSopTaskTemplate(models.Model):
     # ------------------------------------------------------------
     # CRUD
     # ------------------------------------------------------------
+
+    @api.model
+    def _sop_company_paths(self):
+        return {"stage_id"}
 
     @api.model_create_multi
     def create(self, vals_list):

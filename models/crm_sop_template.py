@@ -5,6 +5,7 @@ from odoo.exceptions import ValidationError
 class CrmSopTemplate(models.Model):
     _name = "crm.sop.template"
     _description = "Sales SOP Playbook"
+    _inherit = ["crm.sop.company.mixin"]
     _order = "sequence, id"
 
     name = fields.Char(required=True, translate=True)
@@ -18,6 +19,7 @@ class CrmSopTemplate(models.Model):
     team_ids = fields.Many2many(
         "crm.team",
         string="Sales Teams",
+        check_company=True,
         help="Teams whose opportunities follow this playbook. A playbook without "
         "team is the fallback for opportunities of any other team.",
     )
@@ -45,9 +47,29 @@ class CrmSopTemplate(models.Model):
         for template in self:
             template.lead_count = counts.get(template, 0)
 
-    @api.constrains("team_ids")
+    @api.constrains("team_ids", "company_id")
     def _check_team_ids(self):
         for template in self:
+            # core's check_company passes a many2many when one value fits:
+            # every team of a company's playbook belongs to that company
+            foreign = template.sudo().team_ids.filtered(
+                lambda team, template=template: (
+                    team.company_id
+                    and template.company_id
+                    and team.company_id != template.company_id
+                )
+            )
+            if foreign:
+                raise ValidationError(
+                    self.env._(
+                        "The playbook “%(playbook)s” belongs to the company "
+                        "“%(company)s”: it cannot serve the sales teams of "
+                        "another company (%(teams)s).",
+                        playbook=template.name,
+                        company=template.company_id.name,
+                        teams=", ".join(foreign.mapped("name")),
+                    )
+                )
             template._sop_check_stage_teams(template.stage_ids)
 
     def _sop_check_stage_teams(self, stages):

@@ -479,3 +479,79 @@ class TestSopOtherCompany(TestSopCommon):
         for model in ("crm.sop.stage.log", "crm.sop.stage.report"):
             with self.subTest(model=model), self.assertRaises(AccessError):
                 self.env[model].search([("lead_id", "=", self.lead_2.id)])
+
+    def _sop_snapshot_b(self):
+        """What company B's deal follows: playbook, tasks, summary."""
+        lead = self.lead_2.sudo()
+        lead.invalidate_recordset()
+        return (
+            lead.sop_template_id,
+            lead.with_context(active_test=False).sop_task_ids.mapped(
+                lambda t: (t.task_template_id.id, t.state, t.active)
+            ),
+            lead.sop_progress,
+            lead.sop_next_task_id,
+        )
+
+    @users("user_sales_manager")
+    def test_manager_cannot_move_configuration_into_another_company(self):
+        """A sales manager of company A moves nothing of theirs into company
+        B and links nothing of B's: the playbook's company, a SOP stage's
+        playbook, a task's SOP stage, a shared playbook's teams. Each write
+        is refused and nothing changed, on either side."""
+        self.assertNotIn(self.company_2, self.env.user.company_ids)
+        playbook = self.playbook.with_user(self.env.user)
+        stage = self.sop_stage_contact.with_user(self.env.user)
+        task_template = self.tt_visit.with_user(self.env.user)
+        stage_b = self.playbook_2.sudo().stage_ids
+        before_b = self._sop_snapshot_b()
+        shared = self.env["crm.sop.template"].create(
+            {
+                "name": "Shared",
+                "sequence": 50,
+                "team_ids": [(6, 0, self.sales_team_1.ids)],
+            }
+        )
+        attempts = [
+            (playbook, {"company_id": self.company_2.id}),
+            (stage, {"template_id": self.playbook_2.id}),
+            (task_template, {"stage_id": stage_b.id}),
+            (shared, {"team_ids": [(6, 0, self.team_2.ids)], "sequence": -1}),
+            (shared, {"team_ids": [(4, self.team_2.id)]}),
+        ]
+        for record, vals in attempts:
+            before = record.sudo().read(list(vals))
+            with self.subTest(model=record._name, vals=vals):
+                with self.assertRaises(AccessError):
+                    record.write(vals)
+                record.invalidate_recordset()
+                self.assertEqual(record.sudo().read(list(vals)), before)
+        self.assertEqual(self._sop_snapshot_b(), before_b)
+        # nor created there
+        with self.assertRaises(AccessError):
+            self.env["crm.sop.stage"].create(
+                {"name": "Planted", "template_id": self.playbook_2.id}
+            )
+        with self.assertRaises(AccessError):
+            self.env["crm.sop.task.template"].create(
+                {"name": "Planted", "kind": "manual", "stage_id": stage_b.id}
+            )
+        self.assertEqual(self._sop_snapshot_b(), before_b)
+        # their own configuration stays theirs to edit
+        shared.write({"sequence": 40, "team_ids": [(4, self.sales_team_1.id)]})
+        stage.write({"name": "Contact (edited)"})
+
+    def test_configuration_keeps_its_company(self):
+        """Even for who works in both companies: a playbook of company A
+        cannot follow company B's team (core's company consistency)."""
+        self.user_sales_manager.write({"company_ids": [(4, self.company_2.id)]})
+        playbook = self.playbook.with_user(self.user_sales_manager).with_context(
+            allowed_company_ids=[self.company_main.id, self.company_2.id]
+        )
+        playbook.sudo().company_id = self.company_main
+        before_b = self._sop_snapshot_b()
+        for command in ((4, self.team_2.id), (6, 0, self.team_2.ids)):
+            with self.subTest(command=command), self.assertRaises(UserError):
+                playbook.write({"team_ids": [command]})
+        self.assertEqual(playbook.sudo().team_ids, self.sales_team_1)
+        self.assertEqual(self._sop_snapshot_b(), before_b)
