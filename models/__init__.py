@@ -15,6 +15,8 @@ from . import (  # isort: skip
     crm_sop_task_evaluate,
     crm_sop_script_send,
     crm_sop_stage_log,
+    crm_sop_engine,
+    crm_sop_gate_pass,
 )
 
 # reminders, My SOP day and stalled deals

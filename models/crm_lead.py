@@ -1,15 +1,11 @@
 import ast
 import json
 
-from markupsafe import Markup
-
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 from odoo.tools.sql import column_exists, create_column, create_index
 
-# how many blocked opportunities an error message names before summarising
-GATE_ERROR_MAX_LEADS = 5
 # set by the engine only (in SQL): refused in create and write
 SOP_ENGINE_FIELDS = (
     "sop_template_id",
@@ -172,36 +168,37 @@ class CrmLead(models.Model):
     def create(self, vals_list):
         self._sop_check_engine_fields(vals_list)
         leads = super().create(vals_list)
-        Task = self.env["crm.sop.task"]
+        Task, Engine = self.env["crm.sop.task"], self.env["crm.sop.engine"]
         Task._sop_sync(leads, new=True)
         # not the demo data of this module; and without gates, the stage core
         # computes later in its batch is not read here
-        if not Task._sop_deferred() and Task._sop_has_gates():
+        if not Task._sop_deferred() and Engine._sop_has_gates():
             # created directly in a later stage: gated like a move from nowhere
-            leads._sop_check_gates(
-                {lead: lead.stage_id for lead in leads}, created=True
-            )
+            Engine._sop_gate_check(leads, {}, created=True)
         return leads
 
     def write(self, vals):
         self._sop_check_engine_fields([vals])
-        if vals.get("stage_id"):
-            target = self.env["crm.stage"].browse(vals["stage_id"])
-            self._sop_check_gates(dict.fromkeys(self, target))
+        Engine = self.env["crm.sop.engine"]
+        remap = bool({"team_id", "company_id", "user_id"} & vals.keys())
+        # the gates judge the deal where it ends up (stage, team, playbook),
+        # after the write, from the stage it left
+        gated = ("stage_id" in vals or remap) and Engine._sop_has_gates()
+        stages_before = {lead.id: lead.stage_id.id for lead in self} if gated else {}
         # tasks are re-evaluated only for leads whose watched values really
         # change, and the playbook only re-synced for leads whose (team,
         # company) maps to another playbook: core crm writes leads one by one
         # when it assigns or converts them, often with unchanged values
         watched, before = self._sop_watch(vals)
-        remap = bool({"team_id", "company_id", "user_id"} & vals.keys())
         playbook_before = self._sop_playbook_map() if remap else {}
         res = super().write(vals)
         changed = self._sop_watch_changed(watched, before)
+        entered = self.browse()  # came into another playbook
         if vals.get("active"):
             resync = self
         elif remap:
             playbook_after = self._sop_playbook_map()
-            resync = self.filtered(
+            resync = entered = self.filtered(
                 lambda lead: playbook_after[lead.id] != playbook_before[lead.id]
             )
         else:
@@ -215,6 +212,8 @@ class CrmLead(models.Model):
             # the next step follows the deal's pipeline stage
             moved = (self - resync - changed).filtered("sop_template_id")
             Task._sop_update_summary(moved)
+        if gated:
+            Engine._sop_gate_check(self, stages_before, set(entered.ids))
         return res
 
     @api.model
@@ -368,109 +367,3 @@ class CrmLead(models.Model):
             [("lead_id", "in", opportunities.ids)]
         ).write({"lead_id": self.id})
         return res
-
-    # ------------------------------------------------------------
-    # STAGE GATING
-    # ------------------------------------------------------------
-
-    def _sop_check_gates(self, targets, created=False):
-        """Opportunities moving (or created) past a gated SOP stage whose
-        required tasks are not done: ``block`` refuses (sales managers pass,
-        logged and notified), ``warn`` lets it pass and logs the open tasks.
-        ``targets``: {lead: the pipeline stage it goes to}."""
-        missing = self.env["crm.sop.task"]._sop_gate_missing(targets, created)
-        if not missing:
-            return
-        blocking = {
-            lead: configs
-            for lead, configs in missing.items()
-            if any(c.gate == "block" for c in configs)
-        }
-        can_pass = self.env.su or self.env.user.has_group(
-            "sales_team.group_sale_manager"
-        )
-        names = self.env["crm.sop.task.template"]._sop_names(
-            [c.id for configs in missing.values() for c in configs]
-        )
-        if blocking and not can_pass:
-            lines = []
-            for lead, configs in list(blocking.items())[:GATE_ERROR_MAX_LEADS]:
-                tasks = "\n".join(
-                    "  - " + self._sop_task_label(*names[c.id])
-                    for c in configs
-                    if c.gate == "block"
-                )
-                lines.append(
-                    self.env._(
-                        "“%(lead)s” needs these Sales SOP tasks done first:\n%(tasks)s",
-                        lead=lead.display_name,
-                        tasks=tasks,
-                    )
-                )
-            if len(blocking) > GATE_ERROR_MAX_LEADS:
-                lines.append(
-                    self.env._(
-                        "... and %(count)s more opportunities.",
-                        count=len(blocking) - GATE_ERROR_MAX_LEADS,
-                    )
-                )
-            stage = next(iter(targets[lead] for lead in blocking))
-            raise UserError(
-                self.env._(
-                    "You cannot move to “%(stage)s” yet.\n\n%(details)s",
-                    stage=stage.display_name,
-                    details="\n\n".join(lines),
-                )
-            )
-        bodies = {}
-        for lead, configs in missing.items():
-            stage = targets[lead].display_name
-            if lead in blocking and created:
-                intro = self.env._(
-                    "Created in “%(stage)s” past a blocking Sales SOP gate by "
-                    "%(user)s; open required tasks:",
-                    stage=stage,
-                    user=self.env.user.name,
-                )
-            elif lead in blocking:
-                intro = self.env._(
-                    "Moved to “%(stage)s” past a blocking Sales SOP gate by "
-                    "%(user)s; open required tasks:",
-                    stage=stage,
-                    user=self.env.user.name,
-                )
-            elif created:
-                intro = self.env._(
-                    "Created in “%(stage)s” with open required Sales SOP tasks:",
-                    stage=stage,
-                )
-            else:
-                intro = self.env._(
-                    "Moved to “%(stage)s” with open required Sales SOP tasks:",
-                    stage=stage,
-                )
-            bodies[lead.id] = Markup("<p>%s</p><ul>%s</ul>") % (
-                intro,
-                Markup().join(
-                    Markup("<li>%s</li>") % self._sop_task_label(*names[c.id])
-                    for c in configs
-                ),
-            )
-        self.browse(list(bodies))._message_log_batch(bodies)
-        if blocking and not self.env.su:
-            self.env.user._bus_send(
-                "simple_notification",
-                {
-                    "type": "warning",
-                    "title": self.env._("Sales SOP gate passed"),
-                    "message": self.env._(
-                        "%(leads)s passed a blocking Sales SOP gate with open "
-                        "required tasks; it is logged in the chatter.",
-                        leads=", ".join(f"“{lead.display_name}”" for lead in blocking),
-                    ),
-                },
-            )
-
-    @api.model
-    def _sop_task_label(self, stage_name, task_name):
-        return self.env._("%(stage)s: %(task)s", stage=stage_name, task=task_name)

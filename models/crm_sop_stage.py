@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 
 class CrmSopStage(models.Model):
@@ -53,6 +54,13 @@ class CrmSopStage(models.Model):
         "crm.sop.task.template", "stage_id", string="Tasks"
     )
     task_count = fields.Integer(compute="_compute_task_count")
+    gate_hold_count = fields.Integer(
+        string="Deals Held Back",
+        compute="_compute_gate_hold_count",
+        help="Open opportunities of the playbook that stand in this SOP "
+        "stage's pipeline stage (or before it) with required tasks of this "
+        "stage open: the gate holds them until those tasks are done.",
+    )
 
     _sql_constraints = [
         (
@@ -80,6 +88,76 @@ class CrmSopStage(models.Model):
         for stage in self:
             stage.task_count = len(stage.task_template_ids)
 
+    @api.depends("gate", "crm_stage_id", "task_template_ids.required")
+    @api.depends_context("allowed_company_ids")
+    def _compute_gate_hold_count(self):
+        counts = self._sop_gate_hold_counts()
+        for stage in self:
+            stage.gate_hold_count = counts.get(stage.id, 0)
+
+    def _sop_gate_hold_counts(self):
+        """{SOP stage id: open deals of the companies the user works in that
+        its gate would hold back}, in one query: in its pipeline stage or an
+        earlier one, not won, with a required task of the stage open and no
+        manager's pass."""
+        stages = self.filtered(lambda s: s.id and s.crm_stage_id and s.gate != "none")
+        if not stages:
+            return {}
+        orders = self.env["crm.stage"]._sop_orders()
+        won_ids = self.env["crm.stage"]._sop_won_ids()
+        values = SQL(", ").join(
+            SQL(
+                "(%s, %s)",
+                stage.id,
+                [
+                    crm_stage_id
+                    for crm_stage_id, order in orders.items()
+                    if order <= orders[stage.crm_stage_id.id]
+                    and crm_stage_id not in won_ids
+                ],
+            )
+            for stage in stages
+        )
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """SELECT v.stage_id, COUNT(DISTINCT t.lead_id)
+                     FROM (VALUES %(values)s) AS v(stage_id, crm_stage_ids)
+                     JOIN crm_sop_task t ON t.stage_id = v.stage_id
+                     JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
+                     JOIN crm_lead l ON l.id = t.lead_id
+                    WHERE t.active AND t.state = 'todo' AND tt.required
+                      AND l.active AND l.stage_id = ANY(v.crm_stage_ids)
+                      AND (l.company_id IS NULL OR l.company_id = ANY(%(companies)s))
+                      AND NOT EXISTS (
+                          SELECT 1 FROM crm_sop_gate_pass p
+                           WHERE p.lead_id = t.lead_id AND p.sop_stage_id = t.stage_id)
+                    GROUP BY v.stage_id""",
+                values=values,
+                companies=self.env.companies.ids,
+            )
+        )
+        return dict(self.env.cr.fetchall())
+
+    def _sop_gate_words(self):
+        """The gate as a rep reads it in the column tooltip: what leaving the
+        pipeline stage needs."""
+        self.ensure_one()
+        if self.gate == "none":
+            return False
+        tasks = self.task_template_ids.filtered("required").mapped("name")
+        if not tasks:
+            return False
+        if self.gate == "block":
+            text = self.env._(
+                "Gate: leaving this stage needs these tasks done: %(tasks)s."
+            )
+        else:
+            text = self.env._(
+                "Gate: leaving this stage with these tasks open is logged: %(tasks)s."
+            )
+        return text % {"tasks": ", ".join(tasks)}
+
     @api.constrains("crm_stage_id", "template_id")
     def _check_crm_stage_team(self):
         for stage in self:
@@ -98,6 +176,8 @@ class CrmSopStage(models.Model):
     def write(self, vals):
         res = super().write(vals)
         self.env["crm.sop.task.template"]._sop_clear_caches()
+        if vals.get("gate") in ("warn", "block"):
+            self._sop_gate_notify_hold()
         if "template_id" in vals:
             # moved to another playbook: its tasks leave the old playbook's
             # opportunities and reach the new one's
@@ -113,6 +193,28 @@ class CrmSopStage(models.Model):
         elif "sequence" in vals:
             self.env["crm.sop.task"]._sop_evaluate_templates(self.task_template_ids)
         return res
+
+    def _sop_gate_notify_hold(self):
+        """Saving a gate says how many open deals it holds back."""
+        counts = self._sop_gate_hold_counts()
+        if self.env.su:
+            return
+        for stage in self:
+            self.env.user._bus_send(
+                "simple_notification",
+                {
+                    "type": "info",
+                    "title": self.env._("Sales SOP gate saved"),
+                    "message": self.env._(
+                        "The gate of “%(stage)s” holds back %(count)s open "
+                        "opportunities until their required tasks are done; "
+                        "deals already past “%(crm_stage)s” are not stopped.",
+                        stage=stage.name,
+                        count=counts.get(stage.id, 0),
+                        crm_stage=stage.crm_stage_id.name or "",
+                    ),
+                },
+            )
 
     def unlink(self):
         """Tasks go first; a stage whose tasks hold done history is archived."""

@@ -71,8 +71,8 @@ class CrmStage(models.Model):
             )
             for stage in self
         }
-        # sudo: the guidance is shown to every rep of the pipeline, for the
-        # playbook chosen above only
+        # sudo: the guidance (and the gate) is shown to every rep of the
+        # pipeline, for the playbook chosen above only
         sop_stages = (
             self.env["crm.sop.stage"]
             .sudo()
@@ -80,7 +80,9 @@ class CrmStage(models.Model):
                 [
                     ("crm_stage_id", "in", self.ids),
                     ("template_id", "in", list(set(playbooks.values()))),
+                    "|",
                     ("guidance", "!=", False),
+                    ("gate", "!=", "none"),
                 ]
             )
         )
@@ -88,12 +90,18 @@ class CrmStage(models.Model):
         for sop_stage in sop_stages:
             if playbooks[sop_stage.crm_stage_id.id] != sop_stage.template_id.id:
                 continue
-            text = tools.html2plaintext(sop_stage.guidance).strip()
+            lines = []
+            text = tools.html2plaintext(sop_stage.guidance or "").strip()
             if text:
-                texts.setdefault(sop_stage.crm_stage_id.id, []).append(
+                lines.append(
                     self.env._(
                         "%(stage)s: %(guidance)s", stage=sop_stage.name, guidance=text
                     )
                 )
+            gate = sop_stage._sop_gate_words()
+            if gate:
+                lines.append(gate)
+            if lines:
+                texts.setdefault(sop_stage.crm_stage_id.id, []).append("\n".join(lines))
         for stage in self:
             stage.sop_guidance = "\n\n".join(texts.get(stage.id, [])) or False
