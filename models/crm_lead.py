@@ -80,6 +80,12 @@ class CrmLead(models.Model):
         help="The SOP has not moved for the stall days of its current SOP "
         "stage (working days of the company's calendar).",
     )
+    sop_gate_warning = fields.Char(
+        string="Left Open Past a Gate",
+        compute="_compute_sop_gate_warning",
+        help="Required tasks of gated SOP stages the opportunity has moved "
+        "past while they were open.",
+    )
     sop_stage_guidance = fields.Html(
         related="sop_stage_id.guidance", string="Stage Guidance"
     )
@@ -96,6 +102,26 @@ class CrmLead(models.Model):
     sop_intended_style = fields.Char(
         string="Intended Style", help="e.g. modern, classic, Nordic"
     )
+
+    @api.depends("sop_task_ids.state", "sop_task_ids.left_behind", "stage_id")
+    @api.depends_context("lang")
+    def _compute_sop_gate_warning(self):
+        for lead in self:
+            tasks = lead.sop_task_ids.filtered(
+                lambda task: (
+                    task.left_behind and task.required and task.stage_id.gate != "none"
+                )
+            )
+            if not tasks:
+                lead.sop_gate_warning = False
+                continue
+            lead.sop_gate_warning = self.env._(
+                "Required tasks left open past a gate: %(tasks)s.",
+                tasks="; ".join(
+                    self.env._("%(stage)s: %(task)s", stage=t.stage_name, task=t.name)
+                    for t in tasks
+                ),
+            )
 
     # ------------------------------------------------------------
     # INIT

@@ -117,7 +117,14 @@ class CrmSopTask(models.Model):
 
     @api.depends_context("lang")
     @api.depends(
-        "state", "na_reason", "date_script_sent", "task_template_id.kind", "left_behind"
+        "state",
+        "na_reason",
+        "date_script_sent",
+        "task_template_id.kind",
+        "left_behind",
+        "required",
+        "stage_id.gate",
+        "stage_id.crm_stage_id",
     )
     def _compute_hint(self):
         for task in self:
@@ -129,7 +136,23 @@ class CrmSopTask(models.Model):
             hint = (method and method()) or ""
             if task.left_behind:
                 hint = self.env._("Left behind. %(hint)s", hint=hint).strip()
+            elif task.state == "todo" and task.required:
+                hint = " ".join(filter(None, [task._sop_gate_hint(), hint]))
             task.hint = hint or False
+
+    def _sop_gate_hint(self):
+        """What the stage gate asks of this open required task."""
+        stage = self.stage_id
+        if stage.gate == "none" or not stage.crm_stage_id:
+            return False
+        if stage.gate == "block":
+            return self.env._(
+                "Needed to leave “%(stage)s”.", stage=stage.crm_stage_id.name
+            )
+        return self.env._(
+            "Logged if still open when the deal leaves “%(stage)s”.",
+            stage=stage.crm_stage_id.name,
+        )
 
     @api.depends("state", "stage_id.crm_stage_id", "lead_id.stage_id")
     def _compute_left_behind(self):

@@ -160,11 +160,25 @@ class TestSopGating(TestSopCommon):
         self.assertIn("open required Sales SOP tasks", message.body)
         self.assertIn("Customer profile", message.body)
         self.assertNotIn("Visit data", message.body)
+        # the form says it as long as they stay open, the panel too
+        self.assertIn("Customer profile", lead.sop_gate_warning)
+        self.assertNotIn("Visit data", lead.sop_gate_warning)
+        profile = self._task(lead, self.tt_customer)
+        self.assertIn("Left behind", profile.hint)
         # the rep is told on screen, with the tasks
         notices = self._sop_notices()
         self.assertIn("required tasks left open", notices)
         self.assertIn("Customer profile", notices)
         self.assertNotIn("Visit data", notices)
+
+    @users("user_sales_salesman")
+    def test_panel_marks_what_a_gate_needs(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        self.assertIn("Needed to leave “New”", self._task(lead, self.tt_visit).hint)
+        self.assertFalse(lead.sop_gate_warning)
+        self.tt_visit.sudo().required = False
+        self._task(lead, self.tt_visit).invalidate_recordset(["hint"])
+        self.assertNotIn("Needed to leave", self._task(lead, self.tt_visit).hint or "")
 
     @users("user_sales_salesman")
     def test_gate_added_later_holds_no_deal_past_it(self):

@@ -177,3 +177,39 @@ class TestSopUiPhone(HttpCase):
         self.start_tour(
             "/odoo/my-sop-day", "crm_sales_sop_my_day", login="sop_day_phone_rep"
         )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopGatesUi(HttpCase):
+    def test_rep_lives_with_gates(self):
+        """As a rep: the New column says it is gated, a warn gate shows its
+        warning, a deal already past a newly gated stage is marked won."""
+        rep, team = _rep_and_team(self.env, "sop_gate_rep", "Gate team")
+        Lead = self.env["crm.lead"]
+        vals = {"type": "opportunity", "user_id": rep.id, "team_id": team.id}
+        signed = Lead.create(
+            {
+                **vals,
+                "name": "Signed deal",
+                "stage_id": self.env.ref("crm.stage_lead3").id,
+            }
+        )
+        warned = Lead.create(
+            {
+                **vals,
+                "name": "Warned deal",
+                "stage_id": self.env.ref("crm.stage_lead2").id,
+            }
+        )
+        # the gates are configured after the deals moved on
+        self.env.ref("crm_sales_sop.crm_sop_stage_first_contact").gate = "block"
+        self.env.ref("crm_sales_sop.crm_sop_stage_confirm_needs").gate = "warn"
+        self.start_tour("/odoo/crm", "crm_sales_sop_gates", login="sop_gate_rep")
+        self.assertTrue(signed.stage_id.is_won)
+        self.assertEqual(warned.stage_id, self.env.ref("crm.stage_lead3"))
+        self.assertTrue(
+            warned.message_ids.filtered(
+                lambda m: "open required Sales SOP tasks" in (m.body or "")
+            )
+        )
+        self.assertFalse(self.env["crm.sop.gate.pass"].search_count([]))
