@@ -15,6 +15,7 @@ SOP_ENGINE_FIELDS = (
     "sop_next_task_id",
     # stalled deals (crm_sop_task_stall.py)
     "sop_stage_date",
+    "sop_forward_date",
     "sop_stalled",
     # closing prediction (crm_sop_prediction.py)
     "sop_progress_band",
@@ -71,7 +72,14 @@ class CrmLead(models.Model):
         string="SOP Moved On",
         readonly=True,
         copy=False,
-        help="When the opportunity's SOP stage or progress last moved.",
+        help="When the opportunity's SOP last moved forward: created, moved "
+        "to a later pipeline stage, or a task done for the first time.",
+    )
+    sop_forward_date = fields.Datetime(
+        string="Moved Forward On",
+        readonly=True,
+        copy=False,
+        help="When the opportunity's pipeline stage last moved forward.",
     )
     sop_stalled = fields.Boolean(
         string="SOP Stalled",
@@ -210,7 +218,11 @@ class CrmLead(models.Model):
         # the gates judge the deal where it ends up (stage, team, playbook),
         # after the write, from the stage it left
         gated = ("stage_id" in vals or remap) and Engine._sop_has_gates()
-        stages_before = {lead.id: lead.stage_id.id for lead in self} if gated else {}
+        stages_before = (
+            {lead.id: lead.stage_id.id for lead in self}
+            if gated or "stage_id" in vals
+            else {}
+        )
         # tasks are re-evaluated only for leads whose watched values really
         # change, and the playbook only re-synced for leads whose (team,
         # company) maps to another playbook: core crm writes leads one by one
@@ -235,9 +247,18 @@ class CrmLead(models.Model):
         elif changed:
             Task._sop_evaluate(changed)
         if "stage_id" in vals:
-            # the next step follows the deal's pipeline stage
-            moved = (self - resync - changed).filtered("sop_template_id")
-            Task._sop_update_summary(moved)
+            # the next step follows the deal's pipeline stage; a move forward
+            # restarts its stall clock
+            orders = self.env["crm.stage"]._sop_orders()
+            forward = {
+                lead.id
+                for lead in self
+                if lead.stage_id
+                and orders[lead.stage_id.id]
+                > orders.get(stages_before[lead.id], (float("-inf"),))
+            }
+            moved = self.filtered("sop_template_id")
+            Task._sop_update_summary(moved, forward=forward)
         if gated:
             Engine._sop_gate_check(self, stages_before, set(entered.ids))
         return res

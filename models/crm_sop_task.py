@@ -54,8 +54,20 @@ class CrmSopTask(models.Model):
     na_reason = fields.Char(string="Why Not Applicable", readonly=True)
     # indexed where set: "done today" (the end-of-day digest) and "done in
     # the period" (the board) read a day or a month of it, not every task
-    date_done = fields.Datetime(string="Done On", readonly=True, index="btree_not_null")
-    done_user_id = fields.Many2one("res.users", string="Done By", readonly=True)
+    # the first completion: kept when the task is reopened, so that credit
+    # stays with who completed it first (meaningful while state is done)
+    date_done = fields.Datetime(
+        string="Done On",
+        readonly=True,
+        index="btree_not_null",
+        help="When the task was first done.",
+    )
+    done_user_id = fields.Many2one(
+        "res.users",
+        string="Done By",
+        readonly=True,
+        help="Who first completed the task (by filling its data or by hand).",
+    )
     completion = fields.Selection(
         [("auto", "By the system"), ("manual", "By hand")],
         readonly=True,
@@ -222,15 +234,7 @@ class CrmSopTask(models.Model):
         self._sop_check_set_aside()
         todo = self.filtered(lambda t: t.state == "todo")
         # sudo: reps have no write access on tasks (see _sop_check_lead_access)
-        todo.sudo().write(
-            {
-                "state": "na",
-                "na_reason": reason,
-                "date_done": fields.Datetime.now(),
-                "done_user_id": self.env.uid,
-                "completion": False,
-            }
-        )
+        todo.sudo().write({"state": "na", "na_reason": reason, "completion": False})
         todo._sop_log(
             self.env._(
                 "Sales SOP task “%(task)s” set aside as not applicable: %(reason)s"
@@ -245,14 +249,7 @@ class CrmSopTask(models.Model):
         data already says so."""
         self._sop_check_lead_access()
         aside = self.filtered(lambda t: t.state == "na")
-        aside.sudo().write(
-            {
-                "state": "todo",
-                "na_reason": False,
-                "date_done": False,
-                "done_user_id": False,
-            }
-        )
+        aside.sudo().write({"state": "todo", "na_reason": False})
         aside._sop_log(self.env._("Sales SOP task “%(task)s” applies again."))
         self._sop_evaluate(aside.lead_id)
         return True
@@ -283,13 +280,11 @@ class CrmSopTask(models.Model):
         manual._sop_check_lead_access()
         todo = manual.filtered(lambda t: t.state == "todo")
         # sudo: reps have no write access on tasks (see _sop_check_lead_access)
-        todo.sudo().write(
-            {
-                "state": "done",
-                "completion": "manual",
-                "date_done": fields.Datetime.now(),
-                "done_user_id": self.env.uid,
-            }
+        todo.sudo().write({"state": "done", "completion": "manual"})
+        # the credit is the first completion's (reopened and ticked again:
+        # it stays with who ticked it first)
+        todo.filtered(lambda t: not t.date_done).sudo().write(
+            {"date_done": fields.Datetime.now(), "done_user_id": self.env.uid}
         )
         self._sop_update_summary(manual.lead_id)
         return True
@@ -301,13 +296,6 @@ class CrmSopTask(models.Model):
                 self.env._("Only tasks ticked by hand can be reopened by hand.")
             )
         manual._sop_check_lead_access()
-        manual.sudo().write(
-            {
-                "state": "todo",
-                "completion": False,
-                "date_done": False,
-                "done_user_id": False,
-            }
-        )
+        manual.sudo().write({"state": "todo", "completion": False})
         self._sop_update_summary(manual.lead_id)
         return True

@@ -145,12 +145,16 @@ class CrmSopTask(models.Model):
         if to_done or to_todo:
             self.flush_model()
             now, uid = self.env.cr.now(), self.env.uid
+            # the credit (who, when) is the first completion's: a task undone
+            # and done again (a field cleared and filled by someone else)
+            # keeps it, so re-evaluating moves no credit and no stall clock
             if to_done:
                 self.env.cr.execute(
                     SQL(
                         """UPDATE crm_sop_task
                               SET state = 'done', completion = 'auto',
-                                  date_done = %s, done_user_id = %s
+                                  date_done = COALESCE(date_done, %s),
+                                  done_user_id = COALESCE(done_user_id, %s)
                             WHERE id = ANY(%s)""",
                         now,
                         uid,
@@ -161,8 +165,7 @@ class CrmSopTask(models.Model):
                 self.env.cr.execute(
                     SQL(
                         """UPDATE crm_sop_task
-                              SET state = 'todo', completion = NULL,
-                                  date_done = NULL, done_user_id = NULL
+                              SET state = 'todo', completion = NULL
                             WHERE id = ANY(%s)""",
                         to_todo,
                     )
@@ -198,10 +201,17 @@ class CrmSopTask(models.Model):
         return progress, c.stage_id, row.id
 
     @api.model
-    def _sop_update_summary(self, leads, rows=None, templates=None):
+    def _sop_update_summary(self, leads, rows=None, templates=None, forward=()):
         """Write sop_progress, sop_stage_id and sop_next_task_id (and, for new
         leads, sop_template_id) of the leads in one UPDATE of the rows that
-        change.
+        change; ``forward``: ids of leads whose pipeline stage just moved
+        forward.
+
+        The stall clock (``sop_stage_date``) is the last real forward
+        movement: the lead's creation, its last forward pipeline move
+        (``sop_forward_date``), or the first completion of a task done now.
+        Setting a task aside and restoring it, or ticking a task and
+        reopening it, leaves it where it was.
 
         Raw SQL rather than stored computed fields (as core does for
         automated_probability): the summary derives from task rows that the
@@ -255,11 +265,21 @@ class CrmSopTask(models.Model):
             band = sop_progress_band(progress) if is_open else None
             if (
                 templates
+                or lead.id in forward
                 or lead.sop_progress != progress
                 or lead.sop_stage_id.id != stage_id
                 or lead.sop_next_task_id.id != next_task_id
             ):
-                values.append((lead.id, progress, stage_id, next_task_id, band))
+                values.append(
+                    (
+                        lead.id,
+                        progress,
+                        stage_id,
+                        next_task_id,
+                        band,
+                        lead.id in forward,
+                    )
+                )
                 if band is not None and lead.sop_progress_band != band:
                     banded.append(lead.id)
         if not values:
@@ -269,27 +289,26 @@ class CrmSopTask(models.Model):
                 *fnames,
                 "sop_template_id",
                 "sop_stage_date",
+                "sop_forward_date",
                 "sop_stalled",
                 "sop_progress_band",
             ]
         )
+        self.flush_model(["state", "date_done", "active"])
         band = SQL("sop_progress_band = COALESCE(v.band, l.sop_progress_band)")
-        # the SOP moved (stage or progress): it is not stalled any more, and
-        # its stall days count from now (a new lead's from its first summary)
+        # the stall clock: a later value is a real forward movement (the
+        # deal is not stalled any more); an earlier one (a task reopened)
+        # leaves the flag to the next stall pass
         moved = SQL(
-            """sop_stage_date = CASE
-                   WHEN l.sop_stage_date IS NULL
-                     OR l.sop_stage_id IS DISTINCT FROM v.stage_id
-                     OR l.sop_progress IS DISTINCT FROM v.progress
-                   THEN %(now)s ELSE l.sop_stage_date END,
-               sop_stalled = CASE
-                   WHEN l.sop_stage_id IS DISTINCT FROM v.stage_id
-                     OR l.sop_progress IS DISTINCT FROM v.progress
-                   THEN FALSE ELSE l.sop_stalled END""",
+            """sop_forward_date = CASE WHEN v.forward THEN %(now)s
+                                       ELSE l.sop_forward_date END,
+               sop_stage_date = c.date,
+               sop_stalled = CASE WHEN c.date > COALESCE(l.sop_stage_date, c.date)
+                                  THEN FALSE ELSE l.sop_stalled END""",
             now=self.env.cr.now(),
         )
-        columns = ["id", "progress", "stage_id", "task_id", "band"]
-        row_sql = "(%s, %s, %s::integer, %s::integer, %s::varchar"
+        columns = ["id", "progress", "stage_id", "task_id", "band", "forward"]
+        row_sql = "(%s, %s, %s::integer, %s::integer, %s::varchar, %s::boolean"
         set_template = SQL()
         if templates:
             fnames.append("sop_template_id")
@@ -305,9 +324,10 @@ class CrmSopTask(models.Model):
                 stage_id or None,
                 task_id or None,
                 lead_band,
+                lead_forward,
                 *((templates.get(lead_id) or None,) if templates else ()),
             )
-            for lead_id, progress, stage_id, task_id, lead_band in values
+            for lead_id, progress, stage_id, task_id, lead_band, lead_forward in values
         )
         # one statement: the summary, and the SOP stage history of the leads
         # whose SOP stage changes (the stint left ends, the new one starts)
@@ -316,6 +336,15 @@ class CrmSopTask(models.Model):
                 """WITH v(%(columns)s) AS (VALUES %(rows)s),
                         old AS (SELECT l.id, l.sop_stage_id
                                   FROM crm_lead l JOIN v ON v.id = l.id),
+                        c AS (
+                            SELECT v.id, GREATEST(
+                                       l.create_date,
+                                       CASE WHEN v.forward THEN %(now)s
+                                            ELSE l.sop_forward_date END,
+                                       (SELECT MAX(t.date_done) FROM crm_sop_task t
+                                         WHERE t.lead_id = v.id AND t.active
+                                           AND t.state = 'done')) AS date
+                              FROM v JOIN crm_lead l ON l.id = v.id),
                         summary AS (
                             UPDATE crm_lead l
                                SET sop_progress = v.progress,
@@ -323,7 +352,7 @@ class CrmSopTask(models.Model):
                                    sop_next_task_id = v.task_id,
                                    %(set_template)s
                                    %(moved)s, %(band)s
-                              FROM v WHERE l.id = v.id),
+                              FROM v JOIN c ON c.id = v.id WHERE l.id = v.id),
                         entered AS (
                             SELECT v.id, v.stage_id FROM v JOIN old ON old.id = v.id
                              WHERE old.sop_stage_id IS DISTINCT FROM v.stage_id),
@@ -343,7 +372,7 @@ class CrmSopTask(models.Model):
             )
         )
         self.env["crm.sop.stage.log"].invalidate_model()
-        fnames += ["sop_stage_date", "sop_stalled"]
+        fnames += ["sop_stage_date", "sop_forward_date", "sop_stalled"]
         leads.invalidate_recordset([*fnames, "sop_progress_band"])
         leads.modified(fnames)
         if banded:

@@ -1,5 +1,9 @@
+from datetime import timedelta
+
 from odoo.exceptions import UserError
 from odoo.tests import Form, tagged, users
+
+from odoo.addons.mail.tests.common import mail_new_test_user
 
 from .common import TestSopCommon
 
@@ -69,12 +73,13 @@ class TestSopEngine(TestSopCommon):
         self.assertEqual(task.done_user_id, self.env.user)
         self.assertTrue(task.date_done)
         self.assertEqual(lead.sop_progress, 17)  # 1 of 6
-        # clearing the data reopens the task
+        # clearing the data reopens the task; the first completion's credit
+        # stays (it counts nowhere while the task is open)
+        done_on = task.date_done
         lead.sop_companions = False
         self.assertEqual(task.state, "todo")
-        self.assertFalse(task.date_done)
-        self.assertFalse(task.done_user_id)
         self.assertEqual(lead.sop_progress, 0)
+        self.assertEqual((task.date_done, task.done_user_id), (done_on, self.env.user))
 
     @users("user_sales_salesman")
     def test_fields_task_customer_scope_shared(self):
@@ -377,3 +382,37 @@ class TestSopEngine(TestSopCommon):
         self.assertIn("Zhao Min", lead.message_ids[0].body)
         self.assertEqual(task.state, "todo")
         self.assertFalse(task.date_script_sent)
+
+    def test_credit_stays_with_who_completed_first(self):
+        """A rep who cannot read a colleague's deal clears and re-fills a
+        field of their shared customer: the colleague's task goes undone,
+        then done again, with its credit (who, when) unchanged, and the
+        board's "tasks completed" of both reps is what it was."""
+        intruder = mail_new_test_user(
+            self.env,
+            login="sop_intruder",
+            groups="sales_team.group_sale_salesman,base.group_partner_manager",
+        )
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        customer = self.customer.with_user(self.user_sales_salesman)
+        customer.write({"sop_gender": "female", "sop_age_range": "25_34"})
+        task = self._task(lead, self.tt_customer)
+        self.assertEqual(task.state, "done")
+        credit = (task.date_done, task.done_user_id)
+        self.assertEqual(credit[1], self.user_sales_salesman)
+        self.assertFalse(lead.with_user(intruder).has_access("read"))
+
+        def board(user):
+            Board = self.env["crm.sop.board"].with_user(user)
+            return Board.get_board("tasks_done", "month")["me"]
+
+        before = (board(self.user_sales_salesman), board(intruder))
+        with self.mock_datetime_and_now(credit[0] + timedelta(days=1)):
+            self.customer.with_user(intruder).write({"sop_gender": False})
+            self.assertEqual(task.state, "todo")
+            self.customer.with_user(intruder).write({"sop_gender": "female"})
+        self.assertEqual(task.state, "done")
+        self.assertEqual((task.date_done, task.done_user_id), credit)
+        self.assertEqual((board(self.user_sales_salesman), board(intruder)), before)

@@ -114,6 +114,47 @@ class TestSopStalled(TestSopCommon):
             lead.write({"description": "Called back", "priority": "2"})
         self.assertEqual(lead.sop_stage_date, self._at(12, 12))
 
+    def test_only_forward_movement_restarts_the_clock(self):
+        """Setting a task aside and restoring it, or ticking a task and
+        reopening it, or clearing and re-filling data, is no movement: the
+        stall clock stays where it was and the deal stays stalled."""
+        with self.mock_datetime_and_now(self._at(2, 10)):
+            lead = self._lead(name="Idle deal")
+        Task = self.env["crm.sop.task"]
+        with self.mock_datetime_and_now(self._at(6, 9)):
+            Task._sop_flag_stalled()
+        self.assertTrue(lead.sop_stalled)
+        rep_lead = lead.with_user(self.user_sales_salesman)
+        manual = self._task(rep_lead, self.tt_manual)
+        with self.mock_datetime_and_now(self._at(6, 11)):
+            manual._sop_set_aside("Agreed on the phone, nothing to tick")
+            self.assertEqual(manual.state, "na")
+            manual.action_sop_restore()
+            self.assertEqual(lead.sop_stage_date, self._at(2, 10))
+            self.assertTrue(lead.sop_stalled)
+            # ticked and reopened: the clock comes back where it stood
+            manual.action_sop_mark_done()
+            self.assertEqual(lead.sop_stage_date, self._at(6, 11))
+            manual.action_sop_reopen()
+            self.assertEqual(lead.sop_stage_date, self._at(2, 10))
+            Task._sop_flag_stalled()
+            self.assertTrue(lead.sop_stalled)
+            # data filled, cleared: the task was done, the clock moved once
+            rep_lead.write(
+                {"sop_companions": "Her sister", "sop_decision_makers": "Both"}
+            )
+            self.assertEqual(lead.sop_stage_date, self._at(6, 11))
+        with self.mock_datetime_and_now(self._at(10, 11)):
+            rep_lead.write({"sop_companions": False})
+            rep_lead.write({"sop_companions": "Her sister"})
+            self.assertEqual(lead.sop_stage_date, self._at(6, 11), "no new movement")
+            # a move back and forth in the pipeline: only the forward one
+            rep_lead.write({"stage_id": self.stage_team1_2.id})
+            self.assertEqual(lead.sop_stage_date, self._at(10, 11))
+        with self.mock_datetime_and_now(self._at(11, 11)):
+            rep_lead.write({"stage_id": self.stage_team1_1.id})
+            self.assertEqual(lead.sop_stage_date, self._at(10, 11))
+
     def test_flag_cleared_when_the_deal_closes_or_stall_days_go(self):
         with self.mock_datetime_and_now(self._at(2, 10)):
             won, lost, kept = (
