@@ -1,4 +1,4 @@
-from odoo.tests import Form, tagged, users
+from odoo.tests import Form, tagged, users, warmup
 
 from .common import TestSopCommon
 
@@ -73,3 +73,23 @@ class TestSopMerge(TestSopCommon):
         self.assertEqual(head, first)
         self.assertEqual(head.sop_companions, "Husband")
         self.assertEqual(self._task(head, self.tt_manual).state, "done")
+
+    @users("user_sales_salesman")
+    @warmup
+    def test_merge_wizard_budget(self):
+        """Merging two deals of one playbook through core's wizard."""
+        Lead = self.env["crm.lead"]
+        first = Lead.create(self._sop_lead_vals(name="First", expected_revenue=900))
+        second = Lead.create(self._sop_lead_vals(name="Second"))
+        self._task(second, self.tt_manual).action_sop_mark_done()
+        wizard = Form(
+            self.env["crm.merge.opportunity"].with_context(
+                active_model="crm.lead", active_ids=(first + second).ids
+            )
+        ).save()
+        self.env.flush_all()
+        self.env.invalidate_all()
+        # before the tails' activities done moved to the head: 65
+        with self.assertQueryCount(user_sales_salesman=66):
+            wizard.action_merge()
+        self.assertEqual(self._task(first, self.tt_manual).state, "done")
