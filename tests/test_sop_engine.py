@@ -304,6 +304,75 @@ class TestSopEngine(TestSopCommon):
             self._task(lead, self.tt_visit).action_sop_mark_done()
         self.assertEqual(self._task(lead, self.tt_visit).state, "todo")
 
+    def _sop_tick_snapshot(self, tasks):
+        tasks.invalidate_recordset()
+        return tasks.read(
+            ["state", "completion", "date_done", "done_user_id", "na_reason", "active"]
+        )
+
+    def test_kind_switch_keeps_hand_ticks(self):
+        """A task ticked by hand keeps its ticks: switching its kind is
+        refused, saying what to do instead; archiving it keeps them."""
+        Lead = self.env["crm.lead"]
+        rep = self.user_sales_salesman
+        ticked_lead = Lead.with_user(rep).create(self._sop_lead_vals(name="Ticked"))
+        ticked = self._task(ticked_lead, self.tt_manual)
+        ticked.action_sop_mark_done()
+        # a tick archived with a former playbook counts too
+        moved_lead = Lead.create(self._sop_lead_vals(name="Moved"))
+        archived = self._task(moved_lead, self.tt_manual)
+        archived.action_sop_mark_done()
+        moved_lead.team_id = self.env["crm.team"].create({"name": "Elsewhere"})
+        self.assertFalse(archived.active)
+        tasks = (ticked + archived).sudo()
+        before = self._sop_tick_snapshot(tasks)
+        task_template = self.tt_manual.with_user(self.user_sales_manager)
+        switches = [
+            {"kind": "fields", "field_ids": [(6, 0, self.field_lead_companions.ids)]},
+            {"kind": "condition", "domain": "[('expected_revenue', '>', 0)]"},
+            {"kind": "activity", "activity_type_id": self.activity_type_call.id},
+            {"kind": "script", "mail_template_id": self.mail_template.id},
+        ]
+        for vals in switches:
+            with self.subTest(kind=vals["kind"]):
+                with self.assertRaisesRegex(UserError, "Archive this task instead"):
+                    task_template.write(vals)
+                self.assertEqual(self.tt_manual.kind, "manual")
+                self.assertEqual(self._sop_tick_snapshot(tasks), before)
+        # only the archived tick left: still refused
+        ticked.with_user(rep).action_sop_reopen()
+        with self.assertRaisesRegex(UserError, "ticked by hand on 1 opportunities"):
+            task_template.write(switches[0])
+        self.assertEqual(self.tt_manual.kind, "manual")
+        # what the message says to do: the history is archived with the task
+        task_template.action_archive()
+        self.assertEqual(self._sop_tick_snapshot(archived), before[1:])
+        self.assertFalse(self._task(ticked_lead, self.tt_manual))
+
+    def test_kind_switch_without_ticks(self):
+        """Without hand ticks a task may change kind, back and forth; tasks
+        set aside stay set aside with their reason."""
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        aside_lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Aside"))
+        aside = self._task(aside_lead, self.tt_manual)
+        aside.with_user(self.user_sales_salesman)._sop_set_aside("Bought elsewhere")
+        task_template = self.tt_manual.with_user(self.user_sales_manager)
+        task_template.write(
+            {"kind": "fields", "field_ids": [(6, 0, self.field_lead_companions.ids)]}
+        )
+        lead.sop_companions = "Her sister"
+        self.assertEqual(self._task(lead, self.tt_manual).state, "done")
+        self.assertEqual(self._task(lead, self.tt_manual).completion, "auto")
+        self.assertEqual(aside.state, "na")
+        task_template.write({"kind": "manual"})
+        self.assertEqual(self._task(lead, self.tt_manual).state, "done")
+        self.assertEqual(aside.state, "na")
+        self.assertEqual(aside.na_reason, "Bought elsewhere")
+        # done by the system, not by hand: switching again is allowed
+        task_template.write({"kind": "condition", "domain": "[('id', '=', 0)]"})
+        self.assertEqual(self._task(lead, self.tt_manual).state, "todo")
+        self.assertEqual(aside.state, "na")
+
     @users("user_sales_salesman")
     def test_summary_next_step_and_stage(self):
         lead = self.env["crm.lead"].create(
