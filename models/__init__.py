@@ -17,6 +17,7 @@ from . import (  # isort: skip
     crm_sop_stage_log,
     crm_sop_engine,
     crm_sop_gate_pass,
+    crm_sop_activity_done,
 )
 
 # reminders, My SOP day and stalled deals

@@ -406,8 +406,10 @@ class CrmLead(models.Model):
 
     def _merge_dependences(self, opportunities):
         res = super()._merge_dependences(opportunities)
+        # the activities done on the tails complete the head's activity tasks
+        self.env["crm.sop.activity.done"]._sop_merge(self, opportunities)
         # SOP work the system cannot re-derive from the merged data (ticked by
-        # hand, scripts sent) survives on the head opportunity
+        # hand, set aside, scripts sent) survives on the head opportunity
         self.env["crm.sop.task"]._sop_merge(self, opportunities)
         # sudo: nobody writes sends but the engine; they follow their deal
         self.env["crm.sop.script.send"].sudo().search(

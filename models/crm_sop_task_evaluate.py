@@ -387,27 +387,48 @@ class CrmSopTask(models.Model):
     @api.model
     def _sop_merge(self, head, tails):
         """Opportunities ``tails`` are merged into ``head``: what the system
-        cannot re-derive from the merged data (tasks ticked by hand, scripts
-        sent) is kept on the head; then the head is evaluated (the data and
-        the done activities were merged by core)."""
+        cannot re-derive from the merged data (tasks ticked by hand, set
+        aside, scripts sent) is kept on the head; then the head is evaluated
+        (the data, and the activities done, were merged before).
+
+        A tail's task of a task template the head has is merged into the
+        head's task. A tail's task with history whose task template the head
+        has not (the tail followed another playbook, or held archived tasks
+        of a former one) moves to the head archived, as a team change
+        archives the done tasks of a former playbook: the board and the
+        reports keep counting it, and it comes back if the head ever follows
+        that playbook."""
         # sudo: crm lets the user merge these leads; their tasks follow them
-        tasks = self.sudo().search_fetch(
-            [("lead_id", "in", (head | tails).ids)],
-            [
-                "lead_id",
-                "task_template_id",
-                "state",
-                "completion",
-                "date_done",
-                "done_user_id",
-                "date_script_sent",
-                "na_reason",
-            ],
+        tasks = (
+            self.sudo()
+            .with_context(active_test=False)
+            .search_fetch(
+                [("lead_id", "in", (head | tails).ids)],
+                [
+                    "lead_id",
+                    "task_template_id",
+                    "state",
+                    "completion",
+                    "date_done",
+                    "done_user_id",
+                    "date_script_sent",
+                    "na_reason",
+                ],
+            )
         )
         head_tasks = {t.task_template_id: t for t in tasks if t.lead_id == head}
+        tail_tasks = defaultdict(list)
         for task in tasks:
+            tail_tasks[task.lead_id].append(task)
+        moved = tasks.browse()
+        # the tails in merge order: the more confident one's history first
+        for task in (task for tail in tails for task in tail_tasks[tail]):
             target = head_tasks.get(task.task_template_id)
-            if task.lead_id == head or not target:
+            if not target:
+                if task.state != "todo" or task.date_script_sent:
+                    moved |= task
+                    # a later tail's task of the same template merges into it
+                    head_tasks[task.task_template_id] = task
                 continue
             vals = {}
             if task.state == "na" and target.state == "todo":
@@ -431,4 +452,9 @@ class CrmSopTask(models.Model):
             if vals:
                 # at most a few tasks: merges take up to five opportunities
                 target.write(vals)
+        if moved:
+            # one UPDATE; the evaluation below reactivates those the head's
+            # own playbook has (its missing tasks are inserted over them)
+            moved.write({"lead_id": head.id, "active": False})
+            self.env["crm.lead"].invalidate_model(["sop_task_ids"])
         self._sop_evaluate(head)

@@ -260,24 +260,13 @@ class CrmSopTask(models.Model):
     # ------------------------------------------------------------
 
     def _sop_done_activity(self, batch, rows):
-        activity_types = {
-            batch.config[row.task_template_id].activity_type_id for row in rows
-        }
-        # sudo: mail.message access is checked per document; these are the
-        # done-activity notes of leads this pass is allowed to evaluate
-        groups = (
-            self.env["mail.message"]
-            .sudo()
-            ._read_group(
-                [
-                    ("model", "=", "crm.lead"),
-                    ("res_id", "in", list({row.lead_id for row in rows})),
-                    ("mail_activity_type_id", "in", list(activity_types)),
-                ],
-                ["res_id", "mail_activity_type_id"],
-            )
+        """Done once an activity of the type was marked done on the deal, as
+        the product recorded it (crm.sop.activity.done); a chatter message
+        carrying the activity type proves nothing."""
+        done_activities = self.env["crm.sop.activity.done"]._sop_done_pairs(
+            {row.lead_id for row in rows},
+            {batch.config[row.task_template_id].activity_type_id for row in rows},
         )
-        done_activities = {(res_id, atype.id) for res_id, atype in groups}
         return {
             row.id: (
                 row.lead_id,

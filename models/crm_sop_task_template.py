@@ -1,7 +1,7 @@
 from lxml import etree
 
 from odoo import api, fields, models, tools
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 # fields a task cannot ask a rep to fill, nor a condition compare
 FIELD_TYPES_EXCLUDED = ("properties", "properties_definition", "json")
@@ -210,7 +210,46 @@ class CrmSopTaskTemplate(models.Model):
         self.env["crm.sop.task"]._sop_instantiate_templates(task_templates)
         return task_templates
 
+    def _sop_check_kind_switch(self, kind):
+        """Tasks ticked by hand keep their history: once a task template has
+        any (archived ones included), how it is decided cannot change, since
+        the new kind would reopen them for ever. Set aside tasks need no
+        such care: the engine leaves them alone, whatever the kind."""
+        switched = self.filtered(lambda task_template: task_template.kind != kind)
+        if not switched:
+            return
+        # sudo: the ticks of every opportunity count, including those the
+        # manager cannot read (another company's, for a shared playbook)
+        ticked = (
+            self.env["crm.sop.task"]
+            .sudo()
+            .with_context(active_test=False)
+            ._read_group(
+                [
+                    ("task_template_id", "in", switched.ids),
+                    ("state", "=", "done"),
+                    ("completion", "=", "manual"),
+                ],
+                ["task_template_id"],
+                ["__count"],
+            )
+        )
+        if ticked:
+            task_template, count = ticked[0]
+            raise UserError(
+                self.env._(
+                    "The task “%(task)s” was ticked by hand on %(count)s "
+                    "opportunities: deciding it another way would erase those "
+                    "ticks. Archive this task instead (its history is kept) and "
+                    "add a new one of the kind you want.",
+                    task=self.browse(task_template.id).name,
+                    count=count,
+                )
+            )
+
     def write(self, vals):
+        if "kind" in vals:
+            self._sop_check_kind_switch(vals["kind"])
         res = super().write(vals)
         self._sop_clear_caches()
         Task = self.env["crm.sop.task"]

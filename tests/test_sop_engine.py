@@ -1,7 +1,10 @@
+import importlib.util
+import os
 from datetime import timedelta
 
 from odoo.exceptions import UserError
-from odoo.tests import Form, tagged, users
+from odoo.modules.module import get_module_path
+from odoo.tests import Form, tagged, users, warmup
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
@@ -135,6 +138,112 @@ class TestSopEngine(TestSopCommon):
         call.action_feedback("Called, she will come Saturday")
         self.assertEqual(task.state, "done")
         self.assertEqual(task.completion, "auto")
+        # what completed it is the product's own record of the activities done
+        done = self.env["crm.sop.activity.done"].search([("lead_id", "=", lead.id)])
+        self.assertEqual(
+            sorted(done.mapped("activity_type_id.id")),
+            sorted(
+                [
+                    self.activity_type_call.id,
+                    self.env.ref("mail.mail_activity_data_todo").id,
+                ]
+            ),
+        )
+        self.assertEqual(done.user_id, self.env.user)
+
+    @users("user_sales_salesman")
+    @warmup
+    def test_activity_done_budget(self):
+        """Marking an activity done on a deal costs one INSERT more than
+        core (the record of the activity done), whatever its type; a watched
+        type also evaluates the deal."""
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        call = lead.activity_schedule("mail.mail_activity_data_call")
+        todo = lead.activity_schedule("mail.mail_activity_data_todo")
+        self.env.flush_all()
+        self.env.invalidate_all()
+        # before the record of activities done: 17 and 26
+        with self.assertQueryCount(user_sales_salesman=18):
+            todo.action_feedback("Done")
+        self.env.invalidate_all()
+        with self.assertQueryCount(user_sales_salesman=27):
+            call.action_feedback("Called")
+        self.assertEqual(self._task(lead, self.tt_call).state, "done")
+
+    def test_activity_done_before_the_task_exists(self):
+        """An activity done before its task was added to the playbook
+        completes the task once added, as it did when the chatter was read."""
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        lead.activity_schedule(
+            "mail.mail_activity_data_meeting", user_id=self.user_sales_salesman.id
+        ).with_user(self.user_sales_salesman).action_feedback("Met")
+        task_template = self.env["crm.sop.task.template"].create(
+            {
+                "name": "Meet",
+                "stage_id": self.sop_stage_pitch.id,
+                "kind": "activity",
+                "activity_type_id": self.env.ref("mail.mail_activity_data_meeting").id,
+            }
+        )
+        self.assertEqual(self._task(lead, task_template).state, "done")
+
+    def test_migration_keeps_done_activity_tasks(self):
+        """18.0.1.2.0: the activity tasks done before the upgrade stay done
+        (backfilled from the tasks, archived ones included); a task left open
+        stays open whatever the chatter says."""
+        Lead = self.env["crm.lead"]
+        called = Lead.create(self._sop_lead_vals(name="Called"))
+        called.activity_schedule(
+            activity_type_id=self.activity_type_call.id,
+            user_id=self.user_sales_salesman.id,
+        ).with_user(self.user_sales_salesman).action_feedback("Called")
+        task = self._task(called, self.tt_call)
+        self.assertEqual(task.state, "done")
+        # history of a former playbook: done, then archived by a team change
+        moved = Lead.create(self._sop_lead_vals(name="Moved"))
+        moved.activity_schedule(
+            activity_type_id=self.activity_type_call.id, user_id=self.env.uid
+        ).action_feedback("Called")
+        moved_task = self._task(moved, self.tt_call)
+        moved.team_id = self.env["crm.team"].create({"name": "Elsewhere"})
+        self.assertFalse(moved_task.active)
+        self.assertEqual(moved_task.state, "done")
+        # a message carrying the type, as anybody could post before
+        forged = Lead.create(self._sop_lead_vals(name="Forged"))
+        forged.message_post(
+            body="Called", mail_activity_type_id=self.activity_type_call.id
+        )
+        leads = called + moved + forged
+        # the database before the upgrade: no record of activities done
+        self.env.cr.execute(
+            "DELETE FROM crm_sop_activity_done WHERE lead_id = ANY(%s)", [leads.ids]
+        )
+        Ledger = self.env["crm.sop.activity.done"]
+        Ledger.invalidate_model()
+        path = os.path.join(
+            get_module_path("crm_sales_sop"),
+            "migrations",
+            "18.0.1.2.0",
+            "post-activity_done.py",
+        )
+        spec = importlib.util.spec_from_file_location("sop_migration", path)
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        for _run in range(2):  # run twice: nothing doubles
+            migration.migrate(self.env.cr, "18.0.1.1.0")
+        rows = Ledger.search([("lead_id", "in", leads.ids)])
+        self.assertEqual(rows.lead_id, called + moved)
+        row = rows.filtered(lambda r: r.lead_id == called)
+        self.assertEqual(row.activity_type_id, self.activity_type_call)
+        self.assertEqual(row.user_id, self.user_sales_salesman)
+        self.assertEqual(row.date, task.date_done)
+        self.env["crm.sop.task"]._sop_evaluate(leads)
+        self.assertEqual(task.state, "done")
+        self.assertEqual(self._task(forged, self.tt_call).state, "todo")
+        # the archived task is done again when the deal comes back
+        moved.team_id = self.sales_team_1
+        self.assertTrue(moved_task.active)
+        self.assertEqual(moved_task.state, "done")
 
     @users("user_sales_salesman")
     def test_script_task_from_composer(self):
@@ -194,6 +303,75 @@ class TestSopEngine(TestSopCommon):
         with self.assertRaises(UserError):
             self._task(lead, self.tt_visit).action_sop_mark_done()
         self.assertEqual(self._task(lead, self.tt_visit).state, "todo")
+
+    def _sop_tick_snapshot(self, tasks):
+        tasks.invalidate_recordset()
+        return tasks.read(
+            ["state", "completion", "date_done", "done_user_id", "na_reason", "active"]
+        )
+
+    def test_kind_switch_keeps_hand_ticks(self):
+        """A task ticked by hand keeps its ticks: switching its kind is
+        refused, saying what to do instead; archiving it keeps them."""
+        Lead = self.env["crm.lead"]
+        rep = self.user_sales_salesman
+        ticked_lead = Lead.with_user(rep).create(self._sop_lead_vals(name="Ticked"))
+        ticked = self._task(ticked_lead, self.tt_manual)
+        ticked.action_sop_mark_done()
+        # a tick archived with a former playbook counts too
+        moved_lead = Lead.create(self._sop_lead_vals(name="Moved"))
+        archived = self._task(moved_lead, self.tt_manual)
+        archived.action_sop_mark_done()
+        moved_lead.team_id = self.env["crm.team"].create({"name": "Elsewhere"})
+        self.assertFalse(archived.active)
+        tasks = (ticked + archived).sudo()
+        before = self._sop_tick_snapshot(tasks)
+        task_template = self.tt_manual.with_user(self.user_sales_manager)
+        switches = [
+            {"kind": "fields", "field_ids": [(6, 0, self.field_lead_companions.ids)]},
+            {"kind": "condition", "domain": "[('expected_revenue', '>', 0)]"},
+            {"kind": "activity", "activity_type_id": self.activity_type_call.id},
+            {"kind": "script", "mail_template_id": self.mail_template.id},
+        ]
+        for vals in switches:
+            with self.subTest(kind=vals["kind"]):
+                with self.assertRaisesRegex(UserError, "Archive this task instead"):
+                    task_template.write(vals)
+                self.assertEqual(self.tt_manual.kind, "manual")
+                self.assertEqual(self._sop_tick_snapshot(tasks), before)
+        # only the archived tick left: still refused
+        ticked.with_user(rep).action_sop_reopen()
+        with self.assertRaisesRegex(UserError, "ticked by hand on 1 opportunities"):
+            task_template.write(switches[0])
+        self.assertEqual(self.tt_manual.kind, "manual")
+        # what the message says to do: the history is archived with the task
+        task_template.action_archive()
+        self.assertEqual(self._sop_tick_snapshot(archived), before[1:])
+        self.assertFalse(self._task(ticked_lead, self.tt_manual))
+
+    def test_kind_switch_without_ticks(self):
+        """Without hand ticks a task may change kind, back and forth; tasks
+        set aside stay set aside with their reason."""
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        aside_lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Aside"))
+        aside = self._task(aside_lead, self.tt_manual)
+        aside.with_user(self.user_sales_salesman)._sop_set_aside("Bought elsewhere")
+        task_template = self.tt_manual.with_user(self.user_sales_manager)
+        task_template.write(
+            {"kind": "fields", "field_ids": [(6, 0, self.field_lead_companions.ids)]}
+        )
+        lead.sop_companions = "Her sister"
+        self.assertEqual(self._task(lead, self.tt_manual).state, "done")
+        self.assertEqual(self._task(lead, self.tt_manual).completion, "auto")
+        self.assertEqual(aside.state, "na")
+        task_template.write({"kind": "manual"})
+        self.assertEqual(self._task(lead, self.tt_manual).state, "done")
+        self.assertEqual(aside.state, "na")
+        self.assertEqual(aside.na_reason, "Bought elsewhere")
+        # done by the system, not by hand: switching again is allowed
+        task_template.write({"kind": "condition", "domain": "[('id', '=', 0)]"})
+        self.assertEqual(self._task(lead, self.tt_manual).state, "todo")
+        self.assertEqual(aside.state, "na")
 
     @users("user_sales_salesman")
     def test_summary_next_step_and_stage(self):

@@ -555,3 +555,192 @@ class TestSopOtherCompany(TestSopCommon):
                 playbook.write({"team_ids": [command]})
         self.assertEqual(playbook.sudo().team_ids, self.sales_team_1)
         self.assertEqual(self._sop_snapshot_b(), before_b)
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopActivityForged(TestSopCommon):
+    """An activity task completes only when an activity of its type is marked
+    done on the deal: a chatter message carrying the activity type (posted by
+    the rep, by another rep, on behalf of anybody by a controller, or created
+    directly) completes nothing. The ledger of activities done is the
+    engine's."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.lead = cls.env["crm.lead"].create(cls._sop_lead_vals(name="Forged"))
+        cls.user_portal = mail_new_test_user(
+            cls.env, login="sop_portal", groups="base.group_portal"
+        )
+
+    def _snapshot(self):
+        self.env.invalidate_all()
+        task = self._task(self.lead, self.tt_call).sudo()
+        return (
+            task.read(["state", "completion", "date_done", "done_user_id"]),
+            self.lead.sudo().sop_progress,
+            self.env["crm.sop.activity.done"].sudo().search_count([]),
+        )
+
+    def _evaluate(self, user):
+        """A change of a watched field: the engine evaluates every task of
+        the deal (as the rep would trigger it)."""
+        self.lead.with_user(user).write(
+            {"sop_companions": f"{user.name} {self.lead.sop_companions or ''}"}
+        )
+
+    def test_messages_do_not_complete_activity_tasks(self):
+        call = self.activity_type_call.id
+        before = self._snapshot()
+        self.assertEqual(before[0][0]["state"], "todo")
+        forgeries = {
+            "rep posts with the type": (
+                self.user_sales_salesman,
+                lambda lead: lead.message_post(
+                    body="I called", mail_activity_type_id=call
+                ),
+            ),
+            "rep posts as the activities subtype": (
+                self.user_sales_salesman,
+                lambda lead: lead.message_post(
+                    body="Call done",
+                    mail_activity_type_id=call,
+                    subtype_xmlid="mail.mt_activities",
+                ),
+            ),
+            "rep creates the message": (
+                self.user_sales_salesman,
+                lambda lead: (
+                    self.env["mail.message"]
+                    .with_user(lead.env.user)
+                    .create(
+                        {
+                            "model": "crm.lead",
+                            "res_id": lead.id,
+                            "body": "Call done",
+                            "message_type": "comment",
+                            "mail_activity_type_id": call,
+                            "subtype_id": self.env.ref("mail.mt_activities").id,
+                        }
+                    )
+                ),
+            ),
+            "another rep posts": (
+                self.user_sales_leads,
+                lambda lead: lead.message_post(
+                    body="Called for you",
+                    mail_activity_type_id=call,
+                    subtype_xmlid="mail.mt_activities",
+                ),
+            ),
+            # what a controller posting for a portal user or an incoming mail
+            # would create: any author, any values
+            "posted on behalf of a portal user": (
+                self.user_sales_salesman,
+                lambda lead: lead.sudo().message_post(
+                    body="Call me maybe",
+                    author_id=self.user_portal.partner_id.id,
+                    mail_activity_type_id=call,
+                    subtype_xmlid="mail.mt_activities",
+                    message_type="comment",
+                ),
+            ),
+        }
+        for label, (user, forge) in forgeries.items():
+            with self.subTest(forgery=label):
+                forge(self.lead.with_user(user))
+                self._evaluate(user)
+                self.assertEqual(self._snapshot(), before)
+        # the portal user cannot even post on the deal
+        with self.assertRaises(AccessError):
+            self.lead.with_user(self.user_portal).message_post(
+                body="Done", mail_activity_type_id=call
+            )
+        with self.assertRaises(AccessError):
+            self.env["mail.message"].with_user(self.user_portal).create(
+                {
+                    "model": "crm.lead",
+                    "res_id": self.lead.id,
+                    "body": "Done",
+                    "mail_activity_type_id": call,
+                }
+            )
+        self.assertEqual(self._snapshot(), before)
+        # the messages are there: only the product's own record counts
+        self.assertEqual(
+            self.env["mail.message"].search_count(
+                [
+                    ("model", "=", "crm.lead"),
+                    ("res_id", "=", self.lead.id),
+                    ("mail_activity_type_id", "=", call),
+                ]
+            ),
+            len(forgeries),
+        )
+        # marking a real activity of the type done completes it
+        self.lead.with_user(self.user_sales_salesman).activity_schedule(
+            activity_type_id=call, user_id=self.user_sales_salesman.id
+        ).action_feedback("Called, she comes Saturday")
+        task = self._task(self.lead, self.tt_call)
+        self.assertEqual(task.state, "done")
+        self.assertEqual(task.completion, "auto")
+        self.assertEqual(task.done_user_id, self.user_sales_salesman)
+
+    def test_nobody_writes_the_ledger(self):
+        """Reps, managers, administrators and superuser code are refused; the
+        rows stay as the engine wrote them."""
+        self.lead.with_user(self.user_sales_salesman).activity_schedule(
+            activity_type_id=self.activity_type_call.id,
+            user_id=self.user_sales_salesman.id,
+        ).action_feedback("Called")
+        Ledger = self.env["crm.sop.activity.done"]
+        row = Ledger.search([("lead_id", "=", self.lead.id)])
+        self.assertEqual(len(row), 1)
+        self.assertEqual(row.activity_type_id, self.activity_type_call)
+        self.assertEqual(row.user_id, self.user_sales_salesman)
+        before = row.read()
+        rows_before = Ledger.search([])
+        other = self.env["crm.lead"].create(self._sop_lead_vals(name="Not called"))
+        vals = {
+            "lead_id": other.id,
+            "activity_type_id": self.activity_type_call.id,
+            "date": "2026-01-01 00:00:00",
+        }
+        admin = self.env.ref("base.user_admin")
+        for env in (
+            self.env(user=self.user_sales_salesman),
+            self.env(user=self.user_sales_manager),
+            self.env(user=admin),
+            self.env(su=True),
+        ):
+            ledger = Ledger.with_env(env)
+            with self.subTest(user=env.user.name, su=env.su):
+                with self.assertRaises(AccessError):
+                    ledger.create(vals)
+                with self.assertRaises(AccessError):
+                    ledger.browse(row.id).write({"lead_id": other.id})
+                with self.assertRaises(AccessError):
+                    ledger.browse(row.id).unlink()
+                with self.assertRaises(AccessError):
+                    ledger.browse(row.id).copy({"lead_id": other.id})
+        # import goes through create
+        result = Ledger.with_user(self.user_sales_manager).load(
+            ["lead_id/.id", "activity_type_id/.id", "date"],
+            [[str(other.id), str(self.activity_type_call.id), "2026-01-01 00:00:00"]],
+        )
+        self.assertFalse(result["ids"])
+        self.env.invalidate_all()
+        self.assertEqual(Ledger.search([]), rows_before)
+        self.assertEqual(row.read(), before)
+        self.assertEqual(self._task(other, self.tt_call).state, "todo")
+        # a rep reads the rows of their own deals only
+        lead_other = self.env["crm.lead"].create(
+            self._sop_lead_vals(name="Other's", user_id=self.user_sales_leads.id)
+        )
+        lead_other.with_user(self.user_sales_leads).activity_schedule(
+            activity_type_id=self.activity_type_call.id,
+            user_id=self.user_sales_leads.id,
+        ).action_feedback("Called")
+        self.assertEqual(
+            Ledger.with_user(self.user_sales_salesman).search([]).lead_id, self.lead
+        )
