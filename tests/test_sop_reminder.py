@@ -12,7 +12,9 @@ from aiosmtpd.controller import Controller
 import odoo
 from odoo import SUPERUSER_ID, api
 from odoo.exceptions import AccessError, ValidationError
+from odoo.modules.migration import load_script
 from odoo.tests import Form, TransactionCase, tagged, users
+from odoo.tools.misc import file_path
 from odoo.tools.safe_eval import safe_eval
 
 from odoo.addons.mail.tests.common import mail_new_test_user
@@ -668,6 +670,65 @@ class TestSopSettingsBounds(TestSopReminderCommon):
         )
         settings.execute()
         self.assertEqual(self._company_values(), (0, SOP_REMINDER_OFFSET_MAX, 0))
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopUpgrade(TestSopReminderCommon):
+    """The 18.0.1.2.0 upgrade on a database from before it: ledger rows
+    without company, numbers past the new bounds (the CHECKs dropped, as
+    they were not there)."""
+
+    def test_pre_migration_fills_the_company_and_bounds_the_numbers(self):
+        rep = self._rep("rep_upgrade", "Asia/Shanghai")
+        self._remind(datetime(2026, 3, 2, 0, 30))
+        row = self.env["crm.sop.reminder"].search([("user_id", "=", rep.id)])
+        company_b = self.env["res.company"].create({"name": "SOP Upgrade B"})
+        self.env.flush_all()
+        self.env.cr.execute(
+            """ALTER TABLE crm_sop_reminder ALTER COLUMN company_id DROP NOT NULL;
+               ALTER TABLE crm_sop_stage
+                   DROP CONSTRAINT crm_sop_stage_stall_days_positive;
+               ALTER TABLE res_company
+                   DROP CONSTRAINT res_company_sop_reminder_offsets_positive,
+                   DROP CONSTRAINT res_company_sop_high_value_amount_positive;
+               UPDATE crm_sop_reminder SET company_id = NULL WHERE id = %s;
+               UPDATE crm_sop_stage SET stall_days = CASE id WHEN %s THEN 3000000
+                                                             ELSE 365 END
+                WHERE id IN %s;
+               UPDATE res_company
+                  SET sop_reminder_start_offset = 9000,
+                      sop_reminder_end_offset = 60,
+                      sop_high_value_amount = -5
+                WHERE id = %s""",
+            [
+                row.id,
+                self.sop_stage_contact.id,
+                (self.sop_stage_contact.id, self.sop_stage_pitch.id),
+                company_b.id,
+            ],
+        )
+        script = load_script(
+            file_path("crm_sales_sop/migrations/18.0.1.2.0/pre-migration.py"),
+            "crm_sales_sop_pre_migration_18_0_1_2_0",
+        )
+        with self.assertLogs("crm_sales_sop_pre_migration_18_0_1_2_0", "WARNING"):
+            script.migrate(self.env.cr, "18.0.1.1.0")
+        self.env.invalidate_all()
+        self.assertEqual(row.company_id, self.company)
+        self.assertEqual(
+            (self.sop_stage_contact.stall_days, self.sop_stage_pitch.stall_days),
+            (0, 365),
+            "past the bound: never, as in practice; within it: kept",
+        )
+        self.assertEqual(
+            (
+                company_b.sop_reminder_start_offset,
+                company_b.sop_reminder_end_offset,
+                company_b.sop_high_value_amount,
+            ),
+            (SOP_REMINDER_OFFSET_MAX, 60, 0),
+        )
+        self.assertEqual(self.company.sop_reminder_start_offset, 30, "kept")
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
