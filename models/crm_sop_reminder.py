@@ -20,7 +20,9 @@ SOP_REMINDER_RETRIES = 2
 
 # a salesperson due for a prompt: who, which moment of which local day, and
 # where their local day starts (UTC, naive) for "completed today"
-SopDue = namedtuple("SopDue", ["user_id", "moment", "local_date", "day_start"])
+SopDue = namedtuple(
+    "SopDue", ["user_id", "moment", "local_date", "day_start", "company_id"]
+)
 # a prompt claimed in the ledger by this transaction
 SopClaim = namedtuple(
     "SopClaim", ["id", "user_id", "moment", "local_date", "day_start"]
@@ -35,7 +37,11 @@ class CrmSopReminder(models.Model):
     """The ledger of the Sales SOP prompts: one row per salesperson, moment
     (workday start or end) and local day, written by the reminder job only
     (``INSERT ... ON CONFLICT DO NOTHING RETURNING``): the UNIQUE key makes each
-    prompt go at most once, whatever runs the job twice, late or at once."""
+    prompt go at most once, whatever runs the job twice, late or at once.
+
+    A row belongs to the company whose calendar and offsets decided it (the
+    salesperson's main company at that moment): its managers read it, as
+    they read that company's deals."""
 
     _name = "crm.sop.reminder"
     _description = "Sales SOP Reminder"
@@ -61,6 +67,15 @@ class CrmSopReminder(models.Model):
         help="In the salesperson's time zone.",
     )
     message_id = fields.Many2one("mail.message", readonly=True, ondelete="set null")
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        readonly=True,
+        index=True,
+        ondelete="cascade",
+        help="The salesperson's company when they were prompted: its calendar "
+        "and reminder settings decided the prompt.",
+    )
 
     _sql_constraints = [
         (
@@ -78,8 +93,13 @@ class CrmSopReminder(models.Model):
     def _cron_sop_reminder(self):
         """Every 15 minutes: flag the stalled deals, then prompt each
         salesperson with open SOP tasks whose workday start (or end) moment
-        has come, while they are at work."""
-        self.env["crm.sop.task"]._sop_flag_stalled()
+        has come, while they are at work. The stall pass failing (each
+        company is already counted apart) does not stop the reminders."""
+        try:
+            with self.env.cr.savepoint():
+                self.env["crm.sop.task"]._sop_flag_stalled()
+        except Exception:
+            _logger.exception("Sales SOP: stall pass failed, reminders go on")
         self._sop_commit()
         self._sop_remind()
 
@@ -100,37 +120,55 @@ class CrmSopReminder(models.Model):
         prompts in the ledger, posts them, reports progress and commits. A
         crash loses at most the batch in progress (its ledger rows roll back
         with its messages): the next run prompts them, still within their
-        working window. Returns the claims made."""
+        working window. A batch holds the salespersons of one company only:
+        one company's bad data fails its own batches, not the others'.
+        Returns the claims made."""
         now = now or self.env.cr.now()
-        user_ids = self._sop_reminder_candidates()
+        by_company = self._sop_reminder_candidates()
+        total = sum(len(user_ids) for user_ids in by_company.values())
         claims = []
         done = 0
-        for batch in split_every(batch_size, user_ids, list):
-            claims += self._sop_reminder_batch(batch, now)
-            done += len(batch)
-            self.env["ir.cron"]._notify_progress(
-                done=done, remaining=len(user_ids) - done
-            )
-            self._sop_commit()
+        for company_id, user_ids in by_company.items():
+            for batch in split_every(batch_size, user_ids, list):
+                claims += self._sop_reminder_batch(batch, now, company_id)
+                done += len(batch)
+                self.env["ir.cron"]._notify_progress(done=done, remaining=total - done)
+                self._sop_commit()
         return claims
 
     @api.model
-    def _sop_reminder_batch(self, user_ids, now):
+    def _sop_reminder_batch(self, user_ids, now, company_id=None):
         """Claim and post the prompts of a batch. Two runs at once: the later
         one's claim of a row the other committed after its snapshot fails
         with a serialization failure (REPEATABLE READ); the batch is then
-        tried again in a new transaction, which sees the row and skips it."""
+        tried again in a new transaction, which sees the row and skips it.
+        Any other failure (a calendar the server cannot read, ...) undoes
+        this batch only, in its savepoint: logged, skipped, the next batches
+        go; the next run tries it again."""
         for attempt in range(SOP_REMINDER_RETRIES + 1):
             try:
-                claims = self._sop_reminder_claim(user_ids, now)
-                self._sop_reminder_post(claims, now)
+                with self.env.cr.savepoint():
+                    claims = self._sop_reminder_claim(user_ids, now)
+                    self._sop_reminder_post(claims, now)
                 return claims
             except psycopg2.errors.SerializationFailure:
                 if self._sop_testing() or attempt == SOP_REMINDER_RETRIES:
                     raise
                 _logger.info("Sales SOP reminders: batch met a concurrent run, retried")
                 # the batches before were committed: only this one is undone
+                # (a serialization failure needs a new snapshot, not a savepoint)
                 self.env.cr.rollback()
+            except psycopg2.OperationalError:
+                raise  # the server or the connection failed: the job stops
+            except Exception:
+                _logger.exception(
+                    "Sales SOP reminders: batch of %s salespersons of company "
+                    "id %s failed and was skipped (users %s); other batches go on",
+                    len(user_ids),
+                    company_id,
+                    user_ids,
+                )
+                return []
         return []
 
     # ------------------------------------------------------------
@@ -139,25 +177,31 @@ class CrmSopReminder(models.Model):
 
     @api.model
     def _sop_reminder_candidates(self):
-        """Ids of the active internal users who did not opt out and are the
-        salesperson of an open opportunity with open SOP tasks (one query)."""
+        """{company id: [user id]}: the active internal users who did not opt
+        out and are the salesperson of an open opportunity with open SOP
+        tasks, by main company (one query)."""
         self.env["crm.lead"].flush_model(
             ["user_id", "active", "probability", "sop_next_task_id"]
         )
-        self.env["res.users"].flush_model(["active", "share", "sop_reminder_opt_out"])
+        self.env["res.users"].flush_model(
+            ["active", "share", "sop_reminder_opt_out", "company_id"]
+        )
         self.env.cr.execute(
             SQL(
-                """SELECT DISTINCT l.user_id
+                """SELECT DISTINCT u.company_id, l.user_id
                      FROM crm_lead l
                      JOIN res_users u ON u.id = l.user_id
                     WHERE l.active AND COALESCE(l.probability, 0) < 100
                       AND l.sop_next_task_id IS NOT NULL
                       AND u.active AND NOT u.share
                       AND u.sop_reminder_opt_out IS NOT TRUE
-                 ORDER BY l.user_id"""
+                 ORDER BY u.company_id, l.user_id"""
             )
         )
-        return [row[0] for row in self.env.cr.fetchall()]
+        by_company = defaultdict(list)
+        for company_id, user_id in self.env.cr.fetchall():
+            by_company[company_id].append(user_id)
+        return dict(by_company)
 
     @api.model
     def _sop_reminder_due(self, users, now):
@@ -220,6 +264,7 @@ class CrmSopReminder(models.Model):
                         moment,
                         today,
                         day_start.astimezone(pytz.utc).replace(tzinfo=None),
+                        company.id,
                     )
                 )
         return due
@@ -242,6 +287,7 @@ class CrmSopReminder(models.Model):
         self.env.cr.execute(
             SQL(
                 """INSERT INTO crm_sop_reminder (user_id, moment, local_date,
+                                                 company_id,
                                                  create_uid, create_date,
                                                  write_uid, write_date)
                    VALUES %s
@@ -249,10 +295,11 @@ class CrmSopReminder(models.Model):
                 RETURNING id, user_id, moment, local_date""",
                 SQL(", ").join(
                     SQL(
-                        "(%s, %s, %s, %s, %s, %s, %s)",
+                        "(%s, %s, %s, %s, %s, %s, %s, %s)",
                         d.user_id,
                         d.moment,
                         d.local_date,
+                        d.company_id,
                         uid,
                         now,
                         uid,

@@ -1,5 +1,10 @@
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 from odoo.tools import SQL
+
+# the most working days a SOP stage may wait before its deals stall (a year
+# and a half of working days); the stall pass reads calendars that far back
+SOP_STALL_DAYS_MAX = 365
 
 
 class CrmSopStage(models.Model):
@@ -48,7 +53,7 @@ class CrmSopStage(models.Model):
         default=0,
         help="An opportunity in this SOP stage whose SOP has not moved for "
         "this many working days (company calendar) is flagged as stalled. "
-        "0: never.",
+        "0: never; at most 365.",
     )
     task_template_ids = fields.One2many(
         "crm.sop.task.template", "stage_id", string="Tasks"
@@ -65,8 +70,8 @@ class CrmSopStage(models.Model):
     _sql_constraints = [
         (
             "stall_days_positive",
-            "CHECK(stall_days >= 0)",
-            "The stall days of a SOP stage cannot be negative.",
+            f"CHECK(stall_days >= 0 AND stall_days <= {SOP_STALL_DAYS_MAX})",
+            "The stall days of a SOP stage are from 0 to 365 working days.",
         ),
     ]
 
@@ -157,6 +162,21 @@ class CrmSopStage(models.Model):
                 "Gate: leaving this stage with these tasks open is logged: %(tasks)s."
             )
         return text % {"tasks": ", ".join(tasks)}
+
+    @api.constrains("stall_days")
+    def _check_stall_days(self):
+        """A readable refusal before the database's CHECK."""
+        for stage in self:
+            if not 0 <= stage.stall_days <= SOP_STALL_DAYS_MAX:
+                raise ValidationError(
+                    self.env._(
+                        "The stall days of the SOP stage %(stage)s must be "
+                        "from 0 (never) to %(max)s working days, not %(days)s.",
+                        stage=stage.display_name,
+                        max=SOP_STALL_DAYS_MAX,
+                        days=stage.stall_days,
+                    )
+                )
 
     @api.constrains("crm_stage_id", "template_id")
     def _check_crm_stage_team(self):

@@ -3,10 +3,13 @@ import logging
 from collections import defaultdict
 from datetime import datetime, time, timedelta
 
+import psycopg2
 import pytz
 
 from odoo import api, models
 from odoo.tools import SQL
+
+from .crm_sop_stage import SOP_STALL_DAYS_MAX
 
 _logger = logging.getLogger(__name__)
 
@@ -33,6 +36,13 @@ class CrmSopTask(models.Model):
         longer are (closed, stage without stall days, calendar changed), in
         one pass: one SELECT of the candidates, the working days of each
         company calendar once, two UPDATEs. Returns the ids now stalled.
+
+        Each company is counted in a savepoint: a company whose calendar
+        cannot be read (a time zone the server does not know, ...) is logged
+        and skipped, its deals keep their flag, the other companies' deals
+        are flagged. Stall days past the bound (a database that held them
+        before it existed) never overflow: the candidates are read on at
+        most the bound, the exact count still compares with the stage's days.
 
         A deal is stalled once ``stall_days`` whole working days have passed
         between the day its SOP last moved and today (both in the calendar's
@@ -62,9 +72,10 @@ class CrmSopTask(models.Model):
                     WHERE l.active AND COALESCE(l.probability, 0) < 100
                       AND l.sop_next_task_id IS NOT NULL
                       AND s.stall_days > 0
-                      AND l.sop_stage_date
-                          < %s - make_interval(days => s.stall_days - 1)""",
+                      AND l.sop_stage_date < %s - make_interval(
+                              days => LEAST(s.stall_days, %s) - 1)""",
                 now,
+                SOP_STALL_DAYS_MAX,
             )
         )
         by_company = defaultdict(list)
@@ -73,32 +84,32 @@ class CrmSopTask(models.Model):
                 (lead_id, stage_date, stall_days)
             )
         stalled = []
+        skipped = []  # the deals of a company that failed keep their flag
         companies = self.env["res.company"].browse(list(by_company))
+        companies.fetch(["name", "resource_calendar_id"])
         for company in companies:
-            calendar = company.resource_calendar_id
-            if not calendar:
-                continue  # no working days to count
             rows = by_company[company.id]
-            work_days = self._sop_work_days(
-                calendar,
-                company,
-                min(stage_date for _id, stage_date, _days in rows),
-                max(days for _id, _date, days in rows),
-                now,
-            )
-            tz = pytz.timezone(calendar.tz or "UTC")
-            today = pytz.utc.localize(now).astimezone(tz).date()
-            today_index = bisect.bisect_left(work_days, today)
-            for lead_id, stage_date, stall_days in rows:
-                moved_day = pytz.utc.localize(stage_date).astimezone(tz).date()
-                passed = today_index - bisect.bisect_right(work_days, moved_day)
-                if passed >= stall_days:
-                    stalled.append(lead_id)
+            try:
+                # no write inside: nothing to flush, only the reads to undo
+                with self.env.cr.savepoint(flush=False):
+                    stalled += self._sop_stalled_of_company(company, rows, now)
+            except psycopg2.OperationalError:
+                raise  # the server or the connection failed, not the company
+            except Exception:
+                _logger.exception(
+                    "Sales SOP: stalled deals of company %s (id %s) not "
+                    "counted, its %s deals keep their flag; other companies "
+                    "go on",
+                    company.name,
+                    company.id,
+                    len(rows),
+                )
+                skipped += [lead_id for lead_id, _date, _days in rows]
         self.env.cr.execute(
             SQL(
                 """UPDATE crm_lead SET sop_stalled = FALSE
                     WHERE sop_stalled AND NOT id = ANY(%s)""",
-                stalled,
+                stalled + skipped,
             )
         )
         cleared = self.env.cr.rowcount
@@ -120,18 +131,44 @@ class CrmSopTask(models.Model):
         return stalled
 
     @api.model
+    def _sop_stalled_of_company(self, company, rows, now):
+        """Ids of the deals of ``company`` stalled at ``now``, of ``rows``
+        [(lead id, SOP stage date, stall days)]: one read of its calendar."""
+        calendar = company.resource_calendar_id
+        if not calendar:
+            return []  # no working days to count
+        work_days = self._sop_work_days(
+            calendar,
+            company,
+            min(stage_date for _id, stage_date, _days in rows),
+            max(days for _id, _date, days in rows),
+            now,
+        )
+        tz = pytz.timezone(calendar.tz or "UTC")
+        today = pytz.utc.localize(now).astimezone(tz).date()
+        today_index = bisect.bisect_left(work_days, today)
+        stalled = []
+        for lead_id, stage_date, stall_days in rows:
+            moved_day = pytz.utc.localize(stage_date).astimezone(tz).date()
+            passed = today_index - bisect.bisect_right(work_days, moved_day)
+            if passed >= stall_days:
+                stalled.append(lead_id)
+        return stalled
+
+    @api.model
     def _sop_work_days(self, calendar, company, since, max_stall_days, now):
         """The sorted working days of ``calendar`` (its attendances less the
         company's public holidays) from the day after ``since`` to today
         excluded, in the calendar's time zone, reading back at most
-        ``max_stall_days`` weeks and a month."""
+        ``max_stall_days`` weeks (bounded) and a month."""
         tz = pytz.timezone(calendar.tz or "UTC")
         today = pytz.utc.localize(now).astimezone(tz).date()
         start_day = max(
             pytz.utc.localize(since).astimezone(tz).date() + timedelta(days=1),
             today
             - timedelta(
-                weeks=max_stall_days * STALL_WINDOW_WEEKS_PER_DAY,
+                weeks=min(max_stall_days, SOP_STALL_DAYS_MAX)
+                * STALL_WINDOW_WEEKS_PER_DAY,
                 days=STALL_WINDOW_MARGIN_DAYS,
             ),
         )

@@ -1,4 +1,9 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+# the latest a reminder may come after the workday starts (before it ends):
+# eight hours, in minutes; past a workday the prompt would never be due
+SOP_REMINDER_OFFSET_MAX = 480
 
 
 class ResCompany(models.Model):
@@ -8,19 +13,41 @@ class ResCompany(models.Model):
         string="SOP Reminder After Workday Start",
         default=30,
         help="Minutes after a salesperson's workday starts when the Sales SOP "
-        "prompts them with the deals that need them.",
+        "prompts them with the deals that need them (0 to 480).",
     )
     sop_reminder_end_offset = fields.Integer(
         string="SOP Reminder Before Workday End",
         default=60,
         help="Minutes before a salesperson's workday ends when the Sales SOP "
-        "prompts them again, with what they completed today.",
+        "prompts them again, with what they completed today (0 to 480).",
     )
 
     _sql_constraints = [
         (
             "sop_reminder_offsets_positive",
-            "CHECK(sop_reminder_start_offset >= 0 AND sop_reminder_end_offset >= 0)",
-            "The Sales SOP reminder offsets cannot be negative.",
+            f"CHECK(sop_reminder_start_offset BETWEEN 0 AND {SOP_REMINDER_OFFSET_MAX}"
+            f" AND sop_reminder_end_offset BETWEEN 0 AND {SOP_REMINDER_OFFSET_MAX})",
+            "The Sales SOP reminder offsets are from 0 to 480 minutes.",
         ),
     ]
+
+    @api.constrains("sop_reminder_start_offset", "sop_reminder_end_offset")
+    def _check_sop_reminder_offsets(self):
+        """A readable refusal before the database's CHECK."""
+        for company in self:
+            offsets = (
+                company.sop_reminder_start_offset,
+                company.sop_reminder_end_offset,
+            )
+            if not all(0 <= offset <= SOP_REMINDER_OFFSET_MAX for offset in offsets):
+                raise ValidationError(
+                    self.env._(
+                        "The Sales SOP reminders of %(company)s come from 0 to "
+                        "%(max)s minutes after the workday starts and before it "
+                        "ends, not %(start)s and %(end)s.",
+                        company=company.name,
+                        max=SOP_REMINDER_OFFSET_MAX,
+                        start=offsets[0],
+                        end=offsets[1],
+                    )
+                )

@@ -5,18 +5,22 @@ from datetime import date, datetime, timedelta
 from email.header import decode_header, make_header
 from unittest.mock import patch
 
+import psycopg2
 import pytz
 from aiosmtpd.controller import Controller
 
 import odoo
 from odoo import SUPERUSER_ID, api
-from odoo.exceptions import AccessError
-from odoo.tests import TransactionCase, tagged, users
+from odoo.exceptions import AccessError, ValidationError
+from odoo.modules.migration import load_script
+from odoo.tests import Form, TransactionCase, tagged, users
+from odoo.tools.misc import file_path
 from odoo.tools.safe_eval import safe_eval
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
 from ..models.crm_sop_reminder import CrmSopReminder
+from ..models.res_company import SOP_REMINDER_OFFSET_MAX
 from .common import TestSopCommon
 
 
@@ -428,6 +432,306 @@ class TestSopReminder(TestSopReminderCommon):
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopReminderCompanies(TestSopReminderCommon):
+    """Two companies on Shanghai calendars: the main one (rep A, manager A)
+    and company B (rep B, manager B), a deal each, stalled in the Contact
+    SOP stage (1 stall day) since Friday 2026-02-20."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_b = cls.env["res.company"].create({"name": "SOP Company B"})
+        cls.calendar_b = _office_calendar(cls.env, "Office B", "Asia/Shanghai")
+        cls.company_b.resource_calendar_id = cls.calendar_b
+        cls.rep_a = cls._rep("rep_company_a", "Asia/Shanghai")
+        cls.rep_b = mail_new_test_user(
+            cls.env,
+            login="rep_company_b",
+            name="Rep Company B",
+            email="rep_company_b@test.example.com",
+            company_id=cls.company_b.id,
+            company_ids=[(6, 0, cls.company_b.ids)],
+            tz=False,  # the calendar's time zone
+            notification_type="inbox",
+            groups="sales_team.group_sale_salesman",
+        )
+        cls.manager_b = mail_new_test_user(
+            cls.env,
+            login="manager_company_b",
+            name="Manager Company B",
+            email="manager_company_b@test.example.com",
+            company_id=cls.company_b.id,
+            company_ids=[(6, 0, cls.company_b.ids)],
+            groups="sales_team.group_sale_manager",
+        )
+        cls.lead_a = cls.env["crm.lead"].search([("user_id", "=", cls.rep_a.id)])
+        cls.lead_b = cls.env["crm.lead"].create(
+            cls._sop_lead_vals(
+                name="Company B deal",
+                user_id=cls.rep_b.id,
+                company_id=cls.company_b.id,
+                probability=10,
+            )
+        )
+        cls.sop_stage_contact.stall_days = 1
+        cls.env.cr.execute(
+            "UPDATE crm_lead SET sop_stage_date = '2026-02-20' WHERE id = ANY(%s)",
+            [(cls.lead_a + cls.lead_b).ids],
+        )
+        cls.env.invalidate_all()
+
+    def _cron(self, utc):
+        with self.mock_datetime_and_now(utc):
+            self.env["crm.sop.reminder"]._cron_sop_reminder()
+
+    def test_ledger_rows_belong_to_the_reps_company(self):
+        self.assertEqual(self.lead_b.company_id, self.company_b)
+        self.assertTrue(self.lead_b.sop_next_task_id)
+        self._cron(datetime(2026, 3, 2, 0, 30))
+        Reminder = self.env["crm.sop.reminder"]
+        row_a = Reminder.search([("user_id", "=", self.rep_a.id)])
+        row_b = Reminder.search([("user_id", "=", self.rep_b.id)])
+        self.assertEqual(
+            (row_a.company_id, row_b.company_id), (self.company, self.company_b)
+        )
+        reps = self.rep_a + self.rep_b
+        for manager, own, other in (
+            (self.user_sales_manager, row_a, row_b),
+            (self.manager_b, row_b, row_a),
+        ):
+            with self.subTest(manager=manager.login):
+                ledger = Reminder.with_user(manager)
+                self.assertEqual(ledger.search([("user_id", "in", reps.ids)]), own)
+                self.assertEqual(
+                    own.with_user(manager).read(["moment"])[0]["moment"], "start"
+                )
+                with self.assertRaises(AccessError):
+                    other.with_user(manager).read(["user_id"])
+                groups = ledger.read_group(
+                    [("user_id", "in", reps.ids)], ["user_id"], ["user_id"]
+                )
+                self.assertEqual(
+                    [(g["user_id"][0], g["user_id_count"]) for g in groups],
+                    [(own.user_id.id, 1)],
+                )
+                # nor through the company switcher, to a company one is not in
+                with self.assertRaises(AccessError):
+                    ledger.with_context(
+                        allowed_company_ids=[manager.company_id.id, other.company_id.id]
+                    ).search([("id", "=", other.id)])
+
+    def test_one_company_failing_does_not_stop_the_others(self):
+        """Company B's calendar holds a time zone the server does not know
+        (written in SQL, as a server with older time zone data would meet):
+        B's stall pass and B's reminders fail, are logged and skipped; A's
+        deal is flagged and A's rep reminded in the same run. Once B's
+        calendar is fixed, the next run catches B up."""
+        self.env.cr.execute(
+            "UPDATE resource_calendar SET tz = 'Mars/Olympus_Mons' WHERE id = %s",
+            [self.calendar_b.id],
+        )
+        self.env.cr.execute(
+            "UPDATE crm_lead SET sop_stalled = TRUE WHERE id = %s", [self.lead_b.id]
+        )
+        self.env.invalidate_all()
+        with (
+            self.assertLogs(
+                "odoo.addons.crm_sales_sop.models.crm_sop_task_stall", "ERROR"
+            ) as stall_logs,
+            self.assertLogs(
+                "odoo.addons.crm_sales_sop.models.crm_sop_reminder", "ERROR"
+            ) as reminder_logs,
+        ):
+            self._cron(datetime(2026, 3, 2, 0, 30))
+        self.assertIn("SOP Company B", stall_logs.output[0])
+        self.assertIn(f"company id {self.company_b.id}", reminder_logs.output[0])
+        self.assertTrue(self.lead_a.sop_stalled, "A's deal flagged")
+        self.assertTrue(self.lead_b.sop_stalled, "B's deal keeps its flag")
+        message_a = self._messages(self.rep_a)
+        self.assertEqual(len(message_a), 1, "A's rep reminded")
+        self.assertIn("Stalled", str(message_a.body))
+        self.assertFalse(self._messages(self.rep_b))
+        Reminder = self.env["crm.sop.reminder"]
+        self.assertFalse(Reminder.search([("user_id", "=", self.rep_b.id)]))
+        # the calendar fixed, the next run counts B's deal and prompts B's rep
+        self.env.cr.execute(
+            """UPDATE crm_lead SET sop_stalled = FALSE WHERE id = %s;
+               UPDATE resource_calendar SET tz = 'Asia/Shanghai' WHERE id = %s""",
+            [self.lead_b.id, self.calendar_b.id],
+        )
+        self.env.invalidate_all()
+        self._cron(datetime(2026, 3, 2, 0, 45))
+        self.assertTrue(self.lead_b.sop_stalled)
+        self.assertEqual(len(self._messages(self.rep_b)), 1)
+        self.assertEqual(len(self._messages(self.rep_a)), 1, "A: once a day")
+
+    def test_stall_days_past_the_bound_do_not_stop_the_reminders(self):
+        """Stall days of 3,000,000 held by a database from before the bound
+        (its CHECK could not be added): the job runs, that stage never
+        stalls, the other deals are flagged and every rep reminded."""
+        pitch = self.env["crm.lead"].create(
+            self._sop_lead_vals(
+                name="Pitch deal",
+                user_id=self.rep_a.id,
+                stage_id=self.stage_team1_2.id,
+                probability=10,
+            )
+        )
+        self.env.cr.execute(
+            "ALTER TABLE crm_sop_stage DROP CONSTRAINT crm_sop_stage_stall_days_positive"
+        )
+        self.env.cr.execute(
+            """UPDATE crm_sop_stage SET stall_days = 3000000 WHERE id = %s;
+               UPDATE crm_lead SET sop_stage_date = '2016-01-04' WHERE id = %s""",
+            [self.sop_stage_pitch.id, pitch.id],
+        )
+        self.env.invalidate_all()
+        with self.assertNoLogs("odoo.addons.crm_sales_sop", "ERROR"):
+            self._cron(datetime(2026, 3, 2, 0, 30))
+        self.assertEqual(
+            (self.lead_a.sop_stalled, self.lead_b.sop_stalled, pitch.sop_stalled),
+            (True, True, False),
+        )
+        self.assertEqual(len(self._messages(self.rep_a)), 1)
+        self.assertEqual(len(self._messages(self.rep_b)), 1)
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopSettingsBounds(TestSopReminderCommon):
+    """What a manager types in the CRM settings is bounded on the server:
+    reminder offsets 0 to 480 minutes, the high-value amount 0 or more."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.admin = mail_new_test_user(
+            cls.env,
+            login="sop_settings_admin",
+            name="SOP Settings Admin",
+            groups="base.group_system,sales_team.group_sale_manager",
+        )
+
+    def _company_values(self):
+        self.env.invalidate_all()
+        company = self.company
+        return (
+            company.sop_reminder_start_offset,
+            company.sop_reminder_end_offset,
+            company.sop_high_value_amount,
+        )
+
+    def test_bad_numbers_refused_nothing_changed(self):
+        company = self.company.with_user(self.admin)
+        company.write({"sop_high_value_amount": 20000})
+        before = self._company_values()
+        self.assertEqual(before, (30, 60, 20000))
+        Fields = self.env["res.company"]._fields
+        for name in ("sop_reminder_start_offset", "sop_reminder_end_offset"):
+            self.assertIn(str(SOP_REMINDER_OFFSET_MAX), Fields[name].help)
+        bad = [
+            ({"sop_reminder_start_offset": SOP_REMINDER_OFFSET_MAX + 1}, "480 minutes"),
+            ({"sop_reminder_start_offset": -1}, "480 minutes"),
+            ({"sop_reminder_end_offset": 100000}, "480 minutes"),
+            ({"sop_high_value_amount": -1}, "cannot be negative"),
+        ]
+        for vals, message in bad:
+            with self.subTest(vals=vals, by="write"):
+                with self.assertRaises(ValidationError) as refused:
+                    company.write(vals)
+                self.assertIn(message, str(refused.exception))
+                self.assertEqual(self._company_values(), before)
+            with self.subTest(vals=vals, by="settings"):
+                with self.assertRaises(ValidationError) as refused:
+                    self.env["res.config.settings"].with_user(self.admin).create(
+                        vals
+                    ).execute()
+                self.assertIn(message, str(refused.exception))
+                self.assertEqual(self._company_values(), before)
+            with self.subTest(vals=vals, by="settings form"):
+                with self.assertRaises(ValidationError) as refused:
+                    with Form(
+                        self.env["res.config.settings"].with_user(self.admin)
+                    ) as form:
+                        for name, value in vals.items():
+                            setattr(form, name, value)
+                self.assertIn(message, str(refused.exception))
+                self.assertEqual(self._company_values(), before)
+        # the bounds themselves are accepted
+        settings = (
+            self.env["res.config.settings"]
+            .with_user(self.admin)
+            .create(
+                {
+                    "sop_reminder_start_offset": 0,
+                    "sop_reminder_end_offset": SOP_REMINDER_OFFSET_MAX,
+                    "sop_high_value_amount": 0,
+                }
+            )
+        )
+        settings.execute()
+        self.assertEqual(self._company_values(), (0, SOP_REMINDER_OFFSET_MAX, 0))
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopUpgrade(TestSopReminderCommon):
+    """The 18.0.1.2.0 upgrade on a database from before it: ledger rows
+    without company, numbers past the new bounds (the CHECKs dropped, as
+    they were not there)."""
+
+    def test_pre_migration_fills_the_company_and_bounds_the_numbers(self):
+        rep = self._rep("rep_upgrade", "Asia/Shanghai")
+        self._remind(datetime(2026, 3, 2, 0, 30))
+        row = self.env["crm.sop.reminder"].search([("user_id", "=", rep.id)])
+        company_b = self.env["res.company"].create({"name": "SOP Upgrade B"})
+        self.env.flush_all()
+        self.env.cr.execute(
+            """ALTER TABLE crm_sop_reminder ALTER COLUMN company_id DROP NOT NULL;
+               ALTER TABLE crm_sop_stage
+                   DROP CONSTRAINT crm_sop_stage_stall_days_positive;
+               ALTER TABLE res_company
+                   DROP CONSTRAINT res_company_sop_reminder_offsets_positive,
+                   DROP CONSTRAINT res_company_sop_high_value_amount_positive;
+               UPDATE crm_sop_reminder SET company_id = NULL WHERE id = %s;
+               UPDATE crm_sop_stage SET stall_days = CASE id WHEN %s THEN 3000000
+                                                             ELSE 365 END
+                WHERE id IN %s;
+               UPDATE res_company
+                  SET sop_reminder_start_offset = 9000,
+                      sop_reminder_end_offset = 60,
+                      sop_high_value_amount = -5
+                WHERE id = %s""",
+            [
+                row.id,
+                self.sop_stage_contact.id,
+                (self.sop_stage_contact.id, self.sop_stage_pitch.id),
+                company_b.id,
+            ],
+        )
+        script = load_script(
+            file_path("crm_sales_sop/migrations/18.0.1.2.0/pre-migration.py"),
+            "crm_sales_sop_pre_migration_18_0_1_2_0",
+        )
+        with self.assertLogs("crm_sales_sop_pre_migration_18_0_1_2_0", "WARNING"):
+            script.migrate(self.env.cr, "18.0.1.1.0")
+        self.env.invalidate_all()
+        self.assertEqual(row.company_id, self.company)
+        self.assertEqual(
+            (self.sop_stage_contact.stall_days, self.sop_stage_pitch.stall_days),
+            (0, 365),
+            "past the bound: never, as in practice; within it: kept",
+        )
+        self.assertEqual(
+            (
+                company_b.sop_reminder_start_offset,
+                company_b.sop_reminder_end_offset,
+                company_b.sop_high_value_amount,
+            ),
+            (SOP_REMINDER_OFFSET_MAX, 60, 0),
+        )
+        self.assertEqual(self.company.sop_reminder_start_offset, 30, "kept")
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopMyDay(TestSopReminderCommon):
     def test_my_sop_day(self):
         rep = self._rep("rep_my_day", "Asia/Shanghai", leads=3)
@@ -722,12 +1026,14 @@ class TestSopReminderConcurrency(TransactionCase):
             if claims:
                 calls.append(claims)
                 if len(calls) == 2:
-                    raise RuntimeError("the worker died")
+                    # the server goes: the job cannot go on (any other
+                    # error skips the batch, see TestSopReminderFailures)
+                    raise psycopg2.OperationalError("server closed the connection")
             return post(reminder, claims, now)
 
         with (
             patch.object(CrmSopReminder, "_sop_reminder_post", post_then_crash),
-            self.assertRaises(RuntimeError),
+            self.assertRaises(psycopg2.OperationalError),
         ):
             Reminder._sop_remind(now=self.NOW, batch_size=1)
         env.cr.rollback()  # what ir.cron does with a job that raised

@@ -1,8 +1,9 @@
 from datetime import datetime, timedelta
 
-from odoo.exceptions import AccessError
-from odoo.tests import tagged, users
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tests import Form, tagged, users
 
+from ..models.crm_sop_stage import SOP_STALL_DAYS_MAX
 from .common import TestSopCommon
 
 
@@ -184,13 +185,14 @@ class TestSopStalled(TestSopCommon):
         self.assertFalse(kept.sop_stalled, "0 stall days: never stalled")
 
     def test_stall_pass_query_count_is_constant(self):
+        """8 queries, and the savepoint of its one company (2)."""
         with self.mock_datetime_and_now(self._at(2, 10)):
             self._lead(name="One")
         Task = self.env["crm.sop.task"]
         with self.mock_datetime_and_now(self._at(6, 9)):
             Task._sop_flag_stalled()  # warm the caches
             self.env.invalidate_all()
-            with self.assertQueryCount(8):
+            with self.assertQueryCount(10):
                 Task._sop_flag_stalled()
         with self.mock_datetime_and_now(self._at(2, 10)):
             self.env["crm.lead"].create(
@@ -199,7 +201,7 @@ class TestSopStalled(TestSopCommon):
         with self.mock_datetime_and_now(self._at(6, 9)):
             Task._sop_flag_stalled()
             self.env.invalidate_all()
-            with self.assertQueryCount(8):
+            with self.assertQueryCount(10):
                 stalled = Task._sop_flag_stalled()
         self.assertGreaterEqual(len(stalled), 21)
 
@@ -211,3 +213,49 @@ class TestSopStalled(TestSopCommon):
                 lead.write(vals)
             with self.subTest(vals=vals), self.assertRaises(AccessError):
                 self.env["crm.lead"].create(self._sop_lead_vals(**vals))
+
+    @users("user_sales_manager")
+    def test_stall_days_bounded(self):
+        """A manager types 0 to 365 working days; past it, or negative, is
+        refused with a message and nothing changes (form and write)."""
+        stage = self.sop_stage_contact.with_env(self.env)
+        self.assertIn(str(SOP_STALL_DAYS_MAX), stage._fields["stall_days"].help)
+        for days in (SOP_STALL_DAYS_MAX + 1, 3000000, -1):
+            with self.subTest(days=days):
+                with self.assertRaises(ValidationError) as refused:
+                    stage.write({"stall_days": days})
+                self.assertIn("from 0 (never) to 365", str(refused.exception))
+                with self.assertRaises(ValidationError):
+                    with Form(
+                        stage, view="crm_sales_sop.crm_sop_stage_view_form"
+                    ) as form:
+                        form.stall_days = days
+                self.env.invalidate_all()
+                self.assertEqual(stage.stall_days, 2)
+        stage.write({"stall_days": SOP_STALL_DAYS_MAX})
+        self.assertEqual(stage.stall_days, SOP_STALL_DAYS_MAX)
+
+    def test_stall_days_past_the_bound_never_overflow(self):
+        """A database that held stall days past the bound before it existed
+        (the CHECK could not be added): the pass counts them as they say,
+        never stalled, and the deals of the other stages are flagged."""
+        with self.mock_datetime_and_now(self._at(2, 10)):
+            quiet = self._lead(name="Quiet deal")
+            pitch = self._lead(name="Pitch deal", stage_id=self.stage_team1_2.id)
+        self.env.cr.execute(
+            "ALTER TABLE crm_sop_stage DROP CONSTRAINT crm_sop_stage_stall_days_positive"
+        )
+        self.env.cr.execute(
+            "UPDATE crm_sop_stage SET stall_days = 3000000 WHERE id = %s",
+            [self.sop_stage_pitch.id],
+        )
+        self.env.invalidate_all()
+        with self.mock_datetime_and_now(self._at(6, 9)):
+            stalled = self.env["crm.sop.task"]._sop_flag_stalled()
+        self.assertIn(quiet.id, stalled)
+        self.assertNotIn(pitch.id, stalled)
+        self.assertEqual((quiet.sop_stalled, pitch.sop_stalled), (True, False))
+        # ten years later, still never stalled
+        with self.mock_datetime_and_now(self._at(6, 9) + timedelta(days=3650)):
+            self.env["crm.sop.task"]._sop_flag_stalled()
+        self.assertFalse(pitch.sop_stalled)
