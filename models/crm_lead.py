@@ -16,6 +16,7 @@ SOP_ENGINE_FIELDS = (
     # stalled deals (crm_sop_task_stall.py)
     "sop_stage_date",
     "sop_forward_date",
+    "sop_gate_held",
     "sop_stalled",
     # closing prediction (crm_sop_prediction.py)
     "sop_progress_band",
@@ -80,6 +81,13 @@ class CrmLead(models.Model):
         readonly=True,
         copy=False,
         help="When the opportunity's pipeline stage last moved forward.",
+    )
+    sop_gate_held = fields.Boolean(
+        string="Held by a Gate",
+        readonly=True,
+        copy=False,
+        help="A blocking gate of its pipeline stage holds the opportunity: "
+        "required tasks are open before it can move on.",
     )
     sop_stalled = fields.Boolean(
         string="SOP Stalled",
@@ -203,10 +211,14 @@ class CrmLead(models.Model):
         self._sop_check_engine_fields(vals_list)
         leads = super().create(vals_list)
         Task, Engine = self.env["crm.sop.task"], self.env["crm.sop.engine"]
-        Task._sop_sync(leads, new=True)
         # not the demo data of this module; and without gates, the stage core
         # computes later in its batch is not read here
-        if not Task._sop_deferred() and Engine._sop_has_gates():
+        gated = not Task._sop_deferred() and Engine._sop_has_gates()
+        if gated:
+            # the summary then knows the stage (whether a gate holds the deal)
+            leads.mapped("stage_id")
+        Task._sop_sync(leads, new=True)
+        if gated:
             # created directly in a later stage: gated like a move from nowhere
             Engine._sop_gate_check(leads, {}, created=True)
         return leads

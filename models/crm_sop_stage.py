@@ -198,6 +198,9 @@ class CrmSopStage(models.Model):
         self.env["crm.sop.task.template"]._sop_clear_caches()
         if vals.get("gate") in ("warn", "block"):
             self._sop_gate_notify_hold()
+        if {"gate", "crm_stage_id"} & vals.keys():
+            # the cards say which deals a gate holds
+            self.env["crm.sop.task"]._sop_evaluate_templates(self.task_template_ids)
         if "template_id" in vals:
             # moved to another playbook: its tasks leave the old playbook's
             # opportunities and reach the new one's

@@ -201,6 +201,20 @@ class CrmSopTask(models.Model):
         return progress, c.stage_id, row.id
 
     @api.model
+    def _sop_gate_held(self, items, lead_order, orders):
+        """A block gate holds the deal where it stands: a required task of a
+        SOP stage that blocks the deal's own pipeline stage is open.
+        ``items``: [(order, SopTaskConfig, SopTaskRow)] of the lead."""
+        return any(
+            c.gate == "block"
+            and c.required
+            and row.state == "todo"
+            and c.crm_stage_id
+            and orders.get(c.crm_stage_id) == lead_order
+            for _order, c, row in items
+        )
+
+    @api.model
     def _sop_update_summary(self, leads, rows=None, templates=None, forward=()):
         """Write sop_progress, sop_stage_id and sop_next_task_id (and, for new
         leads, sop_template_id) of the leads in one UPDATE of the rows that
@@ -233,7 +247,7 @@ class CrmSopTask(models.Model):
             c = config.get(row.task_template_id)
             if c is not None:
                 by_lead[row.lead_id].append((c.order, c, row))
-        fnames = ["sop_progress", "sop_stage_id", "sop_next_task_id"]
+        fnames = ["sop_progress", "sop_stage_id", "sop_next_task_id", "sop_gate_held"]
         leads = leads.sudo().with_context(prefetch_fields=False)
         leads.fetch([*fnames, "sop_progress_band", "active"])
         # New leads whose stage core has not computed yet are in the first
@@ -263,12 +277,18 @@ class CrmSopTask(models.Model):
                 lead.id not in staged_ids or lead.stage_id.id not in won_ids
             )
             band = sop_progress_band(progress) if is_open else None
+            held = bool(
+                is_open
+                and lead_order is not None
+                and self._sop_gate_held(by_lead.get(lead.id, ()), lead_order, orders)
+            )
             if (
                 templates
                 or lead.id in forward
                 or lead.sop_progress != progress
                 or lead.sop_stage_id.id != stage_id
                 or lead.sop_next_task_id.id != next_task_id
+                or lead.sop_gate_held != held
             ):
                 values.append(
                     (
@@ -278,6 +298,7 @@ class CrmSopTask(models.Model):
                         next_task_id,
                         band,
                         lead.id in forward,
+                        held,
                     )
                 )
                 if band is not None and lead.sop_progress_band != band:
@@ -307,8 +328,10 @@ class CrmSopTask(models.Model):
                                   THEN FALSE ELSE l.sop_stalled END""",
             now=self.env.cr.now(),
         )
-        columns = ["id", "progress", "stage_id", "task_id", "band", "forward"]
-        row_sql = "(%s, %s, %s::integer, %s::integer, %s::varchar, %s::boolean"
+        columns = ["id", "progress", "stage_id", "task_id", "band", "forward", "held"]
+        row_sql = (
+            "(%s, %s, %s::integer, %s::integer, %s::varchar, %s::boolean, %s::boolean"
+        )
         set_template = SQL()
         if templates:
             fnames.append("sop_template_id")
@@ -325,9 +348,18 @@ class CrmSopTask(models.Model):
                 task_id or None,
                 lead_band,
                 lead_forward,
+                lead_held,
                 *((templates.get(lead_id) or None,) if templates else ()),
             )
-            for lead_id, progress, stage_id, task_id, lead_band, lead_forward in values
+            for (
+                lead_id,
+                progress,
+                stage_id,
+                task_id,
+                lead_band,
+                lead_forward,
+                lead_held,
+            ) in values
         )
         # one statement: the summary, and the SOP stage history of the leads
         # whose SOP stage changes (the stint left ends, the new one starts)
@@ -350,6 +382,7 @@ class CrmSopTask(models.Model):
                                SET sop_progress = v.progress,
                                    sop_stage_id = v.stage_id,
                                    sop_next_task_id = v.task_id,
+                                   sop_gate_held = v.held,
                                    %(set_template)s
                                    %(moved)s, %(band)s
                               FROM v JOIN c ON c.id = v.id WHERE l.id = v.id),

@@ -51,9 +51,10 @@ class TestSopGating(TestSopCommon):
         held = Lead.create(self._sop_lead_vals(name="Held"))
         Lead.create(self._sop_lead_vals(name="Past it", stage_id=self.stage_team1_2.id))
         done = Lead.create(self._sop_lead_vals(name="Done"))
+        # set aside: what re-evaluating the playbook leaves as it is
         self.env["crm.sop.task"].search(
             [("lead_id", "=", done.id), ("stage_id", "=", self.sop_stage_contact.id)]
-        ).write({"state": "done"})
+        ).write({"state": "na"})
         stage = self.sop_stage_contact.with_user(self.user_sales_manager)
         stage.write({"gate": "none"})
         self.assertEqual(stage.gate_hold_count, 0)
@@ -170,6 +171,29 @@ class TestSopGating(TestSopCommon):
         self.assertIn("required tasks left open", notices)
         self.assertIn("Customer profile", notices)
         self.assertNotIn("Visit data", notices)
+
+    @users("user_sales_salesman")
+    def test_card_says_a_gate_holds_the_deal(self):
+        """A deal in New with required tasks of its blocking gate open is
+        held (the card's lock); done, moved past or gate lifted, it is not."""
+        Lead = self.env["crm.lead"]
+        lead = Lead.create(self._sop_lead_vals())
+        self.assertTrue(lead.sop_gate_held)
+        past = Lead.sudo().create(self._sop_lead_vals(stage_id=self.stage_team1_2.id))
+        self.assertFalse(past.sop_gate_held, "a later stage is not held by New's gate")
+        self.env["crm.sop.task"].sudo().search(
+            [("lead_id", "=", lead.id), ("stage_id", "=", self.sop_stage_contact.id)]
+        ).write({"state": "done"})
+        self.env["crm.sop.task"]._sop_update_summary(lead)
+        self.assertFalse(lead.sop_gate_held)
+        other = Lead.create(self._sop_lead_vals(name="Other"))
+        self.assertTrue(other.sop_gate_held)
+        self.sop_stage_contact.with_user(self.user_sales_manager).gate = "warn"
+        other.invalidate_recordset(["sop_gate_held"])
+        self.assertFalse(other.sop_gate_held, "only a block gate holds")
+        self.sop_stage_contact.with_user(self.user_sales_manager).gate = "block"
+        other.invalidate_recordset(["sop_gate_held"])
+        self.assertTrue(other.sop_gate_held)
 
     @users("user_sales_salesman")
     def test_panel_marks_what_a_gate_needs(self):

@@ -224,6 +224,8 @@ class TestSopEngineFields(TestSopCommon):
                 "sop_stage_date",
                 "sop_stalled",
                 "sop_progress_band",
+                "sop_forward_date",
+                "sop_gate_held",
             ]
         )
 
@@ -244,6 +246,9 @@ class TestSopEngineFields(TestSopCommon):
             {"sop_stalled": True},
             {"sop_stage_date": "2020-01-01 00:00:00"},
             {"sop_progress_band": "100"},
+            # the stall clock and the card's gate lock
+            {"sop_forward_date": "2030-01-01 00:00:00"},
+            {"sop_gate_held": False},
         ]
         for vals in forged:
             with self.subTest(vals=vals), self.assertRaises(AccessError):
