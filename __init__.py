@@ -7,4 +7,4 @@ def _crm_sop_post_init(env):
     Done in SQL by the engine (one UPDATE per playbook, one INSERT ... SELECT),
     then evaluated in chunks: no per-record ORM work.
     """
-    env["crm.sop.task"]._sop_sync_all(everything=True)
+    env["crm.sop.engine"]._sop_sync_all(everything=True)

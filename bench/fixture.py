@@ -174,7 +174,7 @@ def seed_background(registry, count):
             stages=stages,
         )
         if addon:
-            env["crm.sop.task"]._sop_sync_all(everything=True)
+            env["crm.sop.engine"]._sop_sync_all(everything=True)
         won = env["crm.stage"].search([("is_won", "=", True)], limit=1)
         # even ids won, odd ids lost
         cr.execute(

@@ -38,7 +38,7 @@ from harness import (
 from odoo.modules.registry import Registry
 
 NAME = "core-db"
-ENGINE = "crm.sop.task._sop_sync"
+ENGINE = "crm.sop.engine._sop_sync"
 SIDES = ("core", "sop")  # the database with core crm alone, the addon's
 
 

@@ -1,6 +1,6 @@
 """Scenario ``create``: one ``create()`` of N opportunities (team,
 salesperson, customer), time and queries, core vs SOP in the same database;
-the engine's own share (``crm.sop.task._sop_sync``) is measured apart."""
+the engine's own share (``crm.sop.engine._sop_sync``) is measured apart."""
 
 from fixture import Fixture, set_mode
 from harness import (
@@ -36,7 +36,7 @@ def run(registry, args):
     results = {}
     with (
         transaction(registry) as env,
-        probe(registry, "crm.sop.task", "_sop_sync") as engine,
+        probe(registry, "crm.sop.engine", "_sop_sync") as engine,
     ):
         fixture = Fixture(env)
         Lead = fixture.env["crm.lead"]

@@ -284,7 +284,7 @@ def seed(env, args, fixture, moment):
         env.ref(xmlid).stall_days = days
     per_lead = len(env.ref(DEFAULT_PLAYBOOK).task_template_ids) or 1
     first_id, tasks, leads = None, 0, 0
-    Task = env["crm.sop.task"]
+    Engine = env["crm.sop.engine"]
     # the engine completes some tasks at once (contact details, source...):
     # top up until the open tasks are there
     while tasks < args.reminder_tasks:
@@ -302,7 +302,7 @@ def seed(env, args, fixture, moment):
         )
         first_id = first_id or first
         leads += count
-        Task._sop_sync_all()
+        Engine._sop_sync_all()
         env.invalidate_all(flush=True)
         tasks = open_tasks(env, first_id)
     env.cr.execute(
@@ -536,14 +536,14 @@ def measure_batches(env, registry, args, reps, moment):
     in a savepoint after the stall pass (untimed), a batch of 1 first to warm
     up: the queries besides the messages should not depend on N."""
     Reminder = env["crm.sop.reminder"]
-    Task = env["crm.sop.task"]
+    Engine = env["crm.sop.engine"]
     user_ids = reps.ids
     results = {}
     for index, size in enumerate([1, *args.reminder_batch_sizes]):
         size = min(size, len(user_ids))
         with rolled_back(env):
             env.cr._now = moment
-            Task._sop_flag_stalled(now=moment)
+            Engine._sop_flag_stalled(now=moment)
             with calls_probe(registry, *PARTS["posting"]) as posting:
                 sample = measure(
                     env,

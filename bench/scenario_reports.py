@@ -60,7 +60,7 @@ def _seed(env, fixture, count):
         source=fixture.source,
         stages=fixture.stages,
     )
-    env["crm.sop.task"]._sop_sync_all(everything=True)
+    env["crm.sop.engine"]._sop_sync_all(everything=True)
     cr = env.cr
     # a third of the open tasks done, within 20 days of the deal's creation
     cr.execute(

@@ -11,8 +11,6 @@ from . import (  # isort: skip
     crm_sop_condition,
     crm_sop_task,
     crm_sop_task_kind,
-    crm_sop_task_instantiate,
-    crm_sop_task_evaluate,
     crm_sop_script_send,
     crm_sop_stage_log,
     crm_sop_engine,
@@ -22,7 +20,6 @@ from . import (  # isort: skip
 
 # reminders, My SOP day and stalled deals
 from . import (  # isort: skip
-    crm_sop_task_stall,
     crm_sop_task_my_day,
     crm_sop_reminder,
     res_company,

@@ -13,7 +13,7 @@ SOP_ENGINE_FIELDS = (
     "sop_stage_id",
     "sop_progress",
     "sop_next_task_id",
-    # stalled deals (crm_sop_task_stall.py)
+    # stalled deals (crm_sop_engine.py, STALLED DEALS)
     "sop_stage_date",
     "sop_forward_date",
     "sop_gate_held",
@@ -210,14 +210,14 @@ class CrmLead(models.Model):
     def create(self, vals_list):
         self._sop_check_engine_fields(vals_list)
         leads = super().create(vals_list)
-        Task, Engine = self.env["crm.sop.task"], self.env["crm.sop.engine"]
+        Engine = self.env["crm.sop.engine"]
         # not the demo data of this module; and without gates, the stage core
         # computes later in its batch is not read here
-        gated = not Task._sop_deferred() and Engine._sop_has_gates()
+        gated = not Engine._sop_deferred() and Engine._sop_has_gates()
         if gated:
             # the summary then knows the stage (whether a gate holds the deal)
             leads.mapped("stage_id")
-        Task._sop_sync(leads, new=True)
+        Engine._sop_sync(leads, new=True)
         if gated:
             # created directly in a later stage: gated like a move from nowhere
             Engine._sop_gate_check(leads, {}, created=True)
@@ -253,11 +253,10 @@ class CrmLead(models.Model):
             )
         else:
             resync = self.browse()
-        Task = self.env["crm.sop.task"]
         if resync:
-            Task._sop_sync(resync, evaluate=changed)
+            Engine._sop_sync(resync, evaluate=changed)
         elif changed:
-            Task._sop_evaluate(changed)
+            Engine._sop_evaluate(changed)
         if "stage_id" in vals:
             # the next step follows the deal's pipeline stage; a move forward
             # restarts its stall clock
@@ -270,7 +269,7 @@ class CrmLead(models.Model):
                 > orders.get(stages_before[lead.id], (float("-inf"),))
             }
             moved = self.filtered("sop_template_id")
-            Task._sop_update_summary(moved, forward=forward)
+            Engine._sop_update_summary(moved, forward=forward)
         if gated:
             Engine._sop_gate_check(self, stages_before, set(entered.ids))
         return res
@@ -422,7 +421,7 @@ class CrmLead(models.Model):
         self.env["crm.sop.activity.done"]._sop_merge(self, opportunities)
         # SOP work the system cannot re-derive from the merged data (ticked by
         # hand, set aside, scripts sent) survives on the head opportunity
-        self.env["crm.sop.task"]._sop_merge(self, opportunities)
+        self.env["crm.sop.engine"]._sop_merge(self, opportunities)
         # sudo: nobody writes sends but the engine; they follow their deal
         self.env["crm.sop.script.send"].sudo().search(
             [("lead_id", "in", opportunities.ids)]

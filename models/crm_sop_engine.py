@@ -1,22 +1,57 @@
+import bisect
+import logging
 from collections import defaultdict
+from datetime import datetime, time, timedelta
 
+import psycopg2
+import pytz
 from markupsafe import Markup
 
 from odoo import api, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, split_every
+
+from .crm_sop_config import SopTaskRow
+from .crm_sop_prediction import sop_progress_band
+from .crm_sop_stage import SOP_STALL_DAYS_MAX
+
+_logger = logging.getLogger(__name__)
 
 # how many blocked opportunities an error message names before summarising
 GATE_ERROR_MAX_LEADS = 5
+# leads evaluated per pass when a whole playbook or the install reaches them
+EVALUATE_CHUNK = 5000
+# how far back the stall pass reads a calendar's working days, beyond the
+# largest stall days: a deal that has not moved for longer is counted on this
+# window only (enough for any calendar with one working day a week and a
+# month of holidays)
+STALL_WINDOW_WEEKS_PER_DAY = 1
+STALL_WINDOW_MARGIN_DAYS = 31
+
+
+class SopBatch:
+    """What the kinds' ``_sop_done_<kind>`` share in one evaluation pass: the
+    leads (sudo, their fields fetched for the whole batch) by id, and the
+    engine's configuration."""
+
+    __slots__ = ("config", "leads")
+
+    def __init__(self, leads, config):
+        self.leads = leads
+        self.config = config
 
 
 class CrmSopEngine(models.AbstractModel):
     """The Sales SOP engine: what the opportunities' SOP does on its own.
 
-    ``crm.lead`` calls it through named hooks. This file holds the stage
-    gates; instantiation, evaluation, the summary and the stall pass still
-    live on ``crm.sop.task`` (crm_sop_task_instantiate.py,
-    crm_sop_task_evaluate.py, crm_sop_task_stall.py) and move here next.
+    ``crm.lead`` calls it through named hooks (create: ``_sop_sync`` and
+    ``_sop_gate_check``; write: ``_sop_sync`` / ``_sop_evaluate`` /
+    ``_sop_update_summary`` and ``_sop_gate_check``; merge: ``_sop_merge``),
+    as core's ``create`` and ``write`` call ``_handle_won_lost``. It works on
+    plain rows and SQL (``crm.sop.task`` rows, millions of them); what a kind
+    of task means lives in crm_sop_task_kind.py. Sections: INSTANTIATION,
+    EVALUATION (and the SOP summary with its stall clock), STAGE GATES,
+    STALLED DEALS, MERGE.
 
     STAGE GATES
     A SOP stage linked to a pipeline stage may gate it (``warn`` or
@@ -38,6 +73,680 @@ class CrmSopEngine(models.AbstractModel):
 
     _name = "crm.sop.engine"
     _description = "Sales SOP Engine"
+
+    # ------------------------------------------------------------
+    # INSTANTIATION: which playbook each opportunity follows, its task rows
+    # inserted and pruned in SQL (new leads, playbook edits, install)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_sync(self, leads, new=False, evaluate=None):
+        """Give each lead the playbook of its team (or the company fallback) and
+        that playbook's tasks, then evaluate them. ``new``: the leads were just
+        created (nothing to prune; the playbook is written with the summary).
+        ``evaluate``: leads to evaluate even if their playbook does not change.
+        Costs no query when nothing changes."""
+        if not leads:
+            return
+        Template = self.env["crm.sop.template"]
+        targets = {}
+        for lead in leads:
+            template_id = (
+                Template._sop_template_for(lead.team_id, lead.company_id)
+                if lead.active
+                else lead.sop_template_id.id
+            )
+            if lead.sop_template_id.id != template_id:
+                targets[lead.id] = template_id
+        if new:
+            if targets:
+                rows = self._sop_insert(templates=targets)
+                self._sop_evaluate(leads.browse(list(targets)), rows, targets)
+            return
+        if targets:
+            self._sop_set_templates(targets)
+            self._sop_prune(list(targets))
+            self._sop_insert(lead_ids=list(targets))
+        self._sop_evaluate(leads.browse(list(targets)) | (evaluate or leads.browse()))
+
+    @api.model
+    def _sop_set_templates(self, targets):
+        """targets: {lead id: playbook id or False}; one UPDATE per playbook."""
+        self._sop_flush()
+        by_template = defaultdict(list)
+        for lead_id, template_id in targets.items():
+            by_template[template_id].append(lead_id)
+        for template_id, lead_ids in by_template.items():
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE crm_lead SET sop_template_id = %s WHERE id = ANY(%s)",
+                    template_id or None,
+                    lead_ids,
+                )
+            )
+        self.env["crm.lead"].browse(list(targets)).invalidate_recordset(
+            ["sop_template_id"]
+        )
+
+    @api.model
+    def _sop_flush(self, lead_fields=()):
+        """Flush what the engine's SQL reads, and only that: flushing everything
+        would compute unrelated pending fields (e.g. PLS probabilities) earlier
+        than core does."""
+        self.env["crm.lead"].flush_model(["sop_template_id", "active", *lead_fields])
+        self.env["crm.sop.task.template"].flush_model(
+            ["template_id", "stage_id", "active", "name"]
+        )
+        self.env["crm.sop.stage"].flush_model(["active"])
+        self.env["crm.sop.task"].flush_model()
+
+    @api.model
+    def _sop_deferred(self):
+        """While this module's own data is loaded, playbook changes do not reach
+        leads one record at a time: the post_init_hook does it once for all."""
+        # the registry is not ready while modules load: a client sending the
+        # install_module key itself does not defer anything
+        return (
+            not self.pool.ready
+            and self.env.context.get("install_module") == "crm_sales_sop"
+        )
+
+    @api.model
+    def _sop_sync_all(self, everything=False):
+        """Re-map every open opportunity to its playbook (install, playbook
+        changes), by chunks, without per-record ORM work:
+
+        - leads without playbook yet take the path of new leads: their tasks
+          are inserted with RETURNING and evaluated from those rows, and the
+          playbook is written with the summary (one UPDATE of crm_lead);
+        - leads mapped to another playbook: one UPDATE per (team, company),
+          then their old open tasks go, the new ones are inserted, evaluated.
+
+        ``everything`` (install): also insert and evaluate the missing tasks
+        of leads already mapped (created while the module's data loaded)."""
+        if self._sop_deferred() and not everything:
+            return
+        self._sop_flush(["team_id", "company_id", "probability"])
+        Lead = self.env["crm.lead"].with_context(
+            active_test=False, prefetch_fields=False
+        )
+        Template = self.env["crm.sop.template"]
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT team_id, company_id FROM crm_lead
+                    WHERE active AND COALESCE(probability, 0) < 100
+                      AND sop_template_id IS NOT NULL"""
+            )
+        )
+        changed_ids = []
+        for team_id, company_id in self.env.cr.fetchall():
+            template_id = Template._sop_template_for(
+                self.env["crm.team"].browse(team_id),
+                self.env["res.company"].browse(company_id),
+            )
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE crm_lead SET sop_template_id = %(template)s
+                        WHERE active AND COALESCE(probability, 0) < 100
+                          AND sop_template_id IS NOT NULL
+                          AND team_id IS NOT DISTINCT FROM %(team)s
+                          AND company_id IS NOT DISTINCT FROM %(company)s
+                          AND sop_template_id IS DISTINCT FROM %(template)s
+                    RETURNING id""",
+                    template=template_id or None,
+                    team=team_id,
+                    company=company_id,
+                )
+            )
+            changed_ids += [row[0] for row in self.env.cr.fetchall()]
+        Lead.invalidate_model(["sop_template_id"])
+        if changed_ids:
+            self._sop_prune(changed_ids)
+            self._sop_insert(changed_ids)
+            self._sop_evaluate_ids(changed_ids)
+        mapped_ids = []
+        if everything:
+            # leads mapped before this pass whose playbook did not change
+            self.env.cr.execute(
+                SQL(
+                    """SELECT id FROM crm_lead
+                        WHERE active AND COALESCE(probability, 0) < 100
+                          AND sop_template_id IS NOT NULL AND id != ALL(%s)
+                     ORDER BY id""",
+                    changed_ids,
+                )
+            )
+            mapped_ids = [row[0] for row in self.env.cr.fetchall()]
+        # leads without playbook yet: the path of new leads
+        self.env.cr.execute(
+            SQL(
+                """SELECT id FROM crm_lead
+                    WHERE active AND COALESCE(probability, 0) < 100
+                      AND sop_template_id IS NULL
+                 ORDER BY id"""
+            )
+        )
+        for ids in split_every(
+            EVALUATE_CHUNK, [row[0] for row in self.env.cr.fetchall()]
+        ):
+            leads = Lead.browse(ids)
+            leads.fetch(["team_id", "company_id", "sop_template_id", "active"])
+            self._sop_sync(leads, new=True)
+            # keep memory flat on large databases
+            self.env.invalidate_all(flush=True)
+        if everything and mapped_ids:
+            self._sop_insert(mapped_ids)
+            self._sop_evaluate_ids(mapped_ids)
+
+    @api.model
+    def _sop_insert(self, lead_ids=None, task_template_ids=None, templates=None):
+        """Create the missing tasks of the leads' playbooks in one statement
+        (and reactivate those archived earlier). ``templates``: {lead id:
+        playbook id} of new leads whose playbook is not written yet.
+        Returns the rows (id, lead_id, task_template_id, state, sent) created or
+        reactivated."""
+        conditions = [SQL("tt.active"), SQL("s.active")]
+        if templates is not None:
+            pairs = [(lead_id, tid) for lead_id, tid in templates.items() if tid]
+            if not pairs:
+                return []
+            source = SQL(
+                "(VALUES %s) AS l(id, sop_template_id)",
+                SQL(", ").join(SQL("(%s, %s)", lead_id, tid) for lead_id, tid in pairs),
+            )
+        else:
+            source = SQL("crm_lead l")
+        if lead_ids is not None:
+            conditions.append(SQL("l.id = ANY(%s)", list(lead_ids)))
+        open_leads = task_template_ids is not None
+        if open_leads:
+            # a task added to a live playbook reaches its open opportunities
+            conditions.append(SQL("tt.id = ANY(%s)", list(task_template_ids)))
+            conditions.append(SQL("l.active AND COALESCE(l.probability, 0) < 100"))
+        self._sop_flush(["probability"] if open_leads else ())
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO crm_sop_task (lead_id, task_template_id, stage_id,
+                           state, active)
+                    SELECT l.id, tt.id, tt.stage_id, 'todo', TRUE
+                      FROM %(source)s
+                      JOIN crm_sop_task_template tt
+                        ON tt.template_id = l.sop_template_id
+                      JOIN crm_sop_stage s ON s.id = tt.stage_id
+                     WHERE %(where)s
+                ON CONFLICT (lead_id, task_template_id)
+                DO UPDATE SET active = TRUE WHERE crm_sop_task.active IS NOT TRUE
+                RETURNING id, lead_id, task_template_id, state, date_script_sent""",
+                source=source,
+                where=SQL(" AND ").join(conditions),
+            )
+        )
+        rows = [SopTaskRow(*row) for row in self.env.cr.fetchall()]
+        self.env["crm.sop.task"].invalidate_model()
+        self.env["crm.lead"].invalidate_model(["sop_task_ids"])
+        return rows
+
+    @api.model
+    def _sop_prune(self, lead_ids=None, task_template_ids=None):
+        """Tasks that no longer belong to their lead's playbook (or whose
+        template was archived): open ones are deleted, done ones archived with
+        their history."""
+        condition = SQL(
+            """(tt.template_id IS DISTINCT FROM l.sop_template_id
+                 OR NOT tt.active OR NOT s.active)"""
+        )
+        if lead_ids is not None:
+            condition = SQL("%s AND t.lead_id = ANY(%s)", condition, list(lead_ids))
+        if task_template_ids is not None:
+            condition = SQL(
+                "%s AND t.task_template_id = ANY(%s)",
+                condition,
+                list(task_template_ids),
+            )
+        self._sop_flush()
+        self.env.cr.execute(
+            SQL(
+                """DELETE FROM crm_sop_task t
+                     USING crm_sop_task_template tt, crm_sop_stage s, crm_lead l
+                    WHERE tt.id = t.task_template_id AND s.id = tt.stage_id
+                      AND l.id = t.lead_id AND t.state = 'todo' AND %s""",
+                condition,
+            )
+        )
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_sop_task t SET active = FALSE
+                     FROM crm_sop_task_template tt, crm_sop_stage s, crm_lead l
+                    WHERE tt.id = t.task_template_id AND s.id = tt.stage_id
+                      AND l.id = t.lead_id AND t.active AND %s""",
+                condition,
+            )
+        )
+        self.env["crm.sop.task"].invalidate_model()
+        self.env["crm.lead"].invalidate_model(["sop_task_ids"])
+
+    @api.model
+    def _sop_instantiate_templates(self, task_templates):
+        """A task template was added, moved, archived or restored: open
+        opportunities of its playbook get (or lose) its task."""
+        if not task_templates or self._sop_deferred():
+            return
+        self._sop_prune(task_template_ids=task_templates.ids)
+        self._sop_insert(task_template_ids=task_templates.ids)
+        self._sop_evaluate_templates(task_templates)
+
+    @api.model
+    def _sop_evaluate_templates(self, task_templates):
+        """Re-evaluate every lead holding a task of these task templates."""
+        if self._sop_deferred():
+            return
+        self._sop_flush()
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT t.lead_id FROM crm_sop_task t
+                    WHERE t.task_template_id = ANY(%s)""",
+                task_templates.ids,
+            )
+        )
+        self._sop_evaluate_ids([row[0] for row in self.env.cr.fetchall()])
+
+    @api.model
+    def _sop_evaluate_ids(self, lead_ids):
+        Lead = self.env["crm.lead"].with_context(active_test=False)
+        for ids in split_every(EVALUATE_CHUNK, lead_ids):
+            self._sop_evaluate(Lead.browse(ids))
+            # keep memory flat on large installs
+            self.env.invalidate_all(flush=True)
+
+    # ------------------------------------------------------------
+    # EVALUATION: the state of every task of a batch of leads from their
+    # data (each kind decides, crm_sop_task_kind.py), and the leads' SOP
+    # summary
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_read_rows(self, lead_ids):
+        """The rows (SopTaskRow) of the active tasks of the leads, one query."""
+        self.env["crm.sop.task"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """SELECT id, lead_id, task_template_id, state, date_script_sent
+                     FROM crm_sop_task
+                    WHERE active AND lead_id = ANY(%s)""",
+                list(lead_ids),
+            )
+        )
+        return [SopTaskRow(*row) for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _sop_heal(self, leads, rows, config):
+        """Tasks an open lead should have and has not (a task template added
+        while another transaction created the lead, whose insert could not see
+        it): inserted now. No query when nothing is missing (the caller
+        fetched the leads' playbook, active and probability)."""
+        expected = defaultdict(set)
+        for c in config.values():
+            expected[c.template_id].add(c.id)
+        present = defaultdict(set)
+        for row in rows:
+            present[row.lead_id].add(row.task_template_id)
+        missing = [
+            lead.id
+            for lead in leads
+            if lead.sop_template_id
+            and lead.active
+            and (lead.probability or 0) < 100
+            and expected[lead.sop_template_id.id] - present[lead.id]
+        ]
+        if not missing:
+            return []
+        _logger.info("Sales SOP: %s opportunities get missing tasks", len(missing))
+        return self._sop_insert(lead_ids=missing)
+
+    @api.model
+    def _sop_fetch(self, leads, rows, config, extra=()):
+        """Read what the kinds of these rows need, for the whole batch: the
+        fields their tasks watch, on the leads and on their customers."""
+        configs = [config[tt_id] for tt_id in {row.task_template_id for row in rows}]
+        lead_fields = {name for c in configs for name in c.lead_fields}
+        partner_fields = {name for c in configs for name in c.partner_fields}
+        if partner_fields:
+            lead_fields.add("partner_id")
+        if lead_fields or extra:
+            leads.fetch(list(lead_fields | set(extra)))
+        if partner_fields:
+            leads.partner_id.fetch(list(partner_fields))
+
+    @api.model
+    def _sop_evaluate(self, leads, rows=None, templates=None):
+        """Decide the state of every task of ``leads`` in one pass.
+
+        Reads what the task kinds need for the whole batch (lead and customer
+        fields), lets each kind decide for all its rows at once
+        (``_sop_done_<kind>``, see crm_sop_task_kind.py), writes the tasks
+        whose state changes (one UPDATE per target state), then the leads' SOP
+        summary in one statement.
+
+        ``rows``: the leads' task rows when the caller has them (new leads);
+        ``templates``: playbooks to write with the summary (new leads).
+        Works on plain rows and SQL rather than records: it derives task states
+        from data the current user was allowed to write (reps have no write
+        access on tasks), for batches of thousands of leads.
+        """
+        if not leads:
+            return
+        config = self.env["crm.sop.task.template"]._sop_config()
+        leads = leads.sudo().with_context(active_test=False, prefetch_fields=False)
+        if rows is None:
+            rows = [
+                row
+                for row in self._sop_read_rows(leads.ids)
+                if row.task_template_id in config
+            ]
+            self._sop_fetch(
+                leads, rows, config, extra=("sop_template_id", "active", "probability")
+            )
+            healed = self._sop_heal(leads, rows, config)
+            if healed:
+                rows += [row for row in healed if row.task_template_id in config]
+                self._sop_fetch(leads, rows, config)
+        else:
+            rows = [row for row in rows if row.task_template_id in config]
+            self._sop_fetch(leads, rows, config)
+
+        batch = SopBatch(leads={lead.id: lead for lead in leads}, config=config)
+        rows_by_kind = defaultdict(list)
+        for row in rows:
+            rows_by_kind[config[row.task_template_id].kind].append(row)
+        done = {}
+        for kind, kind_rows in rows_by_kind.items():
+            done.update(
+                getattr(self.env["crm.sop.task"], f"_sop_done_{kind}")(batch, kind_rows)
+            )
+
+        to_done, to_todo, new_rows = [], [], []
+        for row in rows:
+            if row.state == "na":
+                pass  # set aside by the rep: the system leaves it alone
+            elif done[row.id] and row.state == "todo":
+                to_done.append(row.id)
+                row = row._replace(state="done")
+            elif not done[row.id] and row.state == "done":
+                to_todo.append(row.id)
+                row = row._replace(state="todo")
+            new_rows.append(row)
+        if to_done or to_todo:
+            self.env["crm.sop.task"].flush_model()
+            now, uid = self.env.cr.now(), self.env.uid
+            # the credit (who, when) is the first completion's: a task undone
+            # and done again (a field cleared and filled by someone else)
+            # keeps it, so re-evaluating moves no credit and no stall clock
+            if to_done:
+                self.env.cr.execute(
+                    SQL(
+                        """UPDATE crm_sop_task
+                              SET state = 'done', completion = 'auto',
+                                  date_done = COALESCE(date_done, %s),
+                                  done_user_id = COALESCE(done_user_id, %s)
+                            WHERE id = ANY(%s)""",
+                        now,
+                        uid,
+                        to_done,
+                    )
+                )
+            if to_todo:
+                self.env.cr.execute(
+                    SQL(
+                        """UPDATE crm_sop_task
+                              SET state = 'todo', completion = NULL
+                            WHERE id = ANY(%s)""",
+                        to_todo,
+                    )
+                )
+            self.env["crm.sop.task"].invalidate_model(
+                ["state", "completion", "date_done", "done_user_id"]
+            )
+        self._sop_update_summary(leads, new_rows, templates)
+
+    @api.model
+    def _sop_summary(self, items, lead_order, orders):
+        """(progress, SOP stage id, next task id) of a lead from its tasks
+        [(SopTaskConfig, SopTaskRow)] in SOP order and the order of its
+        pipeline stage. Tasks marked not applicable count neither as open nor
+        as done. The next step follows the deal: the first open task of a SOP
+        stage at or after the deal's pipeline stage; open tasks of earlier
+        stages are left behind (the next step only when nothing is ahead)."""
+        applicable = [(c, row) for c, row in items if row.state != "na"]
+        open_items = [(c, row) for c, row in applicable if row.state == "todo"]
+        if applicable:
+            done = len(applicable) - len(open_items)
+            progress = round(100 * done / len(applicable))
+        else:
+            progress = 100 if items else 0
+        if not open_items:
+            return progress, (items[-1][0].stage_id if items else False), False
+        ahead = [
+            (c, row)
+            for c, row in open_items
+            if lead_order is None
+            or not c.crm_stage_id
+            or orders.get(c.crm_stage_id, lead_order) >= lead_order
+        ]
+        c, row = (ahead or open_items)[0]
+        return progress, c.stage_id, row.id
+
+    @api.model
+    def _sop_gate_held(self, items, lead_order, orders):
+        """A block gate holds the deal where it stands: a required task of a
+        SOP stage that blocks the deal's own pipeline stage is open.
+        ``items``: [(order, SopTaskConfig, SopTaskRow)] of the lead."""
+        return any(
+            c.gate == "block"
+            and c.required
+            and row.state == "todo"
+            and c.crm_stage_id
+            and orders.get(c.crm_stage_id) == lead_order
+            for _order, c, row in items
+        )
+
+    @api.model
+    def _sop_update_summary(self, leads, rows=None, templates=None, forward=()):
+        """Write sop_progress, sop_stage_id and sop_next_task_id (and, for new
+        leads, sop_template_id) of the leads in one UPDATE of the rows that
+        change; ``forward``: ids of leads whose pipeline stage just moved
+        forward.
+
+        The stall clock (``sop_stage_date``) is the last real forward
+        movement: the lead's creation, its last forward pipeline move
+        (``sop_forward_date``), or the first completion of a task done now.
+        Setting a task aside and restoring it, or ticking a task and
+        reopening it, leaves it where it was.
+
+        Raw SQL rather than stored computed fields (as core does for
+        automated_probability): the summary derives from task rows that the
+        engine already holds, written in SQL. Measured with a stored-compute
+        prototype (compute_sudo, recompute marked by the engine): 1-2 queries
+        fewer on create and stage moves, but one more per batch on every
+        re-evaluation (the compute re-reads the task rows), 0.1-0.3 s slower
+        per 1,000 leads re-evaluated, and the new lead's playbook then needs a
+        dirty cache write outside write(). The new-lead path writes the
+        playbook in this same statement. No caller outside the engine may
+        write these fields (crm.lead refuses them)."""
+        if not leads:
+            return
+        config = self.env["crm.sop.task.template"]._sop_config()
+        if rows is None:
+            rows = self._sop_read_rows(leads.ids)
+        by_lead = defaultdict(list)
+        for row in rows:
+            c = config.get(row.task_template_id)
+            if c is not None:
+                by_lead[row.lead_id].append((c.order, c, row))
+        fnames = ["sop_progress", "sop_stage_id", "sop_next_task_id", "sop_gate_held"]
+        leads = leads.sudo().with_context(prefetch_fields=False)
+        leads.fetch([*fnames, "sop_progress_band", "active"])
+        # New leads whose stage core has not computed yet are in the first
+        # stage of their team: reading it here would compute it now, lead by
+        # lead, out of core's batch; the first open task is then the next step.
+        stage_field = leads._fields["stage_id"]
+        staged = leads.filtered(
+            lambda lead: not self.env.is_to_compute(stage_field, lead)
+        )
+        staged.fetch(["stage_id"])
+        staged_ids = set(staged.ids)
+        orders = self.env["crm.stage"]._sop_orders()
+        won_ids = self.env["crm.stage"]._sop_won_ids()
+        values = []
+        banded = []  # open leads whose band changes
+        for lead in leads:
+            lead_order = orders.get(lead.stage_id.id) if lead.id in staged_ids else None
+            progress, stage_id, next_task_id = self._sop_summary(
+                [(c, row) for _order, c, row in sorted(by_lead.get(lead.id, ()))],
+                lead_order,
+                orders,
+            )
+            # the band follows the progress while the deal is open, and is
+            # frozen once it is won or lost (what predictive lead scoring
+            # learns from): None keeps the band it has
+            is_open = lead.active and (
+                lead.id not in staged_ids or lead.stage_id.id not in won_ids
+            )
+            band = sop_progress_band(progress) if is_open else None
+            held = bool(
+                is_open
+                and lead_order is not None
+                and self._sop_gate_held(by_lead.get(lead.id, ()), lead_order, orders)
+            )
+            if (
+                templates
+                or lead.id in forward
+                or lead.sop_progress != progress
+                or lead.sop_stage_id.id != stage_id
+                or lead.sop_next_task_id.id != next_task_id
+                or lead.sop_gate_held != held
+            ):
+                values.append(
+                    (
+                        lead.id,
+                        progress,
+                        stage_id,
+                        next_task_id,
+                        band,
+                        lead.id in forward,
+                        held,
+                    )
+                )
+                if band is not None and lead.sop_progress_band != band:
+                    banded.append(lead.id)
+        if not values:
+            return
+        self.env["crm.lead"].flush_model(
+            [
+                *fnames,
+                "sop_template_id",
+                "sop_stage_date",
+                "sop_forward_date",
+                "sop_stalled",
+                "sop_progress_band",
+            ]
+        )
+        self.env["crm.sop.task"].flush_model(["state", "date_done", "active"])
+        band = SQL("sop_progress_band = COALESCE(v.band, l.sop_progress_band)")
+        # the stall clock: a later value is a real forward movement (the
+        # deal is not stalled any more); an earlier one (a task reopened)
+        # leaves the flag to the next stall pass
+        moved = SQL(
+            """sop_forward_date = CASE WHEN v.forward THEN %(now)s
+                                       ELSE l.sop_forward_date END,
+               sop_stage_date = c.date,
+               sop_stalled = CASE WHEN c.date > COALESCE(l.sop_stage_date, c.date)
+                                  THEN FALSE ELSE l.sop_stalled END""",
+            now=self.env.cr.now(),
+        )
+        columns = ["id", "progress", "stage_id", "task_id", "band", "forward", "held"]
+        row_sql = (
+            "(%s, %s, %s::integer, %s::integer, %s::varchar, %s::boolean, %s::boolean"
+        )
+        set_template = SQL()
+        if templates:
+            fnames.append("sop_template_id")
+            columns.append("template_id")
+            row_sql += ", %s::integer"
+            set_template = SQL("sop_template_id = v.template_id,")
+        row_sql += ")"
+        rows = SQL(", ").join(
+            SQL(
+                row_sql,
+                lead_id,
+                progress,
+                stage_id or None,
+                task_id or None,
+                lead_band,
+                lead_forward,
+                lead_held,
+                *((templates.get(lead_id) or None,) if templates else ()),
+            )
+            for (
+                lead_id,
+                progress,
+                stage_id,
+                task_id,
+                lead_band,
+                lead_forward,
+                lead_held,
+            ) in values
+        )
+        # one statement: the summary, and the SOP stage history of the leads
+        # whose SOP stage changes (the stint left ends, the new one starts)
+        self.env.cr.execute(
+            SQL(
+                """WITH v(%(columns)s) AS (VALUES %(rows)s),
+                        old AS (SELECT l.id, l.sop_stage_id
+                                  FROM crm_lead l JOIN v ON v.id = l.id),
+                        c AS (
+                            SELECT v.id, GREATEST(
+                                       l.create_date,
+                                       CASE WHEN v.forward THEN %(now)s
+                                            ELSE l.sop_forward_date END,
+                                       (SELECT MAX(t.date_done) FROM crm_sop_task t
+                                         WHERE t.lead_id = v.id AND t.active
+                                           AND t.state = 'done')) AS date
+                              FROM v JOIN crm_lead l ON l.id = v.id),
+                        summary AS (
+                            UPDATE crm_lead l
+                               SET sop_progress = v.progress,
+                                   sop_stage_id = v.stage_id,
+                                   sop_next_task_id = v.task_id,
+                                   sop_gate_held = v.held,
+                                   %(set_template)s
+                                   %(moved)s, %(band)s
+                              FROM v JOIN c ON c.id = v.id WHERE l.id = v.id),
+                        entered AS (
+                            SELECT v.id, v.stage_id FROM v JOIN old ON old.id = v.id
+                             WHERE old.sop_stage_id IS DISTINCT FROM v.stage_id),
+                        left_stage AS (
+                            UPDATE crm_sop_stage_log g SET date_end = %(now)s
+                              FROM entered
+                             WHERE g.lead_id = entered.id AND g.date_end IS NULL)
+                   INSERT INTO crm_sop_stage_log (lead_id, sop_stage_id, date_start)
+                   SELECT id, stage_id, %(now)s FROM entered
+                    WHERE stage_id IS NOT NULL""",
+                columns=SQL(", ").join(SQL.identifier(c) for c in columns),
+                rows=rows,
+                set_template=set_template,
+                moved=moved,
+                band=band,
+                now=self.env.cr.now(),
+            )
+        )
+        self.env["crm.sop.stage.log"].invalidate_model()
+        fnames += ["sop_stage_date", "sop_forward_date", "sop_stalled"]
+        leads.invalidate_recordset([*fnames, "sop_progress_band"])
+        leads.modified(fnames)
+        if banded:
+            # the band is a variable of predictive lead scoring: the deals
+            # whose band moved get their automated probability recomputed
+            leads.browse(banded).modified(["sop_progress_band"])
 
     # ------------------------------------------------------------
     # STAGE GATES
@@ -110,9 +819,8 @@ class CrmSopEngine(models.AbstractModel):
             if any((lead.id, c.id) not in present for c in items)
         ]
         if absent:
-            Task = self.env["crm.sop.task"]
-            Task._sop_insert(lead_ids=absent)
-            Task._sop_evaluate(self.env["crm.lead"].browse(absent))
+            self._sop_insert(lead_ids=absent)
+            self._sop_evaluate(self.env["crm.lead"].browse(absent))
             rows = self._sop_gate_rows(candidates)
         cleared = {
             (lead_id, tt_id)
@@ -320,3 +1028,247 @@ class CrmSopEngine(models.AbstractModel):
                     ),
                 },
             )
+
+    # ------------------------------------------------------------
+    # STALLED DEALS: an open opportunity whose SOP has not moved forward
+    # (``crm.lead.sop_stage_date``, set by the summary update) for the
+    # ``stall_days`` of its SOP stage, counted in working days of its
+    # company's calendar, is flagged ``sop_stalled``. Moving it forward
+    # clears the flag (``_sop_update_summary``); this pass, run by the
+    # reminder cron, sets it.
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_flag_stalled(self, now=None):
+        """Flag the stalled opportunities and clear the flag of those that no
+        longer are (closed, stage without stall days, calendar changed), in
+        one pass: one SELECT of the candidates, the working days of each
+        company calendar once, two UPDATEs. Returns the ids now stalled.
+
+        Each company is counted in a savepoint: a company whose calendar
+        cannot be read (a time zone the server does not know, ...) is logged
+        and skipped, its deals keep their flag, the other companies' deals
+        are flagged. Stall days past the bound (a database that held them
+        before it existed) never overflow: the candidates are read on at
+        most the bound, the exact count still compares with the stage's days.
+
+        A deal is stalled once ``stall_days`` whole working days have passed
+        between the day its SOP last moved and today (both in the calendar's
+        time zone): moved on a Monday with 2 stall days, it is stalled from
+        Thursday on (Tuesday and Wednesday passed)."""
+        now = now or self.env.cr.now()
+        Lead = self.env["crm.lead"]
+        Lead.flush_model(
+            [
+                "sop_stage_id",
+                "sop_stage_date",
+                "sop_stalled",
+                "sop_next_task_id",
+                "active",
+                "probability",
+                "company_id",
+            ]
+        )
+        self.env["crm.sop.stage"].flush_model(["stall_days"])
+        # calendar days bound working days from above: only leads still for
+        # stall_days calendar days (one more for time zones) can be stalled
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.id, l.company_id, l.sop_stage_date, s.stall_days
+                     FROM crm_lead l
+                     JOIN crm_sop_stage s ON s.id = l.sop_stage_id
+                    WHERE l.active AND COALESCE(l.probability, 0) < 100
+                      AND l.sop_next_task_id IS NOT NULL
+                      AND s.stall_days > 0
+                      AND l.sop_stage_date < %s - make_interval(
+                              days => LEAST(s.stall_days, %s) - 1)""",
+                now,
+                SOP_STALL_DAYS_MAX,
+            )
+        )
+        by_company = defaultdict(list)
+        for lead_id, company_id, stage_date, stall_days in self.env.cr.fetchall():
+            by_company[company_id or self.env.company.id].append(
+                (lead_id, stage_date, stall_days)
+            )
+        stalled = []
+        skipped = []  # the deals of a company that failed keep their flag
+        companies = self.env["res.company"].browse(list(by_company))
+        companies.fetch(["name", "resource_calendar_id"])
+        for company in companies:
+            rows = by_company[company.id]
+            try:
+                # no write inside: nothing to flush, only the reads to undo
+                with self.env.cr.savepoint(flush=False):
+                    stalled += self._sop_stalled_of_company(company, rows, now)
+            except psycopg2.OperationalError:
+                raise  # the server or the connection failed, not the company
+            except Exception:
+                _logger.exception(
+                    "Sales SOP: stalled deals of company %s (id %s) not "
+                    "counted, its %s deals keep their flag; other companies "
+                    "go on",
+                    company.name,
+                    company.id,
+                    len(rows),
+                )
+                skipped += [lead_id for lead_id, _date, _days in rows]
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead SET sop_stalled = FALSE
+                    WHERE sop_stalled AND NOT id = ANY(%s)""",
+                stalled + skipped,
+            )
+        )
+        cleared = self.env.cr.rowcount
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead SET sop_stalled = TRUE
+                    WHERE id = ANY(%s) AND sop_stalled IS NOT TRUE""",
+                stalled,
+            )
+        )
+        if cleared or self.env.cr.rowcount:
+            _logger.info(
+                "Sales SOP: %s opportunities stalled (%s newly), %s cleared",
+                len(stalled),
+                self.env.cr.rowcount,
+                cleared,
+            )
+        Lead.invalidate_model(["sop_stalled"])
+        return stalled
+
+    @api.model
+    def _sop_stalled_of_company(self, company, rows, now):
+        """Ids of the deals of ``company`` stalled at ``now``, of ``rows``
+        [(lead id, SOP stage date, stall days)]: one read of its calendar."""
+        calendar = company.resource_calendar_id
+        if not calendar:
+            return []  # no working days to count
+        work_days = self._sop_work_days(
+            calendar,
+            company,
+            min(stage_date for _id, stage_date, _days in rows),
+            max(days for _id, _date, days in rows),
+            now,
+        )
+        tz = pytz.timezone(calendar.tz or "UTC")
+        today = pytz.utc.localize(now).astimezone(tz).date()
+        today_index = bisect.bisect_left(work_days, today)
+        stalled = []
+        for lead_id, stage_date, stall_days in rows:
+            moved_day = pytz.utc.localize(stage_date).astimezone(tz).date()
+            passed = today_index - bisect.bisect_right(work_days, moved_day)
+            if passed >= stall_days:
+                stalled.append(lead_id)
+        return stalled
+
+    @api.model
+    def _sop_work_days(self, calendar, company, since, max_stall_days, now):
+        """The sorted working days of ``calendar`` (its attendances less the
+        company's public holidays) from the day after ``since`` to today
+        excluded, in the calendar's time zone, reading back at most
+        ``max_stall_days`` weeks (bounded) and a month."""
+        tz = pytz.timezone(calendar.tz or "UTC")
+        today = pytz.utc.localize(now).astimezone(tz).date()
+        start_day = max(
+            pytz.utc.localize(since).astimezone(tz).date() + timedelta(days=1),
+            today
+            - timedelta(
+                weeks=min(max_stall_days, SOP_STALL_DAYS_MAX)
+                * STALL_WINDOW_WEEKS_PER_DAY,
+                days=STALL_WINDOW_MARGIN_DAYS,
+            ),
+        )
+        if start_day >= today:
+            return []
+        intervals = calendar._work_intervals_batch(
+            tz.localize(datetime.combine(start_day, time.min)),
+            tz.localize(datetime.combine(today, time.min)),
+            tz=tz,
+            domain=[
+                ("time_type", "=", "leave"),
+                ("company_id", "in", [False, company.id]),
+            ],
+        )[False]
+        return sorted({start.date() for start, _stop, _meta in intervals})
+
+    # ------------------------------------------------------------
+    # MERGE
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_merge(self, head, tails):
+        """Opportunities ``tails`` are merged into ``head``: what the system
+        cannot re-derive from the merged data (tasks ticked by hand, set
+        aside, scripts sent) is kept on the head; then the head is evaluated
+        (the data, and the activities done, were merged before).
+
+        A tail's task of a task template the head has is merged into the
+        head's task. A tail's task with history whose task template the head
+        has not (the tail followed another playbook, or held archived tasks
+        of a former one) moves to the head archived, as a team change
+        archives the done tasks of a former playbook: the board and the
+        reports keep counting it, and it comes back if the head ever follows
+        that playbook."""
+        # sudo: crm lets the user merge these leads; their tasks follow them
+        tasks = (
+            self.env["crm.sop.task"]
+            .sudo()
+            .with_context(active_test=False)
+            .search_fetch(
+                [("lead_id", "in", (head | tails).ids)],
+                [
+                    "lead_id",
+                    "task_template_id",
+                    "state",
+                    "completion",
+                    "date_done",
+                    "done_user_id",
+                    "date_script_sent",
+                    "na_reason",
+                ],
+            )
+        )
+        head_tasks = {t.task_template_id: t for t in tasks if t.lead_id == head}
+        tail_tasks = defaultdict(list)
+        for task in tasks:
+            tail_tasks[task.lead_id].append(task)
+        moved = tasks.browse()
+        # the tails in merge order: the more confident one's history first
+        for task in (task for tail in tails for task in tail_tasks[tail]):
+            target = head_tasks.get(task.task_template_id)
+            if not target:
+                if task.state != "todo" or task.date_script_sent:
+                    moved |= task
+                    # a later tail's task of the same template merges into it
+                    head_tasks[task.task_template_id] = task
+                continue
+            vals = {}
+            if task.state == "na" and target.state == "todo":
+                vals.update(state="na", na_reason=task.na_reason)
+            elif (
+                task.state == "done"
+                and task.completion == "manual"
+                and target.state == "todo"
+            ):
+                vals.update(
+                    state="done",
+                    completion="manual",
+                    date_done=task.date_done,
+                    done_user_id=task.done_user_id.id,
+                )
+            if task.date_script_sent and (
+                not target.date_script_sent
+                or task.date_script_sent < target.date_script_sent
+            ):
+                vals["date_script_sent"] = task.date_script_sent
+            if vals:
+                # at most a few tasks: merges take up to five opportunities
+                target.write(vals)
+        if moved:
+            # one UPDATE; the evaluation below reactivates those the head's
+            # own playbook has (its missing tasks are inserted over them)
+            moved.write({"lead_id": head.id, "active": False})
+            self.env["crm.lead"].invalidate_model(["sop_task_ids"])
+        self._sop_evaluate(head)

@@ -308,7 +308,7 @@ class CrmLead(models.Model):
         if not calendar:
             return empty
         tz = pytz.timezone(calendar.tz or "UTC")
-        work_days = self.env["crm.sop.task"]._sop_work_days(
+        work_days = self.env["crm.sop.engine"]._sop_work_days(
             calendar,
             company,
             min(start for _mine, start, _end in rows),

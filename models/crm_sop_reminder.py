@@ -97,7 +97,7 @@ class CrmSopReminder(models.Model):
         company is already counted apart) does not stop the reminders."""
         try:
             with self.env.cr.savepoint():
-                self.env["crm.sop.task"]._sop_flag_stalled()
+                self.env["crm.sop.engine"]._sop_flag_stalled()
         except Exception:
             _logger.exception("Sales SOP: stall pass failed, reminders go on")
         self._sop_commit()

@@ -108,7 +108,7 @@ class CrmSopScriptSend(models.Model):
         first = tasks.filtered(lambda task: not task.date_script_sent)
         if first:
             first.write({"date_script_sent": now})
-            Task._sop_evaluate(first.lead_id)
+            self.env["crm.sop.engine"]._sop_evaluate(first.lead_id)
         return sends
 
     # ------------------------------------------------------------

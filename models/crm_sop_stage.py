@@ -200,11 +200,11 @@ class CrmSopStage(models.Model):
             self._sop_gate_notify_hold()
         if {"gate", "crm_stage_id"} & vals.keys():
             # the cards say which deals a gate holds
-            self.env["crm.sop.task"]._sop_evaluate_templates(self.task_template_ids)
+            self.env["crm.sop.engine"]._sop_evaluate_templates(self.task_template_ids)
         if "template_id" in vals:
             # moved to another playbook: its tasks leave the old playbook's
             # opportunities and reach the new one's
-            self.env["crm.sop.task"]._sop_instantiate_templates(
+            self.env["crm.sop.engine"]._sop_instantiate_templates(
                 self.with_context(active_test=False).task_template_ids
             )
         if "active" in vals:
@@ -214,7 +214,7 @@ class CrmSopStage(models.Model):
                 {"active": vals["active"]}
             )
         elif "sequence" in vals:
-            self.env["crm.sop.task"]._sop_evaluate_templates(self.task_template_ids)
+            self.env["crm.sop.engine"]._sop_evaluate_templates(self.task_template_ids)
         return res
 
     def _sop_gate_notify_hold(self):

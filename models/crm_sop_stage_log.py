@@ -4,7 +4,7 @@ from odoo import fields, models
 class CrmSopStageLog(models.Model):
     """When each opportunity entered and left each SOP stage: one row per
     stint, written by the engine in the same statement as the SOP summary
-    (``crm.sop.task._sop_update_summary``). Days in a SOP stage, the median
+    (``crm.sop.engine._sop_update_summary``). Days in a SOP stage, the median
     of won deals and the stage report are read from it."""
 
     _name = "crm.sop.stage.log"

@@ -241,7 +241,7 @@ class CrmSopTask(models.Model):
             ),
             reason=reason,
         )
-        self._sop_update_summary(todo.lead_id)
+        self.env["crm.sop.engine"]._sop_update_summary(todo.lead_id)
         return True
 
     def action_sop_restore(self):
@@ -251,7 +251,7 @@ class CrmSopTask(models.Model):
         aside = self.filtered(lambda t: t.state == "na")
         aside.sudo().write({"state": "todo", "na_reason": False})
         aside._sop_log(self.env._("Sales SOP task “%(task)s” applies again."))
-        self._sop_evaluate(aside.lead_id)
+        self.env["crm.sop.engine"]._sop_evaluate(aside.lead_id)
         return True
 
     def _sop_log(self, message, **values):
@@ -286,7 +286,7 @@ class CrmSopTask(models.Model):
         todo.filtered(lambda t: not t.date_done).sudo().write(
             {"date_done": fields.Datetime.now(), "done_user_id": self.env.uid}
         )
-        self._sop_update_summary(manual.lead_id)
+        self.env["crm.sop.engine"]._sop_update_summary(manual.lead_id)
         return True
 
     def action_sop_reopen(self):
@@ -297,5 +297,5 @@ class CrmSopTask(models.Model):
             )
         manual._sop_check_lead_access()
         manual.sudo().write({"state": "todo", "completion": False})
-        self._sop_update_summary(manual.lead_id)
+        self.env["crm.sop.engine"]._sop_update_summary(manual.lead_id)
         return True

@@ -207,7 +207,7 @@ class CrmSopTaskTemplate(models.Model):
     def create(self, vals_list):
         task_templates = super().create(vals_list)
         self._sop_clear_caches()
-        self.env["crm.sop.task"]._sop_instantiate_templates(task_templates)
+        self.env["crm.sop.engine"]._sop_instantiate_templates(task_templates)
         return task_templates
 
     def _sop_check_kind_switch(self, kind):
@@ -252,9 +252,9 @@ class CrmSopTaskTemplate(models.Model):
             self._sop_check_kind_switch(vals["kind"])
         res = super().write(vals)
         self._sop_clear_caches()
-        Task = self.env["crm.sop.task"]
+        Engine = self.env["crm.sop.engine"]
         if "active" in vals or "stage_id" in vals:
-            Task._sop_instantiate_templates(self)
+            Engine._sop_instantiate_templates(self)
         elif {
             "kind",
             "scope",
@@ -265,7 +265,7 @@ class CrmSopTaskTemplate(models.Model):
             "sequence",
             "required",
         } & vals.keys():
-            Task._sop_evaluate_templates(self)
+            Engine._sop_evaluate_templates(self)
         return res
 
     def unlink(self):
@@ -293,7 +293,7 @@ class CrmSopTaskTemplate(models.Model):
         res = super(CrmSopTaskTemplate, self - keep).unlink()
         self._sop_clear_caches()
         if leads:
-            self.env["crm.sop.task"]._sop_evaluate(leads)
+            self.env["crm.sop.engine"]._sop_evaluate(leads)
         return res
 
     # ------------------------------------------------------------

@@ -97,7 +97,7 @@ class CrmSopTemplate(models.Model):
         templates = super().create(vals_list)
         self.env["crm.sop.task.template"]._sop_clear_caches()
         if any(t.active for t in templates):
-            self.env["crm.sop.task"]._sop_sync_all()
+            self.env["crm.sop.engine"]._sop_sync_all()
         return templates
 
     def write(self, vals):
@@ -109,7 +109,7 @@ class CrmSopTemplate(models.Model):
             # dragging playbooks in the list writes each row's sequence: leads
             # are re-mapped only when a write changes which playbook applies
             if self._sop_mapping() != before:
-                self.env["crm.sop.task"]._sop_sync_all()
+                self.env["crm.sop.engine"]._sop_sync_all()
         return res
 
     def unlink(self):
@@ -119,7 +119,7 @@ class CrmSopTemplate(models.Model):
         keep = self.with_context(active_test=False).stage_ids.template_id
         keep.action_archive()
         res = super(CrmSopTemplate, self - keep).unlink()
-        self.env["crm.sop.task"]._sop_sync_all()
+        self.env["crm.sop.engine"]._sop_sync_all()
         return res
 
     def action_view_leads(self):

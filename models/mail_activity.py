@@ -25,7 +25,7 @@ class MailActivity(models.Model):
             }
             lead_ids = {lead_id for lead_id, type_id in done if type_id in watched}
             if lead_ids:
-                self.env["crm.sop.task"]._sop_evaluate(
+                self.env["crm.sop.engine"]._sop_evaluate(
                     self.env["crm.lead"].browse(lead_ids).exists()
                 )
         return res

@@ -64,7 +64,7 @@ class ResPartner(models.Model):
                     ]
                 )
             )
-            self.env["crm.sop.task"]._sop_evaluate(leads)
+            self.env["crm.sop.engine"]._sop_evaluate(leads)
         return res
 
     @api.model

@@ -262,7 +262,7 @@ class TestSopConfigHardening(TestSopCommon):
         task_template.invalidate_recordset()
         task_template._sop_clear_caches()
         lead.write({"x_sop_note": "x"})
-        self.env["crm.sop.task"]._sop_evaluate(lead)
+        self.env["crm.sop.engine"]._sop_evaluate(lead)
         self.assertEqual(self._task(lead, task_template).state, "todo")
 
     @users("user_sales_manager")

@@ -237,7 +237,7 @@ class TestSopEngine(TestSopCommon):
         self.assertEqual(row.activity_type_id, self.activity_type_call)
         self.assertEqual(row.user_id, self.user_sales_salesman)
         self.assertEqual(row.date, task.date_done)
-        self.env["crm.sop.task"]._sop_evaluate(leads)
+        self.env["crm.sop.engine"]._sop_evaluate(leads)
         self.assertEqual(task.state, "done")
         self.assertEqual(self._task(forged, self.tt_call).state, "todo")
         # the archived task is done again when the deal comes back

@@ -184,7 +184,7 @@ class TestSopGating(TestSopCommon):
         self.env["crm.sop.task"].sudo().search(
             [("lead_id", "=", lead.id), ("stage_id", "=", self.sop_stage_contact.id)]
         ).write({"state": "done"})
-        self.env["crm.sop.task"]._sop_update_summary(lead)
+        self.env["crm.sop.engine"]._sop_update_summary(lead)
         self.assertFalse(lead.sop_gate_held)
         other = Lead.create(self._sop_lead_vals(name="Other"))
         self.assertTrue(other.sop_gate_held)

@@ -28,7 +28,7 @@ class TestSopMerge(TestSopCommon):
         )
         self._task(tail, self.tt_manual).action_sop_mark_done()
         self._task(tail, self.tt_script).sudo().date_script_sent = "2026-11-01 10:00:00"
-        self.env["crm.sop.task"]._sop_evaluate(tail)
+        self.env["crm.sop.engine"]._sop_evaluate(tail)
         self.assertEqual(self._task(tail, self.tt_script).state, "done")
         tail.activity_schedule(
             activity_type_id=self.activity_type_call.id, user_id=self.env.uid

@@ -196,6 +196,6 @@ class TestSopPanel(TestSopCommon):
         self.assertEqual(action["context"]["sop_fill_view_ref"], self.tt_customer.id)
         for task in lead.sop_task_ids:
             task.sudo().state = "done"
-        self.env["crm.sop.task"]._sop_update_summary(lead)
+        self.env["crm.sop.engine"]._sop_update_summary(lead)
         with self.assertRaises(UserError):
             lead.action_sop_next()

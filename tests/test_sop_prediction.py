@@ -137,7 +137,7 @@ class TestSopProgressBand(TestSopCommon):
         lost.action_set_lost()
         lost.write({"sop_companions": "A", "sop_decision_makers": "B"})
         self._tasks(lost, self.tt_manual).sudo().write({"state": "done"})
-        lost.sop_task_ids._sop_evaluate(lost)
+        self.env["crm.sop.engine"]._sop_evaluate(lost)
         self.assertEqual(lost.sop_progress_band, "0")
         # nobody else writes it
         with self.assertRaises(AccessError):

@@ -536,7 +536,7 @@ class TestSopReminderCompanies(TestSopReminderCommon):
         self.env.invalidate_all()
         with (
             self.assertLogs(
-                "odoo.addons.crm_sales_sop.models.crm_sop_task_stall", "ERROR"
+                "odoo.addons.crm_sales_sop.models.crm_sop_engine", "ERROR"
             ) as stall_logs,
             self.assertLogs(
                 "odoo.addons.crm_sales_sop.models.crm_sop_reminder", "ERROR"

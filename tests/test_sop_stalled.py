@@ -73,12 +73,12 @@ class TestSopStalled(TestSopCommon):
         self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
         self.assertEqual(lead.sop_stage_date, self._at(6, 10))
         self.assertEqual(idle_elsewhere.sop_stage_id, self.sop_stage_pitch)
-        Task = self.env["crm.sop.task"]
+        Engine = self.env["crm.sop.engine"]
         # Monday: Monday itself has not passed; Wednesday: Monday passed and
         # Tuesday is a public holiday; Thursday: Monday and Wednesday passed
         for day, stalled in ((9, False), (10, False), (11, False), (12, True)):
             with self.subTest(day=day), self.mock_datetime_and_now(self._at(day, 9)):
-                Task._sop_flag_stalled()
+                Engine._sop_flag_stalled()
                 self.assertEqual(lead.sop_stalled, stalled)
                 self.assertFalse(idle_elsewhere.sop_stalled, "Pitch has no stall days")
         self.assertEqual(
@@ -93,7 +93,7 @@ class TestSopStalled(TestSopCommon):
             [("calendar_id", "=", self.calendar.id)]
         ).unlink()
         with self.mock_datetime_and_now(self._at(11, 9)):
-            Task._sop_flag_stalled()
+            Engine._sop_flag_stalled()
         self.assertTrue(lead.sop_stalled)
 
         # the rep fills the visit data on Thursday: the SOP moves, the flag goes
@@ -103,7 +103,7 @@ class TestSopStalled(TestSopCommon):
             )
             self.assertFalse(lead.sop_stalled)
             self.assertEqual(lead.sop_stage_date, self._at(12, 11))
-            Task._sop_flag_stalled()
+            Engine._sop_flag_stalled()
             self.assertFalse(lead.sop_stalled, "it moved today")
         # a pipeline move that brings a new SOP stage moves it too; a write
         # that moves nothing of the SOP does not
@@ -121,9 +121,9 @@ class TestSopStalled(TestSopCommon):
         stall clock stays where it was and the deal stays stalled."""
         with self.mock_datetime_and_now(self._at(2, 10)):
             lead = self._lead(name="Idle deal")
-        Task = self.env["crm.sop.task"]
+        Engine = self.env["crm.sop.engine"]
         with self.mock_datetime_and_now(self._at(6, 9)):
-            Task._sop_flag_stalled()
+            Engine._sop_flag_stalled()
         self.assertTrue(lead.sop_stalled)
         rep_lead = lead.with_user(self.user_sales_salesman)
         manual = self._task(rep_lead, self.tt_manual)
@@ -138,7 +138,7 @@ class TestSopStalled(TestSopCommon):
             self.assertEqual(lead.sop_stage_date, self._at(6, 11))
             manual.action_sop_reopen()
             self.assertEqual(lead.sop_stage_date, self._at(2, 10))
-            Task._sop_flag_stalled()
+            Engine._sop_flag_stalled()
             self.assertTrue(lead.sop_stalled)
             # data filled, cleared: the task was done, the clock moved once
             rep_lead.write(
@@ -161,19 +161,19 @@ class TestSopStalled(TestSopCommon):
             won, lost, kept = (
                 self._lead(name=name) for name in ("Won", "Lost", "Kept")
             )
-        Task = self.env["crm.sop.task"]
+        Engine = self.env["crm.sop.engine"]
         with self.mock_datetime_and_now(self._at(6, 9)):
             self.assertCountEqual(
                 [
                     lead_id
-                    for lead_id in Task._sop_flag_stalled()
+                    for lead_id in Engine._sop_flag_stalled()
                     if lead_id in (won + lost + kept).ids
                 ],
                 (won + lost + kept).ids,
             )
             won.action_set_won()
             lost.action_set_lost()
-            Task._sop_flag_stalled()
+            Engine._sop_flag_stalled()
         self.assertEqual(
             (won + lost + kept).filtered("sop_stalled"),
             kept,
@@ -181,28 +181,28 @@ class TestSopStalled(TestSopCommon):
         )
         self.sop_stage_contact.stall_days = 0
         with self.mock_datetime_and_now(self._at(6, 9)):
-            Task._sop_flag_stalled()
+            Engine._sop_flag_stalled()
         self.assertFalse(kept.sop_stalled, "0 stall days: never stalled")
 
     def test_stall_pass_query_count_is_constant(self):
         """8 queries, and the savepoint of its one company (2)."""
         with self.mock_datetime_and_now(self._at(2, 10)):
             self._lead(name="One")
-        Task = self.env["crm.sop.task"]
+        Engine = self.env["crm.sop.engine"]
         with self.mock_datetime_and_now(self._at(6, 9)):
-            Task._sop_flag_stalled()  # warm the caches
+            Engine._sop_flag_stalled()  # warm the caches
             self.env.invalidate_all()
             with self.assertQueryCount(10):
-                Task._sop_flag_stalled()
+                Engine._sop_flag_stalled()
         with self.mock_datetime_and_now(self._at(2, 10)):
             self.env["crm.lead"].create(
                 [self._sop_lead_vals(name=f"Many {i}") for i in range(20)]
             )
         with self.mock_datetime_and_now(self._at(6, 9)):
-            Task._sop_flag_stalled()
+            Engine._sop_flag_stalled()
             self.env.invalidate_all()
             with self.assertQueryCount(10):
-                stalled = Task._sop_flag_stalled()
+                stalled = Engine._sop_flag_stalled()
         self.assertGreaterEqual(len(stalled), 21)
 
     @users("user_sales_salesman")
@@ -251,11 +251,11 @@ class TestSopStalled(TestSopCommon):
         )
         self.env.invalidate_all()
         with self.mock_datetime_and_now(self._at(6, 9)):
-            stalled = self.env["crm.sop.task"]._sop_flag_stalled()
+            stalled = self.env["crm.sop.engine"]._sop_flag_stalled()
         self.assertIn(quiet.id, stalled)
         self.assertNotIn(pitch.id, stalled)
         self.assertEqual((quiet.sop_stalled, pitch.sop_stalled), (True, False))
         # ten years later, still never stalled
         with self.mock_datetime_and_now(self._at(6, 9) + timedelta(days=3650)):
-            self.env["crm.sop.task"]._sop_flag_stalled()
+            self.env["crm.sop.engine"]._sop_flag_stalled()
         self.assertFalse(pitch.sop_stalled)

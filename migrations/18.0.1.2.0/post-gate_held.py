@@ -7,4 +7,4 @@ def migrate(cr, version):
     env = api.Environment(cr, SUPERUSER_ID, {})
     stages = env["crm.sop.stage"].search([("gate", "=", "block")])
     if stages:
-        env["crm.sop.task"]._sop_evaluate_templates(stages.task_template_ids)
+        env["crm.sop.engine"]._sop_evaluate_templates(stages.task_template_ids)
