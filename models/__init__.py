@@ -20,7 +20,6 @@ from . import (  # isort: skip
 
 # reminders, My SOP day and stalled deals
 from . import (  # isort: skip
-    crm_sop_task_my_day,
     crm_sop_reminder,
     res_company,
     res_config_settings,
@@ -45,6 +44,4 @@ from . import (  # isort: skip
     gamification_challenge,
     gamification_goal,
     gamification_goal_definition,
-    res_company_board,
-    res_config_settings_board,
 )

@@ -45,7 +45,7 @@ class TestSopInstall(TransactionCase):
             )
         )
         self.env.invalidate_all()
-        from odoo.addons.crm_sales_sop import _crm_sop_post_init
+        from .. import _crm_sop_post_init
 
         _crm_sop_post_init(self.env)
         default = self.env.ref("crm_sales_sop.crm_sop_template_default")
