@@ -7,8 +7,6 @@ from . import (  # isort: skip
     crm_sop_template,
     crm_sop_stage,
     crm_sop_task_template,
-    crm_sop_config,
-    crm_sop_condition,
     crm_sop_task,
     crm_sop_task_kind,
     crm_sop_script_send,

@@ -459,10 +459,9 @@ class CrmSopEngine(models.AbstractModel):
         for row in rows:
             rows_by_kind[config[row.task_template_id].kind].append(row)
         done = {}
+        Kind = self.env["crm.sop.task.kind"]
         for kind, kind_rows in rows_by_kind.items():
-            done.update(
-                getattr(self.env["crm.sop.task"], f"_sop_done_{kind}")(batch, kind_rows)
-            )
+            done.update(Kind._sop_kind(kind, "done")(batch, kind_rows))
 
         to_done, to_todo, new_rows = [], [], []
         for row in rows:

@@ -136,12 +136,13 @@ class CrmSopTask(models.Model):
 
     @api.depends("state", "task_template_id.kind")
     def _compute_button(self):
+        Kind = self.env["crm.sop.task.kind"]
         for task in self:
             kind = task.task_template_id.kind
             if task.state == "na":
                 task.button = "restore"
             else:
-                task.button = kind and getattr(task, f"_sop_button_{kind}")()
+                task.button = kind and Kind._sop_kind(kind, "button")(task)
 
     @api.depends_context("lang")
     @api.depends(
@@ -155,13 +156,14 @@ class CrmSopTask(models.Model):
         "stage_id.crm_stage_id",
     )
     def _compute_hint(self):
+        Kind = self.env["crm.sop.task.kind"]
         for task in self:
             kind = task.task_template_id.kind
-            method = getattr(task, f"_sop_hint_{kind}", None) if kind else None
+            method = kind and Kind._sop_kind(kind, "hint")
             if task.state == "na":
                 task.hint = task.na_reason
                 continue
-            hint = (method and method()) or ""
+            hint = (method and method(task)) or ""
             if task.left_behind:
                 hint = self.env._("Left behind. %(hint)s", hint=hint).strip()
             elif task.state == "todo" and task.required:
@@ -215,7 +217,8 @@ class CrmSopTask(models.Model):
         self.ensure_one()
         if self.state == "na":
             return self.action_sop_restore()
-        return getattr(self, f"_sop_action_{self.task_template_id.kind}")()
+        kind = self.task_template_id.kind
+        return self.env["crm.sop.task.kind"]._sop_kind(kind, "action")(self)
 
     def action_sop_mark_na(self):
         """Ask why the task does not apply to this deal."""
@@ -283,6 +286,49 @@ class CrmSopTask(models.Model):
                 for lead_id, lines in bodies.items()
             }
         )
+
+    # ------------------------------------------------------------
+    # SCRIPTS (one-click send: crm_sop_script_send.py)
+    # ------------------------------------------------------------
+
+    def _sop_script_template(self):
+        """The task's script, checked usable by the current user."""
+        self.ensure_one()
+        if self.kind != "script" or self.state == "na":
+            raise UserError(
+                self.env._("“%(task)s” has no script to send.", task=self.name)
+            )
+        self._sop_check_lead_access()
+        # sudo: reps may send scripts they cannot read the configuration of
+        return self.sudo().task_template_id.mail_template_id.sudo(False)
+
+    def sop_render_script(self, lang=None):
+        """{'subject', 'body'}: the task's script rendered for its deal, the
+        body as plain text ready to paste."""
+        template = self._sop_script_template()
+        return self.lead_id.sop_render_script(template.id, lang=lang)
+
+    def action_sop_send_script(self, channel="email", lang=None):
+        """Send the task's script in one click (``copy``: the rep confirms
+        that the copied text was sent); it completes this task only."""
+        template = self._sop_script_template()
+        self.env["crm.sop.script.send"]._sop_send(
+            self.lead_id, template.id, channel=channel, task=self, lang=lang
+        )
+        return True
+
+    def action_sop_copy_script(self):
+        """Copy the rendered script to the clipboard (a messenger such as
+        WeChat); the rep then confirms that it was sent."""
+        template = self._sop_script_template()
+        action = self.lead_id.action_sop_copy_script(template.id)
+        action["params"].update(model=self._name, res_id=self.id)
+        return action
+
+    def action_sop_edit_script(self):
+        """ "Edit first": the composer with the script, sent from this task."""
+        template = self._sop_script_template()
+        return self.lead_id._sop_script_composer(template, task=self)
 
     def action_sop_mark_done(self):
         manual = self.filtered(lambda t: t.task_template_id.kind == "manual")

@@ -1,6 +1,6 @@
 import logging
 
-from odoo import models
+from odoo import api, models
 from odoo.exceptions import UserError
 from odoo.tools.i18n import format_list
 from odoo.tools.misc import format_date
@@ -8,38 +8,76 @@ from odoo.tools.misc import format_date
 _logger = logging.getLogger(__name__)
 
 # What a kind of task means lives here, in one family of methods per kind,
-# found by name (as ir.actions.server runs ``_run_action_<state>``):
+# found by name through ``_sop_kind(kind, verb)`` (as ir.actions.server
+# finds ``_run_action_<state>`` through ``_get_runner``):
 #
-# on crm.sop.task.template
-#   _sop_config_<kind>()          what the engine caches of the task template
-#                                 (see SopTaskConfig: lead_fields and
-#                                 partner_fields are what its tasks watch)
-# on crm.sop.task
-#   _sop_done_<kind>(batch, rows) {task id: done?} for all the rows of the kind
-#                                 in a batch of leads, in one pass
-#   _sop_action_<kind>()          what the task's button opens
-#   _sop_button_<kind>()          which button the task shows (a key of
-#                                 crm.sop.task.button), False for none
-#   _sop_hint_<kind>()            optional: a line telling the rep where the
-#                                 task stands (what is missing, when...)
-# on crm.sop.task.template, optional
-#   _sop_fill_fields_<kind>()     the fields of its "Fill in" dialog
+#   _sop_config_<kind>(task_template)  what the engine caches of the task
+#                                      template (see SopTaskConfig:
+#                                      lead_fields and partner_fields are
+#                                      what its tasks watch)
+#   _sop_done_<kind>(batch, rows)      {task id: done?} for all the rows of
+#                                      the kind in a batch of leads, at once
+#   _sop_action_<kind>(task)           what the task's button opens
+#   _sop_button_<kind>(task)           which button the task shows (a key of
+#                                      crm.sop.task.button), False for none
+#   _sop_hint_<kind>(task)             optional: a line telling the rep where
+#                                      the task stands (what is missing...)
+#   _sop_fill_fields_<kind>(task_template)  optional: the fields of its
+#                                      "Fill in" dialog
 #
 # A new kind is a selection_add on crm.sop.task.template.kind plus these
-# methods; the engine, the panel and the gates need no change.
+# methods (a kind without its required ones fails loudly when the registry
+# loads); the engine, the panel and the gates need no change.
+
+# verb: required
+SOP_KIND_VERBS = {
+    "config": True,
+    "done": True,
+    "action": True,
+    "button": True,
+    "hint": False,
+    "fill_fields": False,
+}
 
 
-class CrmSopTaskTemplate(models.Model):
-    _inherit = "crm.sop.task.template"
+class CrmSopTaskKind(models.AbstractModel):
+    _name = "crm.sop.task.kind"
+    _description = "Sales SOP Task Kinds"
 
-    def _sop_config_fields(self):
-        names = tuple(self.field_ids.mapped("name"))
-        if self.scope == "customer":
+    def _register_hook(self):
+        """Every kind of task template has its required methods."""
+        res = super()._register_hook()
+        kinds = self.env["crm.sop.task.template"]._fields["kind"].get_values(self.env)
+        for kind in kinds:
+            for verb, required in SOP_KIND_VERBS.items():
+                if required:
+                    self._sop_kind(kind, verb)
+        return res
+
+    @api.model
+    def _sop_kind(self, kind, verb):
+        """The method of ``kind`` for ``verb`` (a key of SOP_KIND_VERBS);
+        None for an optional verb the kind does not have. Fails loudly for a
+        required one."""
+        method = getattr(self, f"_sop_{verb}_{kind}", None)
+        if method is None and SOP_KIND_VERBS[verb]:
+            raise NotImplementedError(
+                f"Sales SOP task kind {kind!r} has no _sop_{verb}_{kind} method"
+            )
+        return method
+
+    # ------------------------------------------------------------
+    # WHAT THE ENGINE CACHES, AND THE FILL IN DIALOG'S FIELDS
+    # ------------------------------------------------------------
+
+    def _sop_config_fields(self, task_template):
+        names = tuple(task_template.field_ids.mapped("name"))
+        if task_template.scope == "customer":
             return {"partner_fields": names}
         return {"lead_fields": names}
 
-    def _sop_config_condition(self):
-        domain = self._sop_config_domain()
+    def _sop_config_condition(self, task_template):
+        domain = task_template._sop_config_domain()
         return {
             "domain": domain,
             # what it reads is what it watches
@@ -48,35 +86,31 @@ class CrmSopTaskTemplate(models.Model):
             ),
         }
 
-    def _sop_fill_fields_fields(self):
+    def _sop_fill_fields_fields(self, task_template):
         # sudo: reps cannot read ir.model.fields; the task template itself
         # was checked readable by the caller
-        return tuple(self.sudo().field_ids.mapped("name"))
+        return tuple(task_template.sudo().field_ids.mapped("name"))
 
-    def _sop_fill_fields_condition(self):
+    def _sop_fill_fields_condition(self, task_template):
         """Where to act on a condition: the opportunity's fields it reads,
         those a rep can fill."""
         Lead = self.env["crm.lead"]
         return tuple(
             fname
-            for fname in sorted(self._sop_condition_fields())
+            for fname in sorted(task_template._sop_condition_fields())
             if fname in Lead._fields
             and Lead._fields[fname].store
             and not Lead._fields[fname].readonly
         )
 
-    def _sop_config_script(self):
-        return {"mail_template_id": self.mail_template_id.id}
+    def _sop_config_script(self, task_template):
+        return {"mail_template_id": task_template.mail_template_id.id}
 
-    def _sop_config_activity(self):
-        return {"activity_type_id": self.activity_type_id.id}
+    def _sop_config_activity(self, task_template):
+        return {"activity_type_id": task_template.activity_type_id.id}
 
-    def _sop_config_manual(self):
+    def _sop_config_manual(self, task_template):
         return {}
-
-
-class CrmSopTask(models.Model):
-    _inherit = "crm.sop.task"
 
     # ------------------------------------------------------------
     # FIELDS: done when every listed field is set (on the opportunity, or on
@@ -94,26 +128,26 @@ class CrmSopTask(models.Model):
             done[row.id] = bool(record and names) and all(record[n] for n in names)
         return done
 
-    def _sop_action_fields(self):
+    def _sop_action_fields(self, task):
         """The "Fill in" dialog: the opportunity's (or the customer's) form
         with exactly the task's fields (see crm.sop.record.mixin)."""
-        task_template = self.task_template_id
+        task_template = task.task_template_id
         if task_template.scope == "customer":
-            record = self.lead_id.partner_id
+            record = task.lead_id.partner_id
             if not record:
                 raise UserError(
                     self.env._(
                         "Set the customer of “%(lead)s” first: the task “%(task)s” "
                         "collects the customer's data.",
-                        lead=self.lead_id.display_name,
-                        task=self.name,
+                        lead=task.lead_id.display_name,
+                        task=task.name,
                     )
                 )
         else:
-            record = self.lead_id
+            record = task.lead_id
         return {
             "type": "ir.actions.act_window",
-            "name": self.name,
+            "name": task.name,
             "res_model": record._name,
             "res_id": record.id,
             "view_mode": "form",
@@ -124,20 +158,20 @@ class CrmSopTask(models.Model):
             "context": {"sop_fill_view_ref": task_template.id},
         }
 
-    def _sop_button_fields(self):
-        return "fill_in" if self.state == "todo" else "view"
+    def _sop_button_fields(self, task):
+        return "fill_in" if task.state == "todo" else "view"
 
-    def _sop_hint_fields(self):
-        if self.state != "todo":
+    def _sop_hint_fields(self, task):
+        if task.state != "todo":
             return False
         c = (
             self.env["crm.sop.task.template"]
             ._sop_config()
-            .get(self.task_template_id.id)
+            .get(task.task_template_id.id)
         )
         if c is None:
             return False
-        record = self.lead_id.partner_id if c.partner_fields else self.lead_id
+        record = task.lead_id.partner_id if c.partner_fields else task.lead_id
         if not record:
             return self.env._("Set the customer first.")
         names = c.partner_fields or c.lead_fields
@@ -179,19 +213,19 @@ class CrmSopTask(models.Model):
             row.id: row.lead_id in matched.get(row.task_template_id, ()) for row in rows
         }
 
-    def _sop_action_condition(self):
+    def _sop_action_condition(self, task):
         """Where to act: the opportunity's fields the condition reads."""
-        if not self.task_template_id._sop_fill_fields():
+        if not task.task_template_id._sop_fill_fields():
             return False
-        return self._sop_action_fields()
+        return self._sop_action_fields(task)
 
-    def _sop_button_condition(self):
-        if not self.task_template_id._sop_fill_fields():
+    def _sop_button_condition(self, task):
+        if not task.task_template_id._sop_fill_fields():
             return False
-        return "fill_in" if self.state == "todo" else "view"
+        return "fill_in" if task.state == "todo" else "view"
 
-    def _sop_hint_condition(self):
-        return self.task_template_id._sop_condition_words()
+    def _sop_hint_condition(self, task):
+        return task.task_template_id._sop_condition_words()
 
     # ------------------------------------------------------------
     # SCRIPT: done once the script (a mail template) was sent to the customer
@@ -200,59 +234,20 @@ class CrmSopTask(models.Model):
     def _sop_done_script(self, batch, rows):
         return {row.id: bool(row.date_script_sent) for row in rows}
 
-    def _sop_action_script(self):
+    def _sop_action_script(self, task):
         """One click: the script goes to the customer by email (see
         action_sop_send_script; Copy and Edit first are beside it)."""
-        return self.action_sop_send_script()
+        return task.action_sop_send_script()
 
-    def _sop_script_template(self):
-        """The task's script, checked usable by the current user."""
-        self.ensure_one()
-        if self.kind != "script" or self.state == "na":
-            raise UserError(
-                self.env._("“%(task)s” has no script to send.", task=self.name)
-            )
-        self._sop_check_lead_access()
-        # sudo: reps may send scripts they cannot read the configuration of
-        return self.sudo().task_template_id.mail_template_id.sudo(False)
+    def _sop_button_script(self, task):
+        return "send" if task.state == "todo" else "send_again"
 
-    def sop_render_script(self, lang=None):
-        """{'subject', 'body'}: the task's script rendered for its deal, the
-        body as plain text ready to paste."""
-        template = self._sop_script_template()
-        return self.lead_id.sop_render_script(template.id, lang=lang)
-
-    def action_sop_send_script(self, channel="email", lang=None):
-        """Send the task's script in one click (``copy``: the rep confirms
-        that the copied text was sent); it completes this task only."""
-        template = self._sop_script_template()
-        self.env["crm.sop.script.send"]._sop_send(
-            self.lead_id, template.id, channel=channel, task=self, lang=lang
-        )
-        return True
-
-    def action_sop_copy_script(self):
-        """Copy the rendered script to the clipboard (a messenger such as
-        WeChat); the rep then confirms that it was sent."""
-        template = self._sop_script_template()
-        action = self.lead_id.action_sop_copy_script(template.id)
-        action["params"].update(model=self._name, res_id=self.id)
-        return action
-
-    def action_sop_edit_script(self):
-        """ "Edit first": the composer with the script, sent from this task."""
-        template = self._sop_script_template()
-        return self.lead_id._sop_script_composer(template, task=self)
-
-    def _sop_button_script(self):
-        return "send" if self.state == "todo" else "send_again"
-
-    def _sop_hint_script(self):
-        if not self.date_script_sent:
+    def _sop_hint_script(self, task):
+        if not task.date_script_sent:
             return False
         return self.env._(
             "Sent on %(date)s",
-            date=format_date(self.env, self.date_script_sent),
+            date=format_date(self.env, task.date_script_sent),
         )
 
     # ------------------------------------------------------------
@@ -276,20 +271,20 @@ class CrmSopTask(models.Model):
             for row in rows
         }
 
-    def _sop_booked_activity(self):
+    def _sop_booked_activity(self, task):
         """The open activity of the task's type on the opportunity, if one is
         booked (the soonest)."""
-        activity_type = self.task_template_id.activity_type_id
-        return self.lead_id.activity_ids.filtered(
+        activity_type = task.task_template_id.activity_type_id
+        return task.lead_id.activity_ids.filtered(
             lambda activity: activity.activity_type_id == activity_type
         ).sorted("date_deadline")[:1]
 
-    def _sop_action_activity(self):
+    def _sop_action_activity(self, task):
         """Open the booked activity, or schedule one of the task's type on
         the opportunity."""
-        self._sop_check_lead_access()
-        lead = self.lead_id
-        booked = self._sop_booked_activity()
+        task._sop_check_lead_access()
+        lead = task.lead_id
+        booked = self._sop_booked_activity(task)
         if booked:
             return {
                 "type": "ir.actions.act_window",
@@ -304,7 +299,7 @@ class CrmSopTask(models.Model):
             }
         return {
             "type": "ir.actions.act_window",
-            "name": self.name,
+            "name": task.name,
             "res_model": "mail.activity.schedule",
             "view_mode": "form",
             "views": [(False, "form")],
@@ -315,17 +310,17 @@ class CrmSopTask(models.Model):
                 "active_ids": lead.ids,
                 "default_res_model": "crm.lead",
                 "default_res_ids": str(lead.ids),
-                "default_activity_type_id": self.sudo().task_template_id.activity_type_id.id,
+                "default_activity_type_id": task.sudo().task_template_id.activity_type_id.id,
             },
         }
 
-    def _sop_button_activity(self):
-        if self.state != "todo":
+    def _sop_button_activity(self, task):
+        if task.state != "todo":
             return False
-        return "view" if self._sop_booked_activity() else "schedule"
+        return "view" if self._sop_booked_activity(task) else "schedule"
 
-    def _sop_hint_activity(self):
-        booked = self.state == "todo" and self._sop_booked_activity()
+    def _sop_hint_activity(self, task):
+        booked = task.state == "todo" and self._sop_booked_activity(task)
         if not booked:
             return False
         return self.env._(
@@ -341,10 +336,10 @@ class CrmSopTask(models.Model):
     def _sop_done_manual(self, batch, rows):
         return {row.id: row.state == "done" for row in rows}
 
-    def _sop_action_manual(self):
-        if self.state == "todo":
-            return self.action_sop_mark_done()
-        return self.action_sop_reopen()
+    def _sop_action_manual(self, task):
+        if task.state == "todo":
+            return task.action_sop_mark_done()
+        return task.action_sop_reopen()
 
-    def _sop_button_manual(self):
-        return "mark_done" if self.state == "todo" else "reopen"
+    def _sop_button_manual(self, task):
+        return "mark_done" if task.state == "todo" else "reopen"

@@ -594,3 +594,16 @@ class TestSopEngine(TestSopCommon):
         self.assertEqual(task.state, "done")
         self.assertEqual((task.date_done, task.done_user_id), credit)
         self.assertEqual((board(self.user_sales_salesman), board(intruder)), before)
+
+    def test_kind_resolver_fails_loudly(self):
+        """Every kind is found by name; a kind without a required method is
+        an error, not a task that silently never completes."""
+        Kind = self.env["crm.sop.task.kind"]
+        kinds = self.env["crm.sop.task.template"]._fields["kind"].get_values(self.env)
+        for kind in kinds:
+            for verb in ("config", "done", "action", "button"):
+                self.assertTrue(callable(Kind._sop_kind(kind, verb)), (kind, verb))
+        self.assertIsNone(Kind._sop_kind("manual", "hint"))
+        with self.assertRaises(NotImplementedError):
+            Kind._sop_kind("telepathy", "done")
+
