@@ -435,6 +435,50 @@ class TestSopScript(TestSopCommon, MailCase):
         self.assertEqual(refused.delivery_state, "sent")
         self.assertEqual(tasks[0].state, "done")
 
+    @users("user_sales_salesman")
+    def test_bounce_after_delivery_reopens_the_task(self):
+        lead = self._lead()
+        task = self._task(lead, self.tt_script)
+        with self.mock_mail_gateway():
+            task.action_sop_send_script()
+        send = self._sends(lead)
+        self.assertEqual(send.delivery_state, "sent")
+        self.assertEqual(task.state, "done")
+        # the customer's server returns it: a delivery status notification
+        # processed by Odoo's mail gateway
+        dsn = f"""From: MAILER-DAEMON@mx.example.com
+To: {self.alias_bounce}@{self.alias_domain}
+Subject: Undelivered Mail Returned to Sender
+Message-Id: <dsn-sop-1@mx.example.com>
+In-Reply-To: {send.sudo().mail_message_id.message_id}
+References: {send.sudo().mail_message_id.message_id}
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="SOPDSN"
+
+--SOPDSN
+Content-Type: text/plain; charset=us-ascii
+
+The mailbox of wang.fang@test.example.com does not exist.
+
+--SOPDSN
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.com
+
+Final-Recipient: rfc822; {self.customer.email}
+Action: failed
+Status: 5.1.1
+
+--SOPDSN--
+"""
+        self.env["mail.thread"].sudo().message_process(False, dsn)
+        self.env.cr.flush()  # what the commit of the gateway's transaction runs
+        self.env.invalidate_all()
+        self.assertEqual(send.delivery_state, "failed")
+        self.assertEqual(task.state, "todo")
+        self.assertFalse(task.date_script_sent)
+        self.assertEqual(len(self._notes(lead)), 1)
+
     def test_failures_followed_in_one_pass(self):
         """However many mails fail in a transaction, their sends are followed
         in one pass with the same number of queries."""
