@@ -368,6 +368,22 @@ class TestSopScript(TestSopCommon, MailCase):
         self.assertFalse(any(tasks.mapped("date_script_sent")))
         for lead in leads:
             self.assertEqual(len(self._notes(lead)), 1)
+        # and the rep who sent them gets a sticky notification for each
+        told = (
+            self.env["bus.bus"]
+            .sudo()
+            .search(
+                [
+                    (
+                        "channel",
+                        "like",
+                        f'"res.partner",{self.env.user.partner_id.id}]',
+                    ),
+                    ("message", "like", "Script not delivered"),
+                ]
+            )
+        )
+        self.assertEqual(len(told), 3)
         # Retry from mail's failure dialog: the mail gets through
         retried = mails.filtered(lambda mail: mail.res_id == leads[0].id)
         with self.mock_mail_gateway():
