@@ -6,9 +6,6 @@ class MailComposeMessage(models.TransientModel):
     _inherit = "mail.compose.message"
 
     def _action_send_mail(self, auto_commit=False):
-        result_mails_su, result_messages = super()._action_send_mail(
-            auto_commit=auto_commit
-        )
         script_ids = {
             c.mail_template_id
             for c in self.env["crm.sop.task.template"]._sop_config().values()
@@ -26,7 +23,12 @@ class MailComposeMessage(models.TransientModel):
             )
         )
         if not composers:
-            return result_mails_su, result_messages
+            return super()._action_send_mail(auto_commit=auto_commit)
+        # a mass mailing of a script sent right away: its mails are read
+        # before a delivered one is deleted (mail.mail)
+        result_mails_su, result_messages = super(
+            MailComposeMessage, self.with_context(sop_script_mails=True)
+        )._action_send_mail(auto_commit=auto_commit)
         carriers = self._sop_script_carriers(result_mails_su, result_messages)
         Send = self.env["crm.sop.script.send"]
         task_id = self.env.context.get("sop_task_id")

@@ -12,9 +12,11 @@ class MailMail(models.Model):
     ):
         # a script sent by mass mailing has no notification: its send follows
         # the mail's state, read before a delivered mail is deleted
-        # (auto_delete); the composer reads what a mail sent right away did
+        # (auto_delete)
         mails = self.filtered(lambda mail: mail.model == "crm.lead")
-        if mails:
+        if mails and self.env.context.get("sop_script_mails"):
+            # sent right away by the composer of a script (see
+            # mail.compose.message._sop_script_carriers), which reads them
             outcomes = self.env.cr.precommit.data.setdefault("crm_sop.script_mails", {})
             for mail in mails:
                 outcomes[mail.id] = {
@@ -23,6 +25,7 @@ class MailMail(models.Model):
                     "emails": set(email_normalize_all(mail.email_to or "")),
                     "state": MAIL_DELIVERY.get(mail.state, "outgoing"),
                 }
+        if mails:
             # sudo: the engine follows what mail recorded (see
             # crm.sop.script.send._sop_delivery_sync)
             self.env["crm.sop.script.send"].sudo().search(
