@@ -32,6 +32,8 @@ from . import (
     mail_activity,
     mail_activity_type,
     mail_compose_message,
+    mail_mail,
+    mail_notification,
     mail_template,
     res_partner,
 )

@@ -1,6 +1,29 @@
+from collections import defaultdict
+
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import html2plaintext
+
+# mail.notification status -> delivery of the send (SMS "pending" is handed
+# to the provider, which mail labels "Sent")
+NOTIFICATION_DELIVERY = {
+    "ready": "outgoing",
+    "process": "outgoing",
+    "pending": "sent",
+    "sent": "sent",
+    "bounce": "failed",
+    "exception": "failed",
+    "canceled": "failed",
+}
+MAIL_DELIVERY = {
+    "outgoing": "outgoing",
+    "sent": "sent",
+    "received": "sent",
+    "exception": "failed",
+    "cancel": "failed",
+}
 
 
 class CrmSopScriptSend(models.Model):
@@ -57,12 +80,45 @@ class CrmSopScriptSend(models.Model):
         required=True, default=fields.Datetime.now, readonly=True, index=True
     )
     company_id = fields.Many2one("res.company", readonly=True, index=True)
+    partner_id = fields.Many2one(
+        "res.partner", string="Customer", ondelete="set null", readonly=True
+    )
+    delivery_state = fields.Selection(
+        [("outgoing", "Outgoing"), ("sent", "Sent"), ("failed", "Not Delivered")],
+        string="Delivery",
+        required=True,
+        default="sent",
+        readonly=True,
+        index=True,
+        help="As Odoo's mail records it for the customer: Outgoing (queued), "
+        "Sent, or Not Delivered (refused by the mail server, bounced, failed "
+        "SMS, or cancelled). A copied script is sent once the rep confirms it.",
+    )
+    failure_reason = fields.Char(string="Failure", readonly=True)
+    mail_message_id = fields.Many2one(
+        "mail.message",
+        string="Message",
+        index="btree_not_null",
+        ondelete="set null",
+        readonly=True,
+    )
+    mail_mail_id = fields.Many2one(
+        "mail.mail",
+        string="Outgoing Email",
+        index="btree_not_null",
+        ondelete="set null",
+        readonly=True,
+        help="The email of a mass mailing, which carries no notification.",
+    )
 
     @api.model
-    def _sop_record(self, leads, mail_template, channel, task_id=None):
+    def _sop_record(self, leads, mail_template, channel, task_id=None, carriers=None):
         """The script ``mail_template`` was sent on ``leads`` by the current
         user: one row per lead, and their script tasks with this script are
-        done (only ``task_id`` where it was sent from a task)."""
+        done (only ``task_id`` where it was sent from a task) unless mail
+        already knows it failed. ``carriers``: {lead id: (mail.message id,
+        mail.mail id, delivery already known or None)} that carry it to the
+        customer."""
         if not leads:
             return self
         Task = self.env["crm.sop.task"]
@@ -88,10 +144,20 @@ class CrmSopScriptSend(models.Model):
         leads = leads.sudo()  # sudo: stages of the leads as they are now
         leads.fetch(["stage_id", "sop_stage_id", "company_id"])
         now = fields.Datetime.now()
+        carriers = {
+            lead.id: (carriers or {}).get(lead.id) or (False, False, None)
+            for lead in leads
+        }
         # sudo: the engine is the only writer of sends (no create access)
         sends = self.sudo().create(
             [
                 {
+                    "partner_id": lead.partner_id.id,
+                    "delivery_state": "sent"
+                    if channel == "copy"
+                    else carriers[lead.id][2] or "outgoing",
+                    "mail_message_id": carriers[lead.id][0],
+                    "mail_mail_id": carriers[lead.id][1],
                     "lead_id": lead.id,
                     "task_id": task_by_lead.get(lead.id, False),
                     "mail_template_id": mail_template.id,
@@ -105,11 +171,203 @@ class CrmSopScriptSend(models.Model):
                 for lead in leads
             ]
         )
-        first = tasks.filtered(lambda task: not task.date_script_sent)
+        known_failed = sends.filtered(lambda send: send.delivery_state == "failed")
+        sends.filtered(lambda send: send.channel != "copy")._sop_delivery_sync(
+            resync_tasks=False
+        )
+        known_failed._sop_tell_failed()
+        delivered = {
+            send.lead_id.id for send in sends if send.delivery_state != "failed"
+        }
+        first = tasks.filtered(
+            lambda task: not task.date_script_sent and task.lead_id.id in delivered
+        )
         if first:
             first.write({"date_script_sent": now})
             self.env["crm.sop.engine"]._sop_evaluate(first.lead_id)
         return sends
+
+    # ------------------------------------------------------------
+    # DELIVERY (as mail records it)
+    # ------------------------------------------------------------
+
+    def _sop_delivery_sync(self, resync_tasks=True):
+        """Read the delivery of these sends from what mail recorded (the
+        customer's notifications on the message, else the mass mailing's
+        mail), in one pass. Sends that fail tell their rep; the script tasks
+        of sends crossing the failed line follow (``resync_tasks``)."""
+        sends = self.sudo().filtered(lambda send: send.channel != "copy")
+        if not sends:
+            return
+        notifications = (
+            self.env["mail.notification"]
+            .sudo()
+            .search_fetch(
+                [
+                    ("mail_message_id", "in", sends.mail_message_id.ids),
+                    ("res_partner_id", "in", sends.partner_id.ids),
+                ],
+                [
+                    "mail_message_id",
+                    "res_partner_id",
+                    "notification_status",
+                    "failure_type",
+                    "failure_reason",
+                ],
+            )
+        )
+        by_recipient = defaultdict(list)
+        for notification in notifications:
+            by_recipient[
+                notification.mail_message_id.id, notification.res_partner_id.id
+            ].append(notification)
+        updates = defaultdict(lambda: self.sudo().browse())
+        for send in sends:
+            found = by_recipient.get((send.mail_message_id.id, send.partner_id.id))
+            reason = False
+            if found:
+                states = {NOTIFICATION_DELIVERY[n.notification_status] for n in found}
+                state = next(s for s in ("sent", "outgoing", "failed") if s in states)
+                if state == "failed":
+                    failed = found[0]
+                    reason = failed.failure_reason or dict(
+                        failed._fields["failure_type"]._description_selection(self.env)
+                    ).get(failed.failure_type, "")
+            elif send.mail_mail_id:
+                mail = send.mail_mail_id
+                state = MAIL_DELIVERY.get(mail.state, "outgoing")
+                if state == "failed":
+                    reason = mail.failure_reason or dict(
+                        mail._fields["failure_type"]._description_selection(self.env)
+                    ).get(mail.failure_type, "")
+            else:
+                continue  # nothing carries it (yet): as recorded
+            reason = reason or False
+            if (state, reason) != (send.delivery_state, send.failure_reason):
+                updates[state, reason] |= send
+        if not updates:
+            return
+        crossed = self.sudo().browse()
+        for (state, reason), group in updates.items():
+            crossed |= group.filtered(
+                lambda send, state=state: (
+                    (send.delivery_state == "failed") != (state == "failed")
+                )
+            )
+            group.write({"delivery_state": state, "failure_reason": reason})
+        if resync_tasks:
+            crossed._sop_resync_tasks()
+        failed = crossed.filtered(lambda send: send.delivery_state == "failed")
+        failed._sop_tell_failed()
+
+    @api.model
+    def _sop_delivery_later(self, message_ids):
+        """Mail changed the delivery of ``message_ids`` (a notification
+        written as sent, refused, bounced, cancelled, resent): their sends
+        follow once, when the transaction commits, for every message mail
+        updated in it (mail writes notifications one mail at a time)."""
+        data = self.env.cr.precommit.data
+        pending = data.get("crm_sop.script_send.messages")
+        if pending is None:
+            pending = data["crm_sop.script_send.messages"] = set()
+            env = self.env
+
+            @env.cr.precommit.add
+            def _sop_follow_delivery():
+                message_ids = data.pop("crm_sop.script_send.messages", set())
+                # sudo: the engine follows what mail recorded, whoever sent
+                # the mail queue
+                env["crm.sop.script.send"].sudo().search(
+                    [("mail_message_id", "in", list(message_ids))]
+                )._sop_delivery_sync()
+                # precommit hooks run after the flush of the transaction
+                env.flush_all()
+
+        pending.update(message_ids)
+
+    def _sop_resync_tasks(self):
+        """The script tasks of these sends count as sent from the first send
+        that is not failed (theirs, or one of their deal and script recorded
+        without a task, such as sends merged from another deal); none left:
+        open again. One read, one write per date, one evaluation."""
+        Task = self.env["crm.sop.task"]
+        # sudo: reps have no write access on tasks; the engine derives them
+        tasks = self.sudo().task_id
+        if not tasks:
+            return
+        tasks.fetch(["lead_id", "task_template_id", "date_script_sent"])
+        first = {}
+        for task, lead, template, date in self.sudo()._read_group(
+            [
+                ("lead_id", "in", tasks.lead_id.ids),
+                ("delivery_state", "!=", "failed"),
+                "|",
+                ("task_id", "in", tasks.ids),
+                ("task_id", "=", False),
+            ],
+            ["task_id", "lead_id", "mail_template_id"],
+            ["date:min"],
+        ):
+            first[task.id or (lead.id, template.id)] = date
+        by_date = defaultdict(lambda: Task.sudo())
+        for task in tasks:
+            # sudo: the script of the task, whatever the rep reads of it
+            script = task.task_template_id.mail_template_id
+            dates = [
+                date
+                for date in (
+                    first.get(task.id),
+                    first.get((task.lead_id.id, script.id)),
+                )
+                if date
+            ]
+            date = min(dates) if dates else False
+            if date != task.date_script_sent:
+                by_date[date] |= task
+        for date, group in by_date.items():
+            group.write({"date_script_sent": date})
+        if by_date:
+            self.env["crm.sop.engine"]._sop_evaluate(tasks.lead_id)
+
+    def _sop_tell_failed(self):
+        """The rep who sent a script that did not reach the customer is told:
+        a note on the deal names the script and the failure, and the rep gets
+        a notification (core already flags the failed message in the author's
+        messaging menu)."""
+        if not self:
+            return
+        bodies = {}
+        for send in self:
+            send_env = self.with_context(lang=send.user_id.lang or self.env.lang).env
+            channel = dict(send._fields["channel"]._description_selection(send_env))[
+                send.channel
+            ]
+            text = send_env._(
+                "The script “%(script)s” did not reach %(customer)s (%(channel)s): "
+                "%(reason)s. It does not count as sent: send it again or reach "
+                "the customer another way.",
+                script=send.mail_template_id.name,
+                customer=send.partner_id.display_name or "",
+                channel=channel,
+                reason=send.failure_reason or send_env._("not delivered"),
+            )
+            bodies.setdefault(send.lead_id.id, []).append(text)
+            send.user_id._bus_send(
+                "simple_notification",
+                {
+                    "type": "warning",
+                    "sticky": True,
+                    "title": send_env._("Script not delivered"),
+                    "message": text,
+                },
+            )
+        leads = self.lead_id.sudo()
+        # sudo: a note of the engine, posted where the send was made (batched,
+        # no notification), whoever processed the mail queue
+        leads._message_log_batch(
+            {lead_id: Markup("<br/>").join(texts) for lead_id, texts in bodies.items()},
+            author_id=self.env.ref("base.partner_root").id,
+        )
 
     # ------------------------------------------------------------
     # ONE-CLICK SEND (called by crm.lead and crm.sop.task)
@@ -153,7 +411,8 @@ class CrmSopScriptSend(models.Model):
         sent = {
             template.id
             for [template] in self._read_group(
-                [("lead_id", "=", lead.id)], ["mail_template_id"]
+                [("lead_id", "=", lead.id), ("delivery_state", "!=", "failed")],
+                ["mail_template_id"],
             )
         }
         rows = [
@@ -191,7 +450,21 @@ class CrmSopScriptSend(models.Model):
                     lead=lead.display_name,
                 )
             )
+        self._sop_check_customer(lead)
         return template
+
+    @api.model
+    def _sop_check_customer(self, lead):
+        """A script is written to the deal's customer: without one it is
+        neither rendered, copied, edited nor sent."""
+        if not lead.partner_id:
+            raise UserError(
+                self.env._(
+                    "Set the customer of “%(lead)s” first: the script is sent "
+                    "to the customer.",
+                    lead=lead.display_name,
+                )
+            )
 
     @api.model
     def _sop_lang(self, lead, lang=None):
@@ -235,17 +508,8 @@ class CrmSopScriptSend(models.Model):
 
     @api.model
     def _sop_check_recipient(self, lead, channel):
+        self._sop_check_customer(lead)
         partner = lead.partner_id
-        if channel == "copy":
-            return
-        if not partner:
-            raise UserError(
-                self.env._(
-                    "Set the customer of “%(lead)s” first: the script is sent "
-                    "to the customer.",
-                    lead=lead.display_name,
-                )
-            )
         if channel == "email" and not partner.email:
             raise UserError(
                 self.env._(
@@ -284,8 +548,9 @@ class CrmSopScriptSend(models.Model):
         lang = self._sop_lang(lead, lang)
         self._sop_check_recipient(lead, channel)
         rendered = self._sop_render(lead, template, lang)
+        message = self.env["mail.message"]
         if channel == "email":
-            lead.with_context(lang=lang).message_post(
+            message = lead.with_context(lang=lang).message_post(
                 body=rendered["body"],
                 subject=rendered["subject"],
                 partner_ids=lead.partner_id.ids,
@@ -295,7 +560,13 @@ class CrmSopScriptSend(models.Model):
                 attachment_ids=template.attachment_ids.ids,
             )
         elif channel == "sms":
-            lead._message_sms(rendered["text"], partner_ids=lead.partner_id.ids)
+            message = lead._message_sms(
+                rendered["text"], partner_ids=lead.partner_id.ids
+            )
         return self._sop_record(
-            lead, template, channel, task_id=task.id if task else None
+            lead,
+            template,
+            channel,
+            task_id=task.id if task else None,
+            carriers={lead.id: (message.id, False, None)},
         )

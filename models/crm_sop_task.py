@@ -299,6 +299,7 @@ class CrmSopTask(models.Model):
                 self.env._("“%(task)s” has no script to send.", task=self.name)
             )
         self._sop_check_lead_access()
+        self.env["crm.sop.script.send"]._sop_check_customer(self.lead_id)
         # sudo: reps may send scripts they cannot read the configuration of
         return self.sudo().task_template_id.mail_template_id.sudo(False)
 

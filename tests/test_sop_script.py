@@ -1,3 +1,6 @@
+import smtplib
+from unittest.mock import patch
+
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, tagged, users
 
@@ -186,6 +189,344 @@ class TestSopScript(TestSopCommon, MailCase):
         ).save().action_send_mail()
         self.assertEqual(len(self._sends(lead)), 1)
 
+    @users("user_sales_salesman")
+    def test_edit_first_to_a_colleague_records_nothing(self):
+        lead = self._lead()
+        task = self._task(lead, self.tt_script)
+        colleague = self.user_sales_manager.partner_id
+        action = task.action_sop_edit_script()
+        composer = Form(
+            self.env["mail.compose.message"].with_context(**action["context"])
+        )
+        composer.partner_ids.clear()
+        composer.partner_ids.add(colleague)
+        with self.mock_mail_gateway():
+            composer.save().action_send_mail()
+        # the message went to the colleague, not to the customer
+        message = lead.message_ids[0]
+        self.assertEqual(message.partner_ids, colleague)
+        self.assertNotIn(self.customer, message.notification_ids.res_partner_id)
+        self.assertFalse(self._sends(lead))
+        self.assertEqual(task.state, "todo")
+        self.assertFalse(task.date_script_sent)
+        # the customer among the recipients: it counts
+        action = task.action_sop_edit_script()
+        composer = Form(
+            self.env["mail.compose.message"].with_context(**action["context"])
+        )
+        composer.partner_ids.add(colleague)
+        with self.mock_mail_gateway():
+            composer.save().action_send_mail()
+        self.assertEqual(task.state, "done")
+        self.assertRecordValues(
+            self._sends(lead),
+            [
+                {
+                    "task_id": task.id,
+                    "partner_id": self.customer.id,
+                    "mail_message_id": lead.message_ids[0].id,
+                    "delivery_state": "sent",
+                }
+            ],
+        )
+
+    @users("user_sales_salesman")
+    def test_copy_and_edit_first_need_a_customer(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        task = self._task(lead, self.tt_script)
+        template_id = self.mail_template.id
+        for call in (
+            lambda: lead.sop_render_script(template_id),
+            lambda: lead.action_sop_copy_script(template_id),
+            lambda: lead.action_sop_edit_script(template_id),
+            lambda: lead.action_sop_send_script(template_id, channel="copy"),
+            task.sop_render_script,
+            task.action_sop_copy_script,
+            task.action_sop_edit_script,
+            lambda: task.action_sop_send_script(channel="copy"),
+        ):
+            with self.subTest(call=call):
+                self._assert_refused(lead, call, UserError, "Set the customer")
+        self.assertFalse(task.date_script_sent)
+
+    # ------------------------------------------------------------
+    # delivery
+    # ------------------------------------------------------------
+
+    def _smtp_refusing(self, email):
+        """The SMTP session of mail's test gateway refusing ``email`` at RCPT
+        TO, as a server does (smtplib raises it from send_message); other
+        recipients go through."""
+        session = self.testing_smtp_session
+        send_message = session.send_message
+
+        def refuse(message, smtp_from, smtp_to_list, *args, **kwargs):
+            if any(email in address for address in smtp_to_list):
+                raise smtplib.SMTPRecipientsRefused(
+                    {email: (550, b"5.1.1 mailbox unavailable")}
+                )
+            return send_message(message, smtp_from, smtp_to_list, *args, **kwargs)
+
+        return patch.object(session, "send_message", side_effect=refuse)
+
+    def _notes(self, lead):
+        return lead.message_ids.filtered(
+            lambda m: m.message_type == "notification" and "did not reach" in m.body
+        )
+
+    @users("user_sales_salesman")
+    def test_email_refused_by_the_mail_server_leaves_the_task_open(self):
+        lead = self._lead()
+        task = self._task(lead, self.tt_script)
+        with self.mock_mail_gateway(), self._smtp_refusing(self.customer.email):
+            task.action_sop_send_script()
+        message = lead.message_ids.filtered(lambda m: m.message_type == "comment")
+        self.assertEqual(
+            message.notification_ids.filtered(
+                lambda n: n.res_partner_id == self.customer
+            ).notification_status,
+            "exception",
+        )
+        send = self._sends(lead)
+        self.assertRecordValues(
+            send,
+            [
+                {
+                    "task_id": task.id,
+                    "channel": "email",
+                    "delivery_state": "failed",
+                    "mail_message_id": message.id,
+                    "partner_id": self.customer.id,
+                }
+            ],
+        )
+        self.assertIn("mailbox unavailable", send.failure_reason)
+        self.assertEqual(task.state, "todo")
+        self.assertFalse(task.date_script_sent)
+        self.assertEqual(task.button, "send")
+        # the rep is told: a note on the deal names the script and why
+        note = self._notes(lead)
+        self.assertEqual(len(note), 1)
+        self.assertIn("SOP test welcome", note.body)
+        self.assertIn("Wang Fang", note.body)
+        self.assertIn("mailbox unavailable", note.body)
+        # the rep cannot make it delivered: mail's record of the customer is
+        # not theirs to write, nor is the send
+        notification = message.notification_ids.filtered(
+            lambda n: n.res_partner_id == self.customer
+        )
+        with self.assertRaises(AccessError):
+            notification.write({"notification_status": "sent"})
+        with self.assertRaises(AccessError):
+            send.with_user(self.env.user).write({"delivery_state": "sent"})
+        self.env.invalidate_all()
+        self.assertEqual(notification.sudo().notification_status, "exception")
+        self.assertEqual(send.delivery_state, "failed")
+        self.assertEqual(task.state, "todo")
+        # a later send that gets through completes it
+        with self.mock_mail_gateway():
+            task.action_sop_send_script()
+        self.assertEqual(task.state, "done")
+        self.assertEqual(self._sends(lead).mapped("delivery_state"), ["sent", "failed"])
+        self.assertEqual(task.date_script_sent, self._sends(lead)[0].date)
+
+    @users("user_sales_salesman")
+    def test_queued_email_refused_later_reopens_the_task(self):
+        leads = self.env["crm.lead"].create(
+            [self._sop_lead_vals(partner_id=self.customer.id) for _i in range(3)]
+        )
+        tasks = leads.sop_task_ids.filtered(
+            lambda t: t.task_template_id == self.tt_script
+        )
+        # queued (core sends after commit, or by the mail queue)
+        for task in tasks:
+            with self.mock_mail_gateway():
+                task.with_context(mail_notify_force_send=False).action_sop_send_script()
+        sends = (
+            self.env["crm.sop.script.send"]
+            .sudo()
+            .search([("lead_id", "in", leads.ids)])
+        )
+        self.assertEqual(sends.mapped("delivery_state"), ["outgoing"] * 3)
+        # on its way: the task counts as sent
+        self.assertEqual(tasks.mapped("state"), ["done"] * 3)
+        mails = (
+            self.env["mail.mail"]
+            .sudo()
+            .search([("model", "=", "crm.lead"), ("res_id", "in", leads.ids)])
+        )
+        self.assertEqual(len(mails), 3)
+        # the mail queue sends them; the server refuses the customer
+        with self.mock_mail_gateway(), self._smtp_refusing(self.customer.email):
+            mails.with_user(self.env.ref("base.user_root")).send()
+            # what the commit of the queue's transaction runs
+            self.env.cr.flush()
+        self.assertEqual(mails.mapped("state"), ["exception"] * 3)
+        self.env.invalidate_all()
+        self.assertEqual(sends.mapped("delivery_state"), ["failed"] * 3)
+        self.assertEqual(tasks.mapped("state"), ["todo"] * 3)
+        self.assertFalse(any(tasks.mapped("date_script_sent")))
+        for lead in leads:
+            self.assertEqual(len(self._notes(lead)), 1)
+        # and the rep who sent them gets a sticky notification for each
+        told = (
+            self.env["bus.bus"]
+            .sudo()
+            .search(
+                [
+                    (
+                        "channel",
+                        "like",
+                        f'"res.partner",{self.env.user.partner_id.id}]',
+                    ),
+                    ("message", "like", "Script not delivered"),
+                ]
+            )
+        )
+        self.assertEqual(len(told), 3)
+        # Retry from mail's failure dialog: the mail gets through
+        retried = mails.filtered(lambda mail: mail.res_id == leads[0].id)
+        with self.mock_mail_gateway():
+            retried.action_retry()
+            retried.with_user(self.env.ref("base.user_root")).send()
+            self.env.cr.flush()
+        self.env.invalidate_all()
+        self.assertEqual(
+            [
+                send.delivery_state
+                for send in sends.sorted(lambda send: send.lead_id.id)
+            ],
+            ["sent", "failed", "failed"],
+        )
+        self.assertEqual(
+            [task.state for task in tasks.sorted(lambda task: task.lead_id.id)],
+            ["done", "todo", "todo"],
+        )
+
+    @users("user_sales_salesman")
+    def test_mass_mailing_follows_each_mail(self):
+        other = self.env["res.partner"].create(
+            {"name": "Li Lei", "email": "li.lei@test.example.com"}
+        )
+        leads = self._lead() | self._lead(partner_id=other.id)
+        tasks = leads.sop_task_ids.filtered(
+            lambda t: t.task_template_id == self.tt_script
+        )
+        composer = Form(
+            self.env["mail.compose.message"].with_context(
+                default_model="crm.lead",
+                default_res_ids=leads.ids,
+                default_template_id=self.mail_template.id,
+                default_composition_mode="mass_mail",
+            )
+        )
+        # sent right away; the delivered mail is deleted (auto_delete)
+        with (
+            self.mock_mail_gateway(mail_unlink_sent=True),
+            self._smtp_refusing(self.customer.email),
+        ):
+            composer.save().action_send_mail()
+        refused, delivered = (
+            self._sends(leads[0]),
+            self._sends(leads[1]),
+        )
+        self.assertRecordValues(
+            refused + delivered,
+            [
+                {"partner_id": self.customer.id, "delivery_state": "failed"},
+                {"partner_id": other.id, "delivery_state": "sent"},
+            ],
+        )
+        self.assertTrue(refused.mail_mail_id)
+        self.assertFalse(delivered.mail_mail_id.exists())
+        self.assertEqual(tasks[0].state, "todo")
+        self.assertEqual(tasks[1].state, "done")
+        self.assertEqual(len(self._notes(leads[0])), 1)
+        self.assertFalse(self._notes(leads[1]))
+        # Retry from the outgoing mails: it gets through
+        mail = refused.mail_mail_id.sudo()
+        with self.mock_mail_gateway():
+            mail.action_retry()
+            mail.send()
+        self.assertEqual(refused.delivery_state, "sent")
+        self.assertEqual(tasks[0].state, "done")
+
+    @users("user_sales_salesman")
+    def test_bounce_after_delivery_reopens_the_task(self):
+        lead = self._lead()
+        task = self._task(lead, self.tt_script)
+        with self.mock_mail_gateway():
+            task.action_sop_send_script()
+        send = self._sends(lead)
+        self.assertEqual(send.delivery_state, "sent")
+        self.assertEqual(task.state, "done")
+        # the customer's server returns it: a delivery status notification
+        # processed by Odoo's mail gateway
+        dsn = f"""From: MAILER-DAEMON@mx.example.com
+To: {self.alias_bounce}@{self.alias_domain}
+Subject: Undelivered Mail Returned to Sender
+Message-Id: <dsn-sop-1@mx.example.com>
+In-Reply-To: {send.sudo().mail_message_id.message_id}
+References: {send.sudo().mail_message_id.message_id}
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="SOPDSN"
+
+--SOPDSN
+Content-Type: text/plain; charset=us-ascii
+
+The mailbox of wang.fang@test.example.com does not exist.
+
+--SOPDSN
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.com
+
+Final-Recipient: rfc822; {self.customer.email}
+Action: failed
+Status: 5.1.1
+
+--SOPDSN--
+"""
+        self.env["mail.thread"].sudo().message_process(False, dsn)
+        self.env.cr.flush()  # what the commit of the gateway's transaction runs
+        self.env.invalidate_all()
+        self.assertEqual(send.delivery_state, "failed")
+        self.assertEqual(task.state, "todo")
+        self.assertFalse(task.date_script_sent)
+        self.assertEqual(len(self._notes(lead)), 1)
+
+    def test_failures_followed_in_one_pass(self):
+        """However many mails fail in a transaction, their sends are followed
+        in one pass with the same number of queries."""
+        counts = []
+        for size in (1, 1, 6):  # warm up the registry's caches first
+            leads = self.env["crm.lead"].create(
+                [self._sop_lead_vals(partner_id=self.customer.id) for _i in range(size)]
+            )
+            for lead in leads:
+                with self.mock_mail_gateway():
+                    lead.with_user(self.user_sales_salesman).with_context(
+                        mail_notify_force_send=False
+                    ).action_sop_send_script(self.mail_template.id)
+            mails = self.env["mail.mail"].search(
+                [("model", "=", "crm.lead"), ("res_id", "in", leads.ids)]
+            )
+            with self.mock_mail_gateway(), self._smtp_refusing(self.customer.email):
+                mails.send()
+                self.env.flush_all()
+                before = self.cr.sql_log_count
+                self.env.cr.flush()
+                counts.append(self.cr.sql_log_count - before)
+            self.assertEqual(
+                set(
+                    self.env["crm.sop.script.send"]
+                    .search([("lead_id", "in", leads.ids)])
+                    .mapped("delivery_state")
+                ),
+                {"failed"},
+            )
+        self.assertEqual(counts[1], counts[2])
+
     # ------------------------------------------------------------
     # language
     # ------------------------------------------------------------
@@ -354,6 +695,11 @@ class TestSopScript(TestSopCommon, MailCase):
         with self.assertRaises(AccessError):
             self._sends(lead).with_user(self.env.user).write({"channel": "email"})
         with self.assertRaises(AccessError):
+            self._sends(lead).with_user(self.env.user).write(
+                {"delivery_state": "failed"}
+            )
+        self.assertEqual(self._sends(lead).delivery_state, "sent")
+        with self.assertRaises(AccessError):
             self._sends(lead).with_user(self.env.user).unlink()
 
     # ------------------------------------------------------------
@@ -470,4 +816,31 @@ class TestSopScriptSms(TestSopCommon, SMSCase):
         self.assertSMSIapSent(["+8613912345678"], content="Hello Wang Fang")
         self.assertEqual(task.state, "done")
         send = self.env["crm.sop.script.send"].search([("lead_id", "=", lead.id)])
-        self.assertRecordValues(send, [{"channel": "sms", "task_id": task.id}])
+        self.assertRecordValues(
+            send, [{"channel": "sms", "task_id": task.id, "delivery_state": "sent"}]
+        )
+
+    @users("user_sales_salesman")
+    def test_failed_sms_leaves_the_task_open(self):
+        self.customer.sudo().mobile = "+86 139 1234 5678"
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        task = lead.sop_task_ids.filtered(
+            lambda t: t.task_template_id == self.tt_script
+        )
+        with self.mockSMSGateway(sim_error="credit"):
+            task.action_sop_send_script(channel="sms")
+        send = self.env["crm.sop.script.send"].search([("lead_id", "=", lead.id)])
+        self.assertRecordValues(
+            send, [{"channel": "sms", "task_id": task.id, "delivery_state": "failed"}]
+        )
+        self.assertEqual(task.state, "todo")
+        note = lead.message_ids.filtered(
+            lambda m: m.message_type == "notification" and "did not reach" in m.body
+        )
+        self.assertEqual(len(note), 1)
+        self.assertIn("SMS", note.body)
+        with self.mockSMSGateway():
+            task.action_sop_send_script(channel="sms")
+        self.assertEqual(task.state, "done")
