@@ -2,7 +2,7 @@ from odoo import api, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
-from odoo.addons.crm_sales_sop.models.crm_sop_prediction import (
+from ..models.crm_sop_prediction import (
     UPLIFT_MIN_LOST,
     UPLIFT_MIN_WON,
     sop_odds_ratio,
