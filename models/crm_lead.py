@@ -3,8 +3,7 @@ import json
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import SQL
-from odoo.tools.sql import column_exists, create_column, create_index
+from odoo.tools.sql import create_index
 
 # set by the engine only (in SQL): refused in create and write
 SOP_ENGINE_FIELDS = (
@@ -142,27 +141,6 @@ class CrmLead(models.Model):
     # ------------------------------------------------------------
     # INIT
     # ------------------------------------------------------------
-
-    def _auto_init(self):
-        """On an upgrade that adds ``sop_stage_date``, leads that already
-        follow a playbook moved last when a task of theirs was done (else when
-        they were created): one UPDATE, no per-record compute."""
-        new_column = column_exists(
-            self.env.cr, "crm_lead", "sop_template_id"
-        ) and not column_exists(self.env.cr, "crm_lead", "sop_stage_date")
-        if new_column:
-            create_column(self.env.cr, "crm_lead", "sop_stage_date", "timestamp")
-            self.env.cr.execute(
-                SQL(
-                    """UPDATE crm_lead l
-                          SET sop_stage_date = COALESCE(
-                                (SELECT MAX(t.date_done) FROM crm_sop_task t
-                                  WHERE t.lead_id = l.id),
-                                l.create_date)
-                        WHERE l.sop_template_id IS NOT NULL"""
-                )
-            )
-        return super()._auto_init()
 
     def init(self):
         res = super().init()

@@ -94,26 +94,6 @@ class CrmLead(models.Model):
     )
 
     # ------------------------------------------------------------
-    # PREDICTIVE LEAD SCORING: the band is one of its variables
-    # ------------------------------------------------------------
-
-    @api.model
-    def _sop_pls_enable(self):
-        """List the band in the fields predictive lead scoring learns from
-        (``crm.pls_fields``), as a manager does in CRM settings (Predictive
-        Lead Scoring): automated_probability then learns from SOP progress as
-        from any other variable. Not done at install, which leaves core's
-        probabilities as they were."""
-        params = self.env["ir.config_parameter"].sudo()
-        names = [
-            name
-            for name in (params.get_param("crm.pls_fields") or "").split(",")
-            if name
-        ]
-        if "sop_progress_band" not in names:
-            params.set_param("crm.pls_fields", ",".join([*names, "sop_progress_band"]))
-
-    # ------------------------------------------------------------
     # UPLIFT: what completing the next tasks is expected to do to the chance
     # ------------------------------------------------------------
 

@@ -144,7 +144,12 @@ class TestSopProgressBand(TestSopCommon):
             lead.with_user(self.user_sales_salesman).write({"sop_progress_band": "100"})
 
     def test_automated_probability_learns_from_the_band(self):
-        self.env["crm.lead"]._sop_pls_enable()
+        # as a manager adds it in CRM settings (Predictive Lead Scoring)
+        params = self.env["ir.config_parameter"].sudo()
+        fields = params.get_param("crm.pls_fields") or ""
+        params.set_param(
+            "crm.pls_fields", ",".join(filter(None, [fields, "sop_progress_band"]))
+        )
         Frequency = self.env["crm.lead.scoring.frequency"]
         Frequency.create(
             [

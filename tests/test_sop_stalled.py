@@ -1,6 +1,9 @@
+import importlib.util
+import os
 from datetime import datetime, timedelta
 
 from odoo.exceptions import AccessError, ValidationError
+from odoo.modules.module import get_module_path
 from odoo.tests import Form, tagged, users
 
 from ..models.crm_sop_stage import SOP_STALL_DAYS_MAX
@@ -259,3 +262,41 @@ class TestSopStalled(TestSopCommon):
         with self.mock_datetime_and_now(self._at(6, 9) + timedelta(days=3650)):
             self.env["crm.sop.engine"]._sop_flag_stalled()
         self.assertFalse(pitch.sop_stalled)
+
+    def test_upgrade_keeps_the_stall_clock(self):
+        """From a version without the stall clock (18.0.1.0.0): the deals get
+        their last task done (else their creation); then 18.0.1.2.0 starts
+        their last forward move there, so no deal is stalled by the upgrade."""
+        with self.mock_datetime_and_now(self._at(2, 10)):
+            idle = self._lead(name="Idle")
+            worked = self._lead(name="Worked")
+        with self.mock_datetime_and_now(self._at(3, 15)):
+            worked.write(
+                {"sop_companions": "Her sister", "sop_decision_makers": "Both"}
+            )
+        leads = idle + worked
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE crm_lead SET sop_stage_date = NULL, sop_forward_date = NULL"
+            " WHERE id = ANY(%s)",
+            [leads.ids],
+        )
+        for version, script in (
+            ("18.0.1.1.0", "post-migration.py"),
+            ("18.0.1.2.0", "post-stall_clock.py"),
+        ):
+            path = os.path.join(
+                get_module_path("crm_sales_sop"), "migrations", version, script
+            )
+            spec = importlib.util.spec_from_file_location("sop_migration", path)
+            migration = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(migration)
+            migration.migrate(self.env.cr, "18.0.1.0.0")
+        leads.invalidate_recordset()
+        self.assertEqual(idle.sop_stage_date, idle.create_date)
+        self.assertEqual(worked.sop_stage_date, self._at(3, 15))
+        self.assertEqual(worked.sop_forward_date, self._at(3, 15))
+        # and the clock holds on the deal's next summary
+        with self.mock_datetime_and_now(self._at(4, 9)):
+            self.env["crm.sop.engine"]._sop_update_summary(worked, forward=())
+        self.assertEqual(worked.sop_stage_date, self._at(3, 15))

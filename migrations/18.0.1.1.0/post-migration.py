@@ -14,6 +14,16 @@ SCRIPTS = {
 
 def migrate(cr, version):
     env = api.Environment(cr, SUPERUSER_ID, {})
+    # the stall clock (sop_stage_date, new in this version) of the deals that
+    # already follow a playbook: their last task done, else their creation
+    cr.execute(
+        """UPDATE crm_lead l
+              SET sop_stage_date = COALESCE(
+                    (SELECT MAX(t.date_done) FROM crm_sop_task t
+                      WHERE t.lead_id = l.id),
+                    l.create_date)
+            WHERE l.sop_template_id IS NOT NULL AND l.sop_stage_date IS NULL"""
+    )
     # the SOP progress band, a variable of predictive lead scoring: from the
     # progress the deals have (closed ones keep the one they closed with)
     cr.execute(
