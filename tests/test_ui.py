@@ -151,6 +151,10 @@ class TestSopUiPhone(HttpCase):
 
     def test_rep_on_a_phone(self):
         lead = _gated_deal(self.env, "sop_phone_rep", "Phone team", "Phone opportunity")
+        # a script goes to a customer: without one it is refused
+        lead.partner_id = self.env["res.partner"].create(
+            {"name": "Zhou Min", "email": "zhou.min@example.com"}
+        )
         self.start_tour("/odoo/crm", "crm_sales_sop_phone", login="sop_phone_rep")
         self.assertEqual(lead.stage_id, self.env.ref("crm.stage_lead1"))
         tasks = _tasks(lead)

@@ -2,6 +2,7 @@
 
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
+import { KeepLast } from "@web/core/utils/concurrency";
 import { useService } from "@web/core/utils/hooks";
 import { formatFloat, formatMonetary } from "@web/views/fields/formatters";
 import { Component, onWillStart, useState } from "@odoo/owl";
@@ -18,6 +19,7 @@ export class SopBoard extends Component {
     static props = ["*"];
 
     setup() {
+        this.keepLast = new KeepLast();
         this.orm = useService("orm");
         this.effect = useService("effect");
         this.companyService = useService("company");
@@ -59,12 +61,15 @@ export class SopBoard extends Component {
 
     async load() {
         const { metric, period, groupBy, teamId, companyId } = this.state;
-        const board = await this.orm.call("crm.sop.board", "get_board", [metric, period], {
-            group_by: groupBy,
-            team_id: teamId,
-            company_id: companyId,
-            top: 10,
-        });
+        // clicked fast: only the last answer is shown
+        const board = await this.keepLast.add(
+            this.orm.call("crm.sop.board", "get_board", [metric, period], {
+                group_by: groupBy,
+                team_id: teamId,
+                company_id: companyId,
+                top: 10,
+            })
+        );
         this.state.board = board;
         this.celebrate(board);
     }

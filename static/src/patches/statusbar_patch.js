@@ -17,10 +17,9 @@ patch(StatusBarField.prototype, {
         }
         const previous = record.data[name];
         const wasDirty = await record.isDirty();
-        const value = this.field.type === "many2one" ? [item.value, item.label] : item.value;
-        await record.update({ [name]: value });
         try {
-            await record.save();
+            // core's: update the stage, then save
+            await super.selectItem(...arguments);
         } catch (error) {
             if (wasDirty) {
                 // keep what the rep typed elsewhere, only the stage goes back

@@ -2,6 +2,7 @@
 
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
+import { KeepLast } from "@web/core/utils/concurrency";
 import { useService } from "@web/core/utils/hooks";
 import { formatFloat, formatMonetary } from "@web/views/fields/formatters";
 import { Component, onWillStart, useState } from "@odoo/owl";
@@ -17,6 +18,7 @@ export class SopCoaching extends Component {
 
     setup() {
         this.orm = useService("orm");
+        this.keepLast = new KeepLast();
         this.action = useService("action");
         this.state = useState({ teams: [], teamId: false, queue: null });
         onWillStart(async () => {
@@ -27,11 +29,14 @@ export class SopCoaching extends Component {
     }
 
     async load() {
-        this.state.queue = this.state.teamId
-            ? await this.orm.call("crm.sop.coaching", "get_queue", [this.state.teamId], {
-                  limit: 50,
-              })
-            : null;
+        // clicked fast: only the last answer is shown
+        this.state.queue = await this.keepLast.add(
+            this.state.teamId
+                ? this.orm.call("crm.sop.coaching", "get_queue", [this.state.teamId], {
+                      limit: 50,
+                  })
+                : Promise.resolve(null)
+        );
     }
 
     async onTeam(ev) {

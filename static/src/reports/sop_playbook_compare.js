@@ -2,6 +2,7 @@
 
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
+import { KeepLast } from "@web/core/utils/concurrency";
 import { useService } from "@web/core/utils/hooks";
 import { formatFloat } from "@web/views/fields/formatters";
 import { Component, onWillStart, useState } from "@odoo/owl";
@@ -18,6 +19,7 @@ export class SopPlaybookCompare extends Component {
 
     setup() {
         this.orm = useService("orm");
+        this.keepLast = new KeepLast();
         this.state = useState({
             playbooks: [],
             teams: [],
@@ -46,11 +48,14 @@ export class SopPlaybookCompare extends Component {
     async load() {
         const { first, second, teamId, dateFrom, dateTo } = this.state;
         const ids = [first, second].filter((id) => id);
-        this.state.result = await this.orm.call("crm.sop.playbook.report", "compare", [ids], {
-            date_from: dateFrom || false,
-            date_to: dateTo || false,
-            team_id: teamId,
-        });
+        // clicked fast: only the last answer is shown
+        this.state.result = await this.keepLast.add(
+            this.orm.call("crm.sop.playbook.report", "compare", [ids], {
+                date_from: dateFrom || false,
+                date_to: dateTo || false,
+                team_id: teamId,
+            })
+        );
     }
 
     async onSelectId(field, ev) {
