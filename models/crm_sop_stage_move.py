@@ -140,26 +140,38 @@ class CrmSopStageMove(models.Model):
         a pipeline stage ordered (sequence, id) after the one of the task's
         SOP stage) and ``adhered`` (done no later than ``date_left``).
 
-        ``where``: SQL on the task ``t`` and its opportunity ``l`` (company,
-        team...); ``until``: only moves before it (a period's end). The
+        ``where``: SQL on the opportunity ``l`` (company, team, salesperson);
+        ``until``: only moves before it (a period's end). The
         achievement board (crm.sop.board) and the task analysis
         (crm.sop.task.report) both read adherence from here."""
+        # when each lead first moved past each pipeline stage a SOP stage
+        # belongs to, then the tasks of those SOP stages: no aggregate over
+        # the tasks themselves
         return SQL(
-            """SELECT t.id AS task_id, t.lead_id,
-                      MIN(mv.date) AS date_left,
-                      (t.state = 'done' AND t.date_done <= MIN(mv.date)) IS TRUE
+            """WITH sop_crm_stages AS (
+                    SELECT DISTINCT ps.id, ps.sequence
+                      FROM crm_sop_stage ss
+                      JOIN crm_stage ps ON ps.id = ss.crm_stage_id
+               ), left_at AS (
+                    SELECT mv.lead_id, p.id AS crm_stage_id, MIN(mv.date) AS date_left
+                      FROM crm_sop_stage_move mv
+                      %(leads)s
+                      JOIN crm_stage ns ON ns.id = mv.stage_id
+                      JOIN sop_crm_stages p ON (ns.sequence, ns.id) > (p.sequence, p.id)
+                     WHERE %(until)s AND %(where)s
+                  GROUP BY mv.lead_id, p.id
+               )
+               SELECT t.id AS task_id, t.lead_id, la.date_left,
+                      (t.state = 'done' AND t.date_done <= la.date_left) IS TRUE
                           AS adhered
                  FROM crm_sop_task t
                  JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
                  JOIN crm_sop_stage ss ON ss.id = t.stage_id
-                 JOIN crm_stage ps ON ps.id = ss.crm_stage_id
-                 JOIN crm_lead l ON l.id = t.lead_id
-                 JOIN crm_sop_stage_move mv ON mv.lead_id = t.lead_id
-                 JOIN crm_stage ns ON ns.id = mv.stage_id
-                WHERE tt.required AND t.active AND t.state != 'na'
-                  AND (ns.sequence, ns.id) > (ps.sequence, ps.id)
-                  AND %(until)s AND %(where)s
-             GROUP BY t.id""",
+                 JOIN left_at la
+                   ON la.lead_id = t.lead_id AND la.crm_stage_id = ss.crm_stage_id
+                WHERE tt.required AND t.active AND t.state != 'na'""",
             until=SQL("mv.date < %s", until) if until else SQL("TRUE"),
+            # the opportunities only when filtered on
+            leads=SQL("JOIN crm_lead l ON l.id = mv.lead_id") if where else SQL(),
             where=where or SQL("TRUE"),
         )
