@@ -2,6 +2,11 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
+# SOP adherence, on the task ``t``, its template ``tt`` and ``la`` (when its
+# deal left its SOP stage's pipeline stage, crm.sop.stage.move._sop_left_at_sql)
+SOP_ADHERENCE_COUNTED_SQL = "(tt.required AND t.active AND t.state != 'na')"
+SOP_ADHERED_SQL = "((t.state = 'done' AND t.date_done <= la.date_left) IS TRUE)"
+
 
 class CrmSopStageMove(models.Model):
     """The pipeline stage moves of the opportunities, as the product itself
@@ -132,46 +137,56 @@ class CrmSopStageMove(models.Model):
     # ADHERENCE: the one definition, for the board and the task analysis
     # ------------------------------------------------------------
 
-    @api.model
-    def _sop_adherence_sql(self, where=None, until=None):
-        """SQL of the required SOP tasks (active, not set aside) whose
-        opportunity moved past the task's SOP stage, one row per task:
-        ``task_id``, ``lead_id``, ``date_left`` (the first recorded move into
-        a pipeline stage ordered (sequence, id) after the one of the task's
-        SOP stage) and ``adhered`` (done no later than ``date_left``).
+    # SOP adherence: of the required tasks (active, not set aside) of the
+    # deals that moved past their SOP stage, those done no later than the
+    # first recorded move from a stage into a pipeline stage ordered
+    # (sequence, id) after the one of the task's SOP stage. A deal created in
+    # a later stage never stood in the earlier SOP stages: its creation is
+    # not a move past them. Three pieces, which the achievement board
+    # (crm.sop.board) and the task analysis (crm.sop.task.report) both use:
+    # when a deal left a SOP pipeline stage (_sop_left_at_sql), which tasks
+    # count (SOP_ADHERENCE_COUNTED_SQL) and which adhered (SOP_ADHERED_SQL).
 
-        ``where``: SQL on the opportunity ``l`` (company, team, salesperson);
-        ``until``: only moves before it (a period's end). The
-        achievement board (crm.sop.board) and the task analysis
-        (crm.sop.task.report) both read adherence from here."""
-        # when each lead first moved past each pipeline stage a SOP stage
-        # belongs to, then the tasks of those SOP stages: no aggregate over
-        # the tasks themselves
+    @api.model
+    def _sop_left_at_sql(self, where=None, until=None):
+        """SQL of (``lead_id``, ``crm_stage_id``, ``date_left``): when each
+        deal first moved past each pipeline stage a SOP stage belongs to.
+        ``where``: SQL on the opportunity ``l`` (company, team,
+        salesperson); ``until``: only moves before it (a period's end)."""
         return SQL(
             """WITH sop_crm_stages AS (
                     SELECT DISTINCT ps.id, ps.sequence
                       FROM crm_sop_stage ss
                       JOIN crm_stage ps ON ps.id = ss.crm_stage_id
-               ), left_at AS (
-                    SELECT mv.lead_id, p.id AS crm_stage_id, MIN(mv.date) AS date_left
-                      FROM crm_sop_stage_move mv
-                      %(leads)s
-                      JOIN crm_stage ns ON ns.id = mv.stage_id
-                      JOIN sop_crm_stages p ON (ns.sequence, ns.id) > (p.sequence, p.id)
-                     WHERE %(until)s AND %(where)s
-                  GROUP BY mv.lead_id, p.id
                )
-               SELECT t.id AS task_id, t.lead_id, la.date_left,
-                      (t.state = 'done' AND t.date_done <= la.date_left) IS TRUE
-                          AS adhered
-                 FROM crm_sop_task t
-                 JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
-                 JOIN crm_sop_stage ss ON ss.id = t.stage_id
-                 JOIN left_at la
-                   ON la.lead_id = t.lead_id AND la.crm_stage_id = ss.crm_stage_id
-                WHERE tt.required AND t.active AND t.state != 'na'""",
+               SELECT mv.lead_id, p.id AS crm_stage_id, MIN(mv.date) AS date_left
+                 FROM crm_sop_stage_move mv
+                 %(leads)s
+                 JOIN crm_stage ns ON ns.id = mv.stage_id
+                 JOIN sop_crm_stages p ON (ns.sequence, ns.id) > (p.sequence, p.id)
+                WHERE mv.stage_from_id IS NOT NULL AND %(until)s AND %(where)s
+             GROUP BY mv.lead_id, p.id""",
             until=SQL("mv.date < %s", until) if until else SQL("TRUE"),
             # the opportunities only when filtered on
             leads=SQL("JOIN crm_lead l ON l.id = mv.lead_id") if where else SQL(),
             where=where or SQL("TRUE"),
+        )
+
+    @api.model
+    def _sop_adherence_sql(self, where=None, until=None):
+        """SQL of the tasks adherence counts, one row per task: ``task_id``,
+        ``lead_id``, ``date_left``, ``adhered`` (see above; ``where`` and
+        ``until`` as ``_sop_left_at_sql``)."""
+        return SQL(
+            """SELECT t.id AS task_id, t.lead_id, la.date_left,
+                      %(adhered)s AS adhered
+                 FROM crm_sop_task t
+                 JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
+                 JOIN crm_sop_stage ss ON ss.id = t.stage_id
+                 JOIN (%(left_at)s) la
+                   ON la.lead_id = t.lead_id AND la.crm_stage_id = ss.crm_stage_id
+                WHERE %(counted)s""",
+            adhered=SQL(SOP_ADHERED_SQL),
+            left_at=self._sop_left_at_sql(where=where, until=until),
+            counted=SQL(SOP_ADHERENCE_COUNTED_SQL),
         )

@@ -2,6 +2,7 @@ from odoo import fields, models, tools
 from odoo.tools import SQL
 
 from ..models.crm_sop_prediction import SOP_LOST_SQL, SOP_WON_SQL
+from ..models.crm_sop_stage_move import SOP_ADHERED_SQL, SOP_ADHERENCE_COUNTED_SQL
 
 LEAD_DEPENDS = [
     "active",
@@ -34,7 +35,8 @@ class CrmSopTaskReport(models.Model):
       move into a pipeline stage ordered after the task's. Adherence reads
       these rows: done no later than ``date_left``. Both come from the one
       definition the achievement board reads too
-      (crm.sop.stage.move._sop_adherence_sql), row by row.
+      (crm.sop.stage.move: ``_sop_left_at_sql``, ``SOP_ADHERENCE_COUNTED_SQL``,
+      ``SOP_ADHERED_SQL``), row by row.
 
     Each rate is a column of 0 / 100 for the rows of its population and NULL
     elsewhere, aggregated with AVG (which skips NULL): the average of a
@@ -145,14 +147,16 @@ class CrmSopTaskReport(models.Model):
                 SELECT DISTINCT ps.id, ps.sequence
                   FROM crm_sop_stage ss
                   JOIN crm_stage ps ON ps.id = ss.crm_stage_id
-            ), adherence AS (
-                %(adherence)s
+            ), left_at AS (
+                %(left_at)s
             ), reached_at AS (
                 -- the SOP ones a lead stood in or after, moving from or to
+                -- (a deal created in a stage and never moved stands in it now)
                 SELECT DISTINCT mv.lead_id, p.id AS crm_stage_id
                   FROM crm_sop_stage_move mv
                   JOIN crm_stage ms ON ms.id IN (mv.stage_from_id, mv.stage_id)
                   JOIN sop_stages p ON (ms.sequence, ms.id) >= (p.sequence, p.id)
+                 WHERE mv.stage_from_id IS NOT NULL
             ), tasks AS (
                 SELECT t.id, t.lead_id, t.task_template_id,
                        t.stage_id AS sop_stage_id, ss.template_id,
@@ -165,14 +169,16 @@ class CrmSopTaskReport(models.Model):
                            OR (s.sequence, s.id) >= (ps.sequence, ps.id)
                            OR ra.lead_id IS NOT NULL
                        )) IS TRUE AS reached,
-                       a.date_left, a.adhered IS TRUE AS adhered
+                       la.date_left, %(adhered)s AS adhered
                   FROM crm_sop_task t
                   JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
                   JOIN crm_sop_stage ss ON ss.id = t.stage_id
                   JOIN crm_lead l ON l.id = t.lead_id
              LEFT JOIN crm_stage s ON s.id = l.stage_id
              LEFT JOIN crm_stage ps ON ps.id = ss.crm_stage_id
-             LEFT JOIN adherence a ON a.task_id = t.id
+             LEFT JOIN left_at la
+                    ON la.lead_id = t.lead_id AND la.crm_stage_id = ss.crm_stage_id
+                   AND %(counted)s
              LEFT JOIN reached_at ra
                     ON ra.lead_id = t.lead_id AND ra.crm_stage_id = ss.crm_stage_id
                  WHERE t.active AND t.state != 'na'
@@ -205,7 +211,10 @@ class CrmSopTaskReport(models.Model):
             """,
             won=SQL(SOP_WON_SQL),
             lost=SQL(SOP_LOST_SQL),
-            adherence=self.env["crm.sop.stage.move"]._sop_adherence_sql(),
+            # adherence as the achievement board counts it
+            left_at=self.env["crm.sop.stage.move"]._sop_left_at_sql(),
+            counted=SQL(SOP_ADHERENCE_COUNTED_SQL),
+            adhered=SQL(SOP_ADHERED_SQL),
         )
 
     def init(self):
