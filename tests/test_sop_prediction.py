@@ -347,6 +347,22 @@ class TestSopHistoryCompanies(TestSopCommon):
         self.assertEqual(counts, (30, 10, 10, 30))
         self.assertEqual(visit["probability_if_done"], 67.8)
 
+    def test_deal_without_company_reads_deals_without_company(self):
+        """A deal of the shared team without company: the closed deals
+        without company (one won here), neither A's nor B's."""
+        shared = self.env["crm.lead"].create(
+            [
+                self._sop_lead_vals(name="Shared won", company_id=False),
+                self._sop_lead_vals(name="Shared open", company_id=False),
+            ]
+        )
+        shared[0].write({"stage_id": self.stage_team1_won.id})
+        self.assertFalse(shared.company_id)
+        uplift = shared[1].with_user(self.user_sales_salesman).get_sop_uplift()
+        self.assertEqual((uplift["won"], uplift["lost"]), (1, 0))
+        _visit, counts = self._visit(uplift)
+        self.assertEqual(counts, (0, 0, 1, 0))
+
     def test_won_median_of_the_deal_company(self):
         """The won deals in the SOP stage the median reads: A's 10 for A's
         deal, B's 40 for B's deal (all of them stayed in Contact)."""
