@@ -5,7 +5,7 @@ The data, inserted in SQL in a transaction rolled back afterwards: N
 opportunities of 10 salespeople given their tasks by the engine's install
 path (13 per opportunity), a third of the tasks done, 40 % of the
 opportunities won and 20 % lost (a third of the closed ones moved to a
-second playbook, to compare), one tracked stage move each, and a script
+second playbook, to compare), one recorded stage move each, and a script
 sent to a third of them. Timed: a pivot ``read_group`` on each report, the
 playbooks compared (``compare()``), the team's coaching queue."""
 
@@ -74,26 +74,20 @@ def _seed(env, fixture, count):
             first_id,
         )
     )
-    # one tracked stage move each, two days after creation, from the first
-    # stage of the pipeline to the deal's stage
-    stage_field = env["ir.model.fields"]._get("crm.lead", "stage_id")
+    # one recorded stage move each, two days after creation, from the first
+    # stage of the pipeline (where the deal was created) to the deal's stage;
+    # the leads are inserted in SQL: their creation is recorded here too
     cr.execute(
         SQL(
-            """WITH m AS (
-                   INSERT INTO mail_message (model, res_id, message_type, date,
-                                             create_date, write_date)
-                   SELECT 'crm.lead', l.id, 'notification',
-                          l.create_date + interval '2 days', l.create_date,
-                          l.create_date
-                     FROM crm_lead l WHERE l.id >= %(first)s
-                RETURNING id, res_id
-               )
-               INSERT INTO mail_tracking_value (field_id, mail_message_id,
-                                                old_value_integer, new_value_integer)
-               SELECT %(field)s, m.id, %(stage)s, l.stage_id
-                 FROM m JOIN crm_lead l ON l.id = m.res_id""",
+            """INSERT INTO crm_sop_stage_move
+                      (lead_id, stage_from_id, stage_id, date, user_id, company_id)
+               SELECT l.id, NULL, %(stage)s, l.create_date, l.user_id, l.company_id
+                 FROM crm_lead l WHERE l.id >= %(first)s
+            UNION ALL
+               SELECT l.id, %(stage)s, l.stage_id, l.create_date + interval '2 days',
+                      l.user_id, l.company_id
+                 FROM crm_lead l WHERE l.id >= %(first)s""",
             first=first_id,
-            field=stage_field.id,
             stage=fixture.stages[0].id,
         )
     )
@@ -140,7 +134,7 @@ def _seed(env, fixture, count):
         )
     )
     env.invalidate_all()
-    for table in ("crm_lead", "crm_sop_task", "mail_message", "mail_tracking_value"):
+    for table in ("crm_lead", "crm_sop_task", "crm_sop_stage_move"):
         cr.execute(SQL("ANALYZE %s", SQL.identifier(table)))
     return playbook, other
 

@@ -11,6 +11,7 @@ from . import (  # isort: skip
     crm_sop_task_kind,
     crm_sop_script_send,
     crm_sop_stage_log,
+    crm_sop_stage_move,
     crm_sop_engine,
     crm_sop_gate_pass,
     crm_sop_activity_done,

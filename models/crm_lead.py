@@ -188,6 +188,7 @@ class CrmLead(models.Model):
     def create(self, vals_list):
         self._sop_check_engine_fields(vals_list)
         leads = super().create(vals_list)
+        self.env["crm.sop.stage.move"]._sop_record(leads, created=True)
         Engine = self.env["crm.sop.engine"]
         # not the demo data of this module; and without gates, the stage core
         # computes later in its batch is not read here
@@ -220,6 +221,7 @@ class CrmLead(models.Model):
         watched, before = self._sop_watch(vals)
         playbook_before = self._sop_playbook_map() if remap else {}
         res = super().write(vals)
+        self.env["crm.sop.stage.move"]._sop_record_write(self, vals)
         changed = self._sop_watch_changed(watched, before)
         entered = self.browse()  # came into another playbook
         if vals.get("active"):

@@ -303,7 +303,8 @@ class CrmSopBoard(models.AbstractModel):
           opportunities whose pipeline stage first moved past the task's SOP
           stage (into a stage ordered after it) in the period: adhered when
           done no later than that move; by the opportunity's salesperson.
-          Moves are read from the tracking of ``stage_id``.
+          Moves and adherence are those of crm.sop.stage.move
+          (``_sop_adherence_sql``), which the task analysis reads too.
         """
         if company_ids is not None and not company_ids:
             return {}
@@ -430,49 +431,29 @@ class CrmSopBoard(models.AbstractModel):
 
     def _sop_query_adherence(self, group_by, lower, end):
         key = self._sop_won_key(group_by)
-        stage_field = self.env["ir.model.fields"]._get("crm.lead", "stage_id")
+        Move = self.env["crm.sop.stage.move"]
 
         def query(period, filters):
-            cur, prev = period(SQL("date_left"))
+            cur, prev = period(SQL("a.date_left"))
+            # the one definition of adherence, shared with the task analysis
+            adherence = Move._sop_adherence_sql(
+                where=SQL("%s IS NOT NULL AND %s", key, filters), until=end
+            )
             return SQL(
-                """WITH moves AS (
-                        SELECT m.res_id AS lead_id, m.date, v.new_value_integer AS stage_id
-                          FROM mail_tracking_value v
-                          JOIN mail_message m ON m.id = v.mail_message_id
-                         WHERE v.field_id = %(field)s AND m.model = 'crm.lead'
-                           AND m.date < %(end)s
-                   ), counted AS (
-                        SELECT %(key)s AS key, t.state, t.date_done,
-                               MIN(mv.date) AS date_left
-                          FROM crm_sop_task t
-                          JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
-                          JOIN crm_sop_stage ss ON ss.id = t.stage_id
-                          JOIN crm_stage ps ON ps.id = ss.crm_stage_id
-                          JOIN crm_lead l ON l.id = t.lead_id
-                          JOIN moves mv ON mv.lead_id = l.id
-                          JOIN crm_stage ns ON ns.id = mv.stage_id
-                         WHERE tt.required AND t.active AND t.state != 'na'
-                           AND (ns.sequence, ns.id) > (ps.sequence, ps.id)
-                           AND %(key)s IS NOT NULL AND %(filters)s
-                      GROUP BY t.id, 1
-                   )
-                 SELECT key,
-                        COUNT(*) FILTER (WHERE %(cur)s AND state = 'done'
-                                         AND date_done <= date_left),
-                        COUNT(*) FILTER (WHERE %(cur)s),
-                        COUNT(*) FILTER (WHERE %(prev)s AND state = 'done'
-                                         AND date_done <= date_left),
-                        COUNT(*) FILTER (WHERE %(prev)s)
-                   FROM counted
-                  WHERE date_left >= %(lower)s
-               GROUP BY key""",
-                field=stage_field.id,
+                """SELECT %(key)s,
+                          COUNT(*) FILTER (WHERE %(cur)s AND a.adhered),
+                          COUNT(*) FILTER (WHERE %(cur)s),
+                          COUNT(*) FILTER (WHERE %(prev)s AND a.adhered),
+                          COUNT(*) FILTER (WHERE %(prev)s)
+                     FROM (%(adherence)s) a
+                     JOIN crm_lead l ON l.id = a.lead_id
+                    WHERE a.date_left >= %(lower)s
+                 GROUP BY 1""",
                 key=key,
                 cur=cur,
                 prev=prev,
+                adherence=adherence,
                 lower=lower,
-                end=end,
-                filters=filters,
             )
 
         return SQL("l.user_id"), query

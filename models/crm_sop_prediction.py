@@ -105,18 +105,37 @@ class CrmLead(models.Model):
 
     def _sop_history_domain_sql(self):
         """The deals the lead's history is read from: the closed
-        opportunities of its team (of its company when it has no team)."""
-        if self.team_id:
-            return SQL("l.team_id = %s", self.team_id.id)
+        opportunities of its team (of no team when it has none) and of its
+        company, never another company's, even in a team two companies
+        share. A deal without company reads the deals without company (of
+        its team): shared as it is, they belong to no company. And only of
+        the companies the user works in (``_sop_history_companies_sql``)."""
+        team = (
+            SQL("l.team_id = %s", self.team_id.id)
+            if self.team_id
+            else SQL("l.team_id IS NULL")
+        )
         return SQL(
-            "l.team_id IS NULL AND l.company_id IS NOT DISTINCT FROM %s",
+            "%s AND l.company_id IS NOT DISTINCT FROM %s AND %s",
+            team,
             self.company_id.id or None,
+            self._sop_history_companies_sql(),
+        )
+
+    @api.model
+    def _sop_history_companies_sql(self):
+        """SQL on crm_lead ``l``: of the companies the user works in (or of
+        none), as the multi-company rule of crm.lead reads them."""
+        return SQL(
+            "(l.company_id IS NULL OR l.company_id IN %s)",
+            tuple(self.env.companies.ids),
         )
 
     @api.model
     def _sop_history_totals(self, history):
-        """(won, lost) closed opportunities of the ``history`` (SQL on
-        crm_lead ``l``), in one query, whatever the user may read."""
+        """{company id (None: no company): (won, lost)} closed opportunities
+        of the ``history`` (SQL on crm_lead ``l``), per company, in one
+        query, whatever the user may read."""
         won_sql, lost_sql = self._sop_closed_sql()
         self.env["crm.lead"].flush_model(
             ["active", "probability", "stage_id", "team_id", "company_id", "type"]
@@ -124,26 +143,28 @@ class CrmLead(models.Model):
         self.env["crm.stage"].flush_model(["is_won"])
         self.env.cr.execute(
             SQL(
-                """SELECT count(*) FILTER (WHERE %(won)s),
+                """SELECT l.company_id,
+                          count(*) FILTER (WHERE %(won)s),
                           count(*) FILTER (WHERE %(lost)s)
                      FROM crm_lead l
                 LEFT JOIN crm_stage s ON s.id = l.stage_id
                     WHERE l.type = 'opportunity' AND %(history)s
-                      AND (%(won)s OR %(lost)s)""",
+                      AND (%(won)s OR %(lost)s)
+                 GROUP BY l.company_id""",
                 won=won_sql,
                 lost=lost_sql,
                 history=history,
             )
         )
-        return self.env.cr.fetchone()
+        return {company: (won, lost) for company, won, lost in self.env.cr.fetchall()}
 
     @api.model
     def _sop_history_task_counts(self, history, task_template_ids=None):
-        """{task template id: (won_with, lost_with, won_without,
-        lost_without)} over the closed opportunities of the ``history`` that
-        had the task (active, done or open; set aside is neither), in one
-        query for every task template (``None``: every one the history
-        had), whatever the user may read."""
+        """{(company id, task template id): (won_with, lost_with,
+        won_without, lost_without)} over the closed opportunities of the
+        ``history`` that had the task (active, done or open; set aside is
+        neither), per company, in one query for every task template
+        (``None``: every one the history had), whatever the user may read."""
         if task_template_ids is not None and not task_template_ids:
             return {}
         won_sql, lost_sql = self._sop_closed_sql()
@@ -152,7 +173,7 @@ class CrmLead(models.Model):
         )
         self.env.cr.execute(
             SQL(
-                """SELECT t.task_template_id,
+                """SELECT l.company_id, t.task_template_id,
                           count(*) FILTER (WHERE t.state = 'done' AND %(won)s),
                           count(*) FILTER (WHERE t.state = 'done' AND %(lost)s),
                           count(*) FILTER (WHERE t.state = 'todo' AND %(won)s),
@@ -163,7 +184,7 @@ class CrmLead(models.Model):
                     WHERE %(templates)s
                       AND t.active AND l.type = 'opportunity' AND %(history)s
                       AND (%(won)s OR %(lost)s)
-                 GROUP BY t.task_template_id""",
+                 GROUP BY l.company_id, t.task_template_id""",
                 won=won_sql,
                 lost=lost_sql,
                 history=history,
@@ -172,7 +193,7 @@ class CrmLead(models.Model):
                 else SQL("TRUE"),
             )
         )
-        return {row[0]: row[1:] for row in self.env.cr.fetchall()}
+        return {(row[0], row[1]): row[2:] for row in self.env.cr.fetchall()}
 
     def get_sop_uplift(self):
         """How much completing each of the deal's next open SOP tasks is
@@ -188,14 +209,16 @@ class CrmLead(models.Model):
         would: ``probability_if_done``. Below 40 won and 40 lost deals in the
         team's history, ``enough_history`` is False and no figure is given
         but the counts; nor for a task no closed deal had done (or left
-        open). Also the days in the SOP stage (``_sop_stage_days``).
+        open). The history is the deal's company's (``_sop_history_domain_sql``).
+        Also the days in the SOP stage (``_sop_stage_days``).
         """
         self.ensure_one()
         self.check_access("read")
         history = self._sop_history_domain_sql()
         # the team's history is aggregated, never shown deal by deal; the rep
         # may read this deal (checked above)
-        won, lost = self._sop_history_totals(history)
+        company = self.company_id.id or None
+        won, lost = self._sop_history_totals(history).get(company, (0, 0))
         enough = won >= UPLIFT_MIN_WON and lost >= UPLIFT_MIN_LOST
         probability = self.probability or 0.0
         result = {
@@ -222,7 +245,7 @@ class CrmLead(models.Model):
         result.update(self._sop_stage_days())
         for task in ordered:
             won_with, lost_with, won_without, lost_without = counts.get(
-                task.task_template_id.id, (0, 0, 0, 0)
+                (company, task.task_template_id.id), (0, 0, 0, 0)
             )
             row = {
                 "task_id": task.id,
@@ -251,8 +274,9 @@ class CrmLead(models.Model):
     def _sop_stage_days(self):
         """{'stage_days': whole working days the deal has been in its SOP
         stage, 'won_median_days': the median of the won deals of the last
-        year in that SOP stage (the same playbook's stage), 'won_stage_deals':
-        how many}, in working days of the company's calendar (public holidays
+        year in that SOP stage (the same playbook's stage) and of the deal's
+        company (as the uplift's history), 'won_stage_deals': how many}, in
+        working days of the company's calendar (public holidays
         excluded), from the SOP stage history."""
         stage = self.sudo().sop_stage_id
         empty = {"stage_days": False, "won_median_days": False, "won_stage_deals": 0}
@@ -272,8 +296,12 @@ class CrmLead(models.Model):
                     WHERE g.sop_stage_id = %(stage)s
                       AND ((g.lead_id = %(lead)s AND g.date_end IS NULL)
                            OR (%(won)s AND l.date_closed >= %(since)s
+                               AND l.company_id IS NOT DISTINCT FROM %(company)s
+                               AND %(companies)s
                                AND (g.date_end IS NOT NULL OR l.date_closed IS NOT NULL)))""",
                 lead=self.id,
+                company=self.company_id.id or None,
+                companies=self._sop_history_companies_sql(),
                 now=now,
                 stage=stage.id,
                 won=won_sql,

@@ -16,8 +16,8 @@ class CrmSopCoaching(models.AbstractModel):
     deal to look at with which rep, and which task to push.
 
     For every open task of a deal, its chance once done is the uplift
-    panel's (``sop_probability_if_done`` over the team's closed deals,
-    ``crm.lead.get_sop_uplift``); the task to push is the one with the best
+    panel's (``sop_probability_if_done`` over the team's closed deals of the
+    deal's company, ``crm.lead.get_sop_uplift``); the task to push is the one with the best
     gain (chance once done minus the deal's chance now); the deal's score is
     its expected revenue times that gain. Below the history floor (40 won and
     40 lost deals in the team) there is no gain: deals are ranked by
@@ -54,30 +54,56 @@ class CrmSopCoaching(models.AbstractModel):
             raise AccessError(self.env._("You may not see this team."))
         limit = max(1, min(int(limit or 50), 500))
         Lead = self.env["crm.lead"]
-        history = SQL("l.team_id = %s", team.id)
-        won, lost = Lead._sop_history_totals(history)
-        enough = won >= UPLIFT_MIN_WON and lost >= UPLIFT_MIN_LOST
+        # a deal's history is the team's closed deals of the deal's company
+        # (a team may serve two companies), of the companies the user works in
+        history = SQL(
+            "l.team_id = %s AND %s", team.id, Lead._sop_history_companies_sql()
+        )
+        totals = Lead._sop_history_totals(history)
+        enough_companies = {
+            company
+            for company, (won, lost) in totals.items()
+            if won >= UPLIFT_MIN_WON and lost >= UPLIFT_MIN_LOST
+        }
+        # the figures shown above the queue: the team in the company the
+        # user works in now (the team's own company when it has one)
+        company = team.company_id or self.env.company
+        won, lost = totals.get(company.id, (0, 0))
+        enough = company.id in enough_companies
 
-        counts = Lead._sop_history_task_counts(history) if enough else {}
+        counts = (
+            {
+                key: four
+                for key, four in Lead._sop_history_task_counts(history).items()
+                if key[0] in enough_companies
+            }
+            if enough_companies
+            else {}
+        )
         Lead.flush_model(
             ["name", "user_id", "expected_revenue", "probability", "sop_next_task_id"]
         )
         self.env["crm.sop.task.template"].flush_model(["name", "sequence"])
-        if enough:
+        if enough_companies:
             # the task that gains the most is the one of the highest odds
-            # ratio, whatever the deal's chance now (the odds are multiplied
-            # by it); task templates with no history have a ratio of 1
+            # ratio in the deal's company, whatever the deal's chance now
+            # (the odds are multiplied by it); task templates with no
+            # history have a ratio of 1; deals of a company below the
+            # history floor push their next step
             ratios = SQL(", ").join(
-                SQL("(%s, %s)", tpl, sop_odds_ratio(*four))
-                for tpl, four in counts.items()
+                SQL("(%s::integer, %s, %s)", company_id, tpl, sop_odds_ratio(*four))
+                for (company_id, tpl), four in counts.items()
             )
             best_order = SQL(
-                "COALESCE(r.ratio, 1.0) DESC, tt.sequence, t.id",
+                "COALESCE(r.ratio, 1.0) DESC, "
+                "(t.id = l.sop_next_task_id AND NOT %s) DESC, tt.sequence, t.id",
+                self._sop_in_companies(enough_companies),
             )
             ratio_join = (
                 SQL(
-                    "LEFT JOIN (VALUES %s) AS r (template_id, ratio) "
-                    "ON r.template_id = t.task_template_id",
+                    "LEFT JOIN (VALUES %s) AS r (company_id, template_id, ratio) "
+                    "ON r.template_id = t.task_template_id "
+                    "AND r.company_id IS NOT DISTINCT FROM l.company_id",
                     ratios,
                 )
                 if counts
@@ -97,7 +123,7 @@ class CrmSopCoaching(models.AbstractModel):
             SQL(
                 """SELECT l.id, l.name, l.user_id, up.name,
                           COALESCE(l.expected_revenue, 0), COALESCE(l.probability, 0),
-                          best.id, best.task_template_id, best.name
+                          best.id, best.task_template_id, best.name, l.company_id
                      FROM crm_lead l
                 LEFT JOIN crm_stage s ON s.id = l.stage_id
                 LEFT JOIN res_users u ON u.id = l.user_id
@@ -124,21 +150,22 @@ class CrmSopCoaching(models.AbstractModel):
         )
         # rank tuples first, dictionaries for the rows shown only
         ranked = []
-        if_done_of = {}  # (chance, task template): chance once done
+        if_done_of = {}  # (chance, company, task template): chance once done
         for row in self.env.cr.fetchall():
-            _lead, _name, _user, _user_name, revenue, probability, task_id, tpl, _ = row
+            (_lead, _name, _user, _user_name, revenue, probability) = row[:6]
+            task_id, tpl, _task_name, lead_company = row[6:]
             if_done = gain = score = False
-            if enough and task_id:
-                key = (probability, tpl)
+            if lead_company in enough_companies and task_id:
+                key = (probability, lead_company, tpl)
                 if key not in if_done_of:
                     if_done_of[key] = sop_probability_if_done(
-                        probability, *counts.get(tpl, (0, 0, 0, 0))
+                        probability, *counts.get((lead_company, tpl), (0, 0, 0, 0))
                     )
                 if_done = if_done_of[key]
                 gain = round(if_done - probability, 1)
                 score = round(revenue * gain / 100, 2)
             ranked.append((row, if_done, gain, score))
-        if enough:
+        if enough_companies:
             ranked.sort(key=lambda r: (r[3] is False, -(r[3] or 0), -r[0][4], r[0][0]))
         else:
             ranked.sort(key=lambda r: (-r[0][4], r[0][0]))
@@ -167,6 +194,7 @@ class CrmSopCoaching(models.AbstractModel):
                     task_id,
                     _tpl,
                     task_name,
+                    _company,
                 ),
                 if_done,
                 gain,
@@ -182,6 +210,16 @@ class CrmSopCoaching(models.AbstractModel):
             "min_won": UPLIFT_MIN_WON,
             "min_lost": UPLIFT_MIN_LOST,
             "count": len(ranked),
-            "currency_id": (team.company_id or self.env.company).currency_id.id,
+            "currency_id": company.currency_id.id,
             "rows": rows,
         }
+
+    @api.model
+    def _sop_in_companies(self, company_ids):
+        """SQL: the deal ``l`` is of one of ``company_ids`` (None: of no
+        company)."""
+        ids = tuple(company for company in company_ids if company)
+        clauses = [SQL("l.company_id IN %s", ids)] if ids else []
+        if None in company_ids:
+            clauses.append(SQL("l.company_id IS NULL"))
+        return SQL("(%s)", SQL(" OR ").join(clauses)) if clauses else SQL("FALSE")

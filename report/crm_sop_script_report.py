@@ -2,7 +2,7 @@ from odoo import fields, models, tools
 from odoo.tools import SQL
 
 from ..models.crm_sop_prediction import SOP_LOST_SQL, SOP_WON_SQL
-from .crm_sop_task_report import LEAD_DEPENDS, STAGE_MOVES_SQL
+from .crm_sop_task_report import LEAD_DEPENDS
 
 
 class CrmSopScriptReport(models.Model):
@@ -11,7 +11,7 @@ class CrmSopScriptReport(models.Model):
 
     - every opportunity the script was sent to (``got``): its sends, the
       first one's date, pipeline and SOP stage; ``advanced`` when, at or
-      after that first send, the opportunity moved (tracked ``stage_id``)
+      after that first send, the opportunity moved (crm.sop.stage.move)
       into a pipeline stage ordered after the one it was in at the send
       (being won is such a move);
     - every closed opportunity (won or lost, as predictive lead scoring
@@ -38,8 +38,7 @@ class CrmSopScriptReport(models.Model):
         ],
         "crm.lead": LEAD_DEPENDS,
         "crm.stage": ["sequence", "is_won"],
-        "mail.message": ["model", "res_id", "date"],
-        "mail.tracking.value": ["field_id", "mail_message_id", "new_value_integer"],
+        "crm.sop.stage.move": ["lead_id", "stage_id", "date"],
     }
 
     mail_template_id = fields.Many2one("mail.template", string="Script", readonly=True)
@@ -134,11 +133,12 @@ class CrmSopScriptReport(models.Model):
                            %(won)s AS won,
                            l.type = 'opportunity' AND (%(won)s OR %(lost)s) AS closed,
                            p.send_count > 0 AND EXISTS (
-                               SELECT 1 %(moves)s
-                                  AND m.date >= p.first_date
+                               SELECT 1 FROM crm_sop_stage_move mv
+                                WHERE mv.lead_id = l.id
+                                  AND mv.date >= p.first_date
                                   AND EXISTS (
                                       SELECT 1 FROM crm_stage ns, crm_stage cs
-                                       WHERE ns.id = v.new_value_integer
+                                       WHERE ns.id = mv.stage_id
                                          AND cs.id = p.crm_stage_id
                                          AND (ns.sequence, ns.id) > (cs.sequence, cs.id))
                            ) AS advanced
@@ -169,6 +169,5 @@ class CrmSopScriptReport(models.Model):
                 table=SQL.identifier(self._table),
                 won=SQL(SOP_WON_SQL),
                 lost=SQL(SOP_LOST_SQL),
-                moves=SQL(STAGE_MOVES_SQL),
             )
         )

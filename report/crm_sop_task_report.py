@@ -2,6 +2,7 @@ from odoo import fields, models, tools
 from odoo.tools import SQL
 
 from ..models.crm_sop_prediction import SOP_LOST_SQL, SOP_WON_SQL
+from ..models.crm_sop_stage_move import SOP_ADHERED_SQL, SOP_ADHERENCE_COUNTED_SQL
 
 LEAD_DEPENDS = [
     "active",
@@ -15,15 +16,6 @@ LEAD_DEPENDS = [
     "create_date",
     "sop_template_id",
 ]
-# the stage_id moves of a lead ``l``: mail_tracking_value ``v`` of its
-# messages ``m``
-STAGE_MOVES_SQL = """
-    FROM mail_message m
-    JOIN mail_tracking_value v ON v.mail_message_id = m.id
-   WHERE m.model = 'crm.lead' AND m.res_id = l.id
-     AND v.field_id = (SELECT f.id FROM ir_model_fields f
-                        WHERE f.model = 'crm.lead' AND f.name = 'stage_id')
-"""
 
 
 class CrmSopTaskReport(models.Model):
@@ -33,15 +25,18 @@ class CrmSopTaskReport(models.Model):
     - **closed, reached**: the opportunity is closed (won: active in a won
       stage; lost: archived at probability 0, as predictive lead scoring
       counts them) and reached the task's SOP stage: it is won, or it stood
-      (now, or in any ``stage_id`` move tracked in its chatter, from or to)
+      (now, or in any recorded pipeline stage move, crm.sop.stage.move,
+      from or to)
       in a pipeline stage ordered (sequence, id) at or after the pipeline
       stage of the task's SOP stage. Done rate, won rates and lift read
       these rows.
     - **stage left**: the task is required and the opportunity (open or
-      closed) moved past its SOP stage: ``date_left`` is the first tracked
+      closed) moved past its SOP stage: ``date_left`` is the first recorded
       move into a pipeline stage ordered after the task's. Adherence reads
-      these rows: done no later than ``date_left``. It is the achievement
-      board's adherence (crm.sop.board._sop_query_adherence), row by row.
+      these rows: done no later than ``date_left``. Both come from the one
+      definition the achievement board reads too
+      (crm.sop.stage.move: ``_sop_left_at_sql``, ``SOP_ADHERENCE_COUNTED_SQL``,
+      ``SOP_ADHERED_SQL``), row by row.
 
     Each rate is a column of 0 / 100 for the rows of its population and NULL
     elsewhere, aggregated with AVG (which skips NULL): the average of a
@@ -69,13 +64,7 @@ class CrmSopTaskReport(models.Model):
         "crm.sop.stage": ["template_id", "crm_stage_id"],
         "crm.lead": LEAD_DEPENDS,
         "crm.stage": ["sequence", "is_won"],
-        "mail.message": ["model", "res_id", "date"],
-        "mail.tracking.value": [
-            "field_id",
-            "mail_message_id",
-            "old_value_integer",
-            "new_value_integer",
-        ],
+        "crm.sop.stage.move": ["lead_id", "stage_from_id", "stage_id", "date"],
     }
 
     task_template_id = fields.Many2one(
@@ -153,32 +142,21 @@ class CrmSopTaskReport(models.Model):
     def _sop_query(self):
         return SQL(
             """
-            WITH moves AS (
-                SELECT m.res_id AS lead_id, m.date,
-                       v.old_value_integer AS old_id, v.new_value_integer AS new_id
-                  FROM mail_tracking_value v
-                  JOIN mail_message m ON m.id = v.mail_message_id
-                 WHERE m.model = 'crm.lead'
-                   AND v.field_id = (SELECT f.id FROM ir_model_fields f
-                                      WHERE f.model = 'crm.lead' AND f.name = 'stage_id')
-            ), sop_stages AS (
+            WITH sop_stages AS (
                 -- the pipeline stages SOP stages belong to
                 SELECT DISTINCT ps.id, ps.sequence
                   FROM crm_sop_stage ss
                   JOIN crm_stage ps ON ps.id = ss.crm_stage_id
             ), left_at AS (
-                -- when a lead first moved into a stage after a SOP one
-                SELECT mv.lead_id, p.id AS crm_stage_id, MIN(mv.date) AS date_left
-                  FROM moves mv
-                  JOIN crm_stage ns ON ns.id = mv.new_id
-                  JOIN sop_stages p ON (ns.sequence, ns.id) > (p.sequence, p.id)
-              GROUP BY mv.lead_id, p.id
+                %(left_at)s
             ), reached_at AS (
                 -- the SOP ones a lead stood in or after, moving from or to
+                -- (a deal created in a stage and never moved stands in it now)
                 SELECT DISTINCT mv.lead_id, p.id AS crm_stage_id
-                  FROM moves mv
-                  JOIN crm_stage ms ON ms.id IN (mv.old_id, mv.new_id)
+                  FROM crm_sop_stage_move mv
+                  JOIN crm_stage ms ON ms.id IN (mv.stage_from_id, mv.stage_id)
                   JOIN sop_stages p ON (ms.sequence, ms.id) >= (p.sequence, p.id)
+                 WHERE mv.stage_from_id IS NOT NULL
             ), tasks AS (
                 SELECT t.id, t.lead_id, t.task_template_id,
                        t.stage_id AS sop_stage_id, ss.template_id,
@@ -191,7 +169,7 @@ class CrmSopTaskReport(models.Model):
                            OR (s.sequence, s.id) >= (ps.sequence, ps.id)
                            OR ra.lead_id IS NOT NULL
                        )) IS TRUE AS reached,
-                       CASE WHEN tt.required THEN la.date_left END AS date_left
+                       la.date_left, %(adhered)s AS adhered
                   FROM crm_sop_task t
                   JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
                   JOIN crm_sop_stage ss ON ss.id = t.stage_id
@@ -200,6 +178,7 @@ class CrmSopTaskReport(models.Model):
              LEFT JOIN crm_stage ps ON ps.id = ss.crm_stage_id
              LEFT JOIN left_at la
                     ON la.lead_id = t.lead_id AND la.crm_stage_id = ss.crm_stage_id
+                   AND %(counted)s
              LEFT JOIN reached_at ra
                     ON ra.lead_id = t.lead_id AND ra.crm_stage_id = ss.crm_stage_id
                  WHERE t.active AND t.state != 'na'
@@ -223,16 +202,19 @@ class CrmSopTaskReport(models.Model):
                    END AS won_rate_not_done,
                    NULL::double precision AS lift,
                    CASE WHEN date_left IS NOT NULL THEN 1 ELSE 0 END AS adherence_count,
-                   CASE WHEN done AND date_done <= date_left THEN 1 ELSE 0 END
-                       AS adhered_count,
+                   CASE WHEN adhered THEN 1 ELSE 0 END AS adhered_count,
                    CASE WHEN date_left IS NOT NULL THEN
-                       CASE WHEN done AND date_done <= date_left THEN 100.0 ELSE 0.0 END
+                       CASE WHEN adhered THEN 100.0 ELSE 0.0 END
                    END AS adherence
               FROM tasks
              WHERE reached OR date_left IS NOT NULL
             """,
             won=SQL(SOP_WON_SQL),
             lost=SQL(SOP_LOST_SQL),
+            # adherence as the achievement board counts it
+            left_at=self.env["crm.sop.stage.move"]._sop_left_at_sql(),
+            counted=SQL(SOP_ADHERENCE_COUNTED_SQL),
+            adhered=SQL(SOP_ADHERED_SQL),
         )
 
     def init(self):

@@ -261,3 +261,168 @@ class TestSopStageDays(TestSopCommon):
         # reps do not read the history itself
         with self.assertRaises(AccessError):
             Log.with_user(self.user_sales_salesman).search([])
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopHistoryCompanies(TestSopCommon):
+    """sales_team_1 is shared by two companies. Its closed deals in the main
+    company (A): 10 won with their visit data, 5 lost without; in company 2
+    (B): 40 won (30 with visit data), 40 lost (10 with). The history of a
+    deal is its company's only: the uplift, the days in the SOP stage and
+    the coaching queue of A's deal ignore B's closed deals."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._activate_multi_company()
+        cls.env.company.resource_calendar_id = cls.env["resource.calendar"].create(
+            {"name": "Mon-Fri, no holiday", "tz": "UTC"}
+        )
+        cls.rep_b = cls.user_sales_manager_mc
+        visit = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
+
+        def closed(count, won, visited, **vals):
+            leads = cls.env["crm.lead"].create(
+                [
+                    cls._sop_lead_vals(
+                        name=f"History {index}",
+                        **vals,
+                        **(visit if index < visited else {}),
+                    )
+                    for index in range(count)
+                ]
+            )
+            if won:
+                leads.write({"stage_id": cls.stage_team1_won.id})
+            else:
+                leads.action_set_lost()
+            return leads
+
+        cls.won_a = closed(10, True, 10)
+        closed(5, False, 0)
+        company_b = {"company_id": cls.company_2.id, "user_id": cls.rep_b.id}
+        cls.won_b = closed(40, True, 30, **company_b)
+        closed(40, False, 10, **company_b)
+        cls.lead_a, cls.lead_b = cls.env["crm.lead"].create(
+            [
+                cls._sop_lead_vals(
+                    name="Deal A", probability=20, expected_revenue=12000
+                ),
+                cls._sop_lead_vals(
+                    name="Deal B", probability=20, expected_revenue=10000, **company_b
+                ),
+            ]
+        )
+
+    def _visit(self, uplift):
+        row = next(
+            row
+            for row in uplift["tasks"]
+            if self.env["crm.sop.task"].browse(row["task_id"]).task_template_id
+            == self.tt_visit
+        )
+        return row, (
+            row["won_with"],
+            row["lost_with"],
+            row["won_without"],
+            row["lost_without"],
+        )
+
+    def test_fixture(self):
+        self.assertEqual(
+            (self.won_a + self.lead_a).company_id, self.company_main, "company A"
+        )
+        self.assertEqual((self.won_b + self.lead_b).company_id, self.company_2)
+        self.assertFalse(self.sales_team_1.company_id)
+
+    def test_uplift_of_each_company(self):
+        uplift = self.lead_a.with_user(self.user_sales_salesman).get_sop_uplift()
+        self.assertEqual((uplift["won"], uplift["lost"]), (10, 5))
+        self.assertFalse(uplift["enough_history"])
+        visit, counts = self._visit(uplift)
+        self.assertEqual(counts, (10, 0, 0, 5))
+        self.assertFalse(visit["probability_if_done"])
+        # B's deal, by B's rep in B: B's history only, enough of it
+        lead_b = self.lead_b.with_user(self.rep_b).with_context(
+            allowed_company_ids=self.company_2.ids
+        )
+        uplift = lead_b.get_sop_uplift()
+        self.assertEqual((uplift["won"], uplift["lost"]), (40, 40))
+        visit, counts = self._visit(uplift)
+        self.assertEqual(counts, (30, 10, 10, 30))
+        self.assertEqual(visit["probability_if_done"], 67.8)
+
+    def test_deal_without_company_reads_deals_without_company(self):
+        """A deal of the shared team without company: the closed deals
+        without company (one won here), neither A's nor B's."""
+        shared = self.env["crm.lead"].create(
+            [
+                self._sop_lead_vals(name="Shared won", company_id=False),
+                self._sop_lead_vals(name="Shared open", company_id=False),
+            ]
+        )
+        shared[0].write({"stage_id": self.stage_team1_won.id})
+        self.assertFalse(shared.company_id)
+        uplift = shared[1].with_user(self.user_sales_salesman).get_sop_uplift()
+        self.assertEqual((uplift["won"], uplift["lost"]), (1, 0))
+        _visit, counts = self._visit(uplift)
+        self.assertEqual(counts, (0, 0, 1, 0))
+
+    def test_won_median_of_the_deal_company(self):
+        """The won deals in the SOP stage the median reads: A's 10 for A's
+        deal, B's 40 for B's deal (all of them stayed in Contact)."""
+        uplift = self.lead_a.with_user(self.user_sales_salesman).get_sop_uplift()
+        self.assertEqual(uplift["won_stage_deals"], 10)
+        self.company_2.resource_calendar_id = self.env.company.resource_calendar_id
+        uplift = (
+            self.lead_b.with_user(self.rep_b)
+            .with_context(allowed_company_ids=self.company_2.ids)
+            .get_sop_uplift()
+        )
+        self.assertEqual(uplift["won_stage_deals"], 40)
+
+    def test_coaching_queue_per_company(self):
+        """A manager of both companies: A's deal is below A's history floor
+        (no gain), B's deal gains from B's history: visit data, 20 % -> 67.8
+        %, 47.8 points of 10,000. The figures above the queue are those of
+        the company the manager works in (A)."""
+        Coaching = self.env["crm.sop.coaching"].with_user(self.rep_b)
+
+        def queue(companies):
+            result = Coaching.with_context(allowed_company_ids=companies.ids).get_queue(
+                self.sales_team_1.id
+            )
+            rows = {
+                row["lead_id"]: row
+                for row in result["rows"]
+                if row["lead_id"] in (self.lead_a + self.lead_b).ids
+            }
+            return result, rows
+
+        result, rows = queue(self.company_main + self.company_2)
+        self.assertEqual((result["won"], result["lost"]), (10, 5))
+        self.assertFalse(result["enough_history"])
+        self.assertEqual(set(rows), {self.lead_a.id, self.lead_b.id})
+        self.assertFalse(rows[self.lead_a.id]["gain"])
+        row_b = rows[self.lead_b.id]
+        self.assertEqual(
+            self.env["crm.sop.task"].browse(row_b["task_id"]).task_template_id,
+            self.tt_visit,
+        )
+        self.assertEqual(
+            (row_b["probability_if_done"], row_b["gain"], row_b["score"]),
+            (67.8, 47.8, 4780.0),
+        )
+        # working in B only: B's history and deals
+        result, rows = queue(self.company_2)
+        self.assertEqual((result["won"], result["lost"]), (40, 40))
+        self.assertTrue(result["enough_history"])
+        self.assertEqual(set(rows), {self.lead_b.id})
+        # a manager of A only: A's history and deals, nothing of B
+        result = (
+            self.env["crm.sop.coaching"]
+            .with_user(self.user_sales_manager)
+            .get_queue(self.sales_team_1.id)
+        )
+        self.assertEqual((result["won"], result["lost"]), (10, 5))
+        self.assertNotIn(self.lead_b.id, [row["lead_id"] for row in result["rows"]])

@@ -241,7 +241,7 @@ class TestSopTaskReport(TestSopReportsCommon):
         )
         self.assertFalse(april["closed_count"])
 
-    def test_adherence_per_rep_and_team_agrees_with_the_board(self):
+    def test_adherence_per_rep_and_team_on_board_and_report(self):
         """Rep A: W1 2/5 (visit before T1, budget before T3), W2 0/5, L2 0/3
         (Contact left, Pitch never), O2 1/3 (open, left Contact with its
         visit data): 3/16. Rep B: W3 1/5, L1 nothing left, L3 0/3: 1/8."""
@@ -265,6 +265,91 @@ class TestSopTaskReport(TestSopReportsCommon):
         )
         self.assertEqual(board[self.rep_a.id][0], (3, 16))
         self.assertEqual(board[self.rep_b.id][0], (1, 8))
+
+    def _adherence(self):
+        """{rep: (adhered, counted)} of March as the task analysis (pivot by
+        salesperson) and as the achievement board count them."""
+        domain = [("template_id", "=", self.playbook.id)]
+        by_user = self._group(
+            "crm.sop.task.report",
+            ["user_id"],
+            ["adhered_count", "adherence_count"],
+            domain,
+        )
+        board = self.env["crm.sop.board"]._sop_aggregate(
+            "adherence",
+            "user",
+            fields.Datetime.from_string("2031-03-01 00:00:00"),
+            fields.Datetime.from_string("2031-04-01 00:00:00"),
+            user_ids=(self.rep_a + self.rep_b).ids,
+        )
+        return {
+            rep: (
+                (by_user[rep.id]["adhered_count"], by_user[rep.id]["adherence_count"]),
+                board[rep.id][0],
+            )
+            for rep in self.rep_a + self.rep_b
+        }
+
+    def test_forged_tracking_changes_no_adherence(self):
+        """Rep B posts stage_id tracking values, back-dated, on rep A's open
+        deal O2 (into Won, before its Pitch tasks) and on their own lost L1
+        (into Proposition, after its visit data): neither the board nor the
+        task analysis moves (rep A 3/16, rep B 1/8, as before)."""
+        expected = {self.rep_a: ((3, 16), (3, 16)), self.rep_b: ((1, 8), (1, 8))}
+        self.assertEqual(self._adherence(), expected)
+        field = self.env["ir.model.fields"]._get("crm.lead", "stage_id")
+        forged = self.env["mail.message"]
+        for lead, old, new, when in (
+            (self.o2, self.stage_team1_2, self.stage_team1_won, T1),
+            (self.l1, self.stage_team1_1, self.stage_team1_2, T1),
+        ):
+            forged |= lead.with_user(self.rep_b).message_post(
+                body="Stage changed",
+                date=when,
+                tracking_value_ids=[
+                    (
+                        0,
+                        0,
+                        {
+                            "field_id": field.id,
+                            "old_value_integer": old.id,
+                            "new_value_integer": new.id,
+                        },
+                    )
+                ],
+            )
+        self.env.flush_all()
+        # the forgery is in the chatter, as the tracking of a real move
+        self.assertEqual(len(forged.sudo().tracking_value_ids), 2)
+        self.assertEqual(self._adherence(), expected)
+
+    def test_move_without_tracking_is_counted(self):
+        """A deal of rep A created with its visit data at T0 and moved to
+        Proposition at T1, both with tracking_disable: its 3 required
+        Contact tasks are counted, the visit data adhered: rep A 4/19 on the
+        board and in the report."""
+        Lead = self.env["crm.lead"].with_context(tracking_disable=True)
+        with self._at(T0):
+            silent = Lead.create(
+                self._sop_lead_vals(
+                    name="Silent",
+                    user_id=self.rep_a.id,
+                    sop_companions="Spouse",
+                    sop_decision_makers="Both",
+                )
+            )
+        with self._at(T1):
+            silent.write({"stage_id": self.stage_team1_2.id})
+        self.assertFalse(
+            self.env["mail.tracking.value"].search_count(
+                [("mail_message_id.res_id", "=", silent.id)]
+            )
+        )
+        self.assertEqual(
+            self._adherence(),
+            {self.rep_a: ((4, 19), (4, 19)), self.rep_b: ((1, 8), (1, 8))},
+        )
 
     def test_managers_of_their_companies_only(self):
         domain = [("template_id", "=", self.playbook.id)]

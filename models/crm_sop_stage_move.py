@@ -1,0 +1,192 @@
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
+from odoo.tools import SQL
+
+# SOP adherence, on the task ``t``, its template ``tt`` and ``la`` (when its
+# deal left its SOP stage's pipeline stage, crm.sop.stage.move._sop_left_at_sql)
+SOP_ADHERENCE_COUNTED_SQL = "(tt.required AND t.active AND t.state != 'na')"
+SOP_ADHERED_SQL = "((t.state = 'done' AND t.date_done <= la.date_left) IS TRUE)"
+
+
+class CrmSopStageMove(models.Model):
+    """The pipeline stage moves of the opportunities, as the product itself
+    records them: one row per move (from a stage, or from nowhere when the
+    opportunity is created in a stage), written by ``crm.lead`` create and
+    write in the statement after the ORM's, whatever ``tracking_disable``
+    says. Nobody else writes it: not a client (no access, refused even to the
+    superuser through the ORM), nor a message with forged tracking values.
+
+    The one definition of a pipeline stage move for everything that reads
+    them: SOP adherence (``_sop_adherence_sql``: the achievement board and
+    the task analysis), the stage a deal reached (task analysis), the
+    advance after a script (script analysis). Mail tracking is read once,
+    by the migration that fills the log on upgrade (18.0.1.2.0).
+    """
+
+    _name = "crm.sop.stage.move"
+    _description = "Sales SOP Pipeline Stage Move"
+    _order = "date desc, id desc"
+    _rec_name = "stage_id"
+    # written in SQL by the engine only; who and when are the row itself
+    _log_access = False
+
+    lead_id = fields.Many2one(
+        "crm.lead",
+        string="Opportunity",
+        required=True,
+        readonly=True,
+        index=True,
+        ondelete="cascade",
+    )
+    stage_from_id = fields.Many2one(
+        "crm.stage",
+        string="From Stage",
+        readonly=True,
+        ondelete="set null",
+        help="Empty when the opportunity was created in the stage.",
+    )
+    stage_id = fields.Many2one(
+        "crm.stage",
+        string="To Stage",
+        required=True,
+        readonly=True,
+        ondelete="cascade",
+    )
+    date = fields.Datetime(required=True, readonly=True, index=True)
+    user_id = fields.Many2one("res.users", string="Moved By", readonly=True)
+    company_id = fields.Many2one("res.company", readonly=True, index=True)
+
+    # ------------------------------------------------------------
+    # CRUD: the engine writes in SQL, nobody through the ORM
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self._sop_refuse_orm_writes()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._sop_refuse_orm_writes()
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_engine(self):
+        self._sop_refuse_orm_writes()
+
+    def _sop_refuse_orm_writes(self):
+        """The log is the engine's (``_sop_record``, in SQL): refused through
+        the ORM to everyone, the superuser included, so that no client, import
+        or server action can forge or erase a move. Rows go with their
+        opportunity (foreign key, in the database)."""
+        raise AccessError(
+            self.env._("Only the Sales SOP engine records pipeline stage moves.")
+        )
+
+    # ------------------------------------------------------------
+    # ENGINE: recording the moves
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_record_write(self, leads, vals):
+        """``leads`` were written ``vals``: record their stage moves."""
+        if "stage_id" in vals:
+            self._sop_record(leads)
+
+    @api.model
+    def _sop_record(self, leads, created=False):
+        """Record the stage moves of ``leads`` just created (``created``) or
+        written with a ``stage_id``: one INSERT for the whole batch, from the
+        stage of each lead's last recorded move to the stage it is in now
+        (leads whose stage did not change get no row)."""
+        # the stage (computed on create) and company as the ORM holds them
+        # after the write, from the cache: the leads' own UPDATE stays one
+        rows = [
+            (lead.id, lead.stage_id.id, lead.company_id.id or None)
+            for lead in leads
+            if lead.stage_id
+        ]
+        if not rows:
+            return
+        last = (
+            SQL("NULL::integer")
+            if created
+            else SQL(
+                """(SELECT mv.stage_id FROM crm_sop_stage_move mv
+                     WHERE mv.lead_id = v.lead_id
+                  ORDER BY mv.date DESC, mv.id DESC LIMIT 1)"""
+            )
+        )
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO crm_sop_stage_move
+                          (lead_id, stage_from_id, stage_id, date, user_id, company_id)
+                   SELECT v.lead_id, p.stage_from_id, v.stage_id, %(now)s, %(uid)s,
+                          v.company_id
+                     FROM (VALUES %(rows)s) AS v (lead_id, stage_id, company_id),
+                          LATERAL (SELECT %(last)s AS stage_from_id) p
+                    WHERE v.stage_id IS DISTINCT FROM p.stage_from_id""",
+                now=self.env.cr.now(),
+                uid=self.env.uid,
+                rows=SQL(", ").join(SQL("(%s, %s, %s::integer)", *row) for row in rows),
+                last=last,
+            )
+        )
+        self.invalidate_model()
+
+    # ------------------------------------------------------------
+    # ADHERENCE: the one definition, for the board and the task analysis
+    # ------------------------------------------------------------
+
+    # SOP adherence: of the required tasks (active, not set aside) of the
+    # deals that moved past their SOP stage, those done no later than the
+    # first recorded move from a stage into a pipeline stage ordered
+    # (sequence, id) after the one of the task's SOP stage. A deal created in
+    # a later stage never stood in the earlier SOP stages: its creation is
+    # not a move past them. Three pieces, which the achievement board
+    # (crm.sop.board) and the task analysis (crm.sop.task.report) both use:
+    # when a deal left a SOP pipeline stage (_sop_left_at_sql), which tasks
+    # count (SOP_ADHERENCE_COUNTED_SQL) and which adhered (SOP_ADHERED_SQL).
+
+    @api.model
+    def _sop_left_at_sql(self, where=None, until=None):
+        """SQL of (``lead_id``, ``crm_stage_id``, ``date_left``): when each
+        deal first moved past each pipeline stage a SOP stage belongs to.
+        ``where``: SQL on the opportunity ``l`` (company, team,
+        salesperson); ``until``: only moves before it (a period's end)."""
+        return SQL(
+            """WITH sop_crm_stages AS (
+                    SELECT DISTINCT ps.id, ps.sequence
+                      FROM crm_sop_stage ss
+                      JOIN crm_stage ps ON ps.id = ss.crm_stage_id
+               )
+               SELECT mv.lead_id, p.id AS crm_stage_id, MIN(mv.date) AS date_left
+                 FROM crm_sop_stage_move mv
+                 %(leads)s
+                 JOIN crm_stage ns ON ns.id = mv.stage_id
+                 JOIN sop_crm_stages p ON (ns.sequence, ns.id) > (p.sequence, p.id)
+                WHERE mv.stage_from_id IS NOT NULL AND %(until)s AND %(where)s
+             GROUP BY mv.lead_id, p.id""",
+            until=SQL("mv.date < %s", until) if until else SQL("TRUE"),
+            # the opportunities only when filtered on
+            leads=SQL("JOIN crm_lead l ON l.id = mv.lead_id") if where else SQL(),
+            where=where or SQL("TRUE"),
+        )
+
+    @api.model
+    def _sop_adherence_sql(self, where=None, until=None):
+        """SQL of the tasks adherence counts, one row per task: ``task_id``,
+        ``lead_id``, ``date_left``, ``adhered`` (see above; ``where`` and
+        ``until`` as ``_sop_left_at_sql``)."""
+        return SQL(
+            """SELECT t.id AS task_id, t.lead_id, la.date_left,
+                      %(adhered)s AS adhered
+                 FROM crm_sop_task t
+                 JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
+                 JOIN crm_sop_stage ss ON ss.id = t.stage_id
+                 JOIN (%(left_at)s) la
+                   ON la.lead_id = t.lead_id AND la.crm_stage_id = ss.crm_stage_id
+                WHERE %(counted)s""",
+            adhered=SQL(SOP_ADHERED_SQL),
+            left_at=self._sop_left_at_sql(where=where, until=until),
+            counted=SQL(SOP_ADHERENCE_COUNTED_SQL),
+        )
