@@ -105,6 +105,8 @@ class CrmSopScriptReport(models.Model):
                            (ARRAY_AGG(sd.sop_stage_id ORDER BY sd.date, sd.id))[1]
                                AS sop_stage_id
                       FROM crm_sop_script_send sd
+                     -- a send the mail server refused reached nobody
+                     WHERE sd.delivery_state IS DISTINCT FROM 'failed'
                   GROUP BY sd.mail_template_id, sd.lead_id
                 ), script_teams AS (
                     SELECT DISTINCT g.mail_template_id, l.team_id

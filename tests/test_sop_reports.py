@@ -739,6 +739,27 @@ class TestSopScriptReport(TestSopReportsCommon):
         # team B's deals never got it: not compared with
         self.assertFalse(Report.search_count([("team_id", "=", self.team_b.id)]))
 
+    def test_undelivered_scripts_are_not_sends(self):
+        """A send the mail server refused is no send: the deal did not get
+        the script."""
+        sends = self.env["crm.sop.script.send"].search(
+            [("mail_template_id", "=", self.mail_template.id)]
+        )
+        one_deal = sends.filtered(lambda s: s.lead_id == sends[0].lead_id)
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE crm_sop_script_send SET delivery_state = 'failed' WHERE id = ANY(%s)",
+            [one_deal.ids],
+        )
+        self.env.invalidate_all()
+        rows = self._group(
+            "crm.sop.script.report", ["mail_template_id"], ["send_count", "deal_count"]
+        )
+        script = rows[self.mail_template.id]
+        self.assertEqual(
+            (script["send_count"], script["deal_count"]), (5 - len(one_deal), 3)
+        )
+
     def test_access(self):
         with self.assertRaises(AccessError):
             self.env["crm.sop.script.report"].with_user(self.rep_a).search_count([])
