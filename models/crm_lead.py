@@ -188,70 +188,15 @@ class CrmLead(models.Model):
     def create(self, vals_list):
         self._sop_check_engine_fields(vals_list)
         leads = super().create(vals_list)
-        self.env["crm.sop.stage.move"]._sop_record(leads, created=True)
-        Engine = self.env["crm.sop.engine"]
-        # not the demo data of this module; and without gates, the stage core
-        # computes later in its batch is not read here
-        gated = not Engine._sop_deferred() and Engine._sop_has_gates()
-        if gated:
-            # the summary then knows the stage (whether a gate holds the deal)
-            leads.mapped("stage_id")
-        Engine._sop_sync(leads, new=True)
-        if gated:
-            # created directly in a later stage: gated like a move from nowhere
-            Engine._sop_gate_check(leads, {}, created=True)
+        self.env["crm.sop.engine"]._sop_on_create(leads)
         return leads
 
     def write(self, vals):
         self._sop_check_engine_fields([vals])
         Engine = self.env["crm.sop.engine"]
-        remap = bool({"team_id", "company_id", "user_id"} & vals.keys())
-        # the gates judge the deal where it ends up (stage, team, playbook),
-        # after the write, from the stage it left
-        gated = ("stage_id" in vals or remap) and Engine._sop_has_gates()
-        stages_before = (
-            {lead.id: lead.stage_id.id for lead in self}
-            if gated or "stage_id" in vals
-            else {}
-        )
-        # tasks are re-evaluated only for leads whose watched values really
-        # change, and the playbook only re-synced for leads whose (team,
-        # company) maps to another playbook: core crm writes leads one by one
-        # when it assigns or converts them, often with unchanged values
-        watched, before = self._sop_watch(vals)
-        playbook_before = self._sop_playbook_map() if remap else {}
+        before = Engine._sop_before_write(self, vals)
         res = super().write(vals)
-        self.env["crm.sop.stage.move"]._sop_record_write(self, vals)
-        changed = self._sop_watch_changed(watched, before)
-        entered = self.browse()  # came into another playbook
-        if vals.get("active"):
-            resync = self
-        elif remap:
-            playbook_after = self._sop_playbook_map()
-            resync = entered = self.filtered(
-                lambda lead: playbook_after[lead.id] != playbook_before[lead.id]
-            )
-        else:
-            resync = self.browse()
-        if resync:
-            Engine._sop_sync(resync, evaluate=changed)
-        elif changed:
-            Engine._sop_evaluate(changed)
-        if "stage_id" in vals:
-            # the next step follows the deal's pipeline stage; a move forward
-            # restarts its stall clock
-            orders = self.env["crm.stage"]._sop_orders()
-            forward = {
-                lead.id
-                for lead in self
-                if lead.stage_id
-                and orders[lead.stage_id.id]
-                > orders.get(stages_before[lead.id], (float("-inf"),))
-            }
-            moved = self.filtered("sop_template_id")
-            Engine._sop_update_summary(moved, forward=forward)
-        if gated:
-            Engine._sop_gate_check(self, stages_before, set(entered.ids))
+        Engine._sop_on_write(self, vals, before)
         return res
 
     @api.model
@@ -397,13 +342,5 @@ class CrmLead(models.Model):
 
     def _merge_dependences(self, opportunities):
         res = super()._merge_dependences(opportunities)
-        # the activities done on the tails complete the head's activity tasks
-        self.env["crm.sop.activity.done"]._sop_merge(self, opportunities)
-        # SOP work the system cannot re-derive from the merged data (ticked by
-        # hand, set aside, scripts sent) survives on the head opportunity
-        self.env["crm.sop.engine"]._sop_merge(self, opportunities)
-        # sudo: nobody writes sends but the engine; they follow their deal
-        self.env["crm.sop.script.send"].sudo().search(
-            [("lead_id", "in", opportunities.ids)]
-        ).write({"lead_id": self.id})
+        self.env["crm.sop.engine"]._sop_on_merge(self, opportunities)
         return res

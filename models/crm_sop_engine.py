@@ -44,14 +44,13 @@ class SopBatch:
 class CrmSopEngine(models.AbstractModel):
     """The Sales SOP engine: what the opportunities' SOP does on its own.
 
-    ``crm.lead`` calls it through named hooks (create: ``_sop_sync`` and
-    ``_sop_gate_check``; write: ``_sop_sync`` / ``_sop_evaluate`` /
-    ``_sop_update_summary`` and ``_sop_gate_check``; merge: ``_sop_merge``),
-    as core's ``create`` and ``write`` call ``_handle_won_lost``. It works on
+    ``crm.lead`` calls it through named hooks (HOOKS: ``_sop_on_create``,
+    ``_sop_before_write`` and ``_sop_on_write``, ``_sop_on_merge``), as
+    core's ``create`` and ``write`` call ``_handle_won_lost``. It works on
     plain rows and SQL (``crm.sop.task`` rows, millions of them); what a kind
-    of task means lives in crm_sop_task_kind.py. Sections: INSTANTIATION,
-    EVALUATION (and the SOP summary with its stall clock), STAGE GATES,
-    STALLED DEALS, MERGE.
+    of task means lives in crm_sop_task_kind.py. Sections:
+    HOOKS, INSTANTIATION, EVALUATION (and the SOP summary with its stall
+    clock), STAGE GATES, STALLED DEALS, MERGE.
 
     STAGE GATES
     A SOP stage linked to a pipeline stage may gate it (``warn`` or
@@ -73,6 +72,103 @@ class CrmSopEngine(models.AbstractModel):
 
     _name = "crm.sop.engine"
     _description = "Sales SOP Engine"
+
+    # ------------------------------------------------------------
+    # HOOKS: what crm.lead calls (create, write, merge)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_on_create(self, leads):
+        """New opportunities: their stage move recorded, their playbook and
+        tasks given and evaluated, and the gates of a later stage checked."""
+        self.env["crm.sop.stage.move"]._sop_record(leads, created=True)
+        # not the demo data of this module; and without gates, the stage core
+        # computes later in its batch is not read here
+        gated = not self._sop_deferred() and self._sop_has_gates()
+        if gated:
+            # the summary then knows the stage (whether a gate holds the deal)
+            leads.mapped("stage_id")
+        self._sop_sync(leads, new=True)
+        if gated:
+            # created directly in a later stage: gated like a move from nowhere
+            self._sop_gate_check(leads, {}, created=True)
+
+    @api.model
+    def _sop_before_write(self, leads, vals):
+        """What ``_sop_on_write`` compares with, read before the write: the
+        stages the leads leave, the watched values, the playbook each maps
+        to. Costs nothing for a write that touches none of it."""
+        remap = bool({"team_id", "company_id", "user_id"} & vals.keys())
+        # the gates judge the deal where it ends up (stage, team, playbook),
+        # after the write, from the stage it left
+        gated = ("stage_id" in vals or remap) and self._sop_has_gates()
+        # tasks are re-evaluated only for leads whose watched values really
+        # change, and the playbook only re-synced for leads whose (team,
+        # company) maps to another playbook: core crm writes leads one by one
+        # when it assigns or converts them, often with unchanged values
+        watched, values = leads._sop_watch(vals)
+        return {
+            "gated": gated,
+            "remap": remap,
+            "stages": (
+                {lead.id: lead.stage_id.id for lead in leads}
+                if gated or "stage_id" in vals
+                else {}
+            ),
+            "watched": watched,
+            "values": values,
+            "playbooks": leads._sop_playbook_map() if remap else {},
+        }
+
+    @api.model
+    def _sop_on_write(self, leads, vals, before):
+        """After a write of opportunities: the stage move recorded, the
+        playbook re-synced where it changed, the tasks whose data changed
+        evaluated, the next step and stall clock of moved deals, then the
+        gates of where the deals end up."""
+        self.env["crm.sop.stage.move"]._sop_record_write(leads, vals)
+        changed = leads._sop_watch_changed(before["watched"], before["values"])
+        entered = leads.browse()  # came into another playbook
+        if vals.get("active"):
+            resync = leads
+        elif before["remap"]:
+            playbook_after = leads._sop_playbook_map()
+            resync = entered = leads.filtered(
+                lambda lead: playbook_after[lead.id] != before["playbooks"][lead.id]
+            )
+        else:
+            resync = leads.browse()
+        if resync:
+            self._sop_sync(resync, evaluate=changed)
+        elif changed:
+            self._sop_evaluate(changed)
+        if "stage_id" in vals:
+            # the next step follows the deal's pipeline stage; a move forward
+            # restarts its stall clock
+            orders = self.env["crm.stage"]._sop_orders()
+            forward = {
+                lead.id
+                for lead in leads
+                if lead.stage_id
+                and orders[lead.stage_id.id]
+                > orders.get(before["stages"][lead.id], (float("-inf"),))
+            }
+            self._sop_update_summary(leads.filtered("sop_template_id"), forward=forward)
+        if before["gated"]:
+            self._sop_gate_check(leads, before["stages"], set(entered.ids))
+
+    @api.model
+    def _sop_on_merge(self, head, tails):
+        """Opportunities ``tails`` merged into ``head`` (core's
+        ``_merge_dependences``): the activities done on the tails, the SOP
+        work the system cannot re-derive (ticked by hand, set aside, scripts
+        sent) and the script sends survive on the head."""
+        self.env["crm.sop.activity.done"]._sop_merge(head, tails)
+        self._sop_merge(head, tails)
+        # sudo: nobody writes sends but the engine; they follow their deal
+        self.env["crm.sop.script.send"].sudo().search(
+            [("lead_id", "in", tails.ids)]
+        ).write({"lead_id": head.id})
 
     # ------------------------------------------------------------
     # INSTANTIATION: which playbook each opportunity follows, its task rows
