@@ -87,6 +87,69 @@ class CrmSopStageMove(models.Model):
     # ------------------------------------------------------------
 
     @api.model
+    def _sop_seed_from_tracking(self):
+        """Fill the log of the deals that have none (deals that existed before
+        the addon recorded their moves: at install, at the upgrade to
+        18.0.1.2.0) from the stage_id tracking of their chatter, once: their
+        creation stage, then each tracked move with its date and author.
+
+        This one-off read of mail tracking is the only one: nothing else in
+        the addon reads stage moves from mail_tracking_value, which a client
+        can write. Deals already in the log are left alone, so a second run
+        adds nothing."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """        WITH unlogged AS (
+            SELECT l.id FROM crm_lead l
+             WHERE NOT EXISTS (SELECT 1 FROM crm_sop_stage_move g
+                                WHERE g.lead_id = l.id)
+        ), tracked AS (
+            SELECT m.res_id AS lead_id, m.date, m.id AS message_id, v.id AS value_id,
+                   v.old_value_integer AS old_id, v.new_value_integer AS new_id,
+                   m.create_uid AS user_id
+              FROM mail_tracking_value v
+              JOIN mail_message m ON m.id = v.mail_message_id
+              JOIN ir_model_fields f ON f.id = v.field_id
+             WHERE m.model = 'crm.lead' AND f.model = 'crm.lead'
+               AND f.name = 'stage_id'
+               AND m.res_id IN (SELECT id FROM unlogged)
+        ), first_tracked AS (
+            SELECT DISTINCT ON (lead_id) lead_id, old_id
+              FROM tracked
+          ORDER BY lead_id, date, message_id, value_id
+        ), moves AS (
+            -- created in a stage: the one the first tracked move left, else
+            -- the one the deal is in
+            SELECT l.id AS lead_id, NULL::integer AS old_id,
+                   CASE WHEN ft.lead_id IS NULL THEN l.stage_id ELSE ft.old_id END
+                       AS new_id,
+                   l.create_date AS date, l.create_uid AS user_id,
+                   l.company_id, 0 AS message_id, 0 AS value_id
+              FROM crm_lead l
+              JOIN unlogged u0 ON u0.id = l.id
+         LEFT JOIN first_tracked ft ON ft.lead_id = l.id
+         UNION ALL
+            SELECT tr.lead_id, tr.old_id, tr.new_id, tr.date, tr.user_id,
+                   l.company_id, tr.message_id, tr.value_id
+              FROM tracked tr
+              JOIN crm_lead l ON l.id = tr.lead_id
+        )
+        INSERT INTO crm_sop_stage_move
+               (lead_id, stage_from_id, stage_id, date, user_id, company_id)
+        SELECT mv.lead_id, fs.id, ts.id, mv.date, u.id, mv.company_id
+          FROM moves mv
+          JOIN crm_stage ts ON ts.id = mv.new_id
+     LEFT JOIN crm_stage fs ON fs.id = mv.old_id
+     LEFT JOIN res_users u ON u.id = mv.user_id
+         WHERE mv.date IS NOT NULL
+      ORDER BY mv.lead_id, mv.date, mv.message_id, mv.value_id
+        """
+            )
+        )
+        self.invalidate_model()
+
+    @api.model
     def _sop_record_write(self, leads, vals):
         """``leads`` were written ``vals``: record their stage moves."""
         if "stage_id" in vals:

@@ -167,3 +167,21 @@ class TestSopStageMove(TestSopCommon):
         # once: run again, nothing more
         module.migrate(self.env.cr, "18.0.1.1.0")
         self.assertEqual(len(self._moves(lead)), 2)
+
+    def test_install_seeds_the_deals_without_moves(self):
+        """Deals that existed before the addon get their moves from tracking
+        at install; deals already logged are left alone."""
+        old = self.env["crm.lead"].create(self._sop_lead_vals(name="Before"))
+        logged = self.env["crm.lead"].create(self._sop_lead_vals(name="Logged"))
+        self.env.flush_all()
+        self.env.cr.execute(
+            "DELETE FROM crm_sop_stage_move WHERE lead_id = %s", [old.id]
+        )
+        before = self._moves(logged)
+        from .. import _crm_sop_post_init
+
+        _crm_sop_post_init(self.env)
+        self.assertEqual(
+            [move[:2] for move in self._moves(old)], [(None, self.stage_team1_1.id)]
+        )
+        self.assertEqual(self._moves(logged), before)
