@@ -12,6 +12,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL, split_every
 
 from .crm_sop_config import SopTaskRow
+from .crm_sop_deal import SOP_OPEN_SQL, sop_is_open
 from .crm_sop_prediction import sop_progress_band
 from .crm_sop_stage import SOP_STALL_DAYS_MAX
 
@@ -269,9 +270,9 @@ class CrmSopEngine(models.AbstractModel):
         Template = self.env["crm.sop.template"]
         self.env.cr.execute(
             SQL(
-                """SELECT DISTINCT team_id, company_id FROM crm_lead
-                    WHERE active AND COALESCE(probability, 0) < 100
-                      AND sop_template_id IS NOT NULL"""
+                """SELECT DISTINCT team_id, company_id FROM crm_lead l
+                    WHERE %s AND sop_template_id IS NOT NULL""",
+                SQL(SOP_OPEN_SQL),
             )
         )
         changed_ids = []
@@ -282,9 +283,8 @@ class CrmSopEngine(models.AbstractModel):
             )
             self.env.cr.execute(
                 SQL(
-                    """UPDATE crm_lead SET sop_template_id = %(template)s
-                        WHERE active AND COALESCE(probability, 0) < 100
-                          AND sop_template_id IS NOT NULL
+                    """UPDATE crm_lead l SET sop_template_id = %(template)s
+                        WHERE %(open)s AND sop_template_id IS NOT NULL
                           AND team_id IS NOT DISTINCT FROM %(team)s
                           AND company_id IS NOT DISTINCT FROM %(company)s
                           AND sop_template_id IS DISTINCT FROM %(template)s
@@ -292,6 +292,7 @@ class CrmSopEngine(models.AbstractModel):
                     template=template_id or None,
                     team=team_id,
                     company=company_id,
+                    open=SQL(SOP_OPEN_SQL),
                 )
             )
             changed_ids += [row[0] for row in self.env.cr.fetchall()]
@@ -305,10 +306,10 @@ class CrmSopEngine(models.AbstractModel):
             # leads mapped before this pass whose playbook did not change
             self.env.cr.execute(
                 SQL(
-                    """SELECT id FROM crm_lead
-                        WHERE active AND COALESCE(probability, 0) < 100
-                          AND sop_template_id IS NOT NULL AND id != ALL(%s)
+                    """SELECT id FROM crm_lead l
+                        WHERE %s AND sop_template_id IS NOT NULL AND id != ALL(%s)
                      ORDER BY id""",
+                    SQL(SOP_OPEN_SQL),
                     changed_ids,
                 )
             )
@@ -316,10 +317,10 @@ class CrmSopEngine(models.AbstractModel):
         # leads without playbook yet: the path of new leads
         self.env.cr.execute(
             SQL(
-                """SELECT id FROM crm_lead
-                    WHERE active AND COALESCE(probability, 0) < 100
-                      AND sop_template_id IS NULL
-                 ORDER BY id"""
+                """SELECT id FROM crm_lead l
+                    WHERE %s AND sop_template_id IS NULL
+                 ORDER BY id""",
+                SQL(SOP_OPEN_SQL),
             )
         )
         for ids in split_every(
@@ -358,7 +359,7 @@ class CrmSopEngine(models.AbstractModel):
         if open_leads:
             # a task added to a live playbook reaches its open opportunities
             conditions.append(SQL("tt.id = ANY(%s)", list(task_template_ids)))
-            conditions.append(SQL("l.active AND COALESCE(l.probability, 0) < 100"))
+            conditions.append(SQL(SOP_OPEN_SQL))
         self._sop_flush(["probability"] if open_leads else ())
         self.env.cr.execute(
             SQL(
@@ -490,8 +491,7 @@ class CrmSopEngine(models.AbstractModel):
             lead.id
             for lead in leads
             if lead.sop_template_id
-            and lead.active
-            and (lead.probability or 0) < 100
+            and sop_is_open(lead)
             and expected[lead.sop_template_id.id] - present[lead.id]
         ]
         if not missing:
@@ -1172,11 +1172,12 @@ class CrmSopEngine(models.AbstractModel):
                 """SELECT l.id, l.company_id, l.sop_stage_date, s.stall_days
                      FROM crm_lead l
                      JOIN crm_sop_stage s ON s.id = l.sop_stage_id
-                    WHERE l.active AND COALESCE(l.probability, 0) < 100
+                    WHERE %s
                       AND l.sop_next_task_id IS NOT NULL
                       AND s.stall_days > 0
                       AND l.sop_stage_date < %s - make_interval(
                               days => LEAST(s.stall_days, %s) - 1)""",
+                SQL(SOP_OPEN_SQL),
                 now,
                 SOP_STALL_DAYS_MAX,
             )

@@ -7,6 +7,8 @@ import pytz
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
+
 # SOP progress in bands, as predictive lead scoring wants a variable: a few
 # values seen often on closed deals, not a float
 SOP_PROGRESS_BANDS = [
@@ -16,13 +18,6 @@ SOP_PROGRESS_BANDS = [
     ("75", "75-99%"),
     ("100", "100%"),
 ]
-
-# A closed deal, as predictive lead scoring counts it, in SQL on crm_lead
-# ``l`` and its crm_stage ``s`` (joined LEFT): won when active in a won
-# stage, lost when archived at probability 0. The one definition of the
-# uplift, the coaching queue, the board's reports and the SOP analyses.
-SOP_WON_SQL = "(l.active AND COALESCE(s.is_won, FALSE))"
-SOP_LOST_SQL = "(NOT l.active AND COALESCE(l.probability, 0) = 0)"
 
 # Below this many won AND lost deals in the team's history, a rate says more
 # about luck than about the SOP: the floor Microsoft's predictive opportunity

@@ -9,6 +9,8 @@ import pytz
 from odoo import api, fields, models
 from odoo.tools import SQL, split_every
 
+from .crm_sop_deal import SOP_OPEN_SQL
+
 _logger = logging.getLogger(__name__)
 
 # salespersons prompted per batch: one commit (and one progress report) each
@@ -191,11 +193,12 @@ class CrmSopReminder(models.Model):
                 """SELECT DISTINCT u.company_id, l.user_id
                      FROM crm_lead l
                      JOIN res_users u ON u.id = l.user_id
-                    WHERE l.active AND COALESCE(l.probability, 0) < 100
+                    WHERE %s
                       AND l.sop_next_task_id IS NOT NULL
                       AND u.active AND NOT u.share
                       AND u.sop_reminder_opt_out IS NOT TRUE
-                 ORDER BY u.company_id, l.user_id"""
+                 ORDER BY u.company_id, l.user_id""",
+                SQL(SOP_OPEN_SQL),
             )
         )
         by_company = defaultdict(list)
@@ -365,8 +368,7 @@ class CrmSopReminder(models.Model):
                                      FROM crm_lead l
                                      JOIN (VALUES %s) AS v(user_id, today)
                                        ON v.user_id = l.user_id
-                                    WHERE l.active
-                                      AND COALESCE(l.probability, 0) < 100
+                                    WHERE %s
                                       AND l.sop_next_task_id IS NOT NULL) d
                           ) ranked
                     WHERE rank <= %s
@@ -375,6 +377,7 @@ class CrmSopReminder(models.Model):
                     SQL("(%s, %s::date)", claim.user_id, claim.local_date)
                     for claim in claims
                 ),
+                SQL(SOP_OPEN_SQL),
                 limit,
             )
         )

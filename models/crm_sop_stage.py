@@ -2,6 +2,8 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
+from .crm_sop_deal import SOP_OPEN_SQL
+
 # the most working days a SOP stage may wait before its deals stall (a year
 # and a half of working days); the stall pass reads calendars that far back
 SOP_STALL_DAYS_MAX = 365
@@ -132,13 +134,14 @@ class CrmSopStage(models.Model):
                      JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
                      JOIN crm_lead l ON l.id = t.lead_id
                     WHERE t.active AND t.state = 'todo' AND tt.required
-                      AND l.active AND l.stage_id = ANY(v.crm_stage_ids)
+                      AND %(open)s AND l.stage_id = ANY(v.crm_stage_ids)
                       AND (l.company_id IS NULL OR l.company_id = ANY(%(companies)s))
                       AND NOT EXISTS (
                           SELECT 1 FROM crm_sop_gate_pass p
                            WHERE p.lead_id = t.lead_id AND p.sop_stage_id = t.stage_id)
                     GROUP BY v.stage_id""",
                 values=values,
+                open=SQL(SOP_OPEN_SQL),
                 companies=self.env.companies.ids,
             )
         )

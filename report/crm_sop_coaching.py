@@ -2,6 +2,7 @@ from odoo import api, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
+from ..models.crm_sop_deal import SOP_OPEN_SQL
 from ..models.crm_sop_prediction import (
     UPLIFT_MIN_LOST,
     UPLIFT_MIN_WON,
@@ -138,13 +139,14 @@ class CrmSopCoaching(models.AbstractModel):
                         ORDER BY %(best_order)s
                            LIMIT 1
                      ) best ON TRUE
-                    WHERE l.team_id = %(team)s AND l.active
-                      AND l.type = 'opportunity' AND NOT COALESCE(s.is_won, FALSE)
+                    WHERE l.team_id = %(team)s AND %(open)s AND NOT COALESCE(s.is_won, FALSE)
+                      AND l.type = 'opportunity'
                       AND (l.company_id IS NULL OR l.company_id IN %(companies)s)""",
                 lang=lang,
                 ratio_join=ratio_join,
                 best_order=best_order,
                 team=team.id,
+                open=SQL(SOP_OPEN_SQL),
                 companies=tuple(self.env.companies.ids),
             )
         )

@@ -5,7 +5,7 @@ from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
-from ..models.crm_sop_prediction import SOP_LOST_SQL, SOP_WON_SQL
+from ..models.crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
 from .crm_sop_task_report import LEAD_DEPENDS
 
 # the 97.5th percentile of the normal distribution: 95 % two-sided intervals

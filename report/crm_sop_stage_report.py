@@ -1,7 +1,7 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
-from ..models.crm_sop_prediction import SOP_LOST_SQL, SOP_WON_SQL
+from ..models.crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
 
 # Weekdays (Monday to Friday) after day d1 up to day d2 included, in closed
 # form (no series per row): whole weeks, then the weekend days among the

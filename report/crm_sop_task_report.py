@@ -1,7 +1,7 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
-from ..models.crm_sop_prediction import SOP_LOST_SQL, SOP_WON_SQL
+from ..models.crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
 from ..models.crm_sop_stage_move import SOP_ADHERED_SQL, SOP_ADHERENCE_COUNTED_SQL
 
 LEAD_DEPENDS = [

@@ -1,0 +1,20 @@
+"""What a deal is, for every figure of the product: an open deal, a won deal,
+a lost deal, written once here so that the engine, the reminders, the board,
+the reviews, the uplift and the coaching queue cannot drift apart. SQL
+fragments on crm_lead ``l`` (and its crm_stage ``s``, joined LEFT, for won),
+and the same test on a record."""
+
+# Open: active and not at probability 100 (core's won, and what lead scoring
+# leaves to it). The engine gives tasks to, reminds about, stalls and ranks
+# open deals only.
+SOP_OPEN_SQL = "(l.active AND COALESCE(l.probability, 0) < 100)"
+
+# A closed deal, as predictive lead scoring counts it: won when active in a
+# won stage, lost when archived at probability 0.
+SOP_WON_SQL = "(l.active AND COALESCE(s.is_won, FALSE))"
+SOP_LOST_SQL = "(NOT l.active AND COALESCE(l.probability, 0) = 0)"
+
+
+def sop_is_open(lead):
+    """SOP_OPEN_SQL on a record (its active and probability fetched)."""
+    return bool(lead.active and (lead.probability or 0) < 100)
