@@ -220,6 +220,9 @@ class CrmLead(models.Model):
             "enough_history": enough,
             "won": won,
             "lost": lost,
+            # the floor, served to the panel rather than copied into it
+            "min_won": UPLIFT_MIN_WON,
+            "min_lost": UPLIFT_MIN_LOST,
             "probability": probability,
             "expected_revenue": self.expected_revenue,
             "currency_id": self.company_currency.id,

@@ -70,8 +70,8 @@ export class SopUplift extends Component {
     get notEnough() {
         const data = this.state.data;
         return _t(
-            "Not enough closed deals in this team yet to tell what each step is worth: %(won)s won and %(lost)s lost so far (40 of each needed).",
-            { won: data.won, lost: data.lost }
+            "Not enough closed deals in this team yet to tell what each step is worth: %(won)s won and %(lost)s lost so far (%(min_won)s won and %(min_lost)s lost needed).",
+            { won: data.won, lost: data.lost, min_won: data.min_won, min_lost: data.min_lost }
         );
     }
 }
