@@ -1,6 +1,6 @@
 import bisect
 import logging
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from datetime import datetime, time, timedelta
 
 import psycopg2
@@ -28,6 +28,26 @@ EVALUATE_CHUNK = 5000
 # month of holidays)
 STALL_WINDOW_WEEKS_PER_DAY = 1
 STALL_WINDOW_MARGIN_DAYS = 31
+
+
+# the columns of crm_lead the summary statement writes
+SOP_SUMMARY_FIELDS = (
+    "sop_progress",
+    "sop_stage_id",
+    "sop_next_task_id",
+    "sop_gate_held",
+    "sop_stage_date",
+    "sop_forward_date",
+    "sop_stalled",
+    "sop_progress_band",
+)
+
+# A lead's SOP summary as the engine writes it (None: no SOP stage, no next
+# step, a band kept as it is)
+SopSummary = namedtuple(
+    "SopSummary",
+    ["lead_id", "progress", "stage_id", "task_id", "band", "forward", "held"],
+)
 
 
 class SopBatch:
@@ -221,8 +241,8 @@ class CrmSopEngine(models.AbstractModel):
                     lead_ids,
                 )
             )
-        self.env["crm.lead"].browse(list(targets)).invalidate_recordset(
-            ["sop_template_id"]
+        self._sop_leads_written(
+            self.env["crm.lead"].browse(list(targets)), ["sop_template_id"]
         )
 
     @api.model
@@ -669,6 +689,26 @@ class CrmSopEngine(models.AbstractModel):
         write these fields (crm.lead refuses them)."""
         if not leads:
             return
+        leads = leads.sudo().with_context(prefetch_fields=False)
+        summaries, banded = self._sop_summaries(leads, rows, templates, forward)
+        if not summaries:
+            return
+        self._sop_write_summaries(summaries, templates)
+        # the band is refreshed only where it moved (below): its recompute is
+        # predictive lead scoring's
+        fnames = [f for f in SOP_SUMMARY_FIELDS if f != "sop_progress_band"]
+        if templates:
+            fnames.append("sop_template_id")
+        self._sop_leads_written(leads, fnames)
+        if banded:
+            # the band is a variable of predictive lead scoring: the deals
+            # whose band moved get their automated probability recomputed
+            self._sop_leads_written(leads.browse(banded), ["sop_progress_band"])
+
+    @api.model
+    def _sop_summaries(self, leads, rows, templates, forward):
+        """([SopSummary] of the leads whose summary changes, [ids of open
+        leads whose progress band changes]), from their task rows."""
         config = self.env["crm.sop.task.template"]._sop_config()
         if rows is None:
             rows = self._sop_read_rows(leads.ids)
@@ -677,9 +717,10 @@ class CrmSopEngine(models.AbstractModel):
             c = config.get(row.task_template_id)
             if c is not None:
                 by_lead[row.lead_id].append((c.order, c, row))
-        fnames = ["sop_progress", "sop_stage_id", "sop_next_task_id", "sop_gate_held"]
-        leads = leads.sudo().with_context(prefetch_fields=False)
-        leads.fetch([*fnames, "sop_progress_band", "active"])
+        leads.fetch(
+            ["sop_progress", "sop_stage_id", "sop_next_task_id", "sop_gate_held"]
+            + ["sop_progress_band", "active"]
+        )
         # New leads whose stage core has not computed yet are in the first
         # stage of their team: reading it here would compute it now, lead by
         # lead, out of core's batch; the first open task is then the next step.
@@ -691,14 +732,12 @@ class CrmSopEngine(models.AbstractModel):
         staged_ids = set(staged.ids)
         orders = self.env["crm.stage"]._sop_orders()
         won_ids = self.env["crm.stage"]._sop_won_ids()
-        values = []
-        banded = []  # open leads whose band changes
+        summaries, banded = [], []
         for lead in leads:
+            items = sorted(by_lead.get(lead.id, ()))
             lead_order = orders.get(lead.stage_id.id) if lead.id in staged_ids else None
             progress, stage_id, next_task_id = self._sop_summary(
-                [(c, row) for _order, c, row in sorted(by_lead.get(lead.id, ()))],
-                lead_order,
-                orders,
+                [(c, row) for _order, c, row in items], lead_order, orders
             )
             # the band follows the progress while the deal is open, and is
             # frozen once it is won or lost (what predictive lead scoring
@@ -706,107 +745,74 @@ class CrmSopEngine(models.AbstractModel):
             is_open = lead.active and (
                 lead.id not in staged_ids or lead.stage_id.id not in won_ids
             )
-            band = sop_progress_band(progress) if is_open else None
-            held = bool(
-                is_open
-                and lead_order is not None
-                and self._sop_gate_held(by_lead.get(lead.id, ()), lead_order, orders)
+            summary = SopSummary(
+                lead_id=lead.id,
+                progress=progress,
+                stage_id=stage_id or None,
+                task_id=next_task_id or None,
+                band=sop_progress_band(progress) if is_open else None,
+                forward=lead.id in forward,
+                held=bool(
+                    is_open
+                    and lead_order is not None
+                    and self._sop_gate_held(items, lead_order, orders)
+                ),
             )
             if (
                 templates
-                or lead.id in forward
-                or lead.sop_progress != progress
-                or lead.sop_stage_id.id != stage_id
-                or lead.sop_next_task_id.id != next_task_id
-                or lead.sop_gate_held != held
+                or summary.forward
+                or lead.sop_progress != summary.progress
+                or lead.sop_stage_id.id != (summary.stage_id or False)
+                or lead.sop_next_task_id.id != (summary.task_id or False)
+                or lead.sop_gate_held != summary.held
             ):
-                values.append(
-                    (
-                        lead.id,
-                        progress,
-                        stage_id,
-                        next_task_id,
-                        band,
-                        lead.id in forward,
-                        held,
-                    )
-                )
-                if band is not None and lead.sop_progress_band != band:
+                summaries.append(summary)
+                if summary.band is not None and lead.sop_progress_band != summary.band:
                     banded.append(lead.id)
-        if not values:
-            return
-        self.env["crm.lead"].flush_model(
-            [
-                *fnames,
-                "sop_template_id",
-                "sop_stage_date",
-                "sop_forward_date",
-                "sop_stalled",
-                "sop_progress_band",
-            ]
-        )
+        return summaries, banded
+
+    @api.model
+    def _sop_write_summaries(self, summaries, templates=None):
+        """Write the summaries [SopSummary] (and, for new leads, their
+        playbook ``templates`` {lead id: playbook id}) in one statement, with
+        the stall clock and the SOP stage history of the leads whose SOP stage
+        changes (the stint left ends, the new one starts)."""
+        self.env["crm.lead"].flush_model([*SOP_SUMMARY_FIELDS, "sop_template_id"])
         self.env["crm.sop.task"].flush_model(["state", "date_done", "active"])
-        band = SQL("sop_progress_band = COALESCE(v.band, l.sop_progress_band)")
-        # the stall clock: a later value is a real forward movement (the
-        # deal is not stalled any more); an earlier one (a task reopened)
-        # leaves the flag to the next stall pass
-        moved = SQL(
-            """sop_forward_date = CASE WHEN v.forward THEN %(now)s
-                                       ELSE l.sop_forward_date END,
-               sop_stage_date = c.date,
-               sop_stalled = CASE WHEN c.date > COALESCE(l.sop_stage_date, c.date)
-                                  THEN FALSE ELSE l.sop_stalled END""",
-            now=self.env.cr.now(),
-        )
-        columns = ["id", "progress", "stage_id", "task_id", "band", "forward", "held"]
-        row_sql = (
-            "(%s, %s, %s::integer, %s::integer, %s::varchar, %s::boolean, %s::boolean"
-        )
+        columns = [*SopSummary._fields]
+        casts = ["%s", "%s", "%s::integer", "%s::integer", "%s::varchar"]
+        casts += ["%s::boolean", "%s::boolean"]
         set_template = SQL()
         if templates:
-            fnames.append("sop_template_id")
             columns.append("template_id")
-            row_sql += ", %s::integer"
+            casts.append("%s::integer")
             set_template = SQL("sop_template_id = v.template_id,")
-        row_sql += ")"
-        rows = SQL(", ").join(
+        row_sql = "(" + ", ".join(casts) + ")"
+        values = SQL(", ").join(
             SQL(
                 row_sql,
-                lead_id,
-                progress,
-                stage_id or None,
-                task_id or None,
-                lead_band,
-                lead_forward,
-                lead_held,
-                *((templates.get(lead_id) or None,) if templates else ()),
+                *summary,
+                *((templates.get(summary.lead_id) or None,) if templates else ()),
             )
-            for (
-                lead_id,
-                progress,
-                stage_id,
-                task_id,
-                lead_band,
-                lead_forward,
-                lead_held,
-            ) in values
+            for summary in summaries
         )
-        # one statement: the summary, and the SOP stage history of the leads
-        # whose SOP stage changes (the stint left ends, the new one starts)
+        # the stall clock: a later value is a real forward movement (the deal
+        # is not stalled any more); an earlier one (a task reopened) leaves
+        # the flag to the next stall pass
         self.env.cr.execute(
             SQL(
-                """WITH v(%(columns)s) AS (VALUES %(rows)s),
+                """WITH v(%(columns)s) AS (VALUES %(values)s),
                         old AS (SELECT l.id, l.sop_stage_id
-                                  FROM crm_lead l JOIN v ON v.id = l.id),
+                                  FROM crm_lead l JOIN v ON v.lead_id = l.id),
                         c AS (
-                            SELECT v.id, GREATEST(
+                            SELECT v.lead_id, GREATEST(
                                        l.create_date,
                                        CASE WHEN v.forward THEN %(now)s
                                             ELSE l.sop_forward_date END,
                                        (SELECT MAX(t.date_done) FROM crm_sop_task t
-                                         WHERE t.lead_id = v.id AND t.active
+                                         WHERE t.lead_id = v.lead_id AND t.active
                                            AND t.state = 'done')) AS date
-                              FROM v JOIN crm_lead l ON l.id = v.id),
+                              FROM v JOIN crm_lead l ON l.id = v.lead_id),
                         summary AS (
                             UPDATE crm_lead l
                                SET sop_progress = v.progress,
@@ -814,34 +820,42 @@ class CrmSopEngine(models.AbstractModel):
                                    sop_next_task_id = v.task_id,
                                    sop_gate_held = v.held,
                                    %(set_template)s
-                                   %(moved)s, %(band)s
-                              FROM v JOIN c ON c.id = v.id WHERE l.id = v.id),
+                                   sop_forward_date = CASE WHEN v.forward THEN %(now)s
+                                                      ELSE l.sop_forward_date END,
+                                   sop_stage_date = c.date,
+                                   sop_stalled = CASE
+                                       WHEN c.date > COALESCE(l.sop_stage_date, c.date)
+                                       THEN FALSE ELSE l.sop_stalled END,
+                                   sop_progress_band = COALESCE(v.band, l.sop_progress_band)
+                              FROM v JOIN c ON c.lead_id = v.lead_id
+                             WHERE l.id = v.lead_id),
                         entered AS (
-                            SELECT v.id, v.stage_id FROM v JOIN old ON old.id = v.id
+                            SELECT v.lead_id, v.stage_id
+                              FROM v JOIN old ON old.id = v.lead_id
                              WHERE old.sop_stage_id IS DISTINCT FROM v.stage_id),
                         left_stage AS (
                             UPDATE crm_sop_stage_log g SET date_end = %(now)s
                               FROM entered
-                             WHERE g.lead_id = entered.id AND g.date_end IS NULL)
+                             WHERE g.lead_id = entered.lead_id AND g.date_end IS NULL)
                    INSERT INTO crm_sop_stage_log (lead_id, sop_stage_id, date_start)
-                   SELECT id, stage_id, %(now)s FROM entered
+                   SELECT lead_id, stage_id, %(now)s FROM entered
                     WHERE stage_id IS NOT NULL""",
                 columns=SQL(", ").join(SQL.identifier(c) for c in columns),
-                rows=rows,
+                values=values,
                 set_template=set_template,
-                moved=moved,
-                band=band,
                 now=self.env.cr.now(),
             )
         )
         self.env["crm.sop.stage.log"].invalidate_model()
-        fnames += ["sop_stage_date", "sop_forward_date", "sop_stalled"]
-        leads.invalidate_recordset([*fnames, "sop_progress_band"])
-        leads.modified(fnames)
-        if banded:
-            # the band is a variable of predictive lead scoring: the deals
-            # whose band moved get their automated probability recomputed
-            leads.browse(banded).modified(["sop_progress_band"])
+
+    @api.model
+    def _sop_leads_written(self, leads, fnames):
+        """The one way the engine refreshes the ORM after writing columns of
+        crm_lead in SQL: the cache of those fields goes, and what depends on
+        them (stored computes, e.g. lead scoring's probability on the band)
+        is marked to recompute."""
+        leads.invalidate_recordset(list(fnames))
+        leads.modified(list(fnames))
 
     # ------------------------------------------------------------
     # STAGE GATES
@@ -1212,26 +1226,27 @@ class CrmSopEngine(models.AbstractModel):
         self.env.cr.execute(
             SQL(
                 """UPDATE crm_lead SET sop_stalled = FALSE
-                    WHERE sop_stalled AND NOT id = ANY(%s)""",
+                    WHERE sop_stalled AND NOT id = ANY(%s) RETURNING id""",
                 stalled + skipped,
             )
         )
-        cleared = self.env.cr.rowcount
+        cleared = [row[0] for row in self.env.cr.fetchall()]
         self.env.cr.execute(
             SQL(
                 """UPDATE crm_lead SET sop_stalled = TRUE
-                    WHERE id = ANY(%s) AND sop_stalled IS NOT TRUE""",
+                    WHERE id = ANY(%s) AND sop_stalled IS NOT TRUE RETURNING id""",
                 stalled,
             )
         )
-        if cleared or self.env.cr.rowcount:
+        flagged = [row[0] for row in self.env.cr.fetchall()]
+        if cleared or flagged:
             _logger.info(
                 "Sales SOP: %s opportunities stalled (%s newly), %s cleared",
                 len(stalled),
-                self.env.cr.rowcount,
-                cleared,
+                len(flagged),
+                len(cleared),
             )
-        Lead.invalidate_model(["sop_stalled"])
+            self._sop_leads_written(Lead.browse(cleared + flagged), ["sop_stalled"])
         return stalled
 
     @api.model
