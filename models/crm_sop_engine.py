@@ -316,7 +316,7 @@ class CrmSopEngine(models.AbstractModel):
                 )
             )
             changed_ids += [row[0] for row in self.env.cr.fetchall()]
-        Lead.invalidate_model(["sop_template_id"])
+        self._sop_leads_written(Lead.browse(changed_ids), ["sop_template_id"])
         if changed_ids:
             self._sop_prune(changed_ids)
             self._sop_insert(changed_ids)
