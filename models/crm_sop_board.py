@@ -8,6 +8,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
+from .crm_sop_deal import SOP_WON_SQL
+
 METRICS = ("won_revenue", "high_value_won", "tasks_done", "adherence")
 GROUP_BYS = ("user", "team", "company")
 PERIODS = {
@@ -358,11 +360,12 @@ class CrmSopBoard(models.AbstractModel):
                           COALESCE(SUM(l.expected_revenue) FILTER (WHERE %(cur)s), 0),
                           COALESCE(SUM(l.expected_revenue) FILTER (WHERE %(prev)s), 0)
                      FROM crm_lead l
-                     JOIN crm_stage s ON s.id = l.stage_id AND s.is_won
-                    WHERE l.active AND %(key)s IS NOT NULL
+                     JOIN crm_stage s ON s.id = l.stage_id
+                    WHERE %(won)s AND %(key)s IS NOT NULL
                       AND l.date_closed >= %(lower)s AND l.date_closed < %(end)s
                       AND %(filters)s
                  GROUP BY 1""",
+                won=SQL(SOP_WON_SQL),
                 key=key,
                 cur=cur,
                 prev=prev,
@@ -383,14 +386,15 @@ class CrmSopBoard(models.AbstractModel):
                           COUNT(*) FILTER (WHERE %(cur)s),
                           COUNT(*) FILTER (WHERE %(prev)s)
                      FROM crm_lead l
-                     JOIN crm_stage s ON s.id = l.stage_id AND s.is_won
+                     JOIN crm_stage s ON s.id = l.stage_id
                 LEFT JOIN res_users u ON u.id = l.user_id
                      JOIN res_company c ON c.id = COALESCE(l.company_id, u.company_id)
-                    WHERE l.active AND %(key)s IS NOT NULL
+                    WHERE %(won)s AND %(key)s IS NOT NULL
                       AND l.expected_revenue >= c.sop_high_value_amount
                       AND l.date_closed >= %(lower)s AND l.date_closed < %(end)s
                       AND %(filters)s
                  GROUP BY 1""",
+                won=SQL(SOP_WON_SQL),
                 key=key,
                 cur=cur,
                 prev=prev,
