@@ -35,6 +35,7 @@ class CrmSopScriptReport(models.Model):
             "date",
             "crm_stage_id",
             "sop_stage_id",
+            "delivery_state",
         ],
         "crm.lead": LEAD_DEPENDS,
         "crm.stage": ["sequence", "is_won"],

@@ -2,6 +2,7 @@ from odoo import fields, models, tools
 from odoo.tools import SQL
 
 from ..models.crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
+from .crm_sop_task_report import LEAD_DEPENDS
 
 # Weekdays (Monday to Friday) after day d1 up to day d2 included, in closed
 # form (no series per row): whole weeks, then the weekend days among the
@@ -27,6 +28,12 @@ class CrmSopStageReport(models.Model):
     _auto = False
     _order = "date_start desc"
     _rec_name = "sop_stage_id"
+    _depends = {
+        "crm.sop.stage.log": ["lead_id", "sop_stage_id", "date_start", "date_end"],
+        "crm.sop.stage": ["template_id", "sequence"],
+        "crm.lead": LEAD_DEPENDS,
+        "crm.stage": ["is_won"],
+    }
 
     lead_id = fields.Many2one("crm.lead", string="Opportunity", readonly=True)
     sop_stage_id = fields.Many2one("crm.sop.stage", string="SOP Stage", readonly=True)
