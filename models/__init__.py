@@ -1,6 +1,7 @@
 # the mixin first: crm.lead and res.partner inherit it
 from . import crm_sop_record_mixin  # isort: skip
 from . import crm_sop_company_mixin  # isort: skip
+from . import crm_sop_engine_record  # isort: skip
 
 # the SOP models, then the files that extend them by concern
 from . import (  # isort: skip

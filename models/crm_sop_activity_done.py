@@ -1,5 +1,4 @@
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
 from odoo.tools import SQL
 from odoo.tools.sql import create_index
 
@@ -22,6 +21,7 @@ class CrmSopActivityDone(models.Model):
 
     _name = "crm.sop.activity.done"
     _description = "Sales SOP Activity Done"
+    _inherit = ["crm.sop.engine.record"]
     _order = "date desc, id desc"
     _rec_name = "activity_type_id"
     # written in SQL by the engine only; who and when are the row itself
@@ -58,30 +58,11 @@ class CrmSopActivityDone(models.Model):
         )
         return res
 
-    # ------------------------------------------------------------
-    # CRUD: the engine's only
-    # ------------------------------------------------------------
-
-    def _sop_refuse(self):
-        raise AccessError(
-            self.env._(
-                "Only the Sales SOP engine records the activities done on an "
-                "opportunity: mark the activity done instead."
-            )
+    def _sop_engine_only_message(self):
+        return self.env._(
+            "Only the Sales SOP engine records the activities done on an "
+            "opportunity: mark the activity done instead."
         )
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        self._sop_refuse()
-        return super().create(vals_list)
-
-    def write(self, vals):
-        self._sop_refuse()
-        return super().write(vals)
-
-    def unlink(self):
-        self._sop_refuse()
-        return super().unlink()
 
     # ------------------------------------------------------------
     # ENGINE

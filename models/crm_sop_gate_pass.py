@@ -10,6 +10,7 @@ class CrmSopGatePass(models.Model):
 
     _name = "crm.sop.gate.pass"
     _description = "Sales SOP Gate Passed"
+    _inherit = ["crm.sop.engine.record"]
     _order = "date desc, id desc"
     _log_access = False
 
@@ -38,6 +39,12 @@ class CrmSopGatePass(models.Model):
             "A gate is passed once per opportunity.",
         ),
     ]
+
+    def _sop_engine_only_message(self):
+        return self.env._(
+            "Only the Sales SOP engine records a manager's pass of a gate: "
+            "move the opportunity as a sales manager instead."
+        )
 
     @api.model
     def _sop_record(self, passes):

@@ -1,5 +1,4 @@
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 # SOP adherence, on the task ``t``, its template ``tt`` and ``la`` (when its
@@ -25,6 +24,7 @@ class CrmSopStageMove(models.Model):
 
     _name = "crm.sop.stage.move"
     _description = "Sales SOP Pipeline Stage Move"
+    _inherit = ["crm.sop.engine.record"]
     _order = "date desc, id desc"
     _rec_name = "stage_id"
     # written in SQL by the engine only; who and when are the row itself
@@ -56,31 +56,8 @@ class CrmSopStageMove(models.Model):
     user_id = fields.Many2one("res.users", string="Moved By", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True, index=True)
 
-    # ------------------------------------------------------------
-    # CRUD: the engine writes in SQL, nobody through the ORM
-    # ------------------------------------------------------------
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        self._sop_refuse_orm_writes()
-        return super().create(vals_list)
-
-    def write(self, vals):
-        self._sop_refuse_orm_writes()
-        return super().write(vals)
-
-    @api.ondelete(at_uninstall=False)
-    def _unlink_except_engine(self):
-        self._sop_refuse_orm_writes()
-
-    def _sop_refuse_orm_writes(self):
-        """The log is the engine's (``_sop_record``, in SQL): refused through
-        the ORM to everyone, the superuser included, so that no client, import
-        or server action can forge or erase a move. Rows go with their
-        opportunity (foreign key, in the database)."""
-        raise AccessError(
-            self.env._("Only the Sales SOP engine records pipeline stage moves.")
-        )
+    def _sop_engine_only_message(self):
+        return self.env._("Only the Sales SOP engine records pipeline stage moves.")
 
     # ------------------------------------------------------------
     # ENGINE: recording the moves

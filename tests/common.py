@@ -129,15 +129,17 @@ class TestSopCommon(TestCrmCommon):
         }
 
     @classmethod
-    def _sop_close_history(cls, count, won, visited):
+    def _sop_close_history(cls, count, won, visited, **vals):
         """``count`` closed opportunities of sales_team_1 (won or lost), the
-        first ``visited`` of them with their "Visit data" filled."""
-        vals = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
+        first ``visited`` of them with their "Visit data" filled; ``vals``:
+        more values of each (company, salesperson...)."""
+        visit = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
         leads = cls.env["crm.lead"].create(
             [
                 cls._sop_lead_vals(
                     name=f"History {'won' if won else 'lost'} {index}",
-                    **(vals if index < visited else {}),
+                    **vals,
+                    **(visit if index < visited else {}),
                 )
                 for index in range(count)
             ]

@@ -279,30 +279,11 @@ class TestSopHistoryCompanies(TestSopCommon):
             {"name": "Mon-Fri, no holiday", "tz": "UTC"}
         )
         cls.rep_b = cls.user_sales_manager_mc
-        visit = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
-
-        def closed(count, won, visited, **vals):
-            leads = cls.env["crm.lead"].create(
-                [
-                    cls._sop_lead_vals(
-                        name=f"History {index}",
-                        **vals,
-                        **(visit if index < visited else {}),
-                    )
-                    for index in range(count)
-                ]
-            )
-            if won:
-                leads.write({"stage_id": cls.stage_team1_won.id})
-            else:
-                leads.action_set_lost()
-            return leads
-
-        cls.won_a = closed(10, True, 10)
-        closed(5, False, 0)
+        cls.won_a = cls._sop_close_history(10, True, 10)
+        cls._sop_close_history(5, False, 0)
         company_b = {"company_id": cls.company_2.id, "user_id": cls.rep_b.id}
-        cls.won_b = closed(40, True, 30, **company_b)
-        closed(40, False, 10, **company_b)
+        cls.won_b = cls._sop_close_history(40, True, 30, **company_b)
+        cls._sop_close_history(40, False, 10, **company_b)
         cls.lead_a, cls.lead_b = cls.env["crm.lead"].create(
             [
                 cls._sop_lead_vals(
