@@ -50,6 +50,7 @@ import scenario_board  # isort: skip
 import scenario_reports  # isort: skip
 import scenario_core_db
 import scenario_create
+import scenario_import
 import scenario_install
 import scenario_kanban
 import scenario_reminder
@@ -75,6 +76,7 @@ SCENARIOS = {
         scenario_install,
         scenario_reminder,
         scenario_core_db,
+        scenario_import,
         # achievement board
         scenario_board,
         # predictive lead scoring back-test, SOP uplift (only when asked for)

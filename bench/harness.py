@@ -80,9 +80,11 @@ def drop_database(db):
         odoo.service.db.exp_drop(db)
 
 
-def prepare_database(db, addons_path, module=MODULE, recreate=False, update=True):
-    """Create ``db`` with ``module`` (no demo data), or update the module in
-    it, so that its schema follows the code being measured."""
+def prepare_database(
+    db, addons_path, module=MODULE, recreate=False, update=True, demo=False
+):
+    """Create ``db`` with ``module`` (no demo data unless ``demo``), or update
+    the module in it, so that its schema follows the code being measured."""
     if recreate:
         drop_database(db)
     state = module_state(db, module)
@@ -92,7 +94,7 @@ def prepare_database(db, addons_path, module=MODULE, recreate=False, update=True
         action, what = ["-u", module], "updating"
     else:
         action, what = ["-i", module], "installing"
-    log(f"{what} {module} in database {db} (no demo data)...")
+    log(f"{what} {module} in database {db} ({'with' if demo else 'no'} demo data)...")
     command = [
         sys.executable,
         "-m",
@@ -102,7 +104,7 @@ def prepare_database(db, addons_path, module=MODULE, recreate=False, update=True
         "--addons-path",
         addons_path,
         *action,
-        "--without-demo=all",
+        *(() if demo else ("--without-demo=all",)),
         "--stop-after-init",
         "--log-level=warn",
     ]

@@ -201,6 +201,24 @@ class TestSopPerformance(TestSopCommon):
         lead.invalidate_recordset()
         self.assertEqual(lead.sop_template_id, playbooks[1])
 
+    def test_bulk_create_refreshes_stale_lead_statistics(self):
+        """Before the tasks of a bulk create are inserted, crm_lead is
+        analyzed only when PostgreSQL's statistics know fewer leads than the
+        batch brings (a new database's first import): their foreign-key
+        checks are then planned on the table's real size."""
+        Engine = self.env["crm.sop.engine"]
+        self.env.flush_all()
+        self.env.cr.execute("SELECT COUNT(*) FROM crm_lead")
+        leads = self.env.cr.fetchone()[0]
+        with self.assertQueryCount(2):  # the statistics read, ANALYZE
+            Engine._sop_analyze_leads(leads + 1_000_000)
+        self.env.cr.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = 'crm_lead'::regclass"
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], leads)
+        with self.assertQueryCount(1):  # statistics up to date: nothing more
+            Engine._sop_analyze_leads(leads)
+
     @users("user_sales_manager")
     def test_stage_move_extra_queries_constant(self):
         """The next step follows the pipeline stage: a stage write re-reads
@@ -210,6 +228,10 @@ class TestSopPerformance(TestSopCommon):
         )
         playbooks = self.env["crm.sop.template"].sudo().search([])
         new, proposition = self.stage_team1_1.id, self.stage_team1_2.id
+        # the user's record rules on leads are cached (ormcache) before the
+        # first count, as after a user's first request
+        leads.invalidate_recordset()
+        leads.mapped("name")
         extra = []
         for size in (1, 30):
             moved = leads[:size]
