@@ -19,6 +19,7 @@ runs each of the addon's own statements under ``EXPLAIN (ANALYZE, BUFFERS)``
 (in a savepoint, then for real) and logs PostgreSQL's view of them: time,
 rows, the foreign-key checks of the inserts, JIT compilation."""
 
+import os
 import re
 import statistics
 from contextlib import ExitStack, contextmanager
@@ -133,7 +134,7 @@ def explained(pattern=OWN_SQL):
             original(cr, "ROLLBACK TO SAVEPOINT bench_explain")
             log(f"  EXPLAIN {' '.join(code.split())[:90]}")
             for line in plan:
-                if not re.match(
+                if os.environ.get("FULLPLAN") or not re.match(
                     r"\s+(->|Buffers|Hash|Filter|Index|Recheck|Sort)", line
                 ):
                     log(f"    {line}")

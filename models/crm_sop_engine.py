@@ -1,6 +1,7 @@
 import bisect
 import logging
 from collections import defaultdict, namedtuple
+from contextlib import contextmanager
 from datetime import datetime, time, timedelta
 
 import psycopg2
@@ -25,6 +26,9 @@ EVALUATE_CHUNK = 5000
 # a create() of at least this many leads checks crm_lead's statistics before
 # inserting their tasks (_sop_analyze_leads)
 SOP_ANALYZE_MIN_LEADS = 100
+# an install over at least this many open leads fills crm_sop_task in bulk
+# (_sop_bulk_load)
+SOP_BULK_MIN_LEADS = 10_000
 # how far back the stall pass reads a calendar's working days, beyond the
 # largest stall days: a deal that has not moved for longer is counted on this
 # window only (enough for any calendar with one working day a week and a
@@ -346,17 +350,76 @@ class CrmSopEngine(models.AbstractModel):
                 SQL(SOP_OPEN_SQL),
             )
         )
-        for ids in split_every(
-            EVALUATE_CHUNK, [row[0] for row in self.env.cr.fetchall()]
-        ):
-            leads = Lead.browse(ids)
-            leads.fetch(["team_id", "company_id", "sop_template_id", "active"])
-            self._sop_sync(leads, new=True)
-            # keep memory flat on large databases
-            self.env.invalidate_all(flush=True)
+        new_ids = [row[0] for row in self.env.cr.fetchall()]
+        with self._sop_bulk_load(everything and len(new_ids) >= SOP_BULK_MIN_LEADS):
+            for ids in split_every(EVALUATE_CHUNK, new_ids):
+                leads = Lead.browse(ids)
+                leads.fetch(["team_id", "company_id", "sop_template_id", "active"])
+                self._sop_sync(leads, new=True)
+                # keep memory flat on large databases
+                self.env.invalidate_all(flush=True)
         if everything and mapped_ids:
             self._sop_insert(mapped_ids)
             self._sop_evaluate_ids(mapped_ids)
+
+    @contextmanager
+    def _sop_bulk_load(self, enabled=True):
+        """Fill crm_sop_task as pg_restore fills a table: at install over many
+        open opportunities, its foreign keys and its indexes but the unique
+        ones (the inserts' ON CONFLICT arbiter) are dropped for the block and
+        made again after it, from their own definitions in the catalog. Each
+        foreign key is then checked once for all rows, in one join, rather
+        than by a trigger per row and key (on 100,000 opportunities: 1.3
+        million rows, four keys, about two thirds of the insert's time), and
+        each index is built once.
+
+        Only at install (the post_init_hook): the table was created in this
+        same transaction, and adding the addon's columns to crm_lead already
+        holds that table's exclusive lock until the install commits, so
+        nobody else meets the table without its keys; if the install fails,
+        the keys come back with the rollback."""
+        if not enabled:
+            yield
+            return
+        cr = self.env.cr
+        self._sop_flush()
+        cr.execute(
+            """SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+                WHERE conrelid = 'crm_sop_task'::regclass AND contype = 'f'
+             ORDER BY conname"""
+        )
+        keys = cr.fetchall()
+        cr.execute(
+            """SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x
+                 JOIN pg_class i ON i.oid = x.indexrelid
+                WHERE x.indrelid = 'crm_sop_task'::regclass
+                  AND NOT x.indisunique AND NOT x.indisprimary
+             ORDER BY i.relname"""
+        )
+        indexes = cr.fetchall()
+        for name, _definition in keys:
+            cr.execute(
+                SQL("ALTER TABLE crm_sop_task DROP CONSTRAINT %s", SQL.identifier(name))
+            )
+        for name, _definition in indexes:
+            cr.execute(SQL("DROP INDEX %s", SQL.identifier(name)))
+        yield
+        self._sop_flush()
+        for _name, definition in indexes:
+            cr.execute(definition)
+        for name, definition in keys:
+            cr.execute(
+                SQL(
+                    "ALTER TABLE crm_sop_task ADD CONSTRAINT %s %s",
+                    SQL.identifier(name),
+                    SQL(definition),
+                )
+            )
+        _logger.info(
+            "Sales SOP: tasks loaded in bulk, %s keys and %s indexes made again",
+            len(keys),
+            len(indexes),
+        )
 
     @api.model
     def _sop_insert(self, lead_ids=None, task_template_ids=None, templates=None):
@@ -810,7 +873,7 @@ class CrmSopEngine(models.AbstractModel):
         if templates:
             columns.append("template_id")
             casts.append("%s::integer")
-            set_template = SQL("sop_template_id = v.template_id,")
+            set_template = SQL("sop_template_id = c.template_id,")
         row_sql = "(" + ", ".join(casts) + ")"
         values = SQL(", ").join(
             SQL(
@@ -822,47 +885,47 @@ class CrmSopEngine(models.AbstractModel):
         )
         # the stall clock: a later value is a real forward movement (the deal
         # is not stalled any more); an earlier one (a task reopened) leaves
-        # the flag to the next stall pass. The last completions are
-        # aggregated once for the batch (MATERIALIZED), not in a subquery per
-        # lead: PostgreSQL inlined that subquery at each use of the date, and
-        # the plan's estimated cost went past jit_above_cost; compiling it took
-        # 0.9 s of a 1,000-opportunity import (EXPLAIN ANALYZE: "JIT ... Total
-        # 948 ms", execution without it 0.1 s)
+        # the flag to the next stall pass.
+        # The plan matters here (EXPLAIN ANALYZE of imports and installs): the
+        # last completions are aggregated once for the batch in a grouped
+        # subquery joined to the values, not a subquery per lead (PostgreSQL
+        # inlined it at each use of the date) nor a CTE (it has no statistics:
+        # joined on it, the rows were estimated 100 times too many). Either
+        # way the estimated cost passed jit_above_cost, and compiling the plan
+        # took 0.9 s of a 1,000-opportunity import whose execution takes 0.1 s
         self.env.cr.execute(
             SQL(
                 """WITH v(%(columns)s) AS (VALUES %(values)s),
                         old AS (SELECT l.id, l.sop_stage_id
                                   FROM crm_lead l JOIN v ON v.lead_id = l.id),
-                        last_done AS MATERIALIZED (
-                            SELECT t.lead_id, MAX(t.date_done) AS date
-                              FROM crm_sop_task t
-                             WHERE t.lead_id = ANY(%(lead_ids)s) AND t.active
-                               AND t.state = 'done'
-                          GROUP BY t.lead_id),
-                        c AS MATERIALIZED (
-                            SELECT v.lead_id, GREATEST(
-                                       l.create_date,
-                                       CASE WHEN v.forward THEN %(now)s
-                                            ELSE l.sop_forward_date END,
-                                       d.date) AS date
-                              FROM v JOIN crm_lead l ON l.id = v.lead_id
-                              LEFT JOIN last_done d ON d.lead_id = v.lead_id),
                         summary AS (
                             UPDATE crm_lead l
-                               SET sop_progress = v.progress,
-                                   sop_stage_id = v.stage_id,
-                                   sop_next_task_id = v.task_id,
-                                   sop_gate_held = v.held,
+                               SET sop_progress = c.progress,
+                                   sop_stage_id = c.stage_id,
+                                   sop_next_task_id = c.task_id,
+                                   sop_gate_held = c.held,
                                    %(set_template)s
-                                   sop_forward_date = CASE WHEN v.forward THEN %(now)s
+                                   sop_forward_date = CASE WHEN c.forward THEN %(now)s
                                                       ELSE l.sop_forward_date END,
                                    sop_stage_date = c.date,
                                    sop_stalled = CASE
                                        WHEN c.date > COALESCE(l.sop_stage_date, c.date)
                                        THEN FALSE ELSE l.sop_stalled END,
-                                   sop_progress_band = COALESCE(v.band, l.sop_progress_band)
-                              FROM v JOIN c ON c.lead_id = v.lead_id
-                             WHERE l.id = v.lead_id),
+                                   sop_progress_band = COALESCE(c.band, l.sop_progress_band)
+                              FROM (SELECT v.*, GREATEST(
+                                              l0.create_date,
+                                              CASE WHEN v.forward THEN %(now)s
+                                                   ELSE l0.sop_forward_date END,
+                                              d.date) AS date
+                                      FROM v JOIN crm_lead l0 ON l0.id = v.lead_id
+                                      LEFT JOIN (
+                                          SELECT t.lead_id, MAX(t.date_done) AS date
+                                            FROM crm_sop_task t
+                                           WHERE t.lead_id = ANY(%(lead_ids)s)
+                                             AND t.active AND t.state = 'done'
+                                        GROUP BY t.lead_id) d ON d.lead_id = v.lead_id
+                                   ) c
+                             WHERE l.id = c.lead_id),
                         entered AS (
                             SELECT v.lead_id, v.stage_id
                               FROM v JOIN old ON old.id = v.lead_id

@@ -1,5 +1,9 @@
+from unittest.mock import patch
+
+import psycopg2
+
 from odoo.tests import TransactionCase, tagged
-from odoo.tools import SQL
+from odoo.tools import SQL, mute_logger
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
@@ -69,3 +73,67 @@ class TestSopInstall(TransactionCase):
         self.assertEqual(
             self.env["crm.sop.task"].search_count([("lead_id", "in", leads.ids)]), count
         )
+
+    def _task_table_definition(self):
+        self.env.cr.execute(
+            """SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+                WHERE conrelid = 'crm_sop_task'::regclass ORDER BY conname"""
+        )
+        keys = self.env.cr.fetchall()
+        self.env.cr.execute(
+            """SELECT indexname, indexdef FROM pg_indexes
+                WHERE tablename = 'crm_sop_task' ORDER BY indexname"""
+        )
+        return keys, self.env.cr.fetchall()
+
+    def test_install_over_many_leads_loads_tasks_in_bulk(self):
+        """Over many open leads, the install fills crm_sop_task without its
+        foreign keys and secondary indexes, then makes them again, the same,
+        and they hold (a task of a deleted lead is refused after)."""
+        from .. import _crm_sop_post_init
+        from ..models import crm_sop_engine
+
+        leads = self.env["crm.lead"].create(
+            [{"name": f"Bulk {i}", "type": "opportunity"} for i in range(5)]
+        )
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL("DELETE FROM crm_sop_task WHERE lead_id = ANY(%s)", leads.ids)
+        )
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead SET sop_template_id = NULL, sop_progress = NULL,
+                   sop_stage_id = NULL, sop_next_task_id = NULL WHERE id = ANY(%s)""",
+                leads.ids,
+            )
+        )
+        self.env.invalidate_all()
+        before = self._task_table_definition()
+        self.assertTrue(any("FOREIGN KEY (lead_id)" in d for _n, d in before[0]))
+        dropped = []
+        bulk_load = crm_sop_engine.CrmSopEngine._sop_bulk_load
+
+        def spy(engine, enabled=True):
+            dropped.append(enabled)
+            return bulk_load(engine, enabled)
+
+        with (
+            patch.object(crm_sop_engine, "SOP_BULK_MIN_LEADS", 1),
+            patch.object(crm_sop_engine.CrmSopEngine, "_sop_bulk_load", spy),
+        ):
+            _crm_sop_post_init(self.env)
+        self.assertEqual(dropped, [True])
+        self.assertEqual(self._task_table_definition(), before)
+        default = self.env.ref("crm_sales_sop.crm_sop_template_default")
+        self.assertEqual(leads.sop_template_id, default)
+        self.assertEqual(len(leads.sop_task_ids), 5 * len(default.task_template_ids))
+        with (
+            self.assertRaises(psycopg2.errors.ForeignKeyViolation),
+            mute_logger("odoo.sql_db"),
+        ):
+            with self.env.cr.savepoint():
+                self.env.cr.execute(
+                    """INSERT INTO crm_sop_task (lead_id, task_template_id, state)
+                       VALUES (-1, %s, 'todo')""",
+                    [default.task_template_ids[0].id],
+                )
