@@ -95,6 +95,12 @@ class CrmLead(models.Model):
         help="The SOP has not moved for the stall days of its current SOP "
         "stage (working days of the company's calendar).",
     )
+    sop_next_left_behind = fields.Boolean(
+        related="sop_next_task_id.left_behind",
+        string="Next Step Left Behind",
+        help="The next step is a required task of an earlier SOP stage: the "
+        "deal has moved on without it.",
+    )
     sop_gate_warning = fields.Char(
         string="Left Open Past a Gate",
         compute="_compute_sop_gate_warning",

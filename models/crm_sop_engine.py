@@ -715,9 +715,14 @@ class CrmSopEngine(models.AbstractModel):
         """(progress, SOP stage id, next task id) of a lead from its tasks
         [(SopTaskConfig, SopTaskRow)] in SOP order and the order of its
         pipeline stage. Tasks marked not applicable count neither as open nor
-        as done. The next step follows the deal: the first open task of a SOP
-        stage at or after the deal's pipeline stage; open tasks of earlier
-        stages are left behind (the next step only when nothing is ahead)."""
+        as done.
+
+        Both follow the deal's pipeline stage: the next step is the first
+        open task of a SOP stage at or after it, and the SOP stage is that
+        task's. Open tasks of earlier stages are left behind: when nothing is
+        open ahead, the SOP stage is the one of the deal's pipeline stage
+        (the last linked at or before it) and the next step a required task
+        left behind, never an optional one."""
         applicable = [(c, row) for c, row in items if row.state != "na"]
         open_items = [(c, row) for c, row in applicable if row.state == "todo"]
         if applicable:
@@ -734,8 +739,31 @@ class CrmSopEngine(models.AbstractModel):
             or not c.crm_stage_id
             or orders.get(c.crm_stage_id, lead_order) >= lead_order
         ]
-        c, row = (ahead or open_items)[0]
-        return progress, c.stage_id, row.id
+        if ahead:
+            c, row = ahead[0]
+            return progress, c.stage_id, row.id
+        # nothing open ahead: the deal is in the SOP stage of its pipeline
+        # stage; a required task left behind is still the next step
+        reached = self._sop_stage_reached(items, lead_order, orders)
+        behind = [(c, row) for c, row in open_items if c.required]
+        if behind:
+            c, row = behind[0]
+            return progress, reached or c.stage_id, row.id
+        return progress, reached or open_items[-1][0].stage_id, False
+
+    @api.model
+    def _sop_stage_reached(self, items, lead_order, orders):
+        """The SOP stage of the deal's pipeline stage: the last SOP stage (in
+        SOP order) linked to a pipeline stage at or before it; False when the
+        deal's stage is not known yet or no SOP stage is linked before it."""
+        if lead_order is None:
+            return False
+        reached = False
+        for c, _row in items:
+            order = orders.get(c.crm_stage_id) if c.crm_stage_id else None
+            if order is not None and order <= lead_order:
+                reached = c.stage_id
+        return reached
 
     @api.model
     def _sop_gate_held(self, items, lead_order, orders):

@@ -1,3 +1,5 @@
+from lxml import etree
+
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged, users
 
@@ -30,6 +32,38 @@ class TestSopPanel(TestSopCommon):
         # back to New: the first stage's tasks come first again
         lead.write({"stage_id": self.stage_team1_1.id})
         self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_customer)
+
+    def _set_aside_in_sql(self, lead, task_templates):
+        """Tasks set aside as the set-aside wizard leaves them, then the
+        summary re-read by the engine."""
+        tasks = lead.sop_task_ids.filtered(
+            lambda t: t.task_template_id in task_templates
+        )
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE crm_sop_task SET state = 'na' WHERE id = ANY(%s)", [tasks.ids]
+        )
+        self.env.invalidate_all()
+        self.env["crm.sop.engine"]._sop_update_summary(lead)
+        lead.invalidate_recordset()
+
+    @users("user_sales_salesman")
+    def test_nothing_open_ahead_keeps_the_pipeline_stage(self):
+        """A deal in Proposition whose Pitch tasks are out of the way shows
+        Pitch (its pipeline stage's SOP stage), not the stage of a task left
+        behind; a required task left behind is the next step, an optional
+        one never."""
+        self.tt_visit.sudo().required = False
+        lead = self._lead()
+        lead.write({"stage_id": self.stage_team1_2.id})
+        self._set_aside_in_sql(lead, self.tt_call + self.tt_budget + self.tt_manual)
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_customer)
+        self.assertTrue(lead.sop_next_task_id.left_behind)
+        self._set_aside_in_sql(lead, self.tt_customer + self.tt_script)
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
+        self.assertEqual(self._task(lead, self.tt_visit).state, "todo")
+        self.assertFalse(lead.sop_next_task_id, "an optional task left behind")
 
     @users("user_sales_salesman")
     def test_set_aside_optional_task(self):
@@ -199,3 +233,24 @@ class TestSopPanel(TestSopCommon):
         self.env["crm.sop.engine"]._sop_update_summary(lead)
         with self.assertRaises(UserError):
             lead.action_sop_next()
+
+    def test_sop_filters_are_their_own_group(self):
+        """Stalled, SOP Not Started and SOP Complete sit in their own group
+        of the pipeline's search view: with My Pipeline on, they narrow it
+        (AND) instead of adding every deal (OR)."""
+        arch = self.env["crm.lead"].get_views([(False, "search")])["views"]["search"][
+            "arch"
+        ]
+        root = etree.fromstring(arch)
+        names = [
+            "|" if node.tag == "separator" else node.get("name")
+            for node in root.iter("filter", "separator")
+        ]
+        groups = "/".join(names).split("|")
+        mine = next(g for g in groups if "assigned_to_me" in g.split("/"))
+        ours = next(g for g in groups if "sop_stalled" in g.split("/"))
+        self.assertNotEqual(mine, ours)
+        self.assertEqual(
+            set(filter(None, ours.split("/"))),
+            {"sop_not_started", "sop_complete", "sop_stalled"},
+        )
