@@ -1,10 +1,12 @@
+import re
+import unicodedata
 from collections import defaultdict
 
+from lxml import html as lxml_html
 from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import html2plaintext
 
 # mail.notification status -> delivery of the send (SMS "pending" is handed
 # to the provider, which mail labels "Sent")
@@ -24,6 +26,98 @@ MAIL_DELIVERY = {
     "exception": "failed",
     "cancel": "failed",
 }
+
+
+# what a reader sees as paragraphs and lines of a script's HTML
+PARAGRAPH_TAGS = {
+    "p",
+    "div",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "blockquote",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "ul",
+    "ol",
+    "pre",
+}
+LINE_TAGS = {"br", "li", "tr"}
+PARAGRAPH, LINE, BREAK = "\x02", "\x01", "\x03"
+
+
+def _sop_wide(char):
+    """A character of a script written without spaces (Chinese, Japanese,
+    full-width punctuation)."""
+    return unicodedata.east_asian_width(char) in ("W", "F")
+
+
+def sop_plain_text(body):
+    """The text of a script's HTML as a reader sees it, ready to paste in a
+    messenger or send by SMS: paragraphs separated by a blank line, ``<br>``
+    and list items on their own line, and the line wraps of the template's
+    source joined (with a space between words, with nothing between Chinese
+    characters). A link keeps its address after its text. Unlike core's
+    ``html2plaintext``, which keeps the source's line wraps as hard breaks,
+    drops the blank lines between paragraphs and numbers links as notes."""
+    if not body or not body.strip():
+        return ""
+    root = lxml_html.fragment_fromstring(body, create_parent="div")
+    parts = []
+
+    def walk(node):
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if tag in ("script", "style"):
+            return
+        boundary = (
+            PARAGRAPH if tag in PARAGRAPH_TAGS else (LINE if tag in LINE_TAGS else "")
+        )
+        if boundary and tag != "br":
+            parts.append(boundary)
+        if tag == "li":
+            parts.append("- ")
+        if node.text and tag != "br":
+            parts.append(node.text)
+        for child in node:
+            walk(child)
+        href = node.get("href") if tag == "a" else None
+        if href and href.startswith(("http://", "https://")):
+            if href not in (node.text_content() or ""):
+                parts.append(f" ({href})")
+        if tag == "br":
+            parts.append(BREAK)
+        elif boundary:
+            parts.append(boundary)
+        if node.tail:
+            parts.append(node.tail)
+
+    walk(root)
+    text = "".join(parts)
+
+    def space(match):
+        run, start, end = match.group(0), match.start(), match.end()
+        before = text[start - 1] if start else ""
+        after = text[end] if end < len(text) else ""
+        if "\n" in run and _sop_wide(before) and _sop_wide(after):
+            return ""  # a line wrap of the source inside Chinese text
+        return " "
+
+    text = re.sub(r"[ \t\r\n\f\v\u00a0]+", space, text)
+    # boundaries: spaces around them go, a paragraph wins over a line
+    text = re.sub(rf" *([{LINE}{PARAGRAPH}{BREAK}]) *", r"\1", text)
+    text = re.sub(
+        rf"[{LINE}{PARAGRAPH}{BREAK}]*{PARAGRAPH}[{LINE}{PARAGRAPH}{BREAK}]*",
+        "\n\n",
+        text,
+    )
+    text = re.sub(f"{LINE}+", "\n", text).replace(BREAK, "\n")
+    return text.strip()
 
 
 class CrmSopScriptSend(models.Model):
@@ -504,7 +598,7 @@ class CrmSopScriptSend(models.Model):
                     error=error.args[0] if error.args else "",
                 )
             ) from error
-        return {"subject": subject, "body": body, "text": html2plaintext(body)}
+        return {"subject": subject, "body": body, "text": sop_plain_text(body)}
 
     @api.model
     def _sop_check_recipient(self, lead, channel):

@@ -136,6 +136,25 @@ class TestSopScript(TestSopCommon, MailCase):
         )
         self.assertFalse(self._sends(lead)[0].task_id)
 
+    def test_plain_text_keeps_the_scripts_paragraphs(self):
+        """Copy and SMS text read as the script does: paragraphs apart, line
+        breaks kept, the source's line wraps joined (no space inside Chinese
+        text), links with their address."""
+        self.follow_up.sudo().body_html = (
+            "<p>您好，我是小王。\n    我们有适合您家的产品，\n    解答您的疑问。</p>\n\n"
+            "<p>We open at 10,\n    close at 6.<br/>Welcome!</p>"
+            "<ul><li>Sofas</li><li>Tables</li></ul>"
+            '<p>Catalogue: <a href="https://example.com/c">here</a></p>'
+        )
+        lead = self._lead(partner_id=self.customer.id)
+        self.assertEqual(
+            lead.sop_render_script(self.follow_up.id)["body"],
+            "您好，我是小王。我们有适合您家的产品，解答您的疑问。\n\n"
+            "We open at 10, close at 6.\nWelcome!\n\n"
+            "- Sofas\n- Tables\n\n"
+            "Catalogue: here (https://example.com/c)",
+        )
+
     @users("user_sales_salesman")
     def test_copy_then_confirm(self):
         walk_in = self.env["res.partner"].create(
@@ -150,7 +169,7 @@ class TestSopScript(TestSopCommon, MailCase):
         rendered = lead.sop_render_script(self.follow_up.id)
         self.assertEqual(
             rendered["body"],
-            "Dear Zhao Min,\nthank you for your visit to *our store*.",
+            "Dear Zhao Min,\n\nthank you for your visit to our store.",
         )
         action = task.action_sop_copy_script()
         self.assertEqual(action["tag"], "crm_sales_sop.copy_script")
