@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 import psycopg2.errors
 import pytz
 
-from odoo import api, fields, models
+from odoo import SUPERUSER_ID, api, fields, models
 from odoo.tools import SQL, split_every
 
 from .crm_sop_deal import SOP_OPEN_SQL
@@ -388,31 +388,35 @@ class CrmSopReminder(models.Model):
 
     @api.model
     def _sop_reminder_completed(self, claims, now):
-        """{user id: [task id]}: the SOP tasks of their deals done since their
-        local day started, for the end-of-day prompts. One query."""
+        """{user id: [(lead id, task id)]}: the SOP tasks of their deals that
+        a person completed since their local day started (not those the
+        system completed, at install or by a scheduled job), for the
+        end-of-day prompts. One query."""
         ends = [claim for claim in claims if claim.moment == "end"]
         if not ends:
             return {}
         self.env["crm.sop.task"].flush_model(["state", "date_done", "lead_id"])
         self.env.cr.execute(
             SQL(
-                """SELECT l.user_id, t.id
+                """SELECT l.user_id, t.lead_id, t.id
                      FROM crm_sop_task t
                      JOIN crm_lead l ON l.id = t.lead_id
                      JOIN (VALUES %s) AS v(user_id, since) ON v.user_id = l.user_id
                     WHERE t.active AND t.state = 'done'
+                      AND t.done_user_id IS NOT NULL AND t.done_user_id != %s
                       AND t.date_done >= v.since AND t.date_done <= %s
                  ORDER BY l.user_id, t.date_done, t.id""",
                 SQL(", ").join(
                     SQL("(%s, %s::timestamp)", claim.user_id, claim.day_start)
                     for claim in ends
                 ),
+                SUPERUSER_ID,
                 now,
             )
         )
         completed = defaultdict(list)
-        for user_id, task_id in self.env.cr.fetchall():
-            completed[user_id].append(task_id)
+        for user_id, lead_id, task_id in self.env.cr.fetchall():
+            completed[user_id].append((lead_id, task_id))
         return completed
 
     @api.model
@@ -428,10 +432,13 @@ class CrmSopReminder(models.Model):
         users.fetch(["lang", "partner_id"])
         Lead = self.env["crm.lead"].sudo().with_context(active_test=False)
         Task = self.env["crm.sop.task"].sudo().with_context(active_test=False)
-        leads = Lead.browse([d.lead_id for rows in deals.values() for d in rows])
+        leads = Lead.browse(
+            [d.lead_id for rows in deals.values() for d in rows]
+            + [lead_id for pairs in completed.values() for lead_id, _t in pairs]
+        )
         leads.fetch(["name"])
         task_ids = [d.next_task_id for rows in deals.values() for d in rows] + [
-            tid for tids in completed.values() for tid in tids
+            tid for pairs in completed.values() for _l, tid in pairs
         ]
         base_url = self.get_base_url()
         by_lang = defaultdict(list)
@@ -464,25 +471,51 @@ class CrmSopReminder(models.Model):
                         for d in rows
                     ],
                     "more": (rows[0].total - len(rows)) if rows else 0,
-                    "completed": [
-                        names[tid] for tid in completed.get(claim.user_id, [])
-                    ],
+                    "completed": self._sop_reminder_completed_by_deal(
+                        completed.get(claim.user_id, []), leads, names, base_url
+                    ),
                     "my_day_url": f"{base_url}/odoo/my-sop-day",
                 }
                 body = env["ir.qweb"]._render(
                     "crm_sales_sop.sop_reminder_digest", values, minimal_qcontext=True
                 )
                 count = rows[0].total if rows else 0
-                if claim.moment == "start":
-                    subject = env._(
-                        "Your Sales SOP today: %(count)s deal(s) to move", count=count
-                    )
-                else:
-                    subject = env._(
-                        "Before you leave: %(count)s deal(s) to move", count=count
-                    )
-                digests[claim.id] = (user, subject, body)
+                digests[claim.id] = (
+                    user,
+                    self._sop_reminder_subject(env, claim, count),
+                    body,
+                )
         return digests
+
+    @api.model
+    def _sop_reminder_completed_by_deal(self, pairs, leads, names, base_url):
+        """[{'name', 'url', 'tasks'}]: the tasks completed today, under their
+        deal, each once, deals in the order of their first completion."""
+        by_deal = {}
+        for lead_id, task_id in pairs:
+            tasks = by_deal.setdefault(lead_id, [])
+            if names.get(task_id) and names[task_id] not in tasks:
+                tasks.append(names[task_id])
+        return [
+            {
+                "name": leads.browse(lead_id).name,
+                "url": f"{base_url}/odoo/crm/{lead_id}",
+                "tasks": tasks,
+            }
+            for lead_id, tasks in by_deal.items()
+            if tasks
+        ]
+
+    @api.model
+    def _sop_reminder_subject(self, env, claim, count):
+        """The digest's subject in its salesperson's language (``env``)."""
+        if claim.moment == "start":
+            if count == 1:
+                return env._("Your Sales SOP today: 1 deal to move")
+            return env._("Your Sales SOP today: %(count)s deals to move", count=count)
+        if count == 1:
+            return env._("Before you leave: 1 deal to move")
+        return env._("Before you leave: %(count)s deals to move", count=count)
 
     @api.model
     def _sop_reminder_post(self, claims, now):
@@ -495,7 +528,7 @@ class CrmSopReminder(models.Model):
         author = self.env.ref("base.partner_root")
         # sudo: OdooBot notifies each salesperson, whoever runs the job
         Thread = self.env["mail.thread"].sudo()
-        messages = []
+        messages, emailed = [], False
         for claim in claims:
             user, subject, body = digests[claim.id]
             # the digest goes to one person: no document, no followers
@@ -504,10 +537,11 @@ class CrmSopReminder(models.Model):
                 subject=subject,
                 body=body,
                 author_id=author.id,
-                email_layout_xmlid="mail.mail_notification_light",
+                email_layout_xmlid="crm_sales_sop.mail_notification_sop_digest",
                 model_description=self.with_context(lang=user.lang).env._("Sales SOP"),
             )
             messages.append((claim.id, message.id))
+            emailed = emailed or user.notification_type == "email"
         self.env.cr.execute(
             SQL(
                 """UPDATE crm_sop_reminder r SET message_id = v.message_id
@@ -515,3 +549,9 @@ class CrmSopReminder(models.Model):
                 SQL(", ").join(SQL("(%s, %s)", rid, mid) for rid, mid in messages),
             )
         )
+        if emailed:
+            # a scheduled job does not send its mails at once (they wait for
+            # the mail queue, hourly): "before you leave" must reach the rep
+            # before they leave. The queue runs right after this transaction
+            # commits (an ir.cron trigger, as mail does for scheduled mails)
+            self.env.ref("mail.ir_cron_mail_scheduler_action")._trigger()

@@ -184,7 +184,7 @@ class TestSopReminder(TestSopReminderCommon):
         self.assertTrue(small.sop_stalled)
         message = self._messages(rep)
         self.assertEqual(len(message), 1)
-        self.assertEqual(message.subject, "Your Sales SOP today: 3 deal(s) to move")
+        self.assertEqual(message.subject, "Your Sales SOP today: 3 deals to move")
         body = str(message.body)
         positions = [body.index(lead.name) for lead in (small, medium, big)]
         self.assertEqual(positions, sorted(positions), "stalled, overdue, at stake")
@@ -211,10 +211,14 @@ class TestSopReminder(TestSopReminderCommon):
         self.assertEqual(len(self._messages(rep)), 1)
         self._remind(datetime(2026, 3, 2, 8, 0))  # 16:00
         end = self._messages(rep) - message
-        self.assertEqual(end.subject, "Before you leave: 3 deal(s) to move")
+        self.assertEqual(end.subject, "Before you leave: 3 deals to move")
         self.assertIn("Completed today", str(end.body))
         self.assertIn(self.tt_visit.name, str(end.body))
-        self.assertNotIn(self.tt_customer.name, str(end.body).split("Completed")[1])
+        completed = str(end.body).split("Completed")[1]
+        self.assertNotIn(self.tt_customer.name, completed)
+        # under its deal, once
+        self.assertIn(big.name, completed)
+        self.assertEqual(completed.count(self.tt_visit.name), 1)
 
     def test_language_and_email(self):
         """A rep who works in Chinese reads the digest in Chinese; one who
@@ -231,6 +235,21 @@ class TestSopReminder(TestSopReminderCommon):
         self.assertEqual(
             message_mail.notification_ids.mapped("notification_type"), ["email"]
         )
+        # the mail queue runs right after the job, not at its next hourly turn
+        mail_cron = self.env.ref("mail.ir_cron_mail_scheduler_action")
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", mail_cron.id)])
+        self.assertTrue(triggers)
+        self.assertLessEqual(
+            max(triggers.mapped("call_at")), datetime(2026, 3, 2, 0, 30)
+        )
+        # no document header in the email (a digest is about no one record)
+        mail = (
+            self.env["mail.mail"]
+            .sudo()
+            .search([("mail_message_id", "=", message_mail.id)])
+        )
+        self.assertNotIn("None", mail.body_html.split(">", 1)[1][:2000])
+        self.assertIn("max-width: 590px", mail.body_html)
 
     def test_holidays_leaves_opt_out_nothing_to_do(self):
         on_leave = self._rep("rep_on_leave", "Asia/Shanghai")
@@ -819,9 +838,7 @@ class TestSopReminderEmail(TestSopReminderCommon):
         digests = [i for i, subject in enumerate(subjects) if "Sales SOP" in subject]
         self.assertEqual(len(digests), 1, subjects)
         self.assertEqual(received[digests[0]].rcpt_tos, ["rep_smtp@test.example.com"])
-        self.assertEqual(
-            subjects[digests[0]], "Your Sales SOP today: 1 deal(s) to move"
-        )
+        self.assertEqual(subjects[digests[0]], "Your Sales SOP today: 1 deal to move")
         parsed = parsed[digests[0]]
         body = "".join(
             part.get_payload(decode=True).decode()
