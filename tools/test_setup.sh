@@ -22,7 +22,8 @@ DB=sop_setup_$$
 cleanup() {
 	dropdb --if-exists "$DB" >/dev/null 2>&1 || true
 	dropdb --if-exists "${DB}_wheel" >/dev/null 2>&1 || true
-	dropuser --if-exists "$ROLE" >/dev/null 2>&1 || true
+	# as postgres: a role cannot drop itself
+	su postgres -c "PGUSER=postgres dropuser --if-exists '$ROLE'" >/dev/null 2>&1 || true
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -40,7 +41,7 @@ PY=$TMP/venv/bin/python
 ! "$PY" -c "import odoo" 2>/dev/null
 
 step "a new PostgreSQL role $ROLE that does not exist yet"
-dropuser --if-exists "$ROLE" >/dev/null 2>&1
+su postgres -c "PGUSER=postgres dropuser --if-exists '$ROLE'" >/dev/null 2>&1
 export PGUSER=$ROLE
 ! psql -d postgres -Atqc "SELECT 1" 2>/dev/null
 
@@ -63,7 +64,7 @@ make setup PYTHON="$PY" ODOO_DIR="$TMP/odoo" ODOO_VENV="$TMP/no-venv" | tee "$TM
 echo "second make setup: $(($(date +%s) - t0)) s"
 
 step "pip install . (whool) into the venv: Odoo finds the addon in odoo.addons"
-"$PY" -m pip install -q --no-deps .
+"$PY" -m pip install -q .
 site=$("$PY" -c "import sysconfig; print(sysconfig.get_path('purelib'))")
 ls "$site"/odoo_addon_crm_sales_sop-*.dist-info/METADATA
 [ -f "$site/odoo/addons/crm_sales_sop/__manifest__.py" ]
