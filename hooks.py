@@ -42,7 +42,9 @@ def _crm_sop_uninstall(env):
     env["crm.lead.scoring.frequency"].sudo().search(
         [("variable", "in", sorted(sop_fields))]
     ).unlink()
-    # sudo: every company's sends go with the addon's tables
+    # sudo: every company's sends go with the addon's tables; the uninstall
+    # flag, as Odoo's own uninstall sets it: guards kept for live databases
+    # (@api.ondelete(at_uninstall=False)) do not apply
     env["crm.sop.script.send"].sudo().with_context(
         **{MODULE_UNINSTALL_FLAG: True}
     ).search([]).unlink()
