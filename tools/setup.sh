@@ -85,7 +85,12 @@ PY
 		say "Odoo's requirements as for Python $ODOO_REQ_PYTHON: $(wc -l <"$req") packages"
 	fi
 	say "pip install -r requirements.txt (Odoo's Python requirements)"
-	"$py" -m pip install -q -r "$req"
+	"$py" -m pip install -q -r "$req" || {
+		[ -n "$ODOO_REQ_PYTHON" ] || say "Odoo's pins for this Python failed to install" \
+			"(old releases without wheels build from source): try" \
+			"make setup ODOO_REQ_PYTHON=3.12 (README.md, Prerequisites)"
+		exit 2
+	}
 	# compat: a .pth puts the clone on sys.path, so that odoo is a regular
 	# package found before the odoo/addons folders of addons installed by pip
 	# (OCA wheels), which setuptools' default editable finder would lose to
