@@ -33,34 +33,39 @@ def use(db):
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
         rep = env.ref("base.user_admin")
         env = env(user=rep.id, context={"tracking_disable": False})
-        leads = env["crm.lead"].search(
-            [
-                ("type", "=", "opportunity"),
-                ("user_id", "=", rep.id),
-                ("sop_template_id", "!=", False),
-                ("active", "=", True),
-                ("probability", "<", 100),
-            ],
-            order="email_from",
-            limit=3,
+        domain = [
+            ("type", "=", "opportunity"),
+            ("user_id", "=", rep.id),
+            ("sop_template_id", "!=", False),
+            ("probability", "<", 100),
+        ]
+        # the deal a script is sent on needs a customer with an email
+        deal = env["crm.lead"].search(
+            [*domain, ("partner_id.email", "!=", False)], order="id", limit=1
         )
-        assert len(leads) == 3, "the demo has no opportunities with a playbook"
+        leads = env["crm.lead"].search(
+            [*domain, ("id", "!=", deal.id)], order="id", limit=2
+        )
+        assert deal and len(leads) == 2, "the demo has no opportunities to use"
+        won, lost = leads
         stages = env["crm.stage"].search([], order="sequence")
-        deal, won, lost = leads
         # tasks ticked by hand, then the deal moved on
         manual = deal.sop_task_ids.filtered(
             lambda t: t.kind == "manual" and t.state == "todo"
         )
+        assert manual, "the deal has no task to tick by hand"
         manual[:2].action_sop_mark_done()
-        deal.with_user(env.ref("base.user_admin")).stage_id = stages[1]
+        deal.stage_id = stages.filtered(lambda s: s.sequence > deal.stage_id.sequence)[
+            :1
+        ]
         # a script sent by email
         scripts = env["mail.template"].search(
             [("sop_is_script", "=", True), ("model", "=", "crm.lead")], limit=1
         )
         assert scripts and deal.email_from, "no script or no email to send it to"
         deal.action_sop_send_script(scripts.id, channel="email")
-        won.with_user(env.ref("base.user_admin")).action_set_won()
-        lost.with_user(env.ref("base.user_admin")).action_set_lost()
+        won.action_set_won()
+        lost.action_set_lost()
         admin_env = env(user=odoo.SUPERUSER_ID)
         # the honor roll started: goals computed by the addon's code
         admin_env.ref("crm_sales_sop.challenge_sop_honor_roll").action_start()
