@@ -64,6 +64,7 @@
         ],
     },
     "post_init_hook": "_crm_sop_post_init",
+    "uninstall_hook": "_crm_sop_uninstall",
     "installable": True,
     "application": False,
 }

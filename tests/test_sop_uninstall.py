@@ -1,0 +1,50 @@
+from odoo.tests import TransactionCase, tagged
+
+from .. import _crm_sop_uninstall
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopUninstall(TransactionCase):
+    """What the uninstall_hook undoes before Odoo's own uninstall (the whole
+    uninstall, core crm's tests after it and the reinstall: make
+    test-uninstall)."""
+
+    def test_uninstall_hook_cleans_scoring_and_script_sends(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("crm.pls_fields", "phone_state,sop_progress_band,email_state")
+        team = self.env["crm.team"].search([], limit=1)
+        Frequency = self.env["crm.lead.scoring.frequency"]
+        Frequency.create(
+            [
+                {"variable": "sop_progress_band", "value": "50", "team_id": team.id},
+                {"variable": "phone_state", "value": "correct", "team_id": team.id},
+            ]
+        )
+        lead = self.env["crm.lead"].create(
+            {"name": "Sent a script", "type": "opportunity"}
+        )
+        script = self.env["mail.template"].create(
+            {
+                "name": "A script",
+                "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                "sop_is_script": True,
+            }
+        )
+        self.env["crm.sop.script.send"]._sop_record(lead, script, "email")
+        self.assertTrue(self.env["crm.sop.script.send"].search_count([]))
+
+        _crm_sop_uninstall(self.env)
+
+        self.assertEqual(params.get_param("crm.pls_fields"), "phone_state,email_state")
+        variables = Frequency.search([("team_id", "=", team.id)]).mapped("variable")
+        self.assertNotIn("sop_progress_band", variables)
+        self.assertIn("phone_state", variables)
+        self.assertFalse(self.env["crm.sop.script.send"].search_count([]))
+        # the scripts the addon ships can go now (Odoo deletes them next)
+        script.unlink()
+
+    def test_uninstall_hook_leaves_core_scoring_alone(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("crm.pls_fields", "phone_state,email_state")
+        _crm_sop_uninstall(self.env)
+        self.assertEqual(params.get_param("crm.pls_fields"), "phone_state,email_state")
