@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 import psycopg2.errors
 import pytz
 
-from odoo import api, fields, models
+from odoo import SUPERUSER_ID, api, fields, models
 from odoo.tools import SQL, split_every
 
 from .crm_sop_deal import SOP_OPEN_SQL
@@ -388,31 +388,38 @@ class CrmSopReminder(models.Model):
 
     @api.model
     def _sop_reminder_completed(self, claims, now):
-        """{user id: [task id]}: the SOP tasks of their deals done since their
-        local day started, for the end-of-day prompts. One query."""
+        """{user id: {lead id: [task id]}}: the SOP tasks of their deals a
+        person completed since their local day started, for the end-of-day
+        prompts. The credit is the first completion's (``done_user_id``):
+        tasks the system completed (at install, in a cron evaluation) are
+        not the rep's work and are left out. One query."""
         ends = [claim for claim in claims if claim.moment == "end"]
         if not ends:
             return {}
-        self.env["crm.sop.task"].flush_model(["state", "date_done", "lead_id"])
+        self.env["crm.sop.task"].flush_model(
+            ["state", "date_done", "done_user_id", "lead_id"]
+        )
         self.env.cr.execute(
             SQL(
-                """SELECT l.user_id, t.id
+                """SELECT DISTINCT l.user_id, l.id, t.id, t.date_done
                      FROM crm_sop_task t
                      JOIN crm_lead l ON l.id = t.lead_id
                      JOIN (VALUES %s) AS v(user_id, since) ON v.user_id = l.user_id
                     WHERE t.active AND t.state = 'done'
+                      AND t.done_user_id IS NOT NULL AND t.done_user_id <> %s
                       AND t.date_done >= v.since AND t.date_done <= %s
                  ORDER BY l.user_id, t.date_done, t.id""",
                 SQL(", ").join(
                     SQL("(%s, %s::timestamp)", claim.user_id, claim.day_start)
                     for claim in ends
                 ),
+                SUPERUSER_ID,
                 now,
             )
         )
-        completed = defaultdict(list)
-        for user_id, task_id in self.env.cr.fetchall():
-            completed[user_id].append(task_id)
+        completed = defaultdict(lambda: defaultdict(list))
+        for user_id, lead_id, task_id, _date_done in self.env.cr.fetchall():
+            completed[user_id][lead_id].append(task_id)
         return completed
 
     @api.model
@@ -428,10 +435,16 @@ class CrmSopReminder(models.Model):
         users.fetch(["lang", "partner_id"])
         Lead = self.env["crm.lead"].sudo().with_context(active_test=False)
         Task = self.env["crm.sop.task"].sudo().with_context(active_test=False)
-        leads = Lead.browse([d.lead_id for rows in deals.values() for d in rows])
+        leads = Lead.browse(
+            [d.lead_id for rows in deals.values() for d in rows]
+            + [lid for by_lead in completed.values() for lid in by_lead]
+        )
         leads.fetch(["name"])
         task_ids = [d.next_task_id for rows in deals.values() for d in rows] + [
-            tid for tids in completed.values() for tid in tids
+            tid
+            for by_lead in completed.values()
+            for tids in by_lead.values()
+            for tid in tids
         ]
         base_url = self.get_base_url()
         by_lang = defaultdict(list)
@@ -464,8 +477,14 @@ class CrmSopReminder(models.Model):
                         for d in rows
                     ],
                     "more": (rows[0].total - len(rows)) if rows else 0,
+                    # per deal, each task once
                     "completed": [
-                        names[tid] for tid in completed.get(claim.user_id, [])
+                        {
+                            "name": leads.browse(lead_id).name,
+                            "url": f"{base_url}/odoo/crm/{lead_id}",
+                            "tasks": list(dict.fromkeys(names[tid] for tid in tids)),
+                        }
+                        for lead_id, tids in completed.get(claim.user_id, {}).items()
                     ],
                     "my_day_url": f"{base_url}/odoo/my-sop-day",
                 }
@@ -473,13 +492,18 @@ class CrmSopReminder(models.Model):
                     "crm_sales_sop.sop_reminder_digest", values, minimal_qcontext=True
                 )
                 count = rows[0].total if rows else 0
-                if claim.moment == "start":
+                # two translated strings, not "deal(s)"
+                if claim.moment == "start" and count == 1:
+                    subject = env._("Your Sales SOP today: 1 deal to move")
+                elif claim.moment == "start":
                     subject = env._(
-                        "Your Sales SOP today: %(count)s deal(s) to move", count=count
+                        "Your Sales SOP today: %(count)s deals to move", count=count
                     )
+                elif count == 1:
+                    subject = env._("Before you leave: 1 deal to move")
                 else:
                     subject = env._(
-                        "Before you leave: %(count)s deal(s) to move", count=count
+                        "Before you leave: %(count)s deals to move", count=count
                     )
                 digests[claim.id] = (user, subject, body)
         return digests
@@ -515,3 +539,8 @@ class CrmSopReminder(models.Model):
                 SQL(", ").join(SQL("(%s, %s)", rid, mid) for rid, mid in messages),
             )
         )
+        # the job runs as a scheduled action, where Odoo queues emails for the
+        # hourly mail queue: wake the queue so a digest sent by email leaves
+        # right after this transaction commits, not an hour later
+        if any(user.notification_type == "email" for user, _s, _b in digests.values()):
+            self.env.ref("mail.ir_cron_mail_scheduler_action")._trigger()

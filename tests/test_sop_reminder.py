@@ -14,6 +14,7 @@ from odoo import SUPERUSER_ID, api
 from odoo.exceptions import AccessError, ValidationError
 from odoo.modules.migration import load_script
 from odoo.tests import Form, TransactionCase, tagged, users
+from odoo.tools import html2plaintext
 from odoo.tools.misc import file_path
 from odoo.tools.safe_eval import safe_eval
 
@@ -184,7 +185,7 @@ class TestSopReminder(TestSopReminderCommon):
         self.assertTrue(small.sop_stalled)
         message = self._messages(rep)
         self.assertEqual(len(message), 1)
-        self.assertEqual(message.subject, "Your Sales SOP today: 3 deal(s) to move")
+        self.assertEqual(message.subject, "Your Sales SOP today: 3 deals to move")
         body = str(message.body)
         positions = [body.index(lead.name) for lead in (small, medium, big)]
         self.assertEqual(positions, sorted(positions), "stalled, overdue, at stake")
@@ -207,14 +208,27 @@ class TestSopReminder(TestSopReminderCommon):
             big.with_user(rep).write(
                 {"sop_companions": "Her sister", "sop_decision_makers": "Both"}
             )
+            # the system completes a task of another deal (an evaluation run
+            # as the superuser): not the rep's work
+            medium.write({"sop_companions": "Alone", "sop_decision_makers": "Him"})
+        self.assertEqual(
+            medium.sop_task_ids.filtered("done_user_id").done_user_id.ids, [1]
+        )
         self._remind(datetime(2026, 3, 2, 7, 45))  # 15:45: nothing yet
         self.assertEqual(len(self._messages(rep)), 1)
         self._remind(datetime(2026, 3, 2, 8, 0))  # 16:00
         end = self._messages(rep) - message
-        self.assertEqual(end.subject, "Before you leave: 3 deal(s) to move")
+        self.assertEqual(end.subject, "Before you leave: 3 deals to move")
         self.assertIn("Completed today", str(end.body))
         self.assertIn(self.tt_visit.name, str(end.body))
-        self.assertNotIn(self.tt_customer.name, str(end.body).split("Completed")[1])
+        done_part = str(end.body).split("Completed")[1]
+        # per deal, each task once, only what a person completed
+        self.assertIn(big.name, done_part)
+        self.assertIn(f"/odoo/crm/{big.id}", done_part)
+        self.assertEqual(done_part.count(self.tt_visit.name), 1)
+        self.assertNotIn(medium.name, done_part)
+        self.assertNotIn(self.tt_customer.name, done_part)
+        self.assertNotIn("None", html2plaintext(str(end.body)))
 
     def test_language_and_email(self):
         """A rep who works in Chinese reads the digest in Chinese; one who
@@ -231,6 +245,27 @@ class TestSopReminder(TestSopReminderCommon):
         self.assertEqual(
             message_mail.notification_ids.mapped("notification_type"), ["email"]
         )
+        # the mail queue is woken right away, not left to its hourly run
+        mail_queue = self.env.ref("mail.ir_cron_mail_scheduler_action")
+        self.assertTrue(
+            self.env["ir.cron.trigger"].search([("cron_id", "=", mail_queue.id)])
+        )
+
+    def test_subjects_plural(self):
+        """One deal / n deals, in English and in Chinese: never "deal(s)"."""
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(["crm_sales_sop"], ["zh_CN"])
+        one = self._rep("rep_one", "Asia/Shanghai", leads=1)
+        two = self._rep("rep_two", "Asia/Shanghai", leads=2)
+        one_zh = self._rep("rep_one_zh", "Asia/Shanghai", leads=1, lang="zh_CN")
+        self._remind(datetime(2026, 3, 2, 0, 30))
+        self.assertEqual(
+            self._messages(one).subject, "Your Sales SOP today: 1 deal to move"
+        )
+        self.assertEqual(
+            self._messages(two).subject, "Your Sales SOP today: 2 deals to move"
+        )
+        self.assertNotIn("(s)", self._messages(one_zh).subject)
 
     def test_holidays_leaves_opt_out_nothing_to_do(self):
         on_leave = self._rep("rep_on_leave", "Asia/Shanghai")
@@ -819,9 +854,7 @@ class TestSopReminderEmail(TestSopReminderCommon):
         digests = [i for i, subject in enumerate(subjects) if "Sales SOP" in subject]
         self.assertEqual(len(digests), 1, subjects)
         self.assertEqual(received[digests[0]].rcpt_tos, ["rep_smtp@test.example.com"])
-        self.assertEqual(
-            subjects[digests[0]], "Your Sales SOP today: 1 deal(s) to move"
-        )
+        self.assertEqual(subjects[digests[0]], "Your Sales SOP today: 1 deal to move")
         parsed = parsed[digests[0]]
         body = "".join(
             part.get_payload(decode=True).decode()
