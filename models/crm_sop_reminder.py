@@ -518,12 +518,15 @@ class CrmSopReminder(models.Model):
         digests = self._sop_reminder_digests(claims, now)
         author = self.env.ref("base.partner_root")
         # sudo: OdooBot notifies each salesperson, whoever runs the job
-        Thread = self.env["mail.thread"].sudo()
+        Partner = self.env["res.partner"].sudo()
         messages = []
         for claim in claims:
             user, subject, body = digests[claim.id]
-            # the digest goes to one person: no document, no followers
-            message = Thread.with_context(lang=user.lang).message_notify(
+            # the digest goes to one person, no followers; notified on their
+            # own contact so that the inbox message has a thread the messaging
+            # menu (systray) can list (a message without document has none)
+            partner = Partner.browse(user.partner_id.id)
+            message = partner.with_context(lang=user.lang).message_notify(
                 partner_ids=user.partner_id.ids,
                 subject=subject,
                 body=body,

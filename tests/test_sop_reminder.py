@@ -118,7 +118,8 @@ class TestSopReminderCommon(TestSopCommon):
             [
                 ("partner_ids", "in", rep.partner_id.ids),
                 ("message_type", "=", "user_notification"),
-                ("model", "=", False),
+                ("model", "=", "res.partner"),
+                ("res_id", "=", rep.partner_id.id),
             ]
         )
 
@@ -197,6 +198,17 @@ class TestSopReminder(TestSopReminderCommon):
         self.assertIn("/odoo/my-sop-day", body)
         self.assertEqual(
             message.notification_ids.mapped("notification_type"), ["inbox"]
+        )
+        # the messaging menu (systray) lists it: the inbox the rep fetches
+        # (mail's /mail/inbox/messages) has it, on a thread (their contact)
+        inbox = (
+            self.env["mail.message"]
+            .with_user(rep)
+            ._message_fetch(domain=[("needaction", "=", True)])["messages"]
+        )
+        self.assertIn(message, inbox)
+        self.assertEqual(
+            (message.model, message.res_id), ("res.partner", rep.partner_id.id)
         )
         ledger = self.env["crm.sop.reminder"].search([("user_id", "=", rep.id)])
         self.assertEqual(
@@ -1007,7 +1019,7 @@ class TestSopReminderConcurrency(TransactionCase):
                        ON rel.res_partner_id = u.partner_id
                      JOIN mail_message m ON m.id = rel.mail_message_id
                     WHERE u.id = ANY(%s) AND m.message_type = 'user_notification'
-                      AND m.model IS NULL
+                      AND m.model = 'res.partner' AND m.res_id = u.partner_id
                  GROUP BY u.id ORDER BY u.id""",
                 [self.ids["reps"]],
             )
