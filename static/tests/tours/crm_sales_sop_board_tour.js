@@ -16,6 +16,13 @@ registry.category("web_tour.tours").add("crm_sales_sop_board", {
             trigger: ".o_crm_sop_board_row_me:contains('Board Rep'):contains('12,345,678')",
         },
         {
+            content: "the period in the user's date format (en_US: 06/01/2031), not ISO",
+            trigger: ".o_crm_sop_board_period:contains('/')",
+        },
+        {
+            trigger: ".o_crm_sop_board_period:not(:contains('-0'))",
+        },
+        {
             content: "their move since last month",
             trigger: ".o_crm_sop_board_me .o_crm_sop_board_move_new",
         },
