@@ -66,9 +66,10 @@ class CrmSopBoard(models.AbstractModel):
             (previous_rank: the rank over the previous period, False when
             the value then was 0),
             'monetary', 'currency_id', 'date_from', 'date_to'}``.
-            Ties share a rank (1, 2, 2, 4). ``me`` is the user's row (their
+            Ties share a rank (1, 2, 2, 4); only who scored (a value above
+            0) is ranked and listed. ``me`` is the user's row (their
             team's, their company's), even outside the top N; False when it
-            is not ranked (no team, filtered out).
+            is not ranked (nothing scored, no team, filtered out).
         """
         if metric not in METRICS or group_by not in GROUP_BYS:
             raise ValueError(f"Unknown metric or grouping: {metric}, {group_by}")
@@ -124,10 +125,7 @@ class CrmSopBoard(models.AbstractModel):
         me = False
         if me_key in ranks:
             # nothing last period: not ranked then (not "tied first")
-            me = dict(
-                row(me_key),
-                previous_rank=previous[me_key] and previous_ranks[me_key],
-            )
+            me = dict(row(me_key), previous_rank=previous_ranks.get(me_key, False))
         currency = (
             self.env["res.company"].browse(company_id).currency_id
             if company_id
@@ -180,8 +178,11 @@ class CrmSopBoard(models.AbstractModel):
     @api.model
     def _sop_rank(self, values):
         """Standard competition ranking (1, 2, 2, 4) of {key: value}, best
-        first; equal values (to the cent) share a rank."""
-        rounded = {key: round(value, 2) for key, value in values.items()}
+        first; equal values (to the cent) share a rank. Only who scored is
+        ranked: a 0 (nothing won, nothing done) is no first place."""
+        rounded = {
+            key: round(value, 2) for key, value in values.items() if round(value, 2) > 0
+        }
         ordered = sorted(rounded, key=lambda key: (-rounded[key], key))
         ranks = {}
         for index, key in enumerate(ordered):

@@ -388,22 +388,25 @@ class CrmSopReminder(models.Model):
 
     @api.model
     def _sop_reminder_completed(self, claims, now):
-        """{user id: [(lead id, task id)]}: the SOP tasks of their deals that
-        a person completed since their local day started (not those the
-        system completed, at install or by a scheduled job), for the
-        end-of-day prompts. One query."""
+        """{user id: {lead id: [task id]}}: the SOP tasks of their deals a
+        person completed since their local day started, for the end-of-day
+        prompts. The credit is the first completion's (``done_user_id``):
+        tasks the system completed (at install, in a cron evaluation) are
+        not the rep's work and are left out. One query."""
         ends = [claim for claim in claims if claim.moment == "end"]
         if not ends:
             return {}
-        self.env["crm.sop.task"].flush_model(["state", "date_done", "lead_id"])
+        self.env["crm.sop.task"].flush_model(
+            ["state", "date_done", "done_user_id", "lead_id"]
+        )
         self.env.cr.execute(
             SQL(
-                """SELECT l.user_id, t.lead_id, t.id
+                """SELECT DISTINCT l.user_id, l.id, t.id, t.date_done
                      FROM crm_sop_task t
                      JOIN crm_lead l ON l.id = t.lead_id
                      JOIN (VALUES %s) AS v(user_id, since) ON v.user_id = l.user_id
                     WHERE t.active AND t.state = 'done'
-                      AND t.done_user_id IS NOT NULL AND t.done_user_id != %s
+                      AND t.done_user_id IS NOT NULL AND t.done_user_id <> %s
                       AND t.date_done >= v.since AND t.date_done <= %s
                  ORDER BY l.user_id, t.date_done, t.id""",
                 SQL(", ").join(
@@ -414,9 +417,9 @@ class CrmSopReminder(models.Model):
                 now,
             )
         )
-        completed = defaultdict(list)
-        for user_id, lead_id, task_id in self.env.cr.fetchall():
-            completed[user_id].append((lead_id, task_id))
+        completed = defaultdict(lambda: defaultdict(list))
+        for user_id, lead_id, task_id, _date_done in self.env.cr.fetchall():
+            completed[user_id][lead_id].append(task_id)
         return completed
 
     @api.model
@@ -434,11 +437,14 @@ class CrmSopReminder(models.Model):
         Task = self.env["crm.sop.task"].sudo().with_context(active_test=False)
         leads = Lead.browse(
             [d.lead_id for rows in deals.values() for d in rows]
-            + [lead_id for pairs in completed.values() for lead_id, _t in pairs]
+            + [lid for by_lead in completed.values() for lid in by_lead]
         )
         leads.fetch(["name"])
         task_ids = [d.next_task_id for rows in deals.values() for d in rows] + [
-            tid for pairs in completed.values() for _l, tid in pairs
+            tid
+            for by_lead in completed.values()
+            for tids in by_lead.values()
+            for tid in tids
         ]
         base_url = self.get_base_url()
         by_lang = defaultdict(list)
@@ -471,51 +477,36 @@ class CrmSopReminder(models.Model):
                         for d in rows
                     ],
                     "more": (rows[0].total - len(rows)) if rows else 0,
-                    "completed": self._sop_reminder_completed_by_deal(
-                        completed.get(claim.user_id, []), leads, names, base_url
-                    ),
+                    # per deal, each task once
+                    "completed": [
+                        {
+                            "name": leads.browse(lead_id).name,
+                            "url": f"{base_url}/odoo/crm/{lead_id}",
+                            "tasks": list(dict.fromkeys(names[tid] for tid in tids)),
+                        }
+                        for lead_id, tids in completed.get(claim.user_id, {}).items()
+                    ],
                     "my_day_url": f"{base_url}/odoo/my-sop-day",
                 }
                 body = env["ir.qweb"]._render(
                     "crm_sales_sop.sop_reminder_digest", values, minimal_qcontext=True
                 )
                 count = rows[0].total if rows else 0
-                digests[claim.id] = (
-                    user,
-                    self._sop_reminder_subject(env, claim, count),
-                    body,
-                )
+                # two translated strings, not "deal(s)"
+                if claim.moment == "start" and count == 1:
+                    subject = env._("Your Sales SOP today: 1 deal to move")
+                elif claim.moment == "start":
+                    subject = env._(
+                        "Your Sales SOP today: %(count)s deals to move", count=count
+                    )
+                elif count == 1:
+                    subject = env._("Before you leave: 1 deal to move")
+                else:
+                    subject = env._(
+                        "Before you leave: %(count)s deals to move", count=count
+                    )
+                digests[claim.id] = (user, subject, body)
         return digests
-
-    @api.model
-    def _sop_reminder_completed_by_deal(self, pairs, leads, names, base_url):
-        """[{'name', 'url', 'tasks'}]: the tasks completed today, under their
-        deal, each once, deals in the order of their first completion."""
-        by_deal = {}
-        for lead_id, task_id in pairs:
-            tasks = by_deal.setdefault(lead_id, [])
-            if names.get(task_id) and names[task_id] not in tasks:
-                tasks.append(names[task_id])
-        return [
-            {
-                "name": leads.browse(lead_id).name,
-                "url": f"{base_url}/odoo/crm/{lead_id}",
-                "tasks": tasks,
-            }
-            for lead_id, tasks in by_deal.items()
-            if tasks
-        ]
-
-    @api.model
-    def _sop_reminder_subject(self, env, claim, count):
-        """The digest's subject in its salesperson's language (``env``)."""
-        if claim.moment == "start":
-            if count == 1:
-                return env._("Your Sales SOP today: 1 deal to move")
-            return env._("Your Sales SOP today: %(count)s deals to move", count=count)
-        if count == 1:
-            return env._("Before you leave: 1 deal to move")
-        return env._("Before you leave: %(count)s deals to move", count=count)
 
     @api.model
     def _sop_reminder_post(self, claims, now):
@@ -527,12 +518,15 @@ class CrmSopReminder(models.Model):
         digests = self._sop_reminder_digests(claims, now)
         author = self.env.ref("base.partner_root")
         # sudo: OdooBot notifies each salesperson, whoever runs the job
-        Thread = self.env["mail.thread"].sudo()
-        messages, emailed = [], False
+        Partner = self.env["res.partner"].sudo()
+        messages = []
         for claim in claims:
             user, subject, body = digests[claim.id]
-            # the digest goes to one person: no document, no followers
-            message = Thread.with_context(lang=user.lang).message_notify(
+            # the digest goes to one person, no followers; notified on their
+            # own contact so that the inbox message has a thread the messaging
+            # menu (systray) can list (a message without document has none)
+            partner = Partner.browse(user.partner_id.id)
+            message = partner.with_context(lang=user.lang).message_notify(
                 partner_ids=user.partner_id.ids,
                 subject=subject,
                 body=body,
@@ -541,7 +535,6 @@ class CrmSopReminder(models.Model):
                 model_description=self.with_context(lang=user.lang).env._("Sales SOP"),
             )
             messages.append((claim.id, message.id))
-            emailed = emailed or user.notification_type == "email"
         self.env.cr.execute(
             SQL(
                 """UPDATE crm_sop_reminder r SET message_id = v.message_id
@@ -549,9 +542,8 @@ class CrmSopReminder(models.Model):
                 SQL(", ").join(SQL("(%s, %s)", rid, mid) for rid, mid in messages),
             )
         )
-        if emailed:
-            # a scheduled job does not send its mails at once (they wait for
-            # the mail queue, hourly): "before you leave" must reach the rep
-            # before they leave. The queue runs right after this transaction
-            # commits (an ir.cron trigger, as mail does for scheduled mails)
+        # the job runs as a scheduled action, where Odoo queues emails for the
+        # hourly mail queue: wake the queue so a digest sent by email leaves
+        # right after this transaction commits, not an hour later
+        if any(user.notification_type == "email" for user, _s, _b in digests.values()):
             self.env.ref("mail.ir_cron_mail_scheduler_action")._trigger()

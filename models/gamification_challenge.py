@@ -52,6 +52,37 @@ class GamificationChallenge(models.Model):
                 ]
         return Goal.create(vals_list)
 
+    def _get_topN_users(self, n):
+        """As core, but on a challenge of Sales SOP metrics a participant
+        who scored nothing (every goal of the period at 0) earns no place:
+        the honor roll rewards work, not a tie at zero. With
+        ``reward_failure`` core would rank them all. One goal read."""
+        top = super()._get_topN_users(n)
+        if not self.line_ids or not all(
+            self.line_ids.definition_id.mapped("sop_board_metric")
+        ):
+            return top
+        users = [user for user in top if user]
+        start, end = start_end_date_for_period(
+            self.period, self.start_date, self.end_date
+        )
+        scored = {
+            user.id
+            for user in self.env["gamification.goal"]
+            .search(
+                [
+                    ("challenge_id", "=", self.id),
+                    ("user_id", "in", [user.id for user in users]),
+                    ("start_date", "=", start),
+                    ("end_date", "=", end),
+                    ("current", ">", 0),
+                ]
+            )
+            .user_id
+        }
+        kept = [user for user in users if user.id in scored]
+        return tuple(kept + [False] * (n - len(kept)))
+
     def _sop_refresh_goals(self):
         """Recompute the goals of every participant of running challenges, in
         batch, whether or not they were seen online: core's ``_update_all``

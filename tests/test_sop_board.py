@@ -175,7 +175,8 @@ class TestSopBoard(TestSopCommon):
             board = self._board(self.rep_2, "tasks_done", "month")
         rows = {row["id"]: row for row in board["rows"]}
         self.assertEqual(rows[self.rep_1.id]["value"], 2.0)
-        self.assertEqual(board["me"]["value"], 0.0)
+        # nothing done: not ranked
+        self.assertFalse(board["me"])
 
     def test_goal_adherence(self):
         """rep 1: visit data done before leaving Contact; customer profile and
@@ -277,16 +278,23 @@ class TestSopBoard(TestSopCommon):
         # nothing won last month: not ranked then
         with self._at(JUNE):
             board = self._board(self.rep_1, "won_revenue", "month", top=3)
-        self.assertEqual((board["me"]["rank"], board["me"]["previous_rank"]), (1, 0))
+        self.assertEqual(
+            (board["me"]["rank"], board["me"]["previous_rank"]), (1, False)
+        )
         self.assertEqual(
             (board["date_from"], board["date_to"]), ("2031-06-01", "2031-06-30")
         )
-        # salespeople with nothing won yet are ranked too, after them
+        # only who scored is ranked: the salespeople with nothing won yet
+        # are no 5th place (and no trophy), a rep with 0 has no rank
         with self._at(JUNE):
             board = self._board(self.rep_4, "won_revenue", "month", top=100)
-        others = [row for row in board["rows"] if row["value"] == 0.0]
-        self.assertTrue(others)
-        self.assertEqual({row["rank"] for row in others}, {5})
+        self.assertEqual(
+            [row["rank"] for row in board["rows"]], [1, 2, 2, 4], board["rows"]
+        )
+        self.assertTrue(all(row["value"] > 0 for row in board["rows"]))
+        with self._at(JUNE):
+            nobody = self._board(self.rep_4, "high_value_won", "month", top=100)
+        self.assertEqual((nobody["rows"], nobody["me"]), ([], False))
 
     def test_period_in_user_timezone(self):
         """A deal won on Monday 2031-06-02 01:00 in Shanghai (Sunday 17:00
@@ -298,7 +306,7 @@ class TestSopBoard(TestSopCommon):
             week_utc = utc.get_board("won_revenue", "week")
         self.assertEqual(week["me"]["value"], 500.0)
         self.assertEqual(week["date_from"], "2031-06-02")
-        self.assertEqual(week_utc["me"]["value"], 0.0)
+        self.assertFalse(week_utc["me"])  # nothing won that week in UTC
         with self._at(JUNE):
             quarter = self._board(self.rep_1, "won_revenue", "quarter")
         self.assertEqual(quarter["me"]["value"], 500.0)
@@ -407,6 +415,28 @@ class TestSopBoard(TestSopCommon):
                 lambda g: g.definition_id.sop_board_metric == "won_revenue"
             ).current,
             4321.0,
+        )
+
+    def test_honor_roll_rewards_no_zero(self):
+        """Only who scored earns a place and a badge: with one rep who won
+        something, the second and third badges go to nobody (core's
+        ``reward_failure`` would rank the reps at 0 too)."""
+        challenge = self.env.ref("crm_sales_sop.challenge_sop_honor_roll")
+        with self._at("2031-06-01 08:00:00"):
+            challenge.action_start()
+        self._sop_won(self.rep_1, 1234, date_closed="2031-06-10 08:00:00")
+        with self._at(JUNE):
+            challenge._sop_refresh_goals()
+            top = challenge._get_topN_users(3)
+        self.assertEqual(top, (self.rep_1, False, False))
+        with self._at(JUNE):
+            challenge._check_challenge_reward(force=True)
+        badges = self.env["gamification.badge.user"].search(
+            [("challenge_id", "=", challenge.id)]
+        )
+        self.assertEqual(badges.user_id, self.rep_1)
+        self.assertEqual(
+            badges.badge_id, self.env.ref("crm_sales_sop.badge_sop_honor_roll_first")
         )
 
     def test_cron_leaves_a_draft_challenge_alone(self):

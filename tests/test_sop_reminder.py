@@ -14,6 +14,7 @@ from odoo import SUPERUSER_ID, api
 from odoo.exceptions import AccessError, ValidationError
 from odoo.modules.migration import load_script
 from odoo.tests import Form, TransactionCase, tagged, users
+from odoo.tools import html2plaintext
 from odoo.tools.misc import file_path
 from odoo.tools.safe_eval import safe_eval
 
@@ -117,7 +118,8 @@ class TestSopReminderCommon(TestSopCommon):
             [
                 ("partner_ids", "in", rep.partner_id.ids),
                 ("message_type", "=", "user_notification"),
-                ("model", "=", False),
+                ("model", "=", "res.partner"),
+                ("res_id", "=", rep.partner_id.id),
             ]
         )
 
@@ -197,6 +199,17 @@ class TestSopReminder(TestSopReminderCommon):
         self.assertEqual(
             message.notification_ids.mapped("notification_type"), ["inbox"]
         )
+        # the messaging menu (systray) lists it: the inbox the rep fetches
+        # (mail's /mail/inbox/messages) has it, on a thread (their contact)
+        inbox = (
+            self.env["mail.message"]
+            .with_user(rep)
+            ._message_fetch(domain=[("needaction", "=", True)])["messages"]
+        )
+        self.assertIn(message, inbox)
+        self.assertEqual(
+            (message.model, message.res_id), ("res.partner", rep.partner_id.id)
+        )
         ledger = self.env["crm.sop.reminder"].search([("user_id", "=", rep.id)])
         self.assertEqual(
             (ledger.moment, ledger.local_date, ledger.message_id),
@@ -207,6 +220,12 @@ class TestSopReminder(TestSopReminderCommon):
             big.with_user(rep).write(
                 {"sop_companions": "Her sister", "sop_decision_makers": "Both"}
             )
+            # the system completes a task of another deal (an evaluation run
+            # as the superuser): not the rep's work
+            medium.write({"sop_companions": "Alone", "sop_decision_makers": "Him"})
+        self.assertEqual(
+            medium.sop_task_ids.filtered("done_user_id").done_user_id.ids, [1]
+        )
         self._remind(datetime(2026, 3, 2, 7, 45))  # 15:45: nothing yet
         self.assertEqual(len(self._messages(rep)), 1)
         self._remind(datetime(2026, 3, 2, 8, 0))  # 16:00
@@ -214,11 +233,14 @@ class TestSopReminder(TestSopReminderCommon):
         self.assertEqual(end.subject, "Before you leave: 3 deals to move")
         self.assertIn("Completed today", str(end.body))
         self.assertIn(self.tt_visit.name, str(end.body))
-        completed = str(end.body).split("Completed")[1]
-        self.assertNotIn(self.tt_customer.name, completed)
-        # under its deal, once
-        self.assertIn(big.name, completed)
-        self.assertEqual(completed.count(self.tt_visit.name), 1)
+        done_part = str(end.body).split("Completed")[1]
+        # per deal, each task once, only what a person completed
+        self.assertIn(big.name, done_part)
+        self.assertIn(f"/odoo/crm/{big.id}", done_part)
+        self.assertEqual(done_part.count(self.tt_visit.name), 1)
+        self.assertNotIn(medium.name, done_part)
+        self.assertNotIn(self.tt_customer.name, done_part)
+        self.assertNotIn("None", html2plaintext(str(end.body)))
 
     def test_language_and_email(self):
         """A rep who works in Chinese reads the digest in Chinese; one who
@@ -235,21 +257,35 @@ class TestSopReminder(TestSopReminderCommon):
         self.assertEqual(
             message_mail.notification_ids.mapped("notification_type"), ["email"]
         )
-        # the mail queue runs right after the job, not at its next hourly turn
-        mail_cron = self.env.ref("mail.ir_cron_mail_scheduler_action")
-        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", mail_cron.id)])
-        self.assertTrue(triggers)
-        self.assertLessEqual(
-            max(triggers.mapped("call_at")), datetime(2026, 3, 2, 0, 30)
-        )
-        # no document header in the email (a digest is about no one record)
+        # no document header, as wide as the screen (up to 590 px)
         mail = (
             self.env["mail.mail"]
             .sudo()
             .search([("mail_message_id", "=", message_mail.id)])
         )
-        self.assertNotIn("None", mail.body_html.split(">", 1)[1][:2000])
         self.assertIn("max-width: 590px", mail.body_html)
+        self.assertNotIn("min-width: 590px", mail.body_html)
+        # the mail queue is woken right away, not left to its hourly run
+        mail_queue = self.env.ref("mail.ir_cron_mail_scheduler_action")
+        self.assertTrue(
+            self.env["ir.cron.trigger"].search([("cron_id", "=", mail_queue.id)])
+        )
+
+    def test_subjects_plural(self):
+        """One deal / n deals, in English and in Chinese: never "deal(s)"."""
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(["crm_sales_sop"], ["zh_CN"])
+        one = self._rep("rep_one", "Asia/Shanghai", leads=1)
+        two = self._rep("rep_two", "Asia/Shanghai", leads=2)
+        one_zh = self._rep("rep_one_zh", "Asia/Shanghai", leads=1, lang="zh_CN")
+        self._remind(datetime(2026, 3, 2, 0, 30))
+        self.assertEqual(
+            self._messages(one).subject, "Your Sales SOP today: 1 deal to move"
+        )
+        self.assertEqual(
+            self._messages(two).subject, "Your Sales SOP today: 2 deals to move"
+        )
+        self.assertNotIn("(s)", self._messages(one_zh).subject)
 
     def test_holidays_leaves_opt_out_nothing_to_do(self):
         on_leave = self._rep("rep_on_leave", "Asia/Shanghai")
@@ -991,7 +1027,7 @@ class TestSopReminderConcurrency(TransactionCase):
                        ON rel.res_partner_id = u.partner_id
                      JOIN mail_message m ON m.id = rel.mail_message_id
                     WHERE u.id = ANY(%s) AND m.message_type = 'user_notification'
-                      AND m.model IS NULL
+                      AND m.model = 'res.partner' AND m.res_id = u.partner_id
                  GROUP BY u.id ORDER BY u.id""",
                 [self.ids["reps"]],
             )

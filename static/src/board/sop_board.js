@@ -1,5 +1,6 @@
 /** @odoo-module **/
 
+import { deserializeDate, formatDate } from "@web/core/l10n/dates";
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
 import { KeepLast } from "@web/core/utils/concurrency";
@@ -103,6 +104,11 @@ export class SopBoard extends Component {
     onSelectId(field, ev) {
         const value = parseInt(ev.target.value);
         return this.onChange(field, Number.isNaN(value) ? false : value);
+    }
+
+    /** A day of the period ("2031-06-01") in the user's date format. */
+    formatDay(day) {
+        return formatDate(deserializeDate(day));
     }
 
     formatValue(value) {

@@ -4,7 +4,7 @@ import { registry } from "@web/core/registry";
 
 // A rep first on the board this month opens it: a rainbow man celebrates,
 // their row is highlighted with its move, the team ranking and another
-// metric follow.
+// metric follow; on a metric where nobody scored, nobody is ranked.
 registry.category("web_tour.tours").add("crm_sales_sop_board", {
     steps: () => [
         {
@@ -14,6 +14,13 @@ registry.category("web_tour.tours").add("crm_sales_sop_board", {
         {
             content: "the rep's own row is highlighted, first, with its revenue",
             trigger: ".o_crm_sop_board_row_me:contains('Board Rep'):contains('12,345,678')",
+        },
+        {
+            content: "the period in the user's date format (en_US: 06/01/2031), not ISO",
+            trigger: ".o_crm_sop_board_period:contains('/')",
+        },
+        {
+            trigger: ".o_crm_sop_board_period:not(:contains('-0'))",
         },
         {
             content: "their move since last month",
@@ -37,13 +44,18 @@ registry.category("web_tour.tours").add("crm_sales_sop_board", {
             trigger: ".o_crm_sop_board_metrics [data-metric=tasks_done].active",
         },
         {
-            content: "the team is still ranked, by tasks completed",
-            trigger: ".o_crm_sop_board_row_me:contains('Board Team')",
+            content: "no task completed: the team is not ranked (no place at 0)",
+            trigger:
+                ".o_crm_sop_board_table:not(:has(.o_crm_sop_board_row_me)):not(:has(.o_crm_sop_board_row:contains('Board Team')))",
+        },
+        {
+            trigger: "body:not(:has(.o_crm_sop_board_me))",
         },
     ],
 });
 
-// The same board in Simplified Chinese.
+// The same board in Simplified Chinese, seen by a rep who won nothing yet:
+// not ranked (no place, no trophy at 0).
 registry.category("web_tour.tours").add("crm_sales_sop_board_zh", {
     steps: () => [
         {
@@ -54,10 +66,16 @@ registry.category("web_tour.tours").add("crm_sales_sop_board_zh", {
             trigger: ".o_crm_sop_board_metrics [data-metric=won_revenue]:contains('赢单金额')",
         },
         {
-            trigger: ".o_crm_sop_board_me:contains('我的排名')",
+            content: "the board lists who won, in Chinese",
+            trigger: ".o_crm_sop_board_row:contains('Board Rep') .fa-trophy",
         },
         {
-            trigger: ".o_crm_sop_board_row_me:contains('Zhang Board')",
+            content: "a rep who won nothing yet is not ranked: no place, no trophy",
+            trigger:
+                ".o_crm_sop_board_table:not(:has(.o_crm_sop_board_row:contains('Zhang Board')))",
+        },
+        {
+            trigger: "body:not(:has(.o_crm_sop_board_me))",
         },
     ],
 });
