@@ -628,9 +628,16 @@ class CrmSopEngine(models.AbstractModel):
         """(progress, SOP stage id, next task id) of a lead from its tasks
         [(SopTaskConfig, SopTaskRow)] in SOP order and the order of its
         pipeline stage. Tasks marked not applicable count neither as open nor
-        as done. The next step follows the deal: the first open task of a SOP
-        stage at or after the deal's pipeline stage; open tasks of earlier
-        stages are left behind (the next step only when nothing is ahead)."""
+        as done.
+
+        The SOP stage follows the deal: the SOP stage mapped to its pipeline
+        stage, or the last one mapped at or before it (a SOP stage mapped to
+        no pipeline stage goes with the mapped one before it). The next step
+        is an open task of that SOP stage, required first; only when it has
+        none, a required task left behind (of a SOP stage mapped before the
+        deal's pipeline stage), else the first open task of a later SOP stage.
+        An optional task left behind is never the next step. Without a pipeline stage yet (a new lead), the first open
+        task is the next step."""
         applicable = [(c, row) for c, row in items if row.state != "na"]
         open_items = [(c, row) for c, row in applicable if row.state == "todo"]
         if applicable:
@@ -638,17 +645,53 @@ class CrmSopEngine(models.AbstractModel):
             progress = round(100 * done / len(applicable))
         else:
             progress = 100 if items else 0
-        if not open_items:
-            return progress, (items[-1][0].stage_id if items else False), False
-        ahead = [
-            (c, row)
-            for c, row in open_items
-            if lead_order is None
-            or not c.crm_stage_id
-            or orders.get(c.crm_stage_id, lead_order) >= lead_order
+        if not items:
+            return progress, False, False
+        if lead_order is None:
+            if not open_items:
+                return progress, items[-1][0].stage_id, False
+            c, row = open_items[0]
+            return progress, c.stage_id, row.id
+        # the pipeline level of each SOP stage, in SOP order
+        levels, level = {}, None
+        for c, _row in items:
+            if c.stage_id not in levels:
+                mapped = orders.get(c.crm_stage_id) if c.crm_stage_id else None
+                level = mapped if mapped is not None else level
+                levels[c.stage_id] = level
+        reached = [
+            (lvl, stage_id)
+            for stage_id, lvl in levels.items()
+            if lvl is not None and lvl <= lead_order
         ]
-        c, row = (ahead or open_items)[0]
-        return progress, c.stage_id, row.id
+        if reached:
+            top = max(lvl for lvl, _stage_id in reached)
+            current = [stage_id for lvl, stage_id in reached if lvl == top]
+            open_stages = {c.stage_id for c, _row in open_items}
+            stage_id = next((s for s in current if s in open_stages), current[-1])
+        else:
+            stage_id = items[0][0].stage_id
+        # required first, then in SOP order (the sort is stable)
+        here = sorted(
+            (pair for pair in open_items if pair[0].stage_id == stage_id),
+            key=lambda pair: not pair[0].required,
+        )
+        if here:
+            return progress, stage_id, here[0][1].id
+        behind = [
+            row.id
+            for c, row in open_items
+            if c.required
+            and c.crm_stage_id
+            and orders.get(c.crm_stage_id, lead_order) < lead_order
+        ]
+        # nothing here nor left behind: the first open task ahead, if any
+        ahead = [
+            row.id
+            for c, row in open_items
+            if levels[c.stage_id] is None or levels[c.stage_id] > lead_order
+        ]
+        return progress, stage_id, (behind or ahead or [False])[0]
 
     @api.model
     def _sop_gate_held(self, items, lead_order, orders):
