@@ -717,12 +717,14 @@ class CrmSopEngine(models.AbstractModel):
         pipeline stage. Tasks marked not applicable count neither as open nor
         as done.
 
-        Both follow the deal's pipeline stage: the next step is the first
-        open task of a SOP stage at or after it, and the SOP stage is that
-        task's. Open tasks of earlier stages are left behind: when nothing is
-        open ahead, the SOP stage is the one of the deal's pipeline stage
-        (the last linked at or before it) and the next step a required task
-        left behind, never an optional one."""
+        The SOP stage follows the deal: the SOP stage mapped to its pipeline
+        stage, or the last one mapped at or before it (a SOP stage mapped to
+        no pipeline stage goes with the mapped one before it). The next step
+        is an open task of that SOP stage, required first; only when it has
+        none, a required task left behind (of a SOP stage mapped before the
+        deal's pipeline stage), else the first open task of a later SOP stage.
+        An optional task left behind is never the next step. Without a pipeline stage yet (a new lead), the first open
+        task is the next step."""
         applicable = [(c, row) for c, row in items if row.state != "na"]
         open_items = [(c, row) for c, row in applicable if row.state == "todo"]
         if applicable:
@@ -730,40 +732,53 @@ class CrmSopEngine(models.AbstractModel):
             progress = round(100 * done / len(applicable))
         else:
             progress = 100 if items else 0
-        if not open_items:
-            return progress, (items[-1][0].stage_id if items else False), False
-        ahead = [
-            (c, row)
-            for c, row in open_items
-            if lead_order is None
-            or not c.crm_stage_id
-            or orders.get(c.crm_stage_id, lead_order) >= lead_order
-        ]
-        if ahead:
-            c, row = ahead[0]
-            return progress, c.stage_id, row.id
-        # nothing open ahead: the deal is in the SOP stage of its pipeline
-        # stage; a required task left behind is still the next step
-        reached = self._sop_stage_reached(items, lead_order, orders)
-        behind = [(c, row) for c, row in open_items if c.required]
-        if behind:
-            c, row = behind[0]
-            return progress, reached or c.stage_id, row.id
-        return progress, reached or open_items[-1][0].stage_id, False
-
-    @api.model
-    def _sop_stage_reached(self, items, lead_order, orders):
-        """The SOP stage of the deal's pipeline stage: the last SOP stage (in
-        SOP order) linked to a pipeline stage at or before it; False when the
-        deal's stage is not known yet or no SOP stage is linked before it."""
+        if not items:
+            return progress, False, False
         if lead_order is None:
-            return False
-        reached = False
+            if not open_items:
+                return progress, items[-1][0].stage_id, False
+            c, row = open_items[0]
+            return progress, c.stage_id, row.id
+        # the pipeline level of each SOP stage, in SOP order
+        levels, level = {}, None
         for c, _row in items:
-            order = orders.get(c.crm_stage_id) if c.crm_stage_id else None
-            if order is not None and order <= lead_order:
-                reached = c.stage_id
-        return reached
+            if c.stage_id not in levels:
+                mapped = orders.get(c.crm_stage_id) if c.crm_stage_id else None
+                level = mapped if mapped is not None else level
+                levels[c.stage_id] = level
+        reached = [
+            (lvl, stage_id)
+            for stage_id, lvl in levels.items()
+            if lvl is not None and lvl <= lead_order
+        ]
+        if reached:
+            top = max(lvl for lvl, _stage_id in reached)
+            current = [stage_id for lvl, stage_id in reached if lvl == top]
+            open_stages = {c.stage_id for c, _row in open_items}
+            stage_id = next((s for s in current if s in open_stages), current[-1])
+        else:
+            stage_id = items[0][0].stage_id
+        # required first, then in SOP order (the sort is stable)
+        here = sorted(
+            (pair for pair in open_items if pair[0].stage_id == stage_id),
+            key=lambda pair: not pair[0].required,
+        )
+        if here:
+            return progress, stage_id, here[0][1].id
+        behind = [
+            row.id
+            for c, row in open_items
+            if c.required
+            and c.crm_stage_id
+            and orders.get(c.crm_stage_id, lead_order) < lead_order
+        ]
+        # nothing here nor left behind: the first open task ahead, if any
+        ahead = [
+            row.id
+            for c, row in open_items
+            if levels[c.stage_id] is None or levels[c.stage_id] > lead_order
+        ]
+        return progress, stage_id, (behind or ahead or [False])[0]
 
     @api.model
     def _sop_gate_held(self, items, lead_order, orders):

@@ -388,6 +388,11 @@ class TestSopEngine(TestSopCommon):
         self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_script)
         self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
         self.env["crm.sop.script.send"]._sop_record(lead, self.mail_template, "copy")
+        # the SOP stage follows the pipeline: still the contact stage, its
+        # work done, the next step is the first task ahead
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_call)
+        lead.write({"stage_id": self.stage_team1_2.id})
         self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
         self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_call)
         self.assertEqual(lead.sop_progress, 50)
@@ -405,6 +410,39 @@ class TestSopEngine(TestSopCommon):
             lead.sop_task_ids.mapped("stage_id"),
             self.sop_stage_contact + self.sop_stage_pitch,
         )
+
+    @users("user_sales_salesman")
+    def test_summary_follows_pipeline(self):
+        """A deal further down the pipeline than its SOP shows the SOP stage
+        of its pipeline stage; its next step is a task of that stage
+        (required first), then a required task left behind, never an
+        optional one left behind."""
+        self.tt_manual.sudo().sequence = 5  # optional, before the call
+        self.tt_visit.sudo().required = False
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(
+                partner_id=self.customer.id,
+                stage_id=self.stage_team1_2.id,
+                expected_revenue=100,
+            )
+        )
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_call)
+        self.assertTrue(self._task(lead, self.tt_customer).left_behind)
+        lead.activity_schedule("mail.mail_activity_data_call").action_feedback("Ok")
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_manual)
+        self._task(lead, self.tt_manual).action_sop_mark_done()
+        # the stage's work done: a required task left behind
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_customer)
+        self.assertTrue(lead.sop_next_task_id.left_behind)
+        self.customer.write({"sop_gender": "male", "sop_age_range": "25_34"})
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_script)
+        self.env["crm.sop.script.send"]._sop_record(lead, self.mail_template, "copy")
+        # only the optional visit data is left behind: no next step
+        self.assertEqual(self._task(lead, self.tt_visit).state, "todo")
+        self.assertFalse(lead.sop_next_task_id)
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
 
     def test_batch_create_evaluates_all(self):
         self.customer.write({"sop_gender": "male", "sop_age_range": "25_34"})

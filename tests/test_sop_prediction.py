@@ -247,10 +247,11 @@ class TestSopStageDays(TestSopCommon):
         self.assertEqual(
             Log.search([("lead_id", "=", lead.id)]).sop_stage_id, self.sop_stage_contact
         )
-        # Contact done: the deal moves to Pitch, the Contact stint ends
+        # Contact done, the deal moves to Pitch: the Contact stint ends
         self.customer.write({"sop_gender": "male", "sop_age_range": "25_34"})
         lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
         self.env["crm.sop.script.send"]._sop_record(lead, self.mail_template, "copy")
+        lead.write({"stage_id": self.stage_team1_2.id})
         self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
         logs = Log.search([("lead_id", "=", lead.id)], order="id")
         self.assertEqual(

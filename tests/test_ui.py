@@ -217,3 +217,85 @@ class TestSopGatesUi(HttpCase):
             )
         )
         self.assertFalse(self.env["crm.sop.gate.pass"].search_count([]))
+
+
+def _rep_panel_deals(env, login, lang):
+    """A rep who sees the whole pipeline (lang ``lang``), their stalled deal
+    in Proposition without revenue, a fresh deal, and another rep's stalled
+    deal; returns the Proposition deal."""
+    rep = mail_new_test_user(
+        env,
+        login=login,
+        name=login.replace("_", " ").title(),
+        lang=lang,
+        groups="sales_team.group_sale_salesman_all_leads",
+    )
+    other = mail_new_test_user(
+        env, login=f"{login}_other", groups="sales_team.group_sale_salesman"
+    )
+    team = env["crm.team"].create(
+        {"name": f"{login} team", "member_ids": [(6, 0, (rep + other).ids)]}
+    )
+    vals = {"type": "opportunity", "team_id": team.id, "expected_revenue": 0}
+    proposal, fresh, others = env["crm.lead"].create(
+        [
+            {
+                **vals,
+                "name": "Proposal deal",
+                "user_id": rep.id,
+                "stage_id": env.ref("crm.stage_lead3").id,
+            },
+            {**vals, "name": "Fresh deal", "user_id": rep.id},
+            {**vals, "name": "Other rep stalled", "user_id": other.id},
+        ]
+    )
+    # the stall pass is a cron: its flag, set as it would
+    env.flush_all()
+    env.cr.execute(
+        "UPDATE crm_lead SET sop_stalled = TRUE WHERE id IN %s",
+        (tuple((proposal + others).ids),),
+    )
+    env.invalidate_all()
+    # the server side of the panel: the SOP stage of Proposition, a next step of it
+    pitch = env.ref("crm_sales_sop.crm_sop_stage_product_pitch")
+    assert proposal.sop_stage_id == pitch, proposal.sop_stage_id.name
+    assert proposal.sop_next_task_id.stage_id == pitch
+    return proposal
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopRepPanelUi(HttpCase):
+    """Issue 15 at 1440 px, in English and Simplified Chinese."""
+
+    browser_size = "1440x900"
+
+    def _run(self, login, lang):
+        lead = _rep_panel_deals(self.env, login, lang)
+        self.start_tour("/odoo/crm", "crm_sales_sop_rep_filters", login=login)
+        self.start_tour(f"/odoo/crm/{lead.id}", "crm_sales_sop_rep_panel", login=login)
+
+    def test_rep_panel_en(self):
+        self._run("sop_panel_rep_en", "en_US")
+
+    def test_rep_panel_zh(self):
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self._run("sop_panel_rep_zh", "zh_CN")
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopRepPanelUiPhone(HttpCase):
+    """Issue 15 at 390 px: the deal form, in English and Simplified Chinese."""
+
+    browser_size = "390x844"
+    touch_enabled = True
+
+    def _run(self, login, lang):
+        lead = _rep_panel_deals(self.env, login, lang)
+        self.start_tour(f"/odoo/crm/{lead.id}", "crm_sales_sop_rep_panel", login=login)
+
+    def test_rep_panel_phone_en(self):
+        self._run("sop_panel_phone_en", "en_US")
+
+    def test_rep_panel_phone_zh(self):
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self._run("sop_panel_phone_zh", "zh_CN")

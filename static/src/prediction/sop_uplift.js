@@ -67,10 +67,16 @@ export class SopUplift extends Component {
         );
     }
 
+    get tasksLabel() {
+        return this.state.data.enough_history
+            ? _t("Open tasks and how much doing each one raises the chance to close:")
+            : _t("Open tasks to do next:");
+    }
+
     get notEnough() {
         const data = this.state.data;
         return _t(
-            "Not enough closed deals in this team yet to tell what each step is worth: %(won)s won and %(lost)s lost so far (%(min_won)s won and %(min_lost)s lost needed).",
+            "Not enough closed deals in this team yet to tell what each step is worth: %(won)s won and %(lost)s lost so far (%(min_won)s won and %(min_lost)s lost needed). Then this card will show the chance to close this deal now and how much each open task raises it.",
             { won: data.won, lost: data.lost, min_won: data.min_won, min_lost: data.min_lost }
         );
     }

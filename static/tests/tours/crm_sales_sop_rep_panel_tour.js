@@ -1,0 +1,81 @@
+/** @odoo-module **/
+
+import { registry } from "@web/core/registry";
+
+// Issue 15, from the rep's seat (en and zh_CN): the SOP filters narrow My
+// Pipeline; a deal in Proposition shows the SOP stage of Proposition, its
+// left-behind tasks marked as such, the form says Stalled, the prediction
+// card without history says what it will show and shows no empty worth, and
+// the next step is neither cut nor its button wrapped.
+registry.category("web_tour.tours").add("crm_sales_sop_rep_filters", {
+    url: "/odoo/crm",
+    steps: () => [
+        {
+            content: "My Pipeline is on",
+            trigger: ".o_searchview .o_facet_values",
+        },
+        {
+            content: "open the filters",
+            trigger: ".o_searchview_dropdown_toggler",
+            run: "click",
+        },
+        {
+            content: "Filters › Stalled",
+            trigger: ".o_filter_menu .o-dropdown-item:contains('Stalled'), .o_filter_menu .o-dropdown-item:contains('停滞')",
+            run: "click",
+        },
+        {
+            content: "two facets: My Pipeline and Stalled, not 'My Pipeline or Stalled'",
+            trigger: ".o_searchview:has(.o_searchview_facet + .o_searchview_facet)",
+        },
+        {
+            content: "only the rep's stalled deals",
+            trigger: ".o_kanban_view:not(:has(.o_kanban_record:contains('Fresh deal'))):not(:has(.o_kanban_record:contains('Other rep stalled'))) .o_kanban_record:contains('Proposal deal')",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("crm_sales_sop_rep_panel", {
+    steps: () => [
+        {
+            content: "the form says Stalled",
+            trigger: ".o_form_view .o_crm_sop_stalled:visible",
+        },
+        {
+            content: "the SOP stage is the one of Proposition",
+            trigger: ".o_field_widget[name=sop_stage_id]:contains('Product Pitch'), .o_field_widget[name=sop_stage_id]:contains('产品推介')",
+        },
+        {
+            content: "the left-behind tasks are marked as such",
+            trigger: ".o_crm_sop_tasks .text-bg-warning",
+        },
+        {
+            content: "the next step is not cut and 'Do it' is on one line",
+            trigger: ".o_crm_sop_next:visible button[name=action_sop_next]",
+            run() {
+                const next = document.querySelector(".o_crm_sop_next");
+                const name = next.querySelector(".o_crm_sop_next_name");
+                for (const el of [name, ...name.querySelectorAll("*")]) {
+                    if (el.scrollWidth > el.clientWidth + 1) {
+                        throw new Error(`next step cut: ${el.outerHTML}`);
+                    }
+                }
+                const button = next.querySelector("button[name=action_sop_next]");
+                const range = document.createRange();
+                range.selectNodeContents(button);
+                const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+                if (lines.size !== 1) {
+                    throw new Error(`"Do it" on ${lines.size} lines`);
+                }
+            },
+        },
+        {
+            content: "without history the card says what it will show",
+            trigger: ".o_crm_sop_uplift .o_crm_sop_uplift_not_enough",
+        },
+        {
+            content: "no revenue: no 'Worth if won', and the task list is labelled",
+            trigger: ".o_crm_sop_uplift:not(:has(.o_crm_sop_uplift_worth)) .o_crm_sop_uplift_tasks_label",
+        },
+    ],
+});
