@@ -23,3 +23,6 @@ from . import test_sop_board, test_sop_board_ui  # isort: skip
 
 # review reports
 from . import test_sop_reports, test_sop_reports_ui  # isort: skip
+
+# the demo's history
+from . import test_sop_demo  # isort: skip
