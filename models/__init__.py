@@ -47,3 +47,6 @@ from . import (  # isort: skip
     gamification_goal,
     gamification_goal_definition,
 )
+
+# the demo's history (called by the demo data only)
+from . import crm_sop_demo  # isort: skip

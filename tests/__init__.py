@@ -26,3 +26,6 @@ from . import test_sop_reports, test_sop_reports_ui  # isort: skip
 
 # uninstall hook
 from . import test_sop_uninstall  # isort: skip
+
+# the demo's history
+from . import test_sop_demo  # isort: skip

@@ -734,7 +734,12 @@ class TestSopScriptReport(TestSopReportsCommon):
         self.assertAlmostEqual(script["won_rate_not_got"], 100 / 3)
         self.assertAlmostEqual(script["lift"], 100 / 3)
         Report = self.env["crm.sop.script.report"].with_user(self.manager)
-        advanced = Report.search([("advanced_count", "=", 1)])
+        advanced = Report.search(
+            [
+                ("advanced_count", "=", 1),
+                ("mail_template_id", "=", self.mail_template.id),
+            ]
+        )
         self.assertEqual(advanced.lead_id, self.w1 + self.w3)
         # team B's deals never got it: not compared with
         self.assertFalse(Report.search_count([("team_id", "=", self.team_b.id)]))
