@@ -2,6 +2,8 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
+from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
+
 from .crm_sop_deal import SOP_OPEN_SQL
 
 # the most working days a SOP stage may wait before its deals stall (a year
@@ -244,6 +246,9 @@ class CrmSopStage(models.Model):
 
     def unlink(self):
         """Tasks go first; a stage whose tasks hold done history is archived."""
+        if self.env.context.get(MODULE_UNINSTALL_FLAG):
+            # the addon is uninstalled: its tables go, history included
+            return super().unlink()
         self.task_template_ids.unlink()
         keep = self.with_context(active_test=False).task_template_ids.stage_id
         if keep:

@@ -7,6 +7,8 @@ from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 
+from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
+
 from .crm_sop_config import SopTaskConfig
 
 _logger = logging.getLogger(__name__)
@@ -300,6 +302,9 @@ class CrmSopTaskTemplate(models.Model):
         """Removing a task from a playbook keeps its history: a task template
         with done tasks is archived, the others are deleted (with their open
         tasks)."""
+        if self.env.context.get(MODULE_UNINSTALL_FLAG):
+            # the addon is uninstalled: its tables go, history included
+            return super().unlink()
         with_history = (
             self.env["crm.sop.task"]
             .sudo()

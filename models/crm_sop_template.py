@@ -1,6 +1,8 @@
 from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 
+from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
+
 
 class CrmSopTemplate(models.Model):
     _name = "crm.sop.template"
@@ -115,6 +117,9 @@ class CrmSopTemplate(models.Model):
     def unlink(self):
         """Stages (and their tasks) go first: those holding done tasks are archived
         with the playbook rather than deleted, so the history stays."""
+        if self.env.context.get(MODULE_UNINSTALL_FLAG):
+            # the addon is uninstalled: its tables go, history included
+            return super().unlink()
         self.stage_ids.unlink()
         keep = self.with_context(active_test=False).stage_ids.template_id
         keep.action_archive()
