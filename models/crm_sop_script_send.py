@@ -48,7 +48,7 @@ PARAGRAPH_TAGS = {
     "ol",
     "pre",
 }
-LINE_TAGS = {"br", "li", "tr"}
+LINE_TAGS = {"li", "tr"}
 PARAGRAPH, LINE, BREAK = "\x02", "\x01", "\x03"
 
 
@@ -78,11 +78,10 @@ def sop_plain_text(body):
         boundary = (
             PARAGRAPH if tag in PARAGRAPH_TAGS else (LINE if tag in LINE_TAGS else "")
         )
-        if boundary and tag != "br":
-            parts.append(boundary)
+        parts.append(boundary)
         if tag == "li":
             parts.append("- ")
-        if node.text and tag != "br":
+        if node.text:
             parts.append(node.text)
         for child in node:
             walk(child)

@@ -257,6 +257,15 @@ class TestSopReminder(TestSopReminderCommon):
         self.assertEqual(
             message_mail.notification_ids.mapped("notification_type"), ["email"]
         )
+        # on the rep's own contact, yet nobody else reads it (another rep
+        # reads that contact, not the digest notified to its owner)
+        with self.assertRaises(AccessError):
+            message_mail.with_user(rep_zh).read(["body"])
+        self.assertFalse(
+            self.env["mail.message"]
+            .with_user(rep_zh)
+            .search([("id", "=", message_mail.id)])
+        )
         # the email's layout: no document header, as wide as the screen (up
         # to 590 px); the mail itself is deleted once sent
         layout = self.env.ref("crm_sales_sop.mail_notification_sop_digest")

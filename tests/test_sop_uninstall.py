@@ -1,5 +1,7 @@
 from odoo.tests import TransactionCase, tagged
 
+from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
+
 from .. import _crm_sop_uninstall
 
 
@@ -48,3 +50,23 @@ class TestSopUninstall(TransactionCase):
         params.set_param("crm.pls_fields", "phone_state,email_state")
         _crm_sop_uninstall(self.env)
         self.assertEqual(params.get_param("crm.pls_fields"), "phone_state,email_state")
+
+    def test_uninstall_deletes_configuration_with_history(self):
+        """Live, a task template with done tasks is archived to keep its
+        history; under Odoo's uninstall it goes (its tables go anyway), so
+        that the scripts it names can be deleted after it."""
+        lead = self.env["crm.lead"].create(
+            {"name": "With history", "type": "opportunity"}
+        )
+        task = lead.sop_task_ids.filtered(
+            lambda t: t.task_template_id.kind == "manual"
+        )[:1]
+        self.assertTrue(task, "the default playbook has a task ticked by hand")
+        task.action_sop_mark_done()
+        task_template = task.task_template_id
+        task_template.unlink()
+        self.assertTrue(task_template.exists())
+        self.assertFalse(task_template.active, "archived with its history")
+        task_template.with_context(**{MODULE_UNINSTALL_FLAG: True}).unlink()
+        self.assertFalse(task_template.exists())
+        self.assertFalse(task.exists())

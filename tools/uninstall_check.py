@@ -27,6 +27,10 @@ def _env(db):
     return registry
 
 
+def _module(env):
+    return env["ir.module.module"].search([("name", "=", "crm_sales_sop")])
+
+
 def use(db):
     registry = _env(db)
     with registry.cursor() as cr:
@@ -93,14 +97,14 @@ def uninstall(db):
     registry = _env(db)
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-        module = env["ir.module.module"].search([("name", "=", "crm_sales_sop")])
+        module = _module(env)
         assert module.state == "installed", module.state
         module.button_immediate_uninstall()
     registry = odoo.modules.registry.Registry(db)
     problems = []
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-        module = env["ir.module.module"].search([("name", "=", "crm_sales_sop")])
+        module = _module(env)
         if module.state != "uninstalled":
             problems.append(f"module state {module.state}")
         cr.execute(
@@ -156,7 +160,7 @@ def reinstalled(db):
     registry = _env(db)
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-        module = env["ir.module.module"].search([("name", "=", "crm_sales_sop")])
+        module = _module(env)
         assert module.state == "installed", module.state
         leads = env["crm.lead"].search(
             [("type", "=", "opportunity"), ("sop_template_id", "!=", False)]
