@@ -261,6 +261,7 @@ class CrmLead(models.Model):
     # SCRIPTS (one-click send: crm_sop_script_send.py)
     # ------------------------------------------------------------
 
+    @api.readonly
     def sop_get_scripts(self):
         """The Scripts menu of the SOP panel: the scripts of the deal's SOP
         stage first, the channels, the languages a script may be sent in."""

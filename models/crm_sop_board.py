@@ -48,6 +48,7 @@ class CrmSopBoard(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
+    @api.readonly
     def get_board(
         self,
         metric,

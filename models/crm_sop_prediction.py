@@ -190,6 +190,7 @@ class CrmLead(models.Model):
         )
         return {(row[0], row[1]): row[2:] for row in self.env.cr.fetchall()}
 
+    @api.readonly
     def get_sop_uplift(self):
         """How much completing each of the deal's next open SOP tasks is
         expected to raise its chance to close, with the evidence.

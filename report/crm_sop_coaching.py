@@ -34,6 +34,7 @@ class CrmSopCoaching(models.AbstractModel):
     _description = "Sales SOP Coaching Queue"
 
     @api.model
+    @api.readonly
     def get_queue(self, team_id, limit=50):
         """The coaching queue of ``team_id``, best first.
 

@@ -148,6 +148,7 @@ class CrmSopPlaybookReport(models.Model):
     # ------------------------------------------------------------
 
     @api.model
+    @api.readonly
     def compare(self, playbook_ids, date_from=False, date_to=False, team_id=False):
         """Playbooks side by side over the deals closed from ``date_from`` to
         ``date_to`` (days, both included; False: no bound), of ``team_id``.

@@ -29,3 +29,6 @@ from . import test_sop_uninstall  # isort: skip
 
 # the demo's history
 from . import test_sop_demo  # isort: skip
+
+# read-only entry points (the replica)
+from . import test_sop_readonly  # isort: skip
