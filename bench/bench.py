@@ -48,6 +48,9 @@ import scenario_board  # isort: skip
 
 # review reports
 import scenario_reports  # isort: skip
+
+# reads on a streaming replica
+import scenario_replica  # isort: skip
 import scenario_core_db
 import scenario_create
 import scenario_import
@@ -84,6 +87,8 @@ SCENARIOS = {
         scenario_uplift,
         # review reports
         scenario_reports,
+        # reads on a streaming replica (only when asked for)
+        scenario_replica,
     )
 }
 # what runs without --only (core-db needs a second database)
