@@ -49,7 +49,8 @@ import scenario_board  # isort: skip
 # review reports
 import scenario_reports  # isort: skip
 
-# reads on a streaming replica
+# reads on a streaming replica, many reps at once
+import scenario_load  # isort: skip
 import scenario_replica  # isort: skip
 import scenario_core_db
 import scenario_create
@@ -87,8 +88,9 @@ SCENARIOS = {
         scenario_uplift,
         # review reports
         scenario_reports,
-        # reads on a streaming replica (only when asked for)
+        # reads on a streaming replica, many reps at once (only when asked for)
         scenario_replica,
+        scenario_load,
     )
 }
 # what runs without --only (core-db needs a second database)

@@ -8,7 +8,7 @@ import psycopg2
 import pytz
 from markupsafe import Markup
 
-from odoo import api, models
+from odoo import api, models, tools
 from odoo.exceptions import UserError
 from odoo.tools import SQL, split_every
 
@@ -1434,27 +1434,74 @@ class CrmSopEngine(models.AbstractModel):
         ``max_stall_days`` weeks (bounded) and a month."""
         tz = pytz.timezone(calendar.tz or "UTC")
         today = pytz.utc.localize(now).astimezone(tz).date()
+        window_start = today - timedelta(
+            weeks=min(max_stall_days, SOP_STALL_DAYS_MAX) * STALL_WINDOW_WEEKS_PER_DAY,
+            days=STALL_WINDOW_MARGIN_DAYS,
+        )
         start_day = max(
             pytz.utc.localize(since).astimezone(tz).date() + timedelta(days=1),
-            today
-            - timedelta(
-                weeks=min(max_stall_days, SOP_STALL_DAYS_MAX)
-                * STALL_WINDOW_WEEKS_PER_DAY,
-                days=STALL_WINDOW_MARGIN_DAYS,
-            ),
+            window_start,
         )
         if start_day >= today:
             return []
+        days = self._sop_calendar_days(
+            calendar.id,
+            company.id,
+            window_start,
+            today,
+            self._sop_calendar_stamp(calendar.id),
+        )
+        return list(days[bisect.bisect_left(days, start_day) :])
+
+    @api.model
+    def _sop_calendar_stamp(self, calendar_id):
+        """What the working days of a calendar depend on, in one query: the
+        calendar, its attendances and the leaves (public holidays), each as
+        (rows, highest id, last write): any change to them changes it (ids
+        are never given twice, even after a rollback)."""
+        for model in ("resource.calendar", "resource.calendar.attendance"):
+            self.env[model].flush_model()
+        self.env["resource.calendar.leaves"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """SELECT c.write_date, c.tz,
+                          (SELECT ARRAY[count(*)::text, max(id)::text,
+                                        max(write_date)::text]
+                             FROM resource_calendar_attendance
+                            WHERE calendar_id = c.id),
+                          (SELECT ARRAY[count(*)::text, max(id)::text,
+                                        max(write_date)::text]
+                             FROM resource_calendar_leaves)
+                     FROM resource_calendar c WHERE c.id = %s""",
+                calendar_id,
+            )
+        )
+        return tuple(
+            tuple(value) if isinstance(value, list) else value
+            for value in self.env.cr.fetchone() or ()
+        )
+
+    @api.model
+    @tools.ormcache("calendar_id", "company_id", "start_day", "today", "stamp")
+    def _sop_calendar_days(self, calendar_id, company_id, start_day, today, stamp):
+        """(sorted working days from ``start_day`` to ``today`` excluded),
+        kept by each worker while ``stamp`` (``_sop_calendar_stamp``) holds:
+        a year of a calendar's intervals takes ~30 ms to compute, and every
+        deal form (days in the SOP stage) and stall pass reads them."""
+        # sudo: the calendar and the public holidays of the company, read as
+        # the engine (ids the engine chose, not typed by a user)
+        calendar = self.env["resource.calendar"].sudo().browse(calendar_id)
+        tz = pytz.timezone(calendar.tz or "UTC")
         intervals = calendar._work_intervals_batch(
             tz.localize(datetime.combine(start_day, time.min)),
             tz.localize(datetime.combine(today, time.min)),
             tz=tz,
             domain=[
                 ("time_type", "=", "leave"),
-                ("company_id", "in", [False, company.id]),
+                ("company_id", "in", [False, company_id]),
             ],
         )[False]
-        return sorted({start.date() for start, _stop, _meta in intervals})
+        return tuple(sorted({start.date() for start, _stop, _meta in intervals}))
 
     # ------------------------------------------------------------
     # MERGE

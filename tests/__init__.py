@@ -30,5 +30,5 @@ from . import test_sop_uninstall  # isort: skip
 # the demo's history
 from . import test_sop_demo  # isort: skip
 
-# read-only entry points (the replica)
-from . import test_sop_readonly  # isort: skip
+# read-only entry points (the replica), the load test's small run
+from . import test_sop_load, test_sop_readonly  # isort: skip

@@ -1,0 +1,504 @@
+"""Scenario ``load``: many reps at once on a multi-worker Odoo.
+
+Two databases with their demo data, ``<db>_load_core`` (core crm alone) and
+``<db>_load_sop`` (crm with the addon), created when missing. In each,
+``--load-reps`` salespersons of one team, each with ``--load-deals`` open
+opportunities. For each database in turn an Odoo server is started with
+``--workers=--load-workers`` and one cron worker, and every rep loops a day
+through JSON-RPC as the web client sends it (``tests/load_day.py``:
+pipeline, open a deal with its panel, fill in, mark done, move a stage,
+create a deal, the board) for ``--load-seconds``, all at once (one thread
+each). Reported per operation: p50 / p95 / max latency on each side, the p95
+ratio, and every server error (a refusal is an answer, not an error).
+
+With the addon, the reminder job is due twice during the run (the reps work
+around the clock in UTC): after the run, each prompt has exactly one ledger
+row and one message, and every open deal has exactly its playbook's tasks
+and a summary that agrees with them (``integrity_problems``, SQL and the
+engine's own rule).
+"""
+
+import importlib.util
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import requests
+from harness import log, prepare_database, verdict
+
+import odoo
+from odoo import SUPERUSER_ID, Command, api, fields
+from odoo.modules.registry import Registry
+
+NAME = "load"
+TARGET_P95_RATIO = 1.25
+LOGIN = "load_rep_{:02d}"
+SIDES = {"core": "crm", "sop": "crm_sales_sop"}
+# operations that are the same in both loops; the others have core's
+# nearest as their baseline (mark done: an activity; board: the pipeline
+# analysis by salesperson)
+SAME = ("pipeline", "open deal", "fill in", "move stage", "create deal")
+LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
+# what Odoo retries itself (service.model.retrying): logged, never answered
+RETRIED = ("could not serialize access", "deadlock detected", "lock not available")
+
+_spec = importlib.util.spec_from_file_location(
+    "load_day", Path(__file__).resolve().parent.parent / "tests" / "load_day.py"
+)
+load_day = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(load_day)
+
+
+def add_arguments(parser):
+    group = parser.add_argument_group("load")
+    group.add_argument("--load-reps", type=int, default=16, metavar="N")
+    group.add_argument("--load-deals", type=int, default=8, metavar="N")
+    group.add_argument("--load-seconds", type=int, default=60, metavar="N")
+    group.add_argument("--load-workers", type=int, default=4, metavar="N")
+    group.add_argument(
+        "--load-rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="load: core then SOP, N times, alternating which goes first",
+    )
+    group.add_argument("--load-http-port", type=int, default=8180, metavar="N")
+
+
+def check_args(args):
+    if min(args.load_reps, args.load_deals, args.load_seconds) < 1:
+        return "load: counts must be positive"
+    return None
+
+
+def db_name(args, side):
+    return f"{args.db}_load_{side}"
+
+
+def prepare(db, side, args):
+    """The team, its reps (password = login, UTC) and their deals; with the
+    addon, a round-the-clock calendar for the reps and the reminder job due
+    twice during the run. Returns what the loops need and the run's start."""
+    registry = Registry(db)
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        Users = env["res.users"].with_context(no_reset_password=True)
+        group = env.ref("sales_team.group_sale_salesman")
+        reps = Users.search([("login", "like", "load_rep_")], order="login")
+        missing = [LOGIN.format(i) for i in range(args.load_reps)]
+        missing = [login for login in missing if login not in reps.mapped("login")]
+        reps |= Users.create(
+            [
+                {
+                    "name": f"Load Rep {login[-2:]}",
+                    "login": login,
+                    "password": login,
+                    "email": f"{login}@example.com",
+                    "tz": "UTC",
+                    "groups_id": [Command.set(group.ids)],
+                }
+                for login in missing
+            ]
+        )
+        reps = reps.filtered(lambda u: u.login < LOGIN.format(args.load_reps))
+        team = env["crm.team"].search([("name", "=", "Load Team")], limit=1)
+        if not team:
+            team = env["crm.team"].create({"name": "Load Team"})
+        team.member_ids = [Command.set(reps.ids)]
+        Lead = env["crm.lead"]
+        deals = {}
+        for rep in reps:
+            mine = Lead.search(
+                [("user_id", "=", rep.id), ("name", "like", "Load deal ")],
+                limit=args.load_deals,
+                order="id",
+            )
+            mine |= Lead.create(
+                [
+                    {
+                        "name": f"Load deal {rep.login} {index}",
+                        "type": "opportunity",
+                        "team_id": team.id,
+                        "user_id": rep.id,
+                    }
+                    for index in range(len(mine), args.load_deals)
+                ]
+            )
+            # a customer of each deal's own (a shared one would make every
+            # rep's phone write contend for one row: core writes it through)
+            alone = mine.filtered(lambda lead: lead.partner_id.name != lead.name)
+            customers = env["res.partner"].create(
+                [{"name": lead.name} for lead in alone]
+            )
+            for lead, customer in zip(alone, customers, strict=True):
+                lead.partner_id = customer
+            deals[rep.login] = mine.ids
+        stages = env["crm.stage"].search(
+            [("is_won", "=", False), ("team_id", "in", [False, team.id])]
+        )
+        start = fields.Datetime.now()
+        # the reps are measured, not the jobs a new database has overdue
+        # (lead scoring's daily recompute locks every lead for seconds)
+        cr.execute(
+            "UPDATE ir_cron SET nextcall = now() AT TIME ZONE 'UTC' + interval '7 days'"
+        )
+        cr.execute("DELETE FROM ir_cron_trigger")
+        # no lead enrichment: this machine has no way to IAP, and each
+        # failed try locks a batch of leads (FOR UPDATE NOWAIT) in both
+        env["ir.config_parameter"].set_param("crm.iap.lead.enrich.setting", "manual")
+        if side == "sop":
+            calendar = env["resource.calendar"].search(
+                [("name", "=", "Load: around the clock")], limit=1
+            ) or env["resource.calendar"].create(
+                {
+                    "name": "Load: around the clock",
+                    "tz": "UTC",
+                    "attendance_ids": [Command.clear()]
+                    + [
+                        Command.create(
+                            {
+                                "name": f"Day {day}",
+                                "dayofweek": str(day),
+                                "hour_from": 0,
+                                "hour_to": 23.99,
+                                "day_period": "morning",
+                            }
+                        )
+                        for day in range(7)
+                    ],
+                }
+            )
+            Resource = env["resource.resource"]
+            have = Resource.search([("user_id", "in", reps.ids)]).mapped("user_id")
+            Resource.create(
+                [
+                    {"name": rep.name, "user_id": rep.id, "calendar_id": calendar.id}
+                    for rep in reps - have
+                ]
+            )
+            Resource.search([("user_id", "in", reps.ids)]).calendar_id = calendar
+            # a new day of prompts for each round
+            cr.execute(
+                "DELETE FROM crm_sop_reminder WHERE user_id = ANY(%s)", [reps.ids]
+            )
+        cr.commit()
+        return {
+            "reps": reps.mapped("login"),
+            "deals": deals,
+            "stages": stages.ids,
+            "team_id": team.id,
+            "start": start,
+            "rep_ids": reps.ids,
+        }
+
+
+@contextmanager
+def server(db, args):
+    port = args.load_http_port
+    # odoo-bin, not -m odoo: in multi-worker mode Odoo starts its gevent
+    # process again from sys.argv[0]
+    odoo_bin = Path(odoo.__file__).resolve().parent.parent / "odoo-bin"
+    start = [str(odoo_bin)] if odoo_bin.exists() else ["-m", "odoo"]
+    command = [
+        sys.executable,
+        *start,
+        "-d",
+        db,
+        f"--addons-path={args.addons_path}",
+        f"--db-filter=^{db}$",
+        "--http-interface=127.0.0.1",
+        f"--http-port={port}",
+        f"--gevent-port={port + 1}",
+        f"--workers={args.load_workers}",
+        "--max-cron-threads=1",
+        "--limit-time-real=600",
+        "--limit-time-cpu=300",
+        "--log-level=warn",
+    ]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    errors = []
+
+    def read_log():
+        """The server's ERROR records, each with its continuation lines."""
+        record = None
+        for line in process.stderr:
+            if LOG_RECORD.match(line):
+                if record and " ERROR " in record[0]:
+                    errors.append("".join(record))
+                record = [line]
+            elif record is not None:
+                record.append(line)
+        if record and " ERROR " in record[0]:
+            errors.append("".join(record))
+
+    reader = threading.Thread(target=read_log, daemon=True)
+    reader.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _attempt in range(600):
+            with suppress(requests.ConnectionError):
+                if requests.get(f"{url}/web/login", timeout=5).ok:
+                    break
+            time.sleep(0.2)
+        else:
+            sys.exit("error: the Odoo server did not start")
+        yield url, errors
+    finally:
+        process.terminate()
+        process.wait(60)
+        reader.join(5)
+
+
+def run_side(side, args):
+    db = db_name(args, side)
+    data = prepare(db, side, args)
+    samples, lock = [], threading.Lock()
+    with server(db, args) as (url, server_errors):
+        days = [
+            load_day.RepDay(
+                url,
+                db,
+                login,
+                login,
+                side == "sop",
+                data["deals"][login],
+                data["stages"],
+                data["team_id"],
+            )
+            for login in data["reps"]
+        ]
+        deadline = time.perf_counter() + args.load_seconds
+        loops = []
+
+        def work(day):
+            done = 0
+            while time.perf_counter() < deadline:
+                result = day.step(done)
+                with lock:
+                    samples.extend(result)
+                done += 1
+            loops.append(done)
+
+        threads = [threading.Thread(target=work, args=(day,)) for day in days]
+        if side == "sop":
+            # the reminder job twice during the load: at 5 s and half-way
+            for delay in (5, args.load_seconds / 2):
+                threads.append(
+                    threading.Thread(target=trigger_reminders, args=(db, delay))
+                )
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if side == "sop":
+            wait_for_reminders(db)
+    result = {
+        "loops": sum(loops),
+        "operations": summarize(samples),
+        "errors": sorted({s[2] for s in samples if s[2] not in ("ok", "refused")}),
+        "error_count": sum(1 for s in samples if s[2] not in ("ok", "refused")),
+        "refused": sum(1 for s in samples if s[2] == "refused"),
+        "retried_conflicts": sum(
+            1 for e in server_errors if any(r in e for r in RETRIED)
+        ),
+        "server_errors": [
+            e[:600] for e in server_errors if not any(r in e for r in RETRIED)
+        ][:20],
+    }
+    if side == "sop":
+        result.update(check_sop(db, data))
+    log(
+        f"  {side}: {result['loops']} loops, {result['error_count']} errors "
+        f"answered, {len(result['server_errors'])} errors and "
+        f"{result['retried_conflicts']} retried conflicts in the server's log"
+    )
+    return result
+
+
+def trigger_reminders(db, delay):
+    """Run the reminder job now (ir.cron._trigger: Odoo's cron worker is
+    woken by the NOTIFY it sends at commit)."""
+    time.sleep(delay)
+    with Registry(db).cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        env.ref("crm_sales_sop.ir_cron_sop_reminder")._trigger()
+        cr.commit()
+
+
+def wait_for_reminders(db, timeout=180):
+    """Until the cron worker has run every trigger of the reminder job and
+    is not running it any more (its row is not locked)."""
+    deadline = time.perf_counter() + timeout
+    with Registry(db).cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        cron_id = env.ref("crm_sales_sop.ir_cron_sop_reminder").id
+        while time.perf_counter() < deadline:
+            cr.execute(
+                "SELECT count(*) FROM ir_cron_trigger WHERE cron_id = %s", [cron_id]
+            )
+            pending = cr.fetchone()[0]
+            cr.execute(
+                """SELECT count(*) FROM pg_locks l JOIN pg_class c
+                       ON c.oid = l.relation AND c.relname = 'ir_cron'
+                    WHERE l.locktype = 'tuple' OR l.mode = 'RowShareLock'"""
+            )
+            running = cr.fetchone()[0]
+            cr.rollback()
+            if not pending and not running:
+                return
+            time.sleep(1)
+    log("  warning: the reminder job did not finish in time")
+
+
+def summarize(samples):
+    by_operation = {}
+    for operation, seconds, outcome in samples:
+        if outcome in ("ok", "refused") and operation in load_day.OPERATIONS:
+            by_operation.setdefault(operation, []).append(seconds * 1000)
+    return {
+        operation: {
+            "n": len(times),
+            "p50": statistics.median(times),
+            "p95": statistics.quantiles(times, n=20)[-1]
+            if len(times) > 1
+            else times[0],
+            "max": max(times),
+        }
+        for operation, times in by_operation.items()
+    }
+
+
+def check_sop(db, data):
+    """Integrity of every open deal, and the reminder prompts of the run."""
+    registry = Registry(db)
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        problems = load_day.integrity_problems(cr, env["crm.sop.engine"])
+        cr.execute(
+            """SELECT count(*), count(DISTINCT (user_id, moment, local_date)),
+                      count(message_id), count(DISTINCT message_id)
+                 FROM crm_sop_reminder
+                WHERE user_id = ANY(%s) AND create_date >= %s""",
+            [data["rep_ids"], data["start"]],
+        )
+        ledger, prompts, with_message, messages = cr.fetchone()
+        cr.execute(
+            """SELECT count(*) FROM mail_message m
+                 JOIN res_users u ON u.partner_id = m.res_id
+                WHERE m.model = 'res.partner'
+                  AND m.message_type = 'user_notification'
+                  AND u.id = ANY(%s) AND m.create_date >= %s""",
+            [data["rep_ids"], data["start"]],
+        )
+        notified = cr.fetchone()[0]
+        cr.execute("SELECT count(*) FROM crm_lead WHERE active AND probability < 100")
+        open_deals = cr.fetchone()[0]
+    return {
+        "integrity": {name: len(rows) for name, rows in problems.items()},
+        "integrity_samples": {
+            name: [str(row) for row in rows[:3]] for name, rows in problems.items()
+        },
+        "open_deals_checked": open_deals,
+        "reminders": {
+            "ledger_rows": ledger,
+            "prompts": prompts,
+            "with_message": with_message,
+            "distinct_messages": messages,
+            "messages_to_reps": notified,
+        },
+    }
+
+
+def run(registry, args):
+    for side, module in SIDES.items():
+        prepare_database(
+            db_name(args, side),
+            args.addons_path,
+            module=module,
+            recreate=args.recreate,
+            update=not args.no_update,
+            demo=True,
+        )
+    rounds = []
+    for index in range(args.load_rounds):
+        order = ("core", "sop") if index % 2 == 0 else ("sop", "core")
+        rounds.append({side: run_side(side, args) for side in order})
+    return {
+        "reps": args.load_reps,
+        "seconds": args.load_seconds,
+        "workers": args.load_workers,
+        "rounds": rounds,
+    }
+
+
+def report_rows(result):
+    rows = []
+    for index, round_ in enumerate(result["rounds"], 1):
+        core, sop = round_["core"], round_["sop"]
+        tag = f"load r{index} ({result['reps']} reps, {result['seconds']} s)"
+        for operation in load_day.OPERATIONS:
+            c, s = core["operations"].get(operation), sop["operations"].get(operation)
+            if not (c and s):
+                continue
+            ratio = s["p95"] / c["p95"]
+            same = operation in SAME
+            rows.append(
+                (
+                    f"{tag} {operation} p95 ms{'' if same else ' (core: nearest)'}",
+                    f"{c['p95']:.0f} (p50 {c['p50']:.0f})",
+                    f"{s['p95']:.0f} (p50 {s['p50']:.0f})",
+                    f"{ratio:.2f}x",
+                    verdict(ratio <= TARGET_P95_RATIO, f"<= {TARGET_P95_RATIO}x")
+                    if same
+                    else "",
+                )
+            )
+        rows.append(
+            (
+                f"{tag} loops / errors (answered, logged) / retried",
+                f"{core['loops']} / {core['error_count']}, "
+                f"{len(core['server_errors'])} / {core['retried_conflicts']}",
+                f"{sop['loops']} / {sop['error_count']}, "
+                f"{len(sop['server_errors'])} / {sop['retried_conflicts']}",
+                "",
+                verdict(
+                    not (core["error_count"] or sop["error_count"])
+                    and not (core["server_errors"] or sop["server_errors"]),
+                    "0 errors",
+                ),
+            )
+        )
+        broken = {k: v for k, v in sop["integrity"].items() if v}
+        rows.append(
+            (
+                f"{tag} integrity of {sop['open_deals_checked']} open deals",
+                "",
+                ", ".join(f"{k}: {v}" for k, v in broken.items()) or "all hold",
+                "",
+                verdict(not broken, "tasks and summaries agree"),
+            )
+        )
+        reminders = sop["reminders"]
+        once = (
+            reminders["ledger_rows"]
+            == reminders["prompts"]
+            == reminders["with_message"]
+            == reminders["distinct_messages"]
+            == reminders["messages_to_reps"]
+            > 0
+        )
+        rows.append(
+            (
+                f"{tag} reminder prompts during the run",
+                "",
+                f"{reminders['prompts']} prompts, {reminders['messages_to_reps']} messages",
+                "",
+                verdict(once, "each prompt once"),
+            )
+        )
+    return rows
