@@ -1,5 +1,9 @@
+from psycopg2 import IntegrityError
+
+from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import tagged, users
+from odoo.tests import Form, tagged, users
+from odoo.tools import mute_logger
 
 from .common import TestSopCommon
 
@@ -316,3 +320,70 @@ class TestSopConfigHardening(TestSopCommon):
             )
         )
         self.assertTrue(self._task(lead, task_template))
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopConfigTopDown(TestSopCommon):
+    """Issue 15, item 9: a manager builds a playbook top-down, in its dialogs."""
+
+    @users("user_sales_manager")
+    def test_new_playbook_new_stage_new_task_in_dialogs(self):
+        # the views as the web client shows them: the stage and task dialogs
+        # do not ask for their parent, which does not exist yet
+        with Form(self.env["crm.sop.template"]) as playbook_form:
+            playbook_form.name = "Top-down"
+            with playbook_form.stage_ids.new() as stage_form:
+                stage_form.name = "Greet"
+                self.assertTrue(stage_form._get_modifier("template_id", "invisible"))
+                with stage_form.task_template_ids.new() as task_form:
+                    task_form.name = "Say hello"
+                    task_form.kind = "manual"
+                    self.assertTrue(task_form._get_modifier("stage_id", "invisible"))
+        playbook = playbook_form.record
+        self.assertEqual(playbook.stage_ids.mapped("name"), ["Greet"])
+        stage = playbook.stage_ids
+        self.assertEqual(stage.task_template_ids.mapped("name"), ["Say hello"])
+        self.assertEqual(stage.task_template_ids.template_id, playbook)
+        # opened on its own, a stage or task still says where it belongs
+        with Form(stage) as stage_form:
+            self.assertFalse(stage_form._get_modifier("template_id", "invisible"))
+        with Form(stage.task_template_ids) as task_form:
+            self.assertFalse(task_form._get_modifier("stage_id", "invisible"))
+
+    @users("user_sales_manager")
+    def test_parent_is_set_by_the_server(self):
+        # what the dialogs send: the new lines without their parent, or with
+        # an empty one; the server sets the parent from the one2many
+        playbook = self.env["crm.sop.template"].create(
+            {
+                "name": "Top-down",
+                "stage_ids": [
+                    Command.create(
+                        {
+                            "name": "Greet",
+                            "template_id": False,
+                            "task_template_ids": [
+                                Command.create({"name": "Say hello", "kind": "manual"}),
+                                Command.create(
+                                    {
+                                        "name": "Wave",
+                                        "kind": "manual",
+                                        "stage_id": False,
+                                    }
+                                ),
+                            ],
+                        }
+                    )
+                ],
+            }
+        )
+        self.assertEqual(len(playbook.stage_ids.task_template_ids), 2)
+        self.assertEqual(playbook.stage_ids.task_template_ids.template_id, playbook)
+        # a stage without a playbook, or a task without a stage, is refused
+        # (the database's NOT NULL, which Odoo reports as a missing value)
+        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError):
+            self.env["crm.sop.stage"].create({"name": "Orphan"})
+        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError):
+            self.env["crm.sop.task.template"].create(
+                {"name": "Orphan", "kind": "manual"}
+            )

@@ -145,6 +145,30 @@ class TestSopUi(HttpCase):
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopManagerUi(HttpCase):
+    """Issue 15, item 9, at 1440 px: a manager builds a playbook top-down."""
+
+    browser_size = "1440x900"
+
+    def test_manager_builds_a_playbook_top_down(self):
+        action = self.env.ref("crm_sales_sop.crm_sop_template_action")
+        self.start_tour(
+            f"/odoo/action-{action.id}/new",
+            "crm_sales_sop_manager_top_down",
+            login="admin",
+        )
+        playbook = self.env["crm.sop.template"].search(
+            [("name", "=", "Top-down Playbook")]
+        )
+        self.assertEqual(playbook.stage_ids.mapped("name"), ["Greet the Visitor"])
+        task_template = playbook.stage_ids.task_template_ids
+        self.assertEqual(
+            (task_template.name, task_template.kind, task_template.template_id),
+            ("Offer a drink", "manual", playbook),
+        )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopUiPhone(HttpCase):
     browser_size = "390x844"
     touch_enabled = True

@@ -34,3 +34,82 @@ registry.category("web_tour.tours").add("crm_sales_sop_manager_condition", {
         },
     ],
 });
+
+// Issue 15, item 9: a manager builds a playbook top-down, from a new
+// playbook: a new stage in its dialog, a new task in the stage's dialog,
+// Save & Close twice, then Save. The dialogs do not ask for the parent that
+// does not exist yet: the playbook, then the stage, sets it.
+const ACTIVE = ".o_dialog:not(.o_inactive_modal)";
+registry.category("web_tour.tours").add("crm_sales_sop_manager_top_down", {
+    steps: () => [
+        {
+            content: "name the new playbook",
+            trigger: ".o_form_view .o_field_widget[name=name] input",
+            run: "edit Top-down Playbook",
+        },
+        {
+            content: "add a stage",
+            trigger: ".o_field_widget[name=stage_ids] .o_field_x2many_list_row_add a",
+            run: "click",
+        },
+        {
+            content: "name the stage",
+            trigger: `${ACTIVE} .o_field_widget[name=name] input`,
+            run: "edit Greet the Visitor",
+        },
+        {
+            content: "the stage dialog does not ask for its playbook",
+            trigger: `${ACTIVE} .o_form_view:not(:has(.o_field_widget[name=template_id]))`,
+        },
+        {
+            content: "add a task to the new stage",
+            trigger: `${ACTIVE} .o_field_widget[name=task_template_ids] .o_field_x2many_list_row_add a`,
+            run: "click",
+        },
+        {
+            content: "the task dialog opens over the stage's",
+            trigger: `${ACTIVE} .o_field_widget[name=field_ids]`,
+        },
+        {
+            content: "name the task",
+            trigger: `${ACTIVE} .o_field_widget[name=name] input`,
+            run: "edit Offer a drink",
+        },
+        {
+            content: "the task dialog asks neither for its stage nor its playbook",
+            trigger: `${ACTIVE} .o_form_view:not(:has(.o_field_widget[name=stage_id])):not(:has(.o_field_widget[name=template_id]))`,
+        },
+        {
+            content: "tick it by hand",
+            trigger: `${ACTIVE} .o_field_widget[name=kind] select`,
+            run: `select "manual"`,
+        },
+        {
+            content: "Save & Close the task",
+            trigger: `${ACTIVE} .modal-footer .o_form_button_save`,
+            run: "click",
+        },
+        {
+            content: "the task is listed in the stage",
+            trigger: `${ACTIVE} .o_field_widget[name=task_template_ids] .o_data_row:contains('Offer a drink')`,
+        },
+        {
+            content: "Save & Close the stage",
+            trigger: `${ACTIVE} .modal-footer .o_form_button_save`,
+            run: "click",
+        },
+        {
+            content: "the stage is listed in the playbook, no dialog left",
+            trigger: "body:not(:has(.modal)) .o_field_widget[name=stage_ids] .o_data_row:contains('Greet the Visitor')",
+        },
+        {
+            content: "save the playbook",
+            trigger: ".o_form_button_save",
+            run: "click",
+        },
+        {
+            content: "saved",
+            trigger: ".o_form_saved",
+        },
+    ],
+});
