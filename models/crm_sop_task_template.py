@@ -35,6 +35,41 @@ CONDITION_OPERATORS = (
     "=ilike",
 )
 RELATIONAL_OPERATORS = ("=", "!=", "in", "not in")
+# what a condition may not read although stored on the opportunity: field
+# types with nothing a manager compares (markup, files), fields of
+# technical modules (mail bounces and cc, lead enrichment), and fields kept
+# for the system: ids and authors, colours, matching copies (normalized,
+# sanitized, quality) and automation stamps. The engine's own results
+# (read-only fields of this addon) are refused too: a task cannot wait for
+# its own progress.
+CONDITION_TYPES_EXCLUDED = ("one2many", "html", "binary", *FIELD_TYPES_EXCLUDED)
+CONDITION_MODULES_EXCLUDED = (
+    "mail",
+    "sms",
+    "phone_validation",
+    "iap_crm",
+    "crm_iap_enrich",
+    "crm_iap_mine",
+    "website_crm_iap_reveal",
+)
+CONDITION_FIELDS_EXCLUDED = frozenset(
+    {
+        "id",
+        "active",
+        "color",
+        "create_uid",
+        "write_uid",
+        "write_date",
+        "automated_probability",
+        "date_automation_last",
+        "email_domain_criterion",
+        "email_normalized",
+        "email_state",
+        "phone_sanitized",
+        "phone_state",
+    }
+)
+NUMBER_TYPES = ("integer", "float", "monetary")
 
 
 class CrmSopTaskTemplate(models.Model):
@@ -504,16 +539,21 @@ class CrmSopTaskTemplate(models.Model):
             )
         fname, operator, value = leaf
         field = self.env["crm.lead"]._fields.get(fname)
-        if (
-            field is None
-            or not field.store
-            or field.type in ("one2many", *FIELD_TYPES_EXCLUDED)
-        ):
+        if field is None or not field.store:
             raise ValidationError(
                 self.env._(
                     "The condition uses “%(field)s”, which is not a stored field "
                     "of the opportunity itself.",
                     field=fname,
+                )
+            )
+        if not self._sop_condition_field_ok(field):
+            raise ValidationError(
+                self.env._(
+                    "The condition uses “%(field)s”, a field the system keeps "
+                    "for itself: choose one of the opportunity's business "
+                    "fields.",
+                    field=field._description_string(self.env),
                 )
             )
         label = field._description_string(self.env)
@@ -553,6 +593,66 @@ class CrmSopTaskTemplate(models.Model):
                     field=label,
                 )
             )
+        else:
+            self._sop_check_leaf_values(field, label, values)
+
+    @api.model
+    def _sop_check_leaf_values(self, field, label, values):
+        """A number field is compared with numbers, a date with dates: said
+        in words here, before the database or Python says it in theirs.
+        Empty (False, None) is always fine."""
+        for value in values:
+            if value is False or value is None:
+                continue
+            if field.type in NUMBER_TYPES and not isinstance(value, (int, float)):
+                raise ValidationError(
+                    self.env._(
+                        "“%(value)s” is not a number: “%(field)s” is compared "
+                        "with numbers.",
+                        value=value,
+                        field=label,
+                    )
+                )
+            if field.type in ("date", "datetime"):
+                try:
+                    ok = isinstance(value, str) and bool(
+                        fields.Datetime.to_datetime(value)
+                    )
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise ValidationError(
+                        self.env._(
+                            "“%(value)s” is not a date: “%(field)s” is compared "
+                            "with dates written as 2026-12-31.",
+                            value=value,
+                            field=label,
+                        )
+                    )
+
+    @api.model
+    def _sop_condition_field_ok(self, field):
+        """Whether a condition may read this stored field of the
+        opportunity: its business fields, custom ones included (see
+        CONDITION_FIELDS_EXCLUDED); fields reserved to some groups are not
+        offered either (the engine reads every deal)."""
+        return not (
+            field.type in CONDITION_TYPES_EXCLUDED
+            or field.name in CONDITION_FIELDS_EXCLUDED
+            or field.groups
+            or field._module in CONDITION_MODULES_EXCLUDED
+            or (field._module == "crm_sales_sop" and field.readonly)
+        )
+
+    @api.model
+    def get_sop_condition_field_names(self):
+        """The opportunity fields the condition editor offers: what
+        ``_sop_check_leaf`` accepts, and nothing else."""
+        return sorted(
+            name
+            for name, field in self.env["crm.lead"]._fields.items()
+            if field.store and self._sop_condition_field_ok(field)
+        )
 
     # ------------------------------------------------------------
     # THE CONDITION IN WORDS (shown to the rep with the task)

@@ -387,3 +387,112 @@ class TestSopConfigTopDown(TestSopCommon):
             self.env["crm.sop.task.template"].create(
                 {"name": "Orphan", "kind": "manual"}
             )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopConditionFields(TestSopCommon):
+    """Issue 15, item 9: the condition editor offers the opportunity's
+    business fields, and the server refuses what it does not offer."""
+
+    TECHNICAL = (
+        "id",
+        "write_uid",
+        "color",
+        "phone_sanitized",
+        "email_normalized",
+        "email_domain_criterion",
+        "email_state",
+        "date_automation_last",
+        "automated_probability",
+        "message_bounce",
+        "email_cc",
+        "description",
+        "sop_progress",
+        "sop_stage_id",
+        "sop_stalled",
+    )
+
+    @users("user_sales_manager")
+    def test_editor_offers_business_fields_only(self):
+        names = self.env["crm.sop.task.template"].get_sop_condition_field_names()
+        for name in (
+            "expected_revenue",
+            "priority",
+            "partner_id",
+            "tag_ids",
+            "date_deadline",
+            "source_id",
+            "sop_companions",
+        ):
+            self.assertIn(name, names)
+        # searchable but not stored (the picker listed "Blacklisted Phone Is
+        # Mobile"), and technical stored ones
+        for name in (
+            "phone_mobile_search",
+            "phone_sanitized_blacklisted",
+            "mobile_blacklisted",
+            *self.TECHNICAL,
+        ):
+            self.assertNotIn(name, names)
+        # every field offered is accepted by the server
+        for name in names:
+            with self.subTest(field=name):
+                self.env["crm.sop.task.template"]._sop_check_leaf((name, "!=", False))
+
+    @users("user_sales_manager")
+    def test_technical_fields_refused(self):
+        count = self.env["crm.sop.task.template"].search_count([])
+        for name in self.TECHNICAL:
+            with self.subTest(field=name):
+                with self.assertRaises(ValidationError) as error:
+                    self._condition(f"[('{name}', '!=', False)]")
+                self.assertIn("business fields", str(error.exception))
+        with self.assertRaises(ValidationError) as error:
+            self._condition("[('phone_sanitized_blacklisted', '=', True)]")
+        self.assertIn("not a stored field", str(error.exception))
+        self.assertEqual(self.env["crm.sop.task.template"].search_count([]), count)
+        # (a custom field of the opportunity is a business field: see
+        # test_field_used_by_a_condition_cannot_be_removed)
+
+    @users("user_sales_manager")
+    def test_number_compared_with_a_text_is_said_in_words(self):
+        with self.assertRaises(ValidationError) as error:
+            self._condition("[('expected_revenue', '>', 'abc')]")
+        message = str(error.exception)
+        self.assertIn("“abc” is not a number", message)
+        self.assertIn("Expected Revenue", message)
+        self.assertNotIn("float", message)
+        with self.assertRaises(ValidationError) as error:
+            self.tt_budget.write({"domain": "[('probability', 'in', [10, 'ten'])]"})
+        self.assertIn("“ten” is not a number: “Probability”", str(error.exception))
+        self.tt_budget.invalidate_recordset()
+        self.assertEqual(self.tt_budget.domain, "[('expected_revenue', '>', 0)]")
+        with self.assertRaises(ValidationError) as error:
+            self._condition("[('date_deadline', '>', 'yesterday')]")
+        self.assertIn("“yesterday” is not a date", str(error.exception))
+        # numbers, dates and emptiness are fine
+        for domain in (
+            "[('expected_revenue', '>', 1000.5)]",
+            "[('probability', 'in', [10, 20])]",
+            "[('expected_revenue', '!=', False)]",
+            "[('date_deadline', '<=', '2026-12-31')]",
+            "[('create_date', '>=', '2026-01-01 08:00:00')]",
+        ):
+            with self.subTest(domain=domain):
+                self.assertTrue(self._condition(domain))
+
+    def test_number_error_in_chinese(self):
+        self.env["res.lang"]._activate_lang("zh_CN")
+        manager = self.user_sales_manager
+        with self.assertRaises(ValidationError) as error:
+            self.env["crm.sop.task.template"].with_user(manager).with_context(
+                lang="zh_CN"
+            ).create(
+                {
+                    "name": "Condition",
+                    "stage_id": self.sop_stage_pitch.id,
+                    "kind": "condition",
+                    "domain": "[('expected_revenue', '>', 'abc')]",
+                }
+            )
+        self.assertIn("“abc”不是数字", str(error.exception))

@@ -167,6 +167,32 @@ class TestSopManagerUi(HttpCase):
             ("Offer a drink", "manual", playbook),
         )
 
+    def test_manager_edits_a_condition_wide(self):
+        task_template = self.env.ref("crm_sales_sop.crm_sop_task_priority")
+        action = self.env.ref("crm_sales_sop.crm_sop_task_template_action")
+        self.start_tour(
+            f"/odoo/action-{action.id}/{task_template.id}",
+            "crm_sales_sop_manager_condition",
+            login="admin",
+        )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopManagerUiPhone(HttpCase):
+    """Issue 15, item 9, at 390 px: the condition editor stays readable."""
+
+    browser_size = "390x844"
+    touch_enabled = True
+
+    def test_manager_edits_a_condition_on_a_phone(self):
+        task_template = self.env.ref("crm_sales_sop.crm_sop_task_priority")
+        action = self.env.ref("crm_sales_sop.crm_sop_task_template_action")
+        self.start_tour(
+            f"/odoo/action-{action.id}/{task_template.id}",
+            "crm_sales_sop_manager_condition",
+            login="admin",
+        )
+
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopUiPhone(HttpCase):

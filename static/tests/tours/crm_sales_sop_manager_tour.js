@@ -16,6 +16,19 @@ registry.category("web_tour.tours").add("crm_sales_sop_manager_condition", {
             trigger: ".o_field_widget[name=stage_id] input:value('Standard Sales SOP / Negotiation')",
         },
         {
+            content: "the operator is wide enough to read (it was a sliver)",
+            trigger: ".o_field_widget[name=domain] .o_tree_editor_condition > .o_tree_editor_editor:nth-child(2) select",
+            run() {
+                const width = this.anchor.getBoundingClientRect().width;
+                if (width < 120) {
+                    throw new Error(`the operator is ${width}px wide`);
+                }
+                if (this.anchor.scrollWidth > this.anchor.clientWidth + 1) {
+                    throw new Error(`the operator is cut: ${this.anchor.value}`);
+                }
+            },
+        },
+        {
             content: "open the field of the condition",
             trigger: ".o_field_widget[name=domain] .o_model_field_selector",
             run: "click",
@@ -31,6 +44,15 @@ registry.category("web_tour.tours").add("crm_sales_sop_manager_condition", {
         {
             content: "no one2many field (what the server refuses is not offered)",
             trigger: ".o_model_field_selector_popover:not(:has(.o_model_field_selector_popover_item_name:contains('Activities')))",
+        },
+        {
+            content: "no technical field: blacklist, sanitized copies, ids, the engine's own results",
+            trigger: ".o_model_field_selector_popover:has(.o_model_field_selector_popover_item_name:contains('Salesperson'))" +
+                ":not(:has(.o_model_field_selector_popover_item_name:contains('Blacklisted')))" +
+                ":not(:has(.o_model_field_selector_popover_item_name:contains('Sanitized')))" +
+                ":not(:has(.o_model_field_selector_popover_item_name:contains('Normalized')))" +
+                ":not(:has(.o_model_field_selector_popover_item_name:contains('Last Updated by')))" +
+                ":not(:has(.o_model_field_selector_popover_item_name:contains('SOP Progress')))",
         },
     ],
 });
