@@ -380,12 +380,17 @@ class CrmSopTaskTemplate(models.Model):
         method = self.env["crm.sop.task.kind"]._sop_kind(self.kind, "fill_fields")
         return method(self) if method else ()
 
-    def _sop_fill_arch(self, model_name):
+    def _sop_fill_arch(self, model_name, view_only=False):
         """The form of the "Fill in" dialog: exactly the task's fields and its
         guidance (as text), built as an element tree (nothing typed by a manager
-        is parsed as XML)."""
+        is parsed as XML). ``view_only``: the dialog of "View", read-only
+        (``edit="0"``), with a Close button."""
         task = self.sudo()
         form = etree.Element("form", string=task.name)
+        if view_only:
+            form.set("edit", "0")
+            form.set("create", "0")
+            form.set("delete", "0")
         sheet = etree.SubElement(form, "sheet")
         if task.guidance:
             alert = etree.SubElement(
@@ -407,6 +412,18 @@ class CrmSopTaskTemplate(models.Model):
         if model_name == "crm.lead":
             # keep what the lead form's onchanges and widgets expect around
             etree.SubElement(group, "field", name="company_id", invisible="1")
+        if view_only:
+            footer = etree.SubElement(form, "footer")
+            etree.SubElement(
+                footer,
+                "button",
+                {
+                    "string": self.env._("Close"),
+                    "special": "cancel",
+                    "class": "btn-primary",
+                    "data-hotkey": "x",
+                },
+            )
         return form
 
     # ------------------------------------------------------------
