@@ -308,3 +308,28 @@ class TestSopPanelView(TestSopCommon):
                     [(False, "form")]
                 )["views"]["form"]["arch"]
                 self.assertIn('name="expected_revenue"', arch)
+
+    @users("user_sales_salesman")
+    def test_done_on_only_on_done_tasks(self):
+        """ "Done On" and "Done By" show on done tasks only: a task set aside
+        (or reopened) keeps its first completion's date, which it must not
+        show as if it were done (issue 15, item 11)."""
+        archs = [
+            self.env["crm.sop.task"].get_views([(False, "list"), (False, "form")])[
+                "views"
+            ],
+            self.env["crm.lead"].get_views([(False, "form")])["views"],
+        ]
+        nodes = [
+            node
+            for views in archs
+            for view in views.values()
+            for node in etree.fromstring(view["arch"]).xpath(
+                "//field[@name='date_done' or @name='done_user_id']"
+            )
+        ]
+        # the task list and form, the panel's list (the kanban shows neither)
+        self.assertGreaterEqual(len(nodes), 6)
+        for node in nodes:
+            with self.subTest(field=node.get("name")):
+                self.assertEqual(node.get("invisible"), "state != 'done'")
