@@ -662,6 +662,7 @@ class CrmSopTaskTemplate(models.Model):
         )
 
     @api.model
+    @api.readonly
     def get_sop_condition_field_names(self):
         """The opportunity fields the condition editor offers: what
         ``_sop_check_leaf`` accepts, and nothing else."""
