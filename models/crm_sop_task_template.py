@@ -6,6 +6,7 @@ from lxml import etree
 from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
+from odoo.tools.i18n import format_list
 
 from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
 
@@ -611,16 +612,43 @@ class CrmSopTaskTemplate(models.Model):
                 )
             )
         else:
-            self._sop_check_leaf_values(field, label, values)
+            self._sop_check_leaf_values(field, label, operator, values)
 
     @api.model
-    def _sop_check_leaf_values(self, field, label, values):
-        """A number field is compared with numbers, a date with dates: said
-        in words here, before the database or Python says it in theirs.
-        Empty (False, None) is always fine."""
+    def _sop_check_leaf_values(self, field, label, operator, values):
+        """A number field is compared with numbers, a date with dates, a
+        yes/no field with True or False, a choice with its choices: said in
+        words here, before the database or Python says it in theirs (or the
+        condition silently matches nothing). Empty (False, None) is always
+        fine."""
+        choices = None
+        if field.type == "selection" and operator in RELATIONAL_OPERATORS:
+            choices = dict(field._description_selection(self.env))
         for value in values:
             if value is False or value is None:
                 continue
+            if field.type == "boolean" and value not in (True, False):
+                raise ValidationError(
+                    self.env._(
+                        "“%(value)s” is not True or False: “%(field)s” is "
+                        "compared with True or False.",
+                        value=value,
+                        field=label,
+                    )
+                )
+            if choices is not None and value not in choices:
+                raise ValidationError(
+                    self.env._(
+                        "“%(value)s” is not a choice of “%(field)s”: compare it "
+                        "with %(choices)s.",
+                        value=value,
+                        field=label,
+                        choices=format_list(
+                            self.env,
+                            [f"“{key}” ({name})" for key, name in choices.items()],
+                        ),
+                    )
+                )
             if field.type in NUMBER_TYPES and not isinstance(value, (int, float)):
                 raise ValidationError(
                     self.env._(

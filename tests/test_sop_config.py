@@ -481,6 +481,34 @@ class TestSopConditionFields(TestSopCommon):
             with self.subTest(domain=domain):
                 self.assertTrue(self._condition(domain))
 
+    @users("user_sales_manager")
+    def test_choice_compared_with_another_value_is_said_in_words(self):
+        with self.assertRaises(ValidationError) as error:
+            self._condition("[('priority', 'in', ['2', '9'])]")
+        message = str(error.exception)
+        self.assertIn("“9” is not a choice of “Priority”", message)
+        self.assertIn("“3” (Very High)", message)
+        self.assertTrue(self._condition("[('priority', 'in', ['2', '3'])]"))
+        # an order on the choices' keys is not a choice
+        self.assertTrue(self._condition("[('priority', '>=', '2')]"))
+
+    def test_yes_no_compared_with_another_value_is_said_in_words(self):
+        self.env["ir.model.fields"].create(
+            {
+                "name": "x_sop_showroom",
+                "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                "field_description": "Came to the showroom",
+                "ttype": "boolean",
+            }
+        )
+        with self.assertRaises(ValidationError) as error:
+            self._condition("[('x_sop_showroom', '=', 'yes')]")
+        self.assertIn(
+            "“yes” is not True or False: “Came to the showroom”",
+            str(error.exception),
+        )
+        self.assertTrue(self._condition("[('x_sop_showroom', '=', True)]"))
+
     def test_number_error_in_chinese(self):
         self.env["res.lang"]._activate_lang("zh_CN")
         manager = self.user_sales_manager
