@@ -693,7 +693,9 @@ class CrmSopTaskTemplate(models.Model):
     @api.readonly
     def get_sop_condition_field_names(self):
         """The opportunity fields the condition editor offers: what
-        ``_sop_check_leaf`` accepts, and nothing else."""
+        ``_sop_check_leaf`` accepts, and nothing else (to whoever may read
+        task templates)."""
+        self.check_access("read")
         return sorted(
             name
             for name, field in self.env["crm.lead"]._fields.items()

@@ -2,7 +2,7 @@ from psycopg2 import IntegrityError
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import Form, tagged, users
+from odoo.tests import Form, new_test_user, tagged, users
 from odoo.tools import mute_logger
 
 from .common import TestSopCommon
@@ -438,6 +438,13 @@ class TestSopConditionFields(TestSopCommon):
         for name in names:
             with self.subTest(field=name):
                 self.env["crm.sop.task.template"]._sop_check_leaf((name, "!=", False))
+
+    def test_editor_fields_not_for_portal(self):
+        portal = new_test_user(self.env, login="sop_portal", groups="base.group_portal")
+        with self.assertRaises(AccessError):
+            self.env["crm.sop.task.template"].with_user(
+                portal
+            ).get_sop_condition_field_names()
 
     @users("user_sales_manager")
     def test_technical_fields_refused(self):
