@@ -1,5 +1,9 @@
 from odoo import api, models
 
+# the value of ``sop_fill_view_ref`` that opens a task's dialog to read:
+# "<task template id>:view" (the id alone opens it to fill in)
+SOP_FILL_VIEW_SUFFIX = ":view"
+
 
 class CrmSopRecordMixin(models.AbstractModel):
     """What the two models a SOP task reads (``crm.lead``, ``res.partner``)
@@ -23,6 +27,8 @@ class CrmSopRecordMixin(models.AbstractModel):
         value = self.env.context.get("sop_fill_view_ref")
         if not value or isinstance(value, bool):
             return TaskTemplate
+        if isinstance(value, str) and value.endswith(SOP_FILL_VIEW_SUFFIX):
+            value = value[: -len(SOP_FILL_VIEW_SUFFIX)]
         try:
             task_template_id = int(value)
         except (TypeError, ValueError):
@@ -41,6 +47,13 @@ class CrmSopRecordMixin(models.AbstractModel):
         return task_template
 
     @api.model
+    def _sop_fill_view_only(self):
+        """The dialog opened by "View" (``<id>:view``): the task's data to
+        read, not to change, closed by one button."""
+        value = self.env.context.get("sop_fill_view_ref")
+        return isinstance(value, str) and value.endswith(SOP_FILL_VIEW_SUFFIX)
+
+    @api.model
     def _get_view_cache_key(self, view_id=None, view_type="form", **options):
         # the raw context value is in the key already (it ends with _view_ref);
         # what it resolves to depends on the user's rights, so that goes too
@@ -55,7 +68,9 @@ class CrmSopRecordMixin(models.AbstractModel):
         if view_type == "form":
             task_template = self._sop_fill_task_template()
             if task_template:
-                arch = task_template._sop_fill_arch(self._name)
+                arch = task_template._sop_fill_arch(
+                    self._name, view_only=self._sop_fill_view_only()
+                )
         return arch, view
 
     # ------------------------------------------------------------

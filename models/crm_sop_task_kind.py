@@ -5,6 +5,8 @@ from odoo.exceptions import UserError
 from odoo.tools.i18n import format_list
 from odoo.tools.misc import format_date
 
+from .crm_sop_record_mixin import SOP_FILL_VIEW_SUFFIX
+
 _logger = logging.getLogger(__name__)
 
 # What a kind of task means lives here, in one family of methods per kind,
@@ -130,7 +132,8 @@ class CrmSopTaskKind(models.AbstractModel):
 
     def _sop_action_fields(self, task):
         """The "Fill in" dialog: the opportunity's (or the customer's) form
-        with exactly the task's fields (see crm.sop.record.mixin)."""
+        with exactly the task's fields (see crm.sop.record.mixin); "View",
+        once the task is done, opens it read-only."""
         task_template = task.task_template_id
         if task_template.scope == "customer":
             record = task.lead_id.partner_id
@@ -154,8 +157,13 @@ class CrmSopTaskKind(models.AbstractModel):
             "views": [(False, "form")],
             "target": "new",
             # the key ends with _view_ref: the web client passes it to get_views
-            # and it is part of the view cache key (see crm.sop.record.mixin)
-            "context": {"sop_fill_view_ref": task_template.id},
+            # and it is part of the view cache key (see crm.sop.record.mixin);
+            # once done, "View" opens the same dialog to read
+            "context": {
+                "sop_fill_view_ref": task_template.id
+                if task.state == "todo"
+                else f"{task_template.id}{SOP_FILL_VIEW_SUFFIX}"
+            },
         }
 
     def _sop_button_fields(self, task):

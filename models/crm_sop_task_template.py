@@ -6,6 +6,7 @@ from lxml import etree
 from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
+from odoo.tools.i18n import format_list
 
 from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
 
@@ -35,6 +36,41 @@ CONDITION_OPERATORS = (
     "=ilike",
 )
 RELATIONAL_OPERATORS = ("=", "!=", "in", "not in")
+# what a condition may not read although stored on the opportunity: field
+# types with nothing a manager compares (markup, files), fields of
+# technical modules (mail bounces and cc, lead enrichment), and fields kept
+# for the system: ids and authors, colours, matching copies (normalized,
+# sanitized, quality) and automation stamps. The engine's own results
+# (read-only fields of this addon) are refused too: a task cannot wait for
+# its own progress.
+CONDITION_TYPES_EXCLUDED = ("one2many", "html", "binary", *FIELD_TYPES_EXCLUDED)
+CONDITION_MODULES_EXCLUDED = (
+    "mail",
+    "sms",
+    "phone_validation",
+    "iap_crm",
+    "crm_iap_enrich",
+    "crm_iap_mine",
+    "website_crm_iap_reveal",
+)
+CONDITION_FIELDS_EXCLUDED = frozenset(
+    {
+        "id",
+        "active",
+        "color",
+        "create_uid",
+        "write_uid",
+        "write_date",
+        "automated_probability",
+        "date_automation_last",
+        "email_domain_criterion",
+        "email_normalized",
+        "email_state",
+        "phone_sanitized",
+        "phone_state",
+    }
+)
+NUMBER_TYPES = ("integer", "float", "monetary")
 
 
 class CrmSopTaskTemplate(models.Model):
@@ -345,12 +381,17 @@ class CrmSopTaskTemplate(models.Model):
         method = self.env["crm.sop.task.kind"]._sop_kind(self.kind, "fill_fields")
         return method(self) if method else ()
 
-    def _sop_fill_arch(self, model_name):
+    def _sop_fill_arch(self, model_name, view_only=False):
         """The form of the "Fill in" dialog: exactly the task's fields and its
         guidance (as text), built as an element tree (nothing typed by a manager
-        is parsed as XML)."""
+        is parsed as XML). ``view_only``: the dialog of "View", read-only
+        (``edit="0"``), with a Close button."""
         task = self.sudo()
         form = etree.Element("form", string=task.name)
+        if view_only:
+            form.set("edit", "0")
+            form.set("create", "0")
+            form.set("delete", "0")
         sheet = etree.SubElement(form, "sheet")
         if task.guidance:
             alert = etree.SubElement(
@@ -372,6 +413,18 @@ class CrmSopTaskTemplate(models.Model):
         if model_name == "crm.lead":
             # keep what the lead form's onchanges and widgets expect around
             etree.SubElement(group, "field", name="company_id", invisible="1")
+        if view_only:
+            footer = etree.SubElement(form, "footer")
+            etree.SubElement(
+                footer,
+                "button",
+                {
+                    "string": self.env._("Close"),
+                    "special": "cancel",
+                    "class": "btn-primary",
+                    "data-hotkey": "x",
+                },
+            )
         return form
 
     # ------------------------------------------------------------
@@ -504,16 +557,21 @@ class CrmSopTaskTemplate(models.Model):
             )
         fname, operator, value = leaf
         field = self.env["crm.lead"]._fields.get(fname)
-        if (
-            field is None
-            or not field.store
-            or field.type in ("one2many", *FIELD_TYPES_EXCLUDED)
-        ):
+        if field is None or not field.store:
             raise ValidationError(
                 self.env._(
                     "The condition uses “%(field)s”, which is not a stored field "
                     "of the opportunity itself.",
                     field=fname,
+                )
+            )
+        if not self._sop_condition_field_ok(field):
+            raise ValidationError(
+                self.env._(
+                    "The condition uses “%(field)s”, a field the system keeps "
+                    "for itself: choose one of the opportunity's business "
+                    "fields.",
+                    field=field._description_string(self.env),
                 )
             )
         label = field._description_string(self.env)
@@ -553,6 +611,96 @@ class CrmSopTaskTemplate(models.Model):
                     field=label,
                 )
             )
+        else:
+            self._sop_check_leaf_values(field, label, operator, values)
+
+    @api.model
+    def _sop_check_leaf_values(self, field, label, operator, values):
+        """A number field is compared with numbers, a date with dates, a
+        yes/no field with True or False, a choice with its choices: said in
+        words here, before the database or Python says it in theirs (or the
+        condition silently matches nothing). Empty (False, None) is always
+        fine."""
+        choices = None
+        if field.type == "selection" and operator in RELATIONAL_OPERATORS:
+            choices = dict(field._description_selection(self.env))
+        for value in values:
+            if value is False or value is None:
+                continue
+            if field.type == "boolean" and value not in (True, False):
+                raise ValidationError(
+                    self.env._(
+                        "“%(value)s” is not True or False: “%(field)s” is "
+                        "compared with True or False.",
+                        value=value,
+                        field=label,
+                    )
+                )
+            if choices is not None and value not in choices:
+                raise ValidationError(
+                    self.env._(
+                        "“%(value)s” is not a choice of “%(field)s”: compare it "
+                        "with %(choices)s.",
+                        value=value,
+                        field=label,
+                        choices=format_list(
+                            self.env,
+                            [f"“{key}” ({name})" for key, name in choices.items()],
+                        ),
+                    )
+                )
+            if field.type in NUMBER_TYPES and not isinstance(value, (int, float)):
+                raise ValidationError(
+                    self.env._(
+                        "“%(value)s” is not a number: “%(field)s” is compared "
+                        "with numbers.",
+                        value=value,
+                        field=label,
+                    )
+                )
+            if field.type in ("date", "datetime"):
+                try:
+                    ok = isinstance(value, str) and bool(
+                        fields.Datetime.to_datetime(value)
+                    )
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise ValidationError(
+                        self.env._(
+                            "“%(value)s” is not a date: “%(field)s” is compared "
+                            "with dates written as 2026-12-31.",
+                            value=value,
+                            field=label,
+                        )
+                    )
+
+    @api.model
+    def _sop_condition_field_ok(self, field):
+        """Whether a condition may read this stored field of the
+        opportunity: its business fields, custom ones included (see
+        CONDITION_FIELDS_EXCLUDED); fields reserved to some groups are not
+        offered either (the engine reads every deal)."""
+        return not (
+            field.type in CONDITION_TYPES_EXCLUDED
+            or field.name in CONDITION_FIELDS_EXCLUDED
+            or field.groups
+            or field._module in CONDITION_MODULES_EXCLUDED
+            or (field._module == "crm_sales_sop" and field.readonly)
+        )
+
+    @api.model
+    @api.readonly
+    def get_sop_condition_field_names(self):
+        """The opportunity fields the condition editor offers: what
+        ``_sop_check_leaf`` accepts, and nothing else (to whoever may read
+        task templates)."""
+        self.check_access("read")
+        return sorted(
+            name
+            for name, field in self.env["crm.lead"]._fields.items()
+            if field.store and self._sop_condition_field_ok(field)
+        )
 
     # ------------------------------------------------------------
     # THE CONDITION IN WORDS (shown to the rep with the task)

@@ -1,5 +1,9 @@
+from psycopg2 import IntegrityError
+
+from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import tagged, users
+from odoo.tests import Form, new_test_user, tagged, users
+from odoo.tools import mute_logger
 
 from .common import TestSopCommon
 
@@ -316,3 +320,214 @@ class TestSopConfigHardening(TestSopCommon):
             )
         )
         self.assertTrue(self._task(lead, task_template))
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopConfigTopDown(TestSopCommon):
+    """Issue 15, item 9: a manager builds a playbook top-down, in its dialogs."""
+
+    @users("user_sales_manager")
+    def test_new_playbook_new_stage_new_task_in_dialogs(self):
+        # the views as the web client shows them: the stage and task dialogs
+        # do not ask for their parent, which does not exist yet
+        with Form(self.env["crm.sop.template"]) as playbook_form:
+            playbook_form.name = "Top-down"
+            with playbook_form.stage_ids.new() as stage_form:
+                stage_form.name = "Greet"
+                self.assertTrue(stage_form._get_modifier("template_id", "invisible"))
+                with stage_form.task_template_ids.new() as task_form:
+                    task_form.name = "Say hello"
+                    task_form.kind = "manual"
+                    self.assertTrue(task_form._get_modifier("stage_id", "invisible"))
+        playbook = playbook_form.record
+        self.assertEqual(playbook.stage_ids.mapped("name"), ["Greet"])
+        stage = playbook.stage_ids
+        self.assertEqual(stage.task_template_ids.mapped("name"), ["Say hello"])
+        self.assertEqual(stage.task_template_ids.template_id, playbook)
+        # opened on its own, a stage or task still says where it belongs
+        with Form(stage) as stage_form:
+            self.assertFalse(stage_form._get_modifier("template_id", "invisible"))
+        with Form(stage.task_template_ids) as task_form:
+            self.assertFalse(task_form._get_modifier("stage_id", "invisible"))
+
+    @users("user_sales_manager")
+    def test_parent_is_set_by_the_server(self):
+        # what the dialogs send: the new lines without their parent, or with
+        # an empty one; the server sets the parent from the one2many
+        playbook = self.env["crm.sop.template"].create(
+            {
+                "name": "Top-down",
+                "stage_ids": [
+                    Command.create(
+                        {
+                            "name": "Greet",
+                            "template_id": False,
+                            "task_template_ids": [
+                                Command.create({"name": "Say hello", "kind": "manual"}),
+                                Command.create(
+                                    {
+                                        "name": "Wave",
+                                        "kind": "manual",
+                                        "stage_id": False,
+                                    }
+                                ),
+                            ],
+                        }
+                    )
+                ],
+            }
+        )
+        self.assertEqual(len(playbook.stage_ids.task_template_ids), 2)
+        self.assertEqual(playbook.stage_ids.task_template_ids.template_id, playbook)
+        # a stage without a playbook, or a task without a stage, is refused
+        # (the database's NOT NULL, which Odoo reports as a missing value)
+        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError):
+            self.env["crm.sop.stage"].create({"name": "Orphan"})
+        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError):
+            self.env["crm.sop.task.template"].create(
+                {"name": "Orphan", "kind": "manual"}
+            )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopConditionFields(TestSopCommon):
+    """Issue 15, item 9: the condition editor offers the opportunity's
+    business fields, and the server refuses what it does not offer."""
+
+    TECHNICAL = (
+        "id",
+        "write_uid",
+        "color",
+        "phone_sanitized",
+        "email_normalized",
+        "email_domain_criterion",
+        "email_state",
+        "date_automation_last",
+        "automated_probability",
+        "message_bounce",
+        "email_cc",
+        "description",
+        "sop_progress",
+        "sop_stage_id",
+        "sop_stalled",
+    )
+
+    @users("user_sales_manager")
+    def test_editor_offers_business_fields_only(self):
+        names = self.env["crm.sop.task.template"].get_sop_condition_field_names()
+        for name in (
+            "expected_revenue",
+            "priority",
+            "partner_id",
+            "tag_ids",
+            "date_deadline",
+            "source_id",
+            "sop_companions",
+        ):
+            self.assertIn(name, names)
+        # searchable but not stored (the picker listed "Blacklisted Phone Is
+        # Mobile"), and technical stored ones
+        for name in (
+            "phone_mobile_search",
+            "phone_sanitized_blacklisted",
+            "mobile_blacklisted",
+            *self.TECHNICAL,
+        ):
+            self.assertNotIn(name, names)
+        # every field offered is accepted by the server
+        for name in names:
+            with self.subTest(field=name):
+                self.env["crm.sop.task.template"]._sop_check_leaf((name, "!=", False))
+
+    def test_editor_fields_not_for_portal(self):
+        portal = new_test_user(self.env, login="sop_portal", groups="base.group_portal")
+        with self.assertRaises(AccessError):
+            self.env["crm.sop.task.template"].with_user(
+                portal
+            ).get_sop_condition_field_names()
+
+    @users("user_sales_manager")
+    def test_technical_fields_refused(self):
+        count = self.env["crm.sop.task.template"].search_count([])
+        for name in self.TECHNICAL:
+            with self.subTest(field=name):
+                with self.assertRaises(ValidationError) as error:
+                    self._condition(f"[('{name}', '!=', False)]")
+                self.assertIn("business fields", str(error.exception))
+        with self.assertRaises(ValidationError) as error:
+            self._condition("[('phone_sanitized_blacklisted', '=', True)]")
+        self.assertIn("not a stored field", str(error.exception))
+        self.assertEqual(self.env["crm.sop.task.template"].search_count([]), count)
+        # (a custom field of the opportunity is a business field: see
+        # test_field_used_by_a_condition_cannot_be_removed)
+
+    @users("user_sales_manager")
+    def test_number_compared_with_a_text_is_said_in_words(self):
+        with self.assertRaises(ValidationError) as error:
+            self._condition("[('expected_revenue', '>', 'abc')]")
+        message = str(error.exception)
+        self.assertIn("“abc” is not a number", message)
+        self.assertIn("Expected Revenue", message)
+        self.assertNotIn("float", message)
+        with self.assertRaises(ValidationError) as error:
+            self.tt_budget.write({"domain": "[('probability', 'in', [10, 'ten'])]"})
+        self.assertIn("“ten” is not a number: “Probability”", str(error.exception))
+        self.tt_budget.invalidate_recordset()
+        self.assertEqual(self.tt_budget.domain, "[('expected_revenue', '>', 0)]")
+        with self.assertRaises(ValidationError) as error:
+            self._condition("[('date_deadline', '>', 'yesterday')]")
+        self.assertIn("“yesterday” is not a date", str(error.exception))
+        # numbers, dates and emptiness are fine
+        for domain in (
+            "[('expected_revenue', '>', 1000.5)]",
+            "[('probability', 'in', [10, 20])]",
+            "[('expected_revenue', '!=', False)]",
+            "[('date_deadline', '<=', '2026-12-31')]",
+            "[('create_date', '>=', '2026-01-01 08:00:00')]",
+        ):
+            with self.subTest(domain=domain):
+                self.assertTrue(self._condition(domain))
+
+    @users("user_sales_manager")
+    def test_choice_compared_with_another_value_is_said_in_words(self):
+        with self.assertRaises(ValidationError) as error:
+            self._condition("[('priority', 'in', ['2', '9'])]")
+        message = str(error.exception)
+        self.assertIn("“9” is not a choice of “Priority”", message)
+        self.assertIn("“3” (Very High)", message)
+        self.assertTrue(self._condition("[('priority', 'in', ['2', '3'])]"))
+        # an order on the choices' keys is not a choice
+        self.assertTrue(self._condition("[('priority', '>=', '2')]"))
+
+    def test_yes_no_compared_with_another_value_is_said_in_words(self):
+        self.env["ir.model.fields"].create(
+            {
+                "name": "x_sop_showroom",
+                "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                "field_description": "Came to the showroom",
+                "ttype": "boolean",
+            }
+        )
+        with self.assertRaises(ValidationError) as error:
+            self._condition("[('x_sop_showroom', '=', 'yes')]")
+        self.assertIn(
+            "“yes” is not True or False: “Came to the showroom”",
+            str(error.exception),
+        )
+        self.assertTrue(self._condition("[('x_sop_showroom', '=', True)]"))
+
+    def test_number_error_in_chinese(self):
+        self.env["res.lang"]._activate_lang("zh_CN")
+        manager = self.user_sales_manager
+        with self.assertRaises(ValidationError) as error:
+            self.env["crm.sop.task.template"].with_user(manager).with_context(
+                lang="zh_CN"
+            ).create(
+                {
+                    "name": "Condition",
+                    "stage_id": self.sop_stage_pitch.id,
+                    "kind": "condition",
+                    "domain": "[('expected_revenue', '>', 'abc')]",
+                }
+            )
+        self.assertIn("“abc”不是数字", str(error.exception))

@@ -373,7 +373,9 @@ class TestSopEngine(TestSopCommon):
         self.assertEqual(aside.state, "na")
         self.assertEqual(aside.na_reason, "Bought elsewhere")
         # done by the system, not by hand: switching again is allowed
-        task_template.write({"kind": "condition", "domain": "[('id', '=', 0)]"})
+        task_template.write(
+            {"kind": "condition", "domain": "[('expected_revenue', '<', 0)]"}
+        )
         self.assertEqual(self._task(lead, self.tt_manual).state, "todo")
         self.assertEqual(aside.state, "na")
 

@@ -254,3 +254,82 @@ class TestSopPanel(TestSopCommon):
             set(filter(None, ours.split("/"))),
             {"sop_not_started", "sop_complete", "sop_stalled"},
         )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopPanelView(TestSopCommon):
+    """Issue 15, item 11: "View" on a done task shows its data, read-only."""
+
+    def _arch(self, action):
+        """The form the dialog of ``action`` gets, as the rep's web client
+        asks for it (only the *_view_ref keys of the context reach get_views)."""
+        record = self.env[action["res_model"]].with_context(**action["context"])
+        return etree.fromstring(
+            record.get_views([(False, "form")])["views"]["form"]["arch"]
+        )
+
+    @users("user_sales_salesman")
+    def test_view_opens_read_only(self):
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        task = self._task(lead, self.tt_visit)
+        self.assertEqual(task.button, "fill_in")
+        form = self._arch(task.action_sop_open())
+        self.assertNotEqual(form.get("edit"), "0")
+        self.assertFalse(form.xpath("//footer"))
+        self.assertTrue(form.xpath("//field[@name='sop_companions']"))
+        lead.write({"sop_companions": "Her sister", "sop_decision_makers": "Both"})
+        task.invalidate_recordset(["button"])
+        self.assertEqual((task.state, task.button), ("done", "view"))
+        action = task.action_sop_open()
+        self.assertEqual((action["res_model"], action["res_id"]), ("crm.lead", lead.id))
+        form = self._arch(action)
+        # the same fields, to read: no edit, a Close button
+        self.assertEqual(form.get("edit"), "0")
+        self.assertTrue(form.xpath("//field[@name='sop_companions']"))
+        self.assertEqual(
+            [b.get("special") for b in form.xpath("//footer/button")], ["cancel"]
+        )
+        # a customer task too
+        lead.partner_id = self.customer
+        self.customer.sudo().write({"sop_gender": "female", "sop_age_range": "35_44"})
+        customer_task = self._task(lead, self.tt_customer)
+        customer_task.invalidate_recordset(["button"])
+        self.assertEqual(customer_task.button, "view")
+        form = self._arch(customer_task.action_sop_open())
+        self.assertEqual(form.get("edit"), "0")
+        self.assertTrue(form.xpath("//field[@name='sop_gender']"))
+
+    def test_view_key_is_checked_like_the_fill_in_key(self):
+        # another value than "<id>" or "<id>:view": the normal form
+        Lead = self.env["crm.lead"].with_user(self.user_sales_salesman)
+        for value in (f"{self.tt_visit.id}:edit", f"x{self.tt_visit.id}:view", ":view"):
+            with self.subTest(value=value):
+                arch = Lead.with_context(sop_fill_view_ref=value).get_views(
+                    [(False, "form")]
+                )["views"]["form"]["arch"]
+                self.assertIn('name="expected_revenue"', arch)
+
+    @users("user_sales_salesman")
+    def test_done_on_only_on_done_tasks(self):
+        """ "Done On" and "Done By" show on done tasks only: a task set aside
+        (or reopened) keeps its first completion's date, which it must not
+        show as if it were done (issue 15, item 11)."""
+        archs = [
+            self.env["crm.sop.task"].get_views([(False, "list"), (False, "form")])[
+                "views"
+            ],
+            self.env["crm.lead"].get_views([(False, "form")])["views"],
+        ]
+        nodes = [
+            node
+            for views in archs
+            for view in views.values()
+            for node in etree.fromstring(view["arch"]).xpath(
+                "//field[@name='date_done' or @name='done_user_id']"
+            )
+        ]
+        # the task list and form, the panel's list (the kanban shows neither)
+        self.assertGreaterEqual(len(nodes), 6)
+        for node in nodes:
+            with self.subTest(field=node.get("name")):
+                self.assertEqual(node.get("invisible"), "state != 'done'")

@@ -145,6 +145,56 @@ class TestSopUi(HttpCase):
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopManagerUi(HttpCase):
+    """Issue 15, item 9, at 1440 px: a manager builds a playbook top-down."""
+
+    browser_size = "1440x900"
+
+    def test_manager_builds_a_playbook_top_down(self):
+        action = self.env.ref("crm_sales_sop.crm_sop_template_action")
+        self.start_tour(
+            f"/odoo/action-{action.id}/new",
+            "crm_sales_sop_manager_top_down",
+            login="admin",
+        )
+        playbook = self.env["crm.sop.template"].search(
+            [("name", "=", "Top-down Playbook")]
+        )
+        self.assertEqual(playbook.stage_ids.mapped("name"), ["Greet the Visitor"])
+        task_template = playbook.stage_ids.task_template_ids
+        self.assertEqual(
+            (task_template.name, task_template.kind, task_template.template_id),
+            ("Offer a drink", "manual", playbook),
+        )
+
+    def test_manager_edits_a_condition_wide(self):
+        task_template = self.env.ref("crm_sales_sop.crm_sop_task_priority")
+        action = self.env.ref("crm_sales_sop.crm_sop_task_template_action")
+        self.start_tour(
+            f"/odoo/action-{action.id}/{task_template.id}",
+            "crm_sales_sop_manager_condition",
+            login="admin",
+        )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopManagerUiPhone(HttpCase):
+    """Issue 15, item 9, at 390 px: the condition editor stays readable."""
+
+    browser_size = "390x844"
+    touch_enabled = True
+
+    def test_manager_edits_a_condition_on_a_phone(self):
+        task_template = self.env.ref("crm_sales_sop.crm_sop_task_priority")
+        action = self.env.ref("crm_sales_sop.crm_sop_task_template_action")
+        self.start_tour(
+            f"/odoo/action-{action.id}/{task_template.id}",
+            "crm_sales_sop_manager_condition",
+            login="admin",
+        )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopUiPhone(HttpCase):
     browser_size = "390x844"
     touch_enabled = True

@@ -39,6 +39,15 @@ registry.category("web_tour.tours").add("crm_sales_sop_playbook_compare", {
         {
             trigger: ".o_crm_sop_compare_verdict:contains('Pick two playbooks')",
         },
+        {
+            content: "no closed deal: no interval of dashes, the card says why",
+            trigger:
+                ".o_crm_sop_compare_card:contains('Tour Playbook A') .o_crm_sop_compare_no_history:contains('Not enough history')",
+        },
+        {
+            trigger:
+                ".o_crm_sop_compare:has(.o_crm_sop_compare_card):not(:has(.o_crm_sop_compare_interval:contains('95% interval')))",
+        },
     ],
 });
 
