@@ -162,16 +162,17 @@ class RepDay:
             self.call("crm.lead", "get_sop_uplift", [[deal]])
 
     def fill_in(self, deal):
+        """The customer's details (both), and with the addon the visit's
+        fields of the SOP task "Fill in" (the addon's write is the larger)."""
+        values = {
+            "phone": f"+86 10 {self.random.randrange(10**7):07d}",
+            "description": self.random.choice(["Spouse", "Parents", "Alone"]),
+        }
         if self.sop:
-            values = {
-                "sop_companions": self.random.choice(["Spouse", "Parents", "Alone"]),
-                "sop_decision_makers": self.random.choice(["Both", "Customer"]),
-            }
-        else:
-            values = {
-                "phone": f"+86 10 {self.random.randrange(10**7):07d}",
-                "description": self.random.choice(["Spouse", "Parents", "Alone"]),
-            }
+            values.update(
+                sop_companions=self.random.choice(["Spouse", "Parents", "Alone"]),
+                sop_decision_makers=self.random.choice(["Both", "Customer"]),
+            )
         self.call("crm.lead", "web_save", [[deal], values], {"specification": {}})
 
     def mark_done(self, deal):

@@ -21,6 +21,7 @@ READONLY = {
     ("crm.sop.board", "get_board"),
     ("crm.sop.coaching", "get_queue"),
     ("crm.sop.playbook.report", "compare"),
+    ("crm.sop.task.template", "get_sop_condition_field_names"),
 }
 REPORTS = (
     "crm.sop.task.report",
@@ -108,6 +109,11 @@ class TestSopReadonly(SopReadonlyCase):
                 .with_user(manager)
                 .compare([self.playbook.id])
             ),
+            ("crm.sop.task.template", "get_sop_condition_field_names"): lambda: (
+                self.env["crm.sop.task.template"]
+                .with_user(manager)
+                .get_sop_condition_field_names()
+            ),
         }
         self.assertEqual(set(cases), READONLY, "every entry point is exercised")
         for key, call in cases.items():
@@ -170,6 +176,7 @@ class TestSopReadonlyRpc(HttpCase):
             self._call(
                 "crm.sop.playbook.report", "compare", [[lead.sop_template_id.id]]
             )
+            self._call("crm.sop.task.template", "get_sop_condition_field_names", [])
             for model in REPORTS:
                 fields_ = self.env[model]._fields
                 groupby = "user_id" if "user_id" in fields_ else "template_id"
