@@ -45,10 +45,14 @@ def _tasks(lead):
     }
 
 
-def _my_day_deals(env, login, team_name):
-    """Two deals of a new rep in New: a small one whose customer has an email
-    (its welcome script can be sent) and a big one; returns the small one."""
+def _my_day_deals(env, login, team_name, lang="en_US"):
+    """Two deals of a new rep (working in ``lang``) in New: a small one whose
+    customer has an email (its welcome script can be sent) and a big one;
+    returns the small one."""
     rep, team = _rep_and_team(env, login, team_name)
+    if lang != "en_US":
+        env["res.lang"]._activate_lang(lang)
+        rep.lang = lang
     customer = env["res.partner"].create(
         {"name": "Zhou Min", "email": "zhou.min@example.com"}
     )
@@ -97,6 +101,13 @@ class TestSopMyDayUi(HttpCase):
             "/odoo/my-sop-day",
             "crm_sales_sop_my_day_desktop",
             login="sop_day_desk_rep",
+        )
+        _assert_undone(self, small)
+
+    def test_my_sop_day_at_desktop_width_zh(self):
+        small = _my_day_deals(self.env, "sop_day_desk_zh", "Day desk zh", "zh_CN")
+        self.start_tour(
+            "/odoo/my-sop-day", "crm_sales_sop_my_day_desktop", login="sop_day_desk_zh"
         )
         _assert_undone(self, small)
 
@@ -222,6 +233,13 @@ class TestSopUiPhone(HttpCase):
         small = _my_day_deals(self.env, "sop_day_phone_rep", "Day phone team")
         self.start_tour(
             "/odoo/my-sop-day", "crm_sales_sop_my_day", login="sop_day_phone_rep"
+        )
+        _assert_undone(self, small)
+
+    def test_my_sop_day_on_a_phone_zh(self):
+        small = _my_day_deals(self.env, "sop_day_phone_zh", "Day phone zh", "zh_CN")
+        self.start_tour(
+            "/odoo/my-sop-day", "crm_sales_sop_my_day", login="sop_day_phone_zh"
         )
         _assert_undone(self, small)
 
