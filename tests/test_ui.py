@@ -156,6 +156,9 @@ class TestSopUi(HttpCase):
         return session
 
     def test_rep_sends_scripts_from_the_panel(self):
+        # the Scripts menu switches its names with the language chosen
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(["crm_sales_sop"], ["zh_CN"])
         rep, team = _rep_and_team(self.env, "sop_script_rep", "Script team")
         customer = self.env["res.partner"].create(
             {"name": "Zhao Min", "email": "zhao.min@example.com", "lang": "en_US"}
