@@ -149,6 +149,15 @@ class TestSopScript(TestSopCommon, MailCase):
             mail = self._queued(lead)
             self.assertEqual(mail.state, "outgoing")
             self.assertGreater(mail.scheduled_date, lead.create_date)
+            # the mail queue is woken when the Undo window closes
+            queue = self.env.ref("mail.ir_cron_mail_scheduler_action")
+            self.assertTrue(
+                self.env["ir.cron.trigger"]
+                .sudo()
+                .search(
+                    [("cron_id", "=", queue.id), ("call_at", "=", mail.scheduled_date)]
+                )
+            )
             self.assertEqual(task.state, "done")
             message = lead.message_ids[0]
             send = self._sends(lead)
