@@ -127,3 +127,24 @@ class TestSopMyDay(TestSopCommon):
             self._task(other, self.tt_visit).with_user(
                 self.env.user
             ).action_sop_open_deal()
+
+    @users("user_sales_salesman")
+    def test_one_query_whatever_the_deals(self):
+        """My SOP Day's domain is one subquery: the same queries for 1 deal
+        or 6, in different stages."""
+        Lead = self.env["crm.lead"]
+        counts = []
+        for size in (1, 1, 6):  # warm up the registry's caches first
+            Lead.create(
+                [
+                    self._sop_lead_vals(
+                        stage_id=(self.stage_team1_1 | self.stage_team1_2)[i % 2].id
+                    )
+                    for i in range(size)
+                ]
+            )
+            self.env.invalidate_all()
+            before = self.cr.sql_log_count
+            self.assertTrue(self._my_day())
+            counts.append(self.cr.sql_log_count - before)
+        self.assertEqual(counts[1], counts[2])
