@@ -811,7 +811,8 @@ class CrmSopScriptSend(models.Model):
                         "SELECT id FROM mail_mail WHERE id IN %s AND state = 'outgoing' "
                         "FOR UPDATE NOWAIT",
                         tuple(mails.ids),
-                    )
+                    ),
+                    log_exceptions=False,  # a lock refused is an answer
                 )
                 locked = {row[0] for row in self.env.cr.fetchall()}
         except LockNotAvailable:

@@ -6,7 +6,7 @@ from .common import TestSopCommon
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
-class TestSopMyDay(TestSopCommon):
+class TestSopMyDayToday(TestSopCommon):
     """My SOP Day is today's work: the next steps of each of the rep's open
     deals (its current SOP stage's open tasks, its next step, the required
     tasks it left behind), never the stages ahead, never another rep's."""
