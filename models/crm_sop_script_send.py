@@ -726,7 +726,11 @@ class CrmSopScriptSend(models.Model):
         at = fields.Datetime.now() + timedelta(seconds=seconds)
         mails.write({"scheduled_date": at})
         # sudo: waking the mail queue is the system's (as mail does)
-        self.env.ref("mail.ir_cron_mail_scheduler_action").sudo()._trigger(at)
+        queue = self.env.ref(
+            "mail.ir_cron_mail_scheduler_action", raise_if_not_found=False
+        )
+        if queue:
+            queue.sudo()._trigger(at)
 
     def _sop_queued_mails(self):
         """The outgoing emails still carrying this send (not left yet)."""
