@@ -53,6 +53,7 @@
             "crm_sales_sop/static/src/views/*",
             "crm_sales_sop/static/src/patches/*",
             "crm_sales_sop/static/src/scripts/*",
+            "crm_sales_sop/static/src/my_day/*",
             "crm_sales_sop/static/src/prediction/*",
             # achievement board
             "crm_sales_sop/static/src/board/*",

@@ -279,12 +279,13 @@ class CrmLead(models.Model):
 
     def action_sop_send_script(self, template_id, channel="email", lang=None):
         """Send the script in one click (``copy``: record that the rep sent the
-        copied text); it completes the deal's script task with this script."""
+        copied text); it completes the deal's script task with this script.
+        Returns what the rep is told: the script, to whom, and the Undo of an
+        email still in the outgoing queue."""
         self.ensure_one()
-        self.env["crm.sop.script.send"]._sop_send(
-            self, template_id, channel=channel, lang=lang
-        )
-        return True
+        Send = self.env["crm.sop.script.send"]
+        send = Send._sop_send(self, template_id, channel=channel, lang=lang)
+        return send._sop_sent_notice(Send._sop_lang(self, lang))
 
     def action_sop_copy_script(self, template_id, lang=None):
         """Copy the rendered script to the clipboard; the rep then confirms
@@ -303,15 +304,21 @@ class CrmLead(models.Model):
             },
         }
 
-    def action_sop_edit_script(self, template_id):
-        """ "Edit first": the usual composer with the script; sending from it
-        counts too."""
+    def action_sop_edit_script(self, template_id, lang=None):
+        """ "Edit first": the usual composer with the script, in the language
+        the rep chose (``lang``, else as a one-click send picks it); sending
+        from it counts too."""
         self.ensure_one()
         template = self.env["crm.sop.script.send"]._sop_script(self, template_id)
-        return self._sop_script_composer(template)
+        return self._sop_script_composer(template, lang=lang)
 
-    def _sop_script_composer(self, template, task=None):
+    def _sop_script_composer(self, template, task=None, lang=None):
         context = {
+            # the composer renders the script in this language (mail's
+            # preview key, read by mail.render.mixin._classify_per_lang)
+            "template_preview_lang": self.env["crm.sop.script.send"]._sop_lang(
+                self, lang
+            ),
             "default_model": "crm.lead",
             "default_res_ids": self.ids,
             "default_template_id": template.id,

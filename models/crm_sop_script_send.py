@@ -1,12 +1,15 @@
 import re
 import unicodedata
 from collections import defaultdict
+from datetime import timedelta
 
 from lxml import html as lxml_html
 from markupsafe import Markup
+from psycopg2.errors import LockNotAvailable
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
 
 # mail.notification status -> delivery of the send (SMS "pending" is handed
 # to the provider, which mail labels "Sent")
@@ -26,6 +29,10 @@ MAIL_DELIVERY = {
     "exception": "failed",
     "cancel": "failed",
 }
+
+# a one-tap email waits this long in the outgoing queue, where its rep may
+# take it back (Undo); ir.config_parameter crm_sales_sop.script_undo_seconds
+SOP_UNDO_SECONDS = 10
 
 
 # what a reader sees as paragraphs and lines of a script's HTML
@@ -380,12 +387,18 @@ class CrmSopScriptSend(models.Model):
 
     def _sop_resync_tasks(self):
         """The script tasks of these sends count as sent from the first send
-        that is not failed (theirs, or one of their deal and script recorded
-        without a task, such as sends merged from another deal); none left:
-        open again. One read, one write per date, one evaluation."""
-        Task = self.env["crm.sop.task"]
+        that is not failed (see _sop_resync_task_dates)."""
         # sudo: reps have no write access on tasks; the engine derives them
-        tasks = self.sudo().task_id
+        self._sop_resync_task_dates(self.sudo().task_id)
+
+    @api.model
+    def _sop_resync_task_dates(self, tasks):
+        """Script ``tasks`` count as sent from the first send that is not
+        failed (theirs, or one of their deal and script recorded without a
+        task, such as sends merged from another deal); none left: open again.
+        One read, one write per date, one evaluation."""
+        Task = self.env["crm.sop.task"]
+        tasks = tasks.sudo()
         if not tasks:
             return
         tasks.fetch(["lead_id", "task_template_id", "date_script_sent"])
@@ -508,11 +521,23 @@ class CrmSopScriptSend(models.Model):
                 ["mail_template_id"],
             )
         }
+        langs = self.env["res.lang"].get_installed()
+        # the names and descriptions in each language the rep may switch to:
+        # the menu follows its language switch (one read per language)
+        texts = {
+            code: {
+                script.id: (script.name, script.description or "")
+                for script in scripts.with_context(lang=code)
+            }
+            for code, _name in langs
+        }
         rows = [
             {
                 "id": script.id,
                 "name": script.name,
                 "description": script.description or "",
+                "names": {code: texts[code][script.id][0] for code in texts},
+                "descriptions": {code: texts[code][script.id][1] for code in texts},
                 "current": bool(stage and stage in script.sop_stage_ids),
                 "task_id": open_tasks.get(script.id, False),
                 "sent": script.id in sent,
@@ -523,7 +548,7 @@ class CrmSopScriptSend(models.Model):
         return {
             "scripts": rows,
             "channels": self._sop_channels(),
-            "langs": self.env["res.lang"].get_installed(),
+            "langs": langs,
             "lang": self._sop_lang(lead),
         }
 
@@ -651,7 +676,10 @@ class CrmSopScriptSend(models.Model):
                 subtype_xmlid="mail.mt_comment",
                 email_layout_xmlid="mail.mail_notification_light",
                 attachment_ids=template.attachment_ids.ids,
+                # queued, held for the Undo (see _sop_hold_for_undo)
+                force_send=False,
             )
+            self._sop_hold_for_undo(message)
         elif channel == "sms":
             message = lead._message_sms(
                 rendered["text"], partner_ids=lead.partner_id.ids
@@ -663,3 +691,156 @@ class CrmSopScriptSend(models.Model):
             task_id=task.id if task else None,
             carriers={lead.id: (message.id, False, None)},
         )
+
+    # ------------------------------------------------------------
+    # UNDO (a one-tap email waits in the outgoing queue a few seconds)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_undo_seconds(self):
+        # sudo: a setting of the database, read for whoever sends
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("crm_sales_sop.script_undo_seconds", SOP_UNDO_SECONDS)
+        )
+        try:
+            return max(int(value), 0)
+        except (TypeError, ValueError):
+            return SOP_UNDO_SECONDS
+
+    @api.model
+    def _sop_hold_for_undo(self, message):
+        """The emails of ``message`` wait in the outgoing queue for the Undo
+        window (as a scheduled email does), then the mail queue sends them:
+        it is woken at that time."""
+        seconds = self._sop_undo_seconds()
+        # sudo: the outgoing emails of the message the rep just posted
+        mails = (
+            self.env["mail.mail"]
+            .sudo()
+            .search([("mail_message_id", "=", message.id), ("state", "=", "outgoing")])
+        )
+        if not mails:
+            return
+        at = fields.Datetime.now() + timedelta(seconds=seconds)
+        mails.write({"scheduled_date": at})
+        # sudo: waking the mail queue is the system's (as mail does)
+        queue = self.env.ref(
+            "mail.ir_cron_mail_scheduler_action", raise_if_not_found=False
+        )
+        if queue:
+            queue.sudo()._trigger(at)
+
+    def _sop_queued_mails(self):
+        """The outgoing emails still carrying this send (not left yet)."""
+        self.ensure_one()
+        if self.channel != "email" or not self.mail_message_id:
+            return self.env["mail.mail"]
+        # sudo: the queue of the message of the rep's send
+        return (
+            self.env["mail.mail"]
+            .sudo()
+            .search(
+                [
+                    ("mail_message_id", "=", self.mail_message_id.id),
+                    ("state", "=", "outgoing"),
+                ]
+            )
+        )
+
+    def _sop_sent_notice(self, lang=None):
+        """What the rep is told once a script is sent in one tap: which
+        script, to whom, and whether (for how long) Undo can take it back
+        (crm_sales_sop.script_sent client action)."""
+        self.ensure_one()
+        send = self.sudo()  # sudo: the rep's own send, just recorded
+        partner = send.partner_id
+        address = {"email": partner.email, "sms": partner.mobile or partner.phone}.get(
+            send.channel
+        )
+        recipient = f"{partner.name} <{address}>" if address else partner.name or ""
+        undo_seconds = self._sop_undo_seconds() if send._sop_queued_mails() else 0
+        if send.delivery_state == "failed":
+            title = self.env._("Not sent")
+        else:
+            title = self.env._("Sent")
+        return {
+            "type": "ir.actions.client",
+            "tag": "crm_sales_sop.script_sent",
+            "params": {
+                "send_id": send.id,
+                "title": title,
+                "message": self.env._(
+                    "“%(script)s” to %(recipient)s",
+                    script=send.mail_template_id.with_context(
+                        lang=lang or self.env.lang
+                    ).name,
+                    recipient=recipient,
+                ),
+                "type": "danger" if send.delivery_state == "failed" else "success",
+                "undo_seconds": undo_seconds,
+            },
+        }
+
+    def action_sop_undo(self):
+        """Take back a one-tap email while it waits in the outgoing queue:
+        the email and its message are deleted, the send is not counted, and
+        its task is open again. Only the rep who sent it may; once the email
+        has left, it is too late (refused, nothing changes)."""
+        self.ensure_one()
+        self.check_access("read")
+        if self.user_id != self.env.user:
+            raise AccessError(
+                self.env._("Only the salesperson who sent a script can undo it.")
+            )
+        send = self.sudo()  # sudo: the engine is the only writer of sends
+        script = send.mail_template_id.name
+        mails = send._sop_queued_mails()
+        too_late = UserError(
+            self.env._(
+                "Too late to undo: “%(script)s” has already left for %(customer)s.",
+                script=script,
+                customer=send.partner_id.display_name or "",
+            )
+        )
+        if send.channel != "email" or not mails:
+            raise too_late
+        # the mail queue writes a mail before it hands it to the mail server:
+        # a mail it holds is leaving, too late to take back
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    SQL(
+                        "SELECT id FROM mail_mail WHERE id IN %s AND state = 'outgoing' "
+                        "FOR UPDATE NOWAIT",
+                        tuple(mails.ids),
+                    ),
+                    log_exceptions=False,  # a lock refused is an answer
+                )
+                locked = {row[0] for row in self.env.cr.fetchall()}
+        except LockNotAvailable:
+            raise too_late from None
+        if locked != set(mails.ids):
+            raise too_late
+        tasks = send.task_id
+        # the tasks this send made sent (their completion is its)
+        made = tasks.filtered(lambda task: task.date_script_sent == send.date)
+        message = send.mail_message_id
+        send.unlink()
+        # the message never reached anyone: it goes with its email
+        # (mail_mail and its notifications cascade)
+        message.unlink()
+        self._sop_resync_task_dates(tasks)
+        # a completion this send made is not one: no credit, no "done on"
+        made.filtered(lambda task: not task.date_script_sent).write(
+            {"date_done": False, "done_user_id": False}
+        )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "info",
+                "message": self.env._("“%(script)s” was not sent.", script=script),
+            },
+        }

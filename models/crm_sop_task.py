@@ -4,6 +4,9 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
+
+from .crm_sop_deal import SOP_OPEN_SQL, sop_is_open
 
 
 class CrmSopTask(models.Model):
@@ -125,6 +128,21 @@ class CrmSopTask(models.Model):
     lead_date_deadline = fields.Date(
         related="lead_id.date_deadline", string="Expected Closing"
     )
+    # My SOP Day's deal headers (names: the web client reads no name of a
+    # many2one it does not show)
+    lead_name = fields.Char(related="lead_id.name", string="Deal")
+    lead_partner_name = fields.Char(
+        related="lead_id.partner_id.name", string="Customer"
+    )
+    lead_stage_name = fields.Char(related="lead_id.stage_id.name", string="Stage")
+    sop_my_day = fields.Boolean(
+        string="Next Steps of My Deals",
+        compute="_compute_sop_my_day",
+        search="_search_sop_my_day",
+        help="An open task of one of my open deals that is a next step today: "
+        "a task of the deal's current SOP stage, a required task the deal "
+        "left behind, or the deal's next step.",
+    )
 
     _sql_constraints = [
         (
@@ -169,6 +187,70 @@ class CrmSopTask(models.Model):
             elif task.state == "todo" and task.required:
                 hint = " ".join(filter(None, [task._sop_gate_hint(), hint]))
             task.hint = hint or False
+
+    @api.depends(
+        "state",
+        "active",
+        "stage_id",
+        "required",
+        "left_behind",
+        "lead_id.user_id",
+        "lead_id.active",
+        "lead_id.probability",
+        "lead_id.sop_stage_id",
+        "lead_id.sop_next_task_id",
+    )
+    @api.depends_context("uid")
+    def _compute_sop_my_day(self):
+        for task in self:
+            lead = task.lead_id
+            task.sop_my_day = bool(
+                task.state == "todo"
+                and task.active
+                and lead.user_id.id == self.env.uid
+                and sop_is_open(lead)
+                and (
+                    task.stage_id == lead.sop_stage_id
+                    or task == lead.sop_next_task_id
+                    or (task.required and task.left_behind)
+                )
+            )
+
+    def _search_sop_my_day(self, operator, value):
+        """My SOP Day is today's work: of the current user's open deals, the
+        open tasks of the deal's current SOP stage (the engine's summary,
+        ``sop_stage_id``), its next step (``sop_next_task_id``, which may lie
+        ahead when nothing is open here) and the required tasks it left
+        behind (of a SOP stage mapped to an earlier pipeline stage, as
+        ``left_behind`` says); never the stages ahead. One subquery, on the
+        user's deals (crm_lead's user index)."""
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise UserError(self.env._("Operation not supported"))
+        # pipeline stages in the order of crm.stage._sop_orders (sequence, id)
+        query = SQL(
+            """
+            SELECT t.id
+              FROM crm_sop_task t
+              JOIN crm_lead l ON l.id = t.lead_id
+              JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
+              LEFT JOIN crm_sop_stage ss ON ss.id = t.stage_id
+              LEFT JOIN crm_stage ts ON ts.id = ss.crm_stage_id
+              LEFT JOIN crm_stage ls ON ls.id = l.stage_id
+             WHERE l.user_id = %(uid)s
+               AND %(open)s
+               AND t.active
+               AND t.state = 'todo'
+               AND (
+                    t.stage_id = l.sop_stage_id
+                    OR t.id = l.sop_next_task_id
+                    OR (tt.required AND (ts.sequence, ts.id) < (ls.sequence, ls.id))
+               )
+            """,
+            uid=self.env.uid,
+            open=SQL(SOP_OPEN_SQL),
+        )
+        positive = (operator == "=") == value
+        return [("id", "in" if positive else "not in", SQL("(%s)", query))]
 
     def _sop_gate_hint(self):
         """What the stage gate asks of this open required task."""
@@ -219,6 +301,20 @@ class CrmSopTask(models.Model):
             return self.action_sop_restore()
         kind = self.task_template_id.kind
         return self.env["crm.sop.task.kind"]._sop_kind(kind, "action")(self)
+
+    def action_sop_open_deal(self):
+        """A tap on a task of My SOP Day, beside its button: its deal, where
+        the SOP panel is."""
+        self.ensure_one()
+        self.lead_id.check_access("read")
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "crm.lead",
+            "res_id": self.lead_id.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "current",
+        }
 
     def action_sop_mark_na(self):
         """Ask why the task does not apply to this deal."""
@@ -311,12 +407,15 @@ class CrmSopTask(models.Model):
 
     def action_sop_send_script(self, channel="email", lang=None):
         """Send the task's script in one click (``copy``: the rep confirms
-        that the copied text was sent); it completes this task only."""
+        that the copied text was sent); it completes this task only. Returns
+        what the rep is told: the script, to whom, and the Undo of an email
+        still in the outgoing queue."""
         template = self._sop_script_template()
-        self.env["crm.sop.script.send"]._sop_send(
+        Send = self.env["crm.sop.script.send"]
+        send = Send._sop_send(
             self.lead_id, template.id, channel=channel, task=self, lang=lang
         )
-        return True
+        return send._sop_sent_notice(Send._sop_lang(self.lead_id, lang))
 
     def action_sop_copy_script(self):
         """Copy the rendered script to the clipboard (a messenger such as
@@ -326,10 +425,11 @@ class CrmSopTask(models.Model):
         action["params"].update(model=self._name, res_id=self.id)
         return action
 
-    def action_sop_edit_script(self):
-        """ "Edit first": the composer with the script, sent from this task."""
+    def action_sop_edit_script(self, lang=None):
+        """ "Edit first": the composer with the script, sent from this task,
+        in the language the rep chose (``lang``)."""
         template = self._sop_script_template()
-        return self.lead_id._sop_script_composer(template, task=self)
+        return self.lead_id._sop_script_composer(template, task=self, lang=lang)
 
     def action_sop_mark_done(self):
         manual = self.filtered(lambda t: t.task_template_id.kind == "manual")

@@ -6,6 +6,7 @@ from . import (
     test_sop_i18n,
     test_sop_install,
     test_sop_merge,
+    test_sop_my_day,
     test_sop_panel,
     test_sop_performance,
     test_sop_prediction,

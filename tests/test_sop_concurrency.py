@@ -145,3 +145,102 @@ class TestSopConcurrency(TransactionCase):
         )
         self.assertEqual(task.state, "done")
         env.cr.commit()
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopUndoRace(TransactionCase):
+    """The mail queue takes a queued script email (it writes the mail before
+    handing it to the mail server) while its rep taps Undo: the Undo is too
+    late and changes nothing; once the queue let go, Undo takes it back."""
+
+    def setUp(self):
+        super().setUp()
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            rep = env["res.users"].create(
+                {
+                    "name": "SOP undo rep",
+                    "login": "sop_undo_rep",
+                    "email": "sop.undo.rep@example.com",
+                    "groups_id": [
+                        (6, 0, env.ref("sales_team.group_sale_salesman").ids)
+                    ],
+                }
+            )
+            customer = env["res.partner"].create(
+                {"name": "SOP undo customer", "email": "undo.customer@example.com"}
+            )
+            lead = env["crm.lead"].create(
+                {
+                    "name": "SOP undo deal",
+                    "type": "opportunity",
+                    "user_id": rep.id,
+                    "partner_id": customer.id,
+                    "stage_id": env.ref("crm.stage_lead1").id,
+                }
+            )
+            welcome = env.ref("crm_sales_sop.crm_sop_task_welcome")
+            task = lead.sop_task_ids.filtered(lambda t: t.task_template_id == welcome)
+            notice = task.with_user(rep).action_sop_send_script()
+            self.ids = {
+                "rep": rep.id,
+                "customer": customer.id,
+                "lead": lead.id,
+                "task": task.id,
+                "send": notice["params"]["send_id"],
+            }
+            self.envs = []
+            self.addCleanup(self._clean_up)
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        self.envs = [
+            api.Environment(self.env.registry.cursor(), SUPERUSER_ID, {})
+            for _i in range(2)
+        ]
+
+    def _clean_up(self):
+        for env in self.envs:
+            env.cr.rollback()
+            env.cr.close()
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            lead = env["crm.lead"].browse(self.ids["lead"])
+            env["mail.mail"].search(
+                [("model", "=", "crm.lead"), ("res_id", "=", lead.id)]
+            ).unlink()
+            lead.unlink()
+            env["res.partner"].browse(self.ids["customer"]).unlink()
+            rep = env["res.users"].browse(self.ids["rep"])
+            partner = rep.partner_id
+            rep.unlink()
+            partner.unlink()
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+
+    def test_undo_while_the_queue_sends(self):
+        env_queue, env_rep = self.envs
+        env_rep = env_rep(user=self.ids["rep"])
+        mail = env_queue["mail.mail"].search(
+            [
+                ("model", "=", "crm.lead"),
+                ("res_id", "=", self.ids["lead"]),
+                ("recipient_ids", "in", self.ids["customer"]),
+            ]
+        )
+        self.assertEqual(mail.state, "outgoing")
+        # the queue's first write on the mail, before the SMTP session
+        mail.write({"state": "exception"})
+        env_queue.flush_all()
+        send = env_rep["crm.sop.script.send"].browse(self.ids["send"])
+        with self.assertRaisesRegex(UserError, "Too late to undo"):
+            send.action_sop_undo()
+        task = env_rep["crm.sop.task"].browse(self.ids["task"])
+        self.assertEqual(task.state, "done")
+        self.assertTrue(send.exists())
+        # the queue let it go (its attempt rolled back): Undo takes it back
+        env_queue.cr.rollback()
+        send.action_sop_undo()
+        env_rep.invalidate_all()
+        self.assertFalse(send.exists())
+        self.assertEqual(task.state, "todo")
+        self.assertFalse(mail.with_env(env_rep).sudo().exists())

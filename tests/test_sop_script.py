@@ -76,6 +76,7 @@ class TestSopScript(TestSopCommon, MailCase):
         self.assertEqual(task.button, "send")
         with self.mock_mail_gateway():
             task.action_sop_open()
+            self._leave_queue(lead)
         self.assertEqual(task.state, "done")
         self.assertTrue(task.date_script_sent)
         message = lead.message_ids[0]
@@ -106,6 +107,150 @@ class TestSopScript(TestSopCommon, MailCase):
         self.assertEqual(
             self.env["crm.sop.script.send"].search([("lead_id", "=", lead.id)]), send
         )
+
+    # ------------------------------------------------------------
+    # one tap is not blind: what was sent to whom, and Undo
+    # ------------------------------------------------------------
+
+    def _queued(self, lead):
+        return (
+            self.env["mail.mail"]
+            .sudo()
+            .search(
+                [
+                    ("model", "=", "crm.lead"),
+                    ("res_id", "=", lead.id),
+                    ("state", "=", "outgoing"),
+                ]
+            )
+        )
+
+    def _leave_queue(self, lead):
+        """The mail queue sends what waits for the customer of ``lead`` (a
+        one-tap email waits there for its Undo), and the transaction ends
+        (its sends follow the delivery at commit)."""
+        self._queued(lead).send()
+        self.env.cr.flush()
+
+    @users("user_sales_salesman")
+    def test_undo_before_the_mail_leaves(self):
+        lead = self._lead()
+        task = self._task(lead, self.tt_script)
+        with self.mock_mail_gateway():
+            notice = task.action_sop_open()
+            # the toast: which script, to whom, and Undo while it waits
+            self.assertEqual(notice["tag"], "crm_sales_sop.script_sent")
+            params = notice["params"]
+            self.assertEqual(
+                params["message"],
+                "“SOP test welcome” to Wang Fang <wang.fang@test.example.com>",
+            )
+            self.assertGreater(params["undo_seconds"], 0)
+            mail = self._queued(lead)
+            self.assertEqual(mail.state, "outgoing")
+            self.assertGreater(mail.scheduled_date, lead.create_date)
+            # the mail queue is woken when the Undo window closes
+            queue = self.env.ref("mail.ir_cron_mail_scheduler_action")
+            self.assertTrue(
+                self.env["ir.cron.trigger"]
+                .sudo()
+                .search(
+                    [("cron_id", "=", queue.id), ("call_at", "=", mail.scheduled_date)]
+                )
+            )
+            self.assertEqual(task.state, "done")
+            message = lead.message_ids[0]
+            send = self._sends(lead)
+            self.assertEqual(send.id, params["send_id"])
+            result = send.action_sop_undo()
+            self.assertIn("was not sent", result["params"]["message"])
+            # nothing leaves: the email, its message and the send are gone
+            self.env["mail.mail"].sudo().process_email_queue()
+        self.assertNotSentEmail([self.customer])
+        self.assertFalse(mail.exists())
+        self.assertFalse(message.exists())
+        self.assertFalse(self._sends(lead))
+        self.assertEqual(task.state, "todo")
+        self.assertFalse(task.date_script_sent)
+        self.assertFalse(task.date_done)
+        self.assertEqual(task.button, "send")
+        # sent again later, it counts
+        with self.mock_mail_gateway():
+            task.action_sop_open()
+            self._leave_queue(lead)
+        self.assertSentEmail(self.env.user.partner_id, self.customer)
+        self.assertEqual(task.state, "done")
+
+    @users("user_sales_salesman")
+    def test_undo_after_the_mail_left_is_refused(self):
+        lead = self._lead()
+        task = self._task(lead, self.tt_script)
+        with self.mock_mail_gateway():
+            task.action_sop_open()
+            self._leave_queue(lead)
+        self.assertSentEmail(self.env.user.partner_id, self.customer)
+        send = self._sends(lead)
+        with self.assertRaisesRegex(UserError, "Too late to undo"):
+            send.action_sop_undo()
+        self.assertEqual(send.delivery_state, "sent")
+        self.assertEqual(task.state, "done")
+        # once sent, the toast of a send offers no Undo
+        self.assertEqual(send._sop_sent_notice()["params"]["undo_seconds"], 0)
+
+    def test_only_the_sender_can_undo(self):
+        lead = self._lead()
+        task = self._task(lead, self.tt_script)
+        with self.mock_mail_gateway():
+            task.with_user(self.user_sales_salesman).action_sop_open()
+        send = self._sends(lead)
+        mail = self._queued(lead)
+        # a colleague who reads every deal, and the manager
+        for user in (self.user_sales_leads, self.user_sales_manager):
+            with self.subTest(user=user.login):
+                with self.assertRaisesRegex(AccessError, "who sent a script"):
+                    send.with_user(user).action_sop_undo()
+        self.assertTrue(send.exists())
+        self.assertEqual(mail.state, "outgoing")
+        self.assertEqual(task.state, "done")
+
+    @users("user_sales_salesman")
+    def test_sms_and_copy_offer_no_undo(self):
+        lead = self._lead()
+        notice = lead.action_sop_send_script(self.follow_up.id, channel="copy")
+        self.assertEqual(notice["params"]["undo_seconds"], 0)
+        with self.assertRaisesRegex(UserError, "Too late to undo"):
+            self._sends(lead).action_sop_undo()
+
+    @users("user_sales_salesman")
+    def test_the_language_chosen_goes_everywhere(self):
+        self.mail_template.sudo().with_context(lang="zh_CN").name = "欢迎话术"
+        lead = self._lead()
+        menu = lead.sop_get_scripts()
+        row = next(r for r in menu["scripts"] if r["id"] == self.mail_template.id)
+        # the menu switches names with the language
+        self.assertEqual(row["names"]["zh_CN"], "欢迎话术")
+        self.assertEqual(row["names"]["en_US"], "SOP test welcome")
+        # "Edit first" writes in the language chosen, not the customer's
+        action = lead.action_sop_edit_script(self.mail_template.id, lang="zh_CN")
+        composer = Form(
+            self.env["mail.compose.message"].with_context(**action["context"])
+        )
+        self.assertEqual(composer.subject, "欢迎 SOP Opportunity")
+        task = self._task(lead, self.tt_script)
+        action = task.action_sop_edit_script(lang="zh_CN")
+        self.assertEqual(action["context"]["template_preview_lang"], "zh_CN")
+        action = lead.action_sop_edit_script(self.mail_template.id)
+        composer = Form(
+            self.env["mail.compose.message"].with_context(**action["context"])
+        )
+        self.assertEqual(composer.subject, "Welcome SOP Opportunity")
+        # the toast names the script in the language it was sent in
+        with self.mock_mail_gateway():
+            notice = task.action_sop_send_script(lang="zh_CN")
+        self.assertIn("欢迎话术", notice["params"]["message"])
+        self.assertIn("欢迎 SOP Opportunity", lead.message_ids[0].subject)
+        with self.assertRaisesRegex(UserError, "not installed"):
+            lead.action_sop_edit_script(self.mail_template.id, lang="xx_XX")
 
     @users("user_sales_salesman")
     def test_scripts_menu_and_send_from_the_lead(self):
@@ -305,6 +450,7 @@ class TestSopScript(TestSopCommon, MailCase):
         task = self._task(lead, self.tt_script)
         with self.mock_mail_gateway(), self._smtp_refusing(self.customer.email):
             task.action_sop_send_script()
+            self._leave_queue(lead)
         message = lead.message_ids.filtered(lambda m: m.message_type == "comment")
         self.assertEqual(
             message.notification_ids.filtered(
@@ -351,6 +497,7 @@ class TestSopScript(TestSopCommon, MailCase):
         # a later send that gets through completes it
         with self.mock_mail_gateway():
             task.action_sop_send_script()
+            self._leave_queue(lead)
         self.assertEqual(task.state, "done")
         self.assertEqual(self._sends(lead).mapped("delivery_state"), ["sent", "failed"])
         self.assertEqual(task.date_script_sent, self._sends(lead)[0].date)
@@ -482,6 +629,7 @@ class TestSopScript(TestSopCommon, MailCase):
         task = self._task(lead, self.tt_script)
         with self.mock_mail_gateway():
             task.action_sop_send_script()
+            self._leave_queue(lead)
         send = self._sends(lead)
         self.assertEqual(send.delivery_state, "sent")
         self.assertEqual(task.state, "done")

@@ -45,6 +45,73 @@ def _tasks(lead):
     }
 
 
+def _my_day_deals(env, login, team_name, lang="en_US"):
+    """Two deals of a new rep (working in ``lang``) in New: a small one whose
+    customer has an email (its welcome script can be sent) and a big one;
+    returns the small one."""
+    rep, team = _rep_and_team(env, login, team_name)
+    if lang != "en_US":
+        env["res.lang"]._activate_lang(lang)
+        rep.lang = lang
+    customer = env["res.partner"].create(
+        {"name": "Zhou Min", "email": "zhou.min@example.com"}
+    )
+    small, _big = env["crm.lead"].create(
+        [
+            {
+                "name": name,
+                "type": "opportunity",
+                "user_id": rep.id,
+                "team_id": team.id,
+                "expected_revenue": revenue,
+                "probability": 50,
+                "partner_id": partner.id,
+                "stage_id": env.ref("crm.stage_lead1").id,
+            }
+            for name, revenue, partner in (
+                ("Small deal", 100, customer),
+                ("Big deal", 90000, env["res.partner"]),
+            )
+        ]
+    )
+    return small
+
+
+def _assert_undone(case, lead):
+    """The tour sent the welcome script and undid it: nothing left, open."""
+    welcome = _tasks(lead)["crm_sop_task_welcome"]
+    case.assertEqual(welcome.state, "todo")
+    case.assertFalse(
+        case.env["crm.sop.script.send"].search([("lead_id", "=", lead.id)])
+    )
+    case.assertFalse(
+        case.env["mail.mail"].search(
+            [("model", "=", "crm.lead"), ("res_id", "=", lead.id)]
+        )
+    )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopMyDayUi(HttpCase):
+    browser_size = "1440x900"
+
+    def test_my_sop_day_at_desktop_width(self):
+        small = _my_day_deals(self.env, "sop_day_desk_rep", "Day desk team")
+        self.start_tour(
+            "/odoo/my-sop-day",
+            "crm_sales_sop_my_day_desktop",
+            login="sop_day_desk_rep",
+        )
+        _assert_undone(self, small)
+
+    def test_my_sop_day_at_desktop_width_zh(self):
+        small = _my_day_deals(self.env, "sop_day_desk_zh", "Day desk zh", "zh_CN")
+        self.start_tour(
+            "/odoo/my-sop-day", "crm_sales_sop_my_day_desktop", login="sop_day_desk_zh"
+        )
+        _assert_undone(self, small)
+
+
 @tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopUi(HttpCase):
     def test_rep_fills_a_task_through_its_dialog(self):
@@ -89,6 +156,9 @@ class TestSopUi(HttpCase):
         return session
 
     def test_rep_sends_scripts_from_the_panel(self):
+        # the Scripts menu switches its names with the language chosen
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(["crm_sales_sop"], ["zh_CN"])
         rep, team = _rep_and_team(self.env, "sop_script_rep", "Script team")
         customer = self.env["res.partner"].create(
             {"name": "Zhao Min", "email": "zhao.min@example.com", "lang": "en_US"}
@@ -213,24 +283,18 @@ class TestSopUiPhone(HttpCase):
         self.assertEqual(tasks["crm_sop_task_follow_up_call"].state, "done")
 
     def test_my_sop_day_on_a_phone(self):
-        rep, team = _rep_and_team(self.env, "sop_day_phone_rep", "Day phone team")
-        self.env["crm.lead"].create(
-            [
-                {
-                    "name": name,
-                    "type": "opportunity",
-                    "user_id": rep.id,
-                    "team_id": team.id,
-                    "expected_revenue": revenue,
-                    "probability": 50,
-                    "stage_id": self.env.ref("crm.stage_lead1").id,
-                }
-                for name, revenue in (("Small deal", 100), ("Big deal", 90000))
-            ]
-        )
+        small = _my_day_deals(self.env, "sop_day_phone_rep", "Day phone team")
         self.start_tour(
             "/odoo/my-sop-day", "crm_sales_sop_my_day", login="sop_day_phone_rep"
         )
+        _assert_undone(self, small)
+
+    def test_my_sop_day_on_a_phone_zh(self):
+        small = _my_day_deals(self.env, "sop_day_phone_zh", "Day phone zh", "zh_CN")
+        self.start_tour(
+            "/odoo/my-sop-day", "crm_sales_sop_my_day", login="sop_day_phone_zh"
+        )
+        _assert_undone(self, small)
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")

@@ -7,6 +7,7 @@ import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { standardWidgetProps } from "@web/views/widgets/standard_widget_props";
 import { Component, onWillStart, useState } from "@odoo/owl";
+import { showScriptSent } from "./sop_script_sent";
 
 /**
  * Copy: the rendered script goes to the clipboard (for WeChat or another
@@ -89,6 +90,15 @@ export class SopScriptsDialog extends Component {
         });
     }
 
+    /** The script's name and description in the language chosen. */
+    scriptName(script) {
+        return (script.names && script.names[this.state.lang]) || script.name;
+    }
+
+    scriptDescription(script) {
+        return (script.descriptions && script.descriptions[this.state.lang]) ?? script.description;
+    }
+
     get channelLabels() {
         return { email: _t("Email"), sms: _t("SMS"), copy: _t("Copy") };
     }
@@ -110,22 +120,27 @@ export class SopScriptsDialog extends Component {
                 this.props.close();
                 await this.action.doAction(action);
             } else if (channel === "edit") {
-                const action = await this.orm.call("crm.lead", "action_sop_edit_script", [
-                    leadIds,
-                    script.id,
-                ]);
+                const action = await this.orm.call(
+                    "crm.lead",
+                    "action_sop_edit_script",
+                    [leadIds, script.id],
+                    { lang: this.state.lang }
+                );
                 this.props.close();
                 await this.action.doAction(action, {
                     onClose: () => this.props.record.load(),
                 });
             } else {
-                await this.orm.call("crm.lead", "action_sop_send_script", [leadIds, script.id], {
-                    channel,
-                    lang: this.state.lang,
-                });
+                const action = await this.orm.call(
+                    "crm.lead",
+                    "action_sop_send_script",
+                    [leadIds, script.id],
+                    { channel, lang: this.state.lang }
+                );
                 this.props.close();
-                this.notification.add(_t("“%s” sent.", script.name), { type: "success" });
-                await this.props.record.load();
+                const record = this.props.record;
+                showScriptSent(this.env, action.params, { onUndone: () => record.load() });
+                await record.load();
             }
         } finally {
             this.state.busy = false;

@@ -36,9 +36,30 @@ registry.category("web_tour.tours").add("crm_sales_sop_scripts", {
             },
         },
         {
+            content: "switch the script's language to Chinese",
+            trigger: ".modal .o_crm_sop_script_lang",
+            run: "select zh_CN",
+        },
+        {
+            content: "the script names follow the language",
+            trigger: ".modal .o_crm_sop_script_name:contains('销售SOP：欢迎与自我介绍')",
+        },
+        {
+            content: "and back to English",
+            trigger: ".modal .o_crm_sop_script_lang",
+            run: "select en_US",
+        },
+        {
+            trigger: ".modal .o_crm_sop_script_name:contains('Sales SOP: welcome and self-introduction')",
+        },
+        {
             content: "send the welcome by email in one click",
             trigger: ".modal .o_crm_sop_script:contains('welcome') .o_crm_sop_script_email",
             run: "click",
+        },
+        {
+            content: "the toast says what went to whom, with Undo",
+            trigger: ".o_notification:contains('Sales SOP: welcome and self-introduction'):contains('Zhao Min <zhao.min@example.com>') .o_notification_buttons button:contains('Undo')",
         },
         {
             content: "its task is done",
