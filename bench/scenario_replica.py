@@ -288,12 +288,8 @@ def entry_points(ids):
             "sop_task_ids",
         )
     }
-    my_day = [
-        ("lead_id.user_id", "=", ids["uid"]),
-        ("state", "=", "todo"),
-        ("lead_id.active", "=", True),
-        ("lead_id.probability", "<", 100),
-    ]
+    # My SOP Day's own filter (the action's domain)
+    my_day = [("sop_my_day", "=", True)]
     return [
         ("deal form (panel)", "crm.lead", "web_read", [[ids["lead"]]],
          {"specification": panel}, True),
