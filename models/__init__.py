@@ -16,6 +16,7 @@ from . import (  # isort: skip
     crm_sop_engine,
     crm_sop_gate_pass,
     crm_sop_activity_done,
+    crm_sop_history_count,
 )
 
 # reminders, My SOP day and stalled deals
@@ -30,6 +31,7 @@ from . import (
     crm_lead,
     crm_sop_prediction,
     crm_stage,
+    crm_team,
     ir_model_fields,
     mail_activity,
     mail_activity_type,

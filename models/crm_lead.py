@@ -5,6 +5,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools.sql import create_index
 
+from .crm_sop_history_count import SOP_HISTORY_LEAD_FIELDS
+
 # set by the engine only (in SQL): refused in create and write
 SOP_ENGINE_FIELDS = (
     "sop_template_id",
@@ -195,15 +197,37 @@ class CrmLead(models.Model):
         self._sop_check_engine_fields(vals_list)
         leads = super().create(vals_list)
         self.env["crm.sop.engine"]._sop_on_create(leads)
+        # a deal created won or lost (an import of history) counts at once;
+        # others are open (no stage or state given): nothing to read
+        self.env["crm.sop.history.count"]._sop_add_leads(
+            leads.browse(
+                lead.id
+                for lead, vals in zip(leads, vals_list, strict=True)
+                if "stage_id" in vals or "active" in vals
+            ),
+            1,
+        )
         return leads
 
     def write(self, vals):
         self._sop_check_engine_fields([vals])
         Engine = self.env["crm.sop.engine"]
+        History = self.env["crm.sop.history.count"]
+        # a closed deal's history counts leave before the write and come
+        # back after it, as it then is (won, lost, open, another team)
+        recount = not vals.keys().isdisjoint(SOP_HISTORY_LEAD_FIELDS)
+        if recount:
+            History._sop_add_leads(self, -1)
         before = Engine._sop_before_write(self, vals)
         res = super().write(vals)
         Engine._sop_on_write(self, vals, before)
+        if recount:
+            History._sop_add_leads(self, 1)
         return res
+
+    def unlink(self):
+        self.env["crm.sop.history.count"]._sop_add_leads(self, -1)
+        return super().unlink()
 
     @api.model
     def _sop_check_engine_fields(self, vals_list):

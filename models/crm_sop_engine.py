@@ -361,6 +361,9 @@ class CrmSopEngine(models.AbstractModel):
         if everything and mapped_ids:
             self._sop_insert(mapped_ids)
             self._sop_evaluate_ids(mapped_ids)
+        if everything:
+            # the closed deals' history, counted once (install)
+            self.env["crm.sop.history.count"]._sop_rebuild()
 
     @contextmanager
     def _sop_bulk_load(self, enabled=True):
@@ -538,6 +541,9 @@ class CrmSopEngine(models.AbstractModel):
         self._sop_prune(task_template_ids=task_templates.ids)
         self._sop_insert(task_template_ids=task_templates.ids)
         self._sop_evaluate_templates(task_templates)
+        # the prune reaches closed deals too (their open tasks of an archived
+        # task template go): the history is counted anew
+        self.env["crm.sop.history.count"]._sop_rebuild()
 
     @api.model
     def _sop_evaluate_templates(self, task_templates):
@@ -679,6 +685,15 @@ class CrmSopEngine(models.AbstractModel):
             new_rows.append(row)
         if to_done or to_todo:
             self.env["crm.sop.task"].flush_model()
+            History = self.env["crm.sop.history.count"]
+            changed_ids = {*to_done, *to_todo}
+            changed = {
+                row.id: batch.leads[row.lead_id]
+                for row in rows
+                if row.id in changed_ids
+            }
+            # closed deals' tasks leave their history counts and come back
+            History._sop_add_tasks(None, -1, lead_of=changed)
             now, uid = self.env.cr.now(), self.env.uid
             # the credit (who, when) is the first completion's: a task undone
             # and done again (a field cleared and filled by someone else)
@@ -708,6 +723,7 @@ class CrmSopEngine(models.AbstractModel):
             self.env["crm.sop.task"].invalidate_model(
                 ["state", "completion", "date_done", "done_user_id"]
             )
+            History._sop_add_tasks(None, 1, lead_of=changed)
         self._sop_update_summary(leads, new_rows, templates)
 
     @api.model

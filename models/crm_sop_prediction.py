@@ -129,66 +129,23 @@ class CrmLead(models.Model):
     @api.model
     def _sop_history_totals(self, history):
         """{company id (None: no company): (won, lost)} closed opportunities
-        of the ``history`` (SQL on crm_lead ``l``), per company, in one
-        query, whatever the user may read."""
-        won_sql, lost_sql = self._sop_closed_sql()
-        self.env["crm.lead"].flush_model(
-            ["active", "probability", "stage_id", "team_id", "company_id", "type"]
-        )
-        self.env["crm.stage"].flush_model(["is_won"])
-        self.env.cr.execute(
-            SQL(
-                """SELECT l.company_id,
-                          count(*) FILTER (WHERE %(won)s),
-                          count(*) FILTER (WHERE %(lost)s)
-                     FROM crm_lead l
-                LEFT JOIN crm_stage s ON s.id = l.stage_id
-                    WHERE l.type = 'opportunity' AND %(history)s
-                      AND (%(won)s OR %(lost)s)
-                 GROUP BY l.company_id""",
-                won=won_sql,
-                lost=lost_sql,
-                history=history,
-            )
-        )
-        return {company: (won, lost) for company, won, lost in self.env.cr.fetchall()}
+        of the ``history`` (SQL on ``l``: team_id, company_id), per company,
+        whatever the user may read: one read of the history counts
+        (crm.sop.history.count), whatever the number of closed deals."""
+        return self.env["crm.sop.history.count"]._sop_totals(history)
 
     @api.model
     def _sop_history_task_counts(self, history, task_template_ids=None):
         """{(company id, task template id): (won_with, lost_with,
         won_without, lost_without)} over the closed opportunities of the
         ``history`` that had the task (active, done or open; set aside is
-        neither), per company, in one query for every task template
-        (``None``: every one the history had), whatever the user may read."""
+        neither), per company, for every task template (``None``: every one
+        the history had): one read of the history counts."""
         if task_template_ids is not None and not task_template_ids:
             return {}
-        won_sql, lost_sql = self._sop_closed_sql()
-        self.env["crm.sop.task"].flush_model(
-            ["state", "active", "lead_id", "task_template_id"]
+        return self.env["crm.sop.history.count"]._sop_task_counts(
+            history, task_template_ids
         )
-        self.env.cr.execute(
-            SQL(
-                """SELECT l.company_id, t.task_template_id,
-                          count(*) FILTER (WHERE t.state = 'done' AND %(won)s),
-                          count(*) FILTER (WHERE t.state = 'done' AND %(lost)s),
-                          count(*) FILTER (WHERE t.state = 'todo' AND %(won)s),
-                          count(*) FILTER (WHERE t.state = 'todo' AND %(lost)s)
-                     FROM crm_sop_task t
-                     JOIN crm_lead l ON l.id = t.lead_id
-                LEFT JOIN crm_stage s ON s.id = l.stage_id
-                    WHERE %(templates)s
-                      AND t.active AND l.type = 'opportunity' AND %(history)s
-                      AND (%(won)s OR %(lost)s)
-                 GROUP BY l.company_id, t.task_template_id""",
-                won=won_sql,
-                lost=lost_sql,
-                history=history,
-                templates=SQL("t.task_template_id IN %s", tuple(task_template_ids))
-                if task_template_ids is not None
-                else SQL("TRUE"),
-            )
-        )
-        return {(row[0], row[1]): row[2:] for row in self.env.cr.fetchall()}
 
     @api.readonly
     def get_sop_uplift(self):

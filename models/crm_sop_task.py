@@ -7,6 +7,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from .crm_sop_deal import SOP_OPEN_SQL, sop_is_open
+from .crm_sop_history_count import SOP_HISTORY_TASK_FIELDS
 
 
 class CrmSopTask(models.Model):
@@ -282,6 +283,30 @@ class CrmSopTask(models.Model):
         manager = self.env.user.has_group("sales_team.group_sale_manager")
         for task in self:
             task.can_set_aside = task.state == "todo" and (manager or not task.required)
+
+    # ------------------------------------------------------------
+    # CRUD: a closed deal's history counts follow its tasks
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        tasks = super().create(vals_list)
+        self.env["crm.sop.history.count"]._sop_add_tasks(tasks, 1)
+        return tasks
+
+    def write(self, vals):
+        History = self.env["crm.sop.history.count"]
+        recount = not vals.keys().isdisjoint(SOP_HISTORY_TASK_FIELDS)
+        if recount:
+            History._sop_add_tasks(self, -1)
+        res = super().write(vals)
+        if recount:
+            History._sop_add_tasks(self, 1)
+        return res
+
+    def unlink(self):
+        self.env["crm.sop.history.count"]._sop_add_tasks(self, -1)
+        return super().unlink()
 
     # ------------------------------------------------------------
     # ACTIONS (buttons of the SOP panel)

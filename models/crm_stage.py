@@ -20,11 +20,15 @@ class CrmStage(models.Model):
         res = super().write(vals)
         if "sequence" in vals or "is_won" in vals:
             self.env.registry.clear_cache()  # _sop_orders, _sop_won_ids
+        if "is_won" in vals:
+            # which deals are won changed: their history is counted anew
+            self.env["crm.sop.history.count"]._sop_rebuild()
         return res
 
     def unlink(self):
         res = super().unlink()
         self.env.registry.clear_cache()  # _sop_orders
+        self.env["crm.sop.history.count"]._sop_rebuild()
         return res
 
     @api.model

@@ -33,3 +33,6 @@ from . import test_sop_demo  # isort: skip
 
 # read-only entry points (the replica), the load test's small run
 from . import test_sop_load, test_sop_readonly  # isort: skip
+
+# the history counts of the uplift and the coaching queue
+from . import test_sop_history_count  # isort: skip

@@ -1,0 +1,225 @@
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
+
+# the opportunity's fields that decide whether, where and how it counts in
+# the history (closed: won or lost; team; company; an opportunity)
+SOP_HISTORY_LEAD_FIELDS = (
+    "stage_id",
+    "active",
+    "probability",
+    "team_id",
+    "company_id",
+    "type",
+)
+# a task's fields that decide how it counts
+SOP_HISTORY_TASK_FIELDS = ("state", "active", "lead_id", "task_template_id")
+
+
+class CrmSopHistoryCount(models.Model):
+    """The closed opportunities' SOP history, counted per (team, company):
+    the won and lost deals (``task_template_id`` empty: ``won_with`` and
+    ``lost_with`` hold them), and for each task template how many won and
+    lost deals had it done (``*_with``) or left open (``*_without``).
+
+    What the uplift and the coaching queue read instead of every closed
+    task of the team on each call, as predictive lead scoring reads its
+    frequency table: kept up to date as deals close, reopen or move and as
+    the tasks of closed deals change (``_sop_add_leads`` /
+    ``_sop_add_tasks`` with -1 before the change and +1 after), made anew
+    when the playbook's structure changes (``_sop_rebuild``). Written by
+    the engine only, in SQL."""
+
+    _name = "crm.sop.history.count"
+    _description = "Sales SOP History Counts"
+    _log_access = False
+
+    team_id = fields.Many2one("crm.team", readonly=True, ondelete="cascade")
+    company_id = fields.Many2one("res.company", readonly=True, ondelete="cascade")
+    task_template_id = fields.Many2one(
+        "crm.sop.task.template", readonly=True, ondelete="cascade"
+    )
+    won_with = fields.Integer(readonly=True)
+    lost_with = fields.Integer(readonly=True)
+    won_without = fields.Integer(readonly=True)
+    lost_without = fields.Integer(readonly=True)
+
+    def init(self):
+        # one row per (team, company, task template), an empty one included
+        self.env.cr.execute(
+            """CREATE UNIQUE INDEX IF NOT EXISTS crm_sop_history_count_key
+                   ON crm_sop_history_count (team_id, company_id, task_template_id)
+                   NULLS NOT DISTINCT"""
+        )
+
+    # ------------------------------------------------------------
+    # WHAT A DEAL OR A TASK ADDS
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_rows_sql(self, leads=None, tasks=None):
+        """SELECT (team, company, task template, won_with, lost_with,
+        won_without, lost_without) of what the closed opportunities count:
+        of the leads ``leads`` (SQL condition on ``l``; their totals and
+        tasks), or of the tasks ``tasks`` alone (SQL condition on ``t``)."""
+        won, lost = SQL(SOP_WON_SQL), SQL(SOP_LOST_SQL)
+        task_rows = SQL(
+            """SELECT l.team_id, l.company_id, t.task_template_id,
+                      (t.state = 'done' AND %(won)s)::int,
+                      (t.state = 'done' AND %(lost)s)::int,
+                      (t.state = 'todo' AND %(won)s)::int,
+                      (t.state = 'todo' AND %(lost)s)::int
+                 FROM crm_sop_task t
+                 JOIN crm_lead l ON l.id = t.lead_id
+            LEFT JOIN crm_stage s ON s.id = l.stage_id
+                WHERE %(which)s AND t.active AND l.type = 'opportunity'
+                  AND (%(won)s OR %(lost)s)""",
+            won=won,
+            lost=lost,
+            which=tasks if tasks is not None else leads,
+        )
+        if tasks is not None:
+            return task_rows
+        return SQL(
+            """SELECT l.team_id, l.company_id, NULL::integer,
+                      (%(won)s)::int, (%(lost)s)::int, 0, 0
+                 FROM crm_lead l
+            LEFT JOIN crm_stage s ON s.id = l.stage_id
+                WHERE %(which)s AND l.type = 'opportunity' AND (%(won)s OR %(lost)s)
+            UNION ALL %(task_rows)s""",
+            won=won,
+            lost=lost,
+            which=leads,
+            task_rows=task_rows,
+        )
+
+    @api.model
+    def _sop_flush(self):
+        self.env["crm.lead"].flush_model(SOP_HISTORY_LEAD_FIELDS)
+        self.env["crm.stage"].flush_model(["is_won"])
+        self.env["crm.sop.task"].flush_model(SOP_HISTORY_TASK_FIELDS)
+
+    @api.model
+    def _sop_add(self, rows, sign):
+        """Add ``sign`` (1 or -1) times the counts of ``rows`` (SQL)."""
+        self._sop_flush()
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO crm_sop_history_count AS c
+                          (team_id, company_id, task_template_id, won_with,
+                           lost_with, won_without, lost_without)
+                   SELECT r.team, r.company, r.template,
+                          %(sign)s * sum(r.ww), %(sign)s * sum(r.lw),
+                          %(sign)s * sum(r.wo), %(sign)s * sum(r.lo)
+                     FROM (%(rows)s) AS r (team, company, template, ww, lw, wo, lo)
+                 GROUP BY r.team, r.company, r.template
+              ON CONFLICT (team_id, company_id, task_template_id) DO UPDATE
+                      SET won_with = c.won_with + EXCLUDED.won_with,
+                          lost_with = c.lost_with + EXCLUDED.lost_with,
+                          won_without = c.won_without + EXCLUDED.won_without,
+                          lost_without = c.lost_without + EXCLUDED.lost_without""",
+                sign=sign,
+                rows=rows,
+            )
+        )
+
+    @api.model
+    def _sop_add_leads(self, leads, sign):
+        """What the closed ones of ``leads`` count, added ``sign`` times
+        (nothing for open ones: no query when none is closed)."""
+        closed = self._sop_closed(leads)
+        if closed:
+            self._sop_add(self._sop_rows_sql(SQL("l.id = ANY(%s)", closed.ids)), sign)
+        return closed
+
+    @api.model
+    def _sop_add_tasks(self, tasks, sign, lead_of=None):
+        """What ``tasks`` of closed deals count, added ``sign`` times.
+        ``lead_of``: {task id: lead} when the caller knows them (the
+        engine's rows), so that nothing is read for open deals."""
+        if lead_of is None:
+            lead_of = {task.id: task.lead_id for task in tasks}
+        closed = self._sop_closed(
+            self.env["crm.lead"].union(*lead_of.values()) if lead_of else None
+        )
+        if closed:
+            ids = [tid for tid, lead in lead_of.items() if lead in closed]
+            self._sop_add(self._sop_rows_sql(tasks=SQL("t.id = ANY(%s)", ids)), sign)
+
+    @api.model
+    def _sop_closed(self, leads):
+        """The opportunities of ``leads`` that are won or lost now, from what
+        the ORM holds (won: active in a won stage, which core keeps at
+        100 %; lost: archived at 0 %). Open deals below 100 % cost no read of
+        their stage."""
+        if not leads:
+            return self.env["crm.lead"]
+        leads = leads.with_context(active_test=False, prefetch_fields=False)
+        candidates = leads.filtered(
+            lambda lead: (
+                (lead.probability or 0) >= 100 if lead.active else not lead.probability
+            )
+        )
+        return candidates.filtered(
+            lambda lead: (
+                lead.type == "opportunity" and (not lead.active or lead.stage_id.is_won)
+            )
+        )
+
+    @api.model
+    def _sop_rebuild(self):
+        """Count the whole history anew (install, playbook structure
+        changes: task templates archived or moved, a won stage redefined)."""
+        self._sop_flush()
+        self.env.cr.execute("DELETE FROM crm_sop_history_count")
+        self._sop_add(self._sop_rows_sql(SQL("TRUE")), 1)
+
+    # ------------------------------------------------------------
+    # READ (what _sop_history_totals and _sop_history_task_counts serve)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_totals(self, history):
+        """{company id: (won, lost)} of the history (SQL on ``l``: its
+        team_id and company_id)."""
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.company_id, sum(l.won_with), sum(l.lost_with)
+                     FROM crm_sop_history_count l
+                    WHERE l.task_template_id IS NULL AND %s
+                 GROUP BY l.company_id""",
+                history,
+            )
+        )
+        return {
+            company: (int(won), int(lost))
+            for company, won, lost in self.env.cr.fetchall()
+            if won or lost
+        }
+
+    @api.model
+    def _sop_task_counts(self, history, task_template_ids=None):
+        """{(company id, task template id): (won_with, lost_with,
+        won_without, lost_without)} of the history."""
+        templates = (
+            SQL("l.task_template_id = ANY(%s)", list(task_template_ids))
+            if task_template_ids is not None
+            else SQL("l.task_template_id IS NOT NULL")
+        )
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.company_id, l.task_template_id, sum(l.won_with),
+                          sum(l.lost_with), sum(l.won_without), sum(l.lost_without)
+                     FROM crm_sop_history_count l
+                    WHERE %s AND %s
+                 GROUP BY l.company_id, l.task_template_id""",
+                templates,
+                history,
+            )
+        )
+        return {
+            (row[0], row[1]): tuple(int(value) for value in row[2:])
+            for row in self.env.cr.fetchall()
+            if any(row[2:])
+        }

@@ -1,0 +1,12 @@
+from odoo import models
+
+
+class CrmTeam(models.Model):
+    _inherit = "crm.team"
+
+    def unlink(self):
+        res = super().unlink()
+        # the team's deals now have none: their history counts go with them
+        # (ondelete) and are counted anew where they now belong
+        self.env["crm.sop.history.count"]._sop_rebuild()
+        return res

@@ -1,0 +1,122 @@
+from odoo.tests import tagged
+from odoo.tools import SQL
+
+from .common import TestSopCommon
+
+
+@tagged("post_install", "-at_install")
+class TestSopHistoryCount(TestSopCommon):
+    """The history counts the uplift and the coaching queue read are kept
+    equal to a count of every closed deal's tasks, whatever happens to the
+    deals and their tasks."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.won = cls._sop_close_history(3, won=True, visited=2)
+        cls.lost = cls._sop_close_history(2, won=False, visited=1)
+        cls.open_lead = cls.env["crm.lead"].create(cls._sop_lead_vals())
+        cls.History = cls.env["crm.sop.history.count"]
+
+    def stored(self):
+        self.env.flush_all()
+        self.env.cr.execute(
+            """SELECT team_id, company_id, task_template_id, won_with, lost_with,
+                      won_without, lost_without
+                 FROM crm_sop_history_count
+                WHERE won_with != 0 OR lost_with != 0 OR won_without != 0
+                   OR lost_without != 0"""
+        )
+        return sorted(self.env.cr.fetchall(), key=str)
+
+    def counted(self):
+        """Every closed deal's tasks counted now, as a rebuild would."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """SELECT team, company, template, sum(ww), sum(lw), sum(wo), sum(lo)
+                     FROM (%s) AS r (team, company, template, ww, lw, wo, lo)
+                 GROUP BY team, company, template
+                   HAVING sum(ww) != 0 OR sum(lw) != 0 OR sum(wo) != 0
+                          OR sum(lo) != 0""",
+                self.History._sop_rows_sql(SQL("TRUE")),
+            )
+        )
+        return sorted(self.env.cr.fetchall(), key=str)
+
+    def assertKept(self, step):
+        self.assertEqual(self.stored(), self.counted(), step)
+
+    def test_counts_follow_every_change(self):
+        self.assertTrue(self.stored(), "the closed history is counted")
+        self.assertKept("history created")
+        won, lost = self.won[0], self.lost[0]
+
+        # a task of a won deal ticked, then its fields filled (evaluated)
+        self._task(won, self.tt_manual).action_sop_mark_done()
+        self.assertKept("task ticked on a won deal")
+        self.won[2].write({"sop_companions": "Spouse", "sop_decision_makers": "Both"})
+        self.assertKept("fields filled on a won deal")
+        self._task(won, self.tt_manual).action_sop_reopen()
+        self.assertKept("task reopened on a won deal")
+
+        # deals reopened, restored, lost, won again
+        won.write({"stage_id": self.stage_team1_1.id})
+        self.assertKept("won deal back in the pipeline")
+        lost.action_unarchive()
+        self.assertKept("lost deal restored")
+        self.open_lead.action_set_lost()
+        self.assertKept("open deal lost")
+        self.open_lead.action_unarchive()
+        self.open_lead.write({"stage_id": self.stage_team1_won.id})
+        self.assertKept("deal won after being lost")
+
+        # a won deal moves to another team and company-less
+        team = self.env["crm.team"].create({"name": "Other team"})
+        self.won[1].write({"team_id": team.id})
+        self.assertKept("won deal changes team")
+        self.won[1].write({"company_id": False})
+        self.assertKept("won deal changes company")
+
+        # a task set aside on a lost deal, then restored
+        task = self._task(self.lost[1], self.tt_manual)
+        task._sop_set_aside("Not for this customer")
+        self.assertKept("task set aside on a lost deal")
+        task.action_sop_restore()
+        self.assertKept("task restored on a lost deal")
+
+        # two closed deals merged, a closed deal deleted
+        (self.won[2] | self.open_lead).merge_opportunity()
+        self.assertKept("closed deals merged")
+        self.lost[1].unlink()
+        self.assertKept("closed deal deleted")
+
+        # the playbook's structure and the won stages change
+        self.tt_manual.active = False
+        self.assertKept("task template archived")
+        self.stage_team1_won.is_won = False
+        self.assertKept("a won stage is no longer won")
+        team.unlink()
+        self.assertKept("team deleted")
+
+    def test_uplift_reads_the_counts_whatever_the_history(self):
+        """The uplift's queries do not grow with the closed deals."""
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        rep_lead = lead.with_user(self.user_sales_salesman)
+        rep_lead.get_sop_uplift()
+
+        def queries_of_uplift():
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            result = rep_lead.get_sop_uplift()
+            return self.env.cr.sql_log_count - before, result
+
+        count, first = queries_of_uplift()
+        self._sop_close_history(30, won=True, visited=10)
+        self._sop_close_history(30, won=False, visited=5)
+        count_after, second = queries_of_uplift()
+        self.assertEqual(count_after, count)
+        self.assertEqual(second["won"], first["won"] + 30)
+        self.assertEqual(second["lost"], first["lost"] + 30)
