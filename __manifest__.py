@@ -41,6 +41,9 @@
         "report/crm_sop_playbook_report_views.xml",
         "report/crm_sop_script_report_views.xml",
         "report/crm_sop_coaching_views.xml",
+        # the reps' voice
+        "views/crm_sop_suggestion_views.xml",
+        "report/crm_sop_feedback_report_views.xml",
         # menus last
         "views/crm_sop_menus.xml",
     ],

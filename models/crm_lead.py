@@ -257,6 +257,20 @@ class CrmLead(models.Model):
             return task.action_sop_edit_script()
         return task.action_sop_open()
 
+    def action_sop_suggest(self):
+        """Suggest a change to the deal's SOP stage (crm.sop.suggestion)."""
+        self.ensure_one()
+        if not self.sop_stage_id:
+            raise UserError(
+                self.env._(
+                    "“%(lead)s” has no SOP stage to suggest a change to.",
+                    lead=self.display_name,
+                )
+            )
+        return self.env["crm.sop.suggestion"]._sop_action_suggest(
+            self, stage=self.sop_stage_id
+        )
+
     # ------------------------------------------------------------
     # SCRIPTS (one-click send: crm_sop_script_send.py)
     # ------------------------------------------------------------

@@ -33,3 +33,6 @@ from . import test_sop_demo  # isort: skip
 
 # read-only entry points (the replica), the load test's small run
 from . import test_sop_load, test_sop_readonly  # isort: skip
+
+# the reps' voice: suggestions, task feedback
+from . import test_sop_feedback  # isort: skip
