@@ -1,10 +1,11 @@
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import Form, tagged
+from odoo.tests import Form, HttpCase, tagged
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
 from . import test_sop_reports
 from .common import TestSopCommon
+from .test_ui import _rep_and_team
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
@@ -450,3 +451,60 @@ class TestSopFeedbackReport(test_sop_reports.TestSopReportsCommon):
         )
         with self.assertRaises(AccessError):
             self.env["crm.sop.feedback.report"].with_user(self.rep_a).search([])
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopSuggestUi(HttpCase):
+    """The panel's Suggest buttons and their dialog, as a rep in a browser."""
+
+    def _run_tour(self, login, tour="crm_sales_sop_suggest"):
+        rep, team = _rep_and_team(self.env, login, f"{login} team")
+        lead = self.env["crm.lead"].create(
+            {
+                "name": "Suggesting opportunity",
+                "type": "opportunity",
+                "user_id": rep.id,
+                "team_id": team.id,
+                "stage_id": self.env.ref("crm.stage_lead1").id,
+            }
+        )
+        self.start_tour(f"/odoo/crm/{lead.id}", tour, login=login)
+        suggestions = self.env["crm.sop.suggestion"].search(
+            [("lead_id", "=", lead.id)], order="id"
+        )
+        first_contact = self.env.ref("crm_sales_sop.crm_sop_stage_first_contact")
+        self.assertRecordValues(
+            suggestions,
+            [
+                {
+                    "task_template_id": self.env.ref(
+                        "crm_sales_sop.crm_sop_task_visit_data"
+                    ).id,
+                    "stage_id": first_contact.id,
+                    "text": "Ask who decides before the visit, not after",
+                    "not_helpful": True,
+                    "user_id": rep.id,
+                    "state": "new",
+                },
+                {
+                    "task_template_id": False,
+                    "stage_id": first_contact.id,
+                    "text": "Offer the showroom visit in the first call",
+                    "not_helpful": False,
+                    "user_id": rep.id,
+                    "state": "new",
+                },
+            ],
+        )
+
+    def test_rep_suggests_from_the_panel(self):
+        self._run_tour("sop_suggest_rep")
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopSuggestUiPhone(TestSopSuggestUi):
+    browser_size = "390x844"
+    touch_enabled = True
+
+    def test_rep_suggests_from_the_panel(self):
+        self._run_tour("sop_suggest_phone_rep", "crm_sales_sop_suggest_phone")
