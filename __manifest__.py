@@ -49,6 +49,7 @@
     ],
     "demo": [
         "demo/crm_sop_demo.xml",
+        "demo/crm_sop_suggestion_demo.xml",
     ],
     "assets": {
         "web.assets_backend": [

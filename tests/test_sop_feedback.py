@@ -16,6 +16,8 @@ class TestSopSuggestion(TestSopCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        # counted from none (the demo data has some)
+        cls.env["crm.sop.suggestion"].search([]).unlink()
         cls.rep_a = cls.user_sales_salesman
         cls.rep_b = cls.user_sales_leads
         cls.lead_a, cls.lead_b = cls.env["crm.lead"].create(
@@ -396,7 +398,9 @@ class TestSopFeedbackReport(test_sop_reports.TestSopReportsCommon):
             .search(action["domain"])
         )
         self.assertEqual(found, self.suggestions[:3])
-        stage = Report.search([("scope", "=", "stage")])
+        stage = Report.search(
+            [("scope", "=", "stage"), ("template_id", "=", self.playbook.id)]
+        )
         found = (
             self.env["crm.sop.suggestion"]
             .with_user(self.manager)
