@@ -371,4 +371,5 @@ class CrmLead(models.Model):
     def _merge_dependences(self, opportunities):
         res = super()._merge_dependences(opportunities)
         self.env["crm.sop.engine"]._sop_on_merge(self, opportunities)
+        self.env["crm.sop.suggestion"]._sop_on_merge(self, opportunities)
         return res

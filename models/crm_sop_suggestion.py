@@ -186,6 +186,13 @@ class CrmSopSuggestion(models.Model):
         self.write({"state": "new"})
 
     @api.model
+    def _sop_on_merge(self, lead, opportunities):
+        """Suggestions written from merged opportunities follow them into
+        ``lead`` (else their deal would be forgotten with the deleted ones)."""
+        # sudo: they belong to other reps, whom the merging user cannot read
+        self.sudo().search([("lead_id", "in", opportunities.ids)]).lead_id = lead
+
+    @api.model
     def _sop_action_suggest(self, lead, task_template=None, stage=None):
         """The dialog of the SOP panel's Suggest buttons: a suggestion about
         a task (or, without one, a SOP stage) of ``lead``, as the user."""

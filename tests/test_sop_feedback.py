@@ -241,6 +241,31 @@ class TestSopSuggestion(TestSopCommon):
                 {"stage_id": stage_c2.id, "text": "Into C2"}
             )
 
+    def test_merge_keeps_the_deal(self):
+        theirs = (
+            self.env["crm.sop.suggestion"]
+            .with_user(self.rep_b)
+            .create(
+                {
+                    "task_template_id": self.tt_visit.id,
+                    "lead_id": self.lead_b.id,
+                    "text": "B's idea",
+                }
+            )
+        )
+        # a manager merges B's deal into A's: the suggestion follows, still B's
+        self.lead_b.user_id = False
+        merged = (
+            (self.lead_a + self.lead_b)
+            .with_user(self.user_sales_manager)
+            .merge_opportunity(auto_unlink=True)
+        )
+        self.assertEqual(merged, self.lead_a)
+        self.assertFalse(self.lead_b.exists())
+        self.assertRecordValues(
+            theirs.sudo(), [{"lead_id": self.lead_a.id, "user_id": self.rep_b.id}]
+        )
+
     def test_no_sales_rights_no_access(self):
         mine = (
             self.env["crm.sop.suggestion"]
