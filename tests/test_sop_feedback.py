@@ -537,3 +537,54 @@ class TestSopSuggestUiPhone(TestSopSuggestUi):
 
     def test_rep_suggests_from_the_panel(self):
         self._run_tour("sop_suggest_phone_rep", "crm_sales_sop_suggest_phone")
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopFeedbackUi(HttpCase):
+    """A sales manager reads the Task Feedback report and reviews a
+    suggestion in the browser."""
+
+    def test_manager_reviews_feedback(self):
+        rep, team = _rep_and_team(self.env, "sop_feedback_ui_rep", "Feedback team")
+        manager = mail_new_test_user(
+            self.env,
+            login="sop_feedback_ui_manager",
+            groups="sales_team.group_sale_manager",
+        )
+        stage = self.env.ref("crm_sales_sop.crm_sop_stage_first_contact")
+        task_template = self.env["crm.sop.task.template"].create(
+            {"name": "Feedback task", "stage_id": stage.id, "kind": "manual"}
+        )
+        leads = self.env["crm.lead"].create(
+            [
+                {
+                    "name": f"Feedback deal {index}",
+                    "type": "opportunity",
+                    "user_id": rep.id,
+                    "team_id": team.id,
+                    "stage_id": self.env.ref("crm.stage_lead1").id,
+                }
+                for index in range(2)
+            ]
+        )
+        leads.sop_task_ids.filtered(
+            lambda t: t.task_template_id == task_template
+        )._sop_set_aside("No meeting")
+        suggestion = (
+            self.env["crm.sop.suggestion"]
+            .with_user(rep)
+            .create(
+                {
+                    "task_template_id": task_template.id,
+                    "lead_id": leads[0].id,
+                    "text": "Ask the budget later",
+                }
+            )
+        )
+        action = self.env.ref("crm_sales_sop.crm_sop_feedback_report_action")
+        self.start_tour(
+            f"/odoo/action-{action.id}",
+            "crm_sales_sop_feedback",
+            login=manager.login,
+        )
+        self.assertEqual(suggestion.state, "considered")
