@@ -38,7 +38,7 @@ class TestSopSuggestion(TestSopCommon):
         Suggestion = (
             self.env["crm.sop.suggestion"]
             .with_user(user)
-            .with_context(action["context"])
+            .with_context(**action["context"])
         )
         with Form(Suggestion, view=action["views"][0][0]) as form:
             form.text = text
