@@ -131,6 +131,7 @@ class CrmSopSuggestion(models.Model):
 
     def write(self, vals):
         self._sop_check_server_fields([vals])
+        self._sop_check_author(vals)
         return super().write(vals)
 
     @api.model
@@ -171,6 +172,16 @@ class CrmSopSuggestion(models.Model):
                 raise AccessError(
                     self.env._("Only a sales manager reviews suggestions.")
                 )
+
+    def _sop_check_author(self, vals):
+        """What a suggestion says is its author's: a manager reviews it (its
+        state), never rewrites it."""
+        if self.env.su or not vals.keys() - {"state"}:
+            return
+        if any(suggestion.user_id != self.env.user for suggestion in self):
+            raise AccessError(
+                self.env._("Only its author may change what a suggestion says.")
+            )
 
     # ------------------------------------------------------------
     # ACTIONS

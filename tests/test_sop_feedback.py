@@ -133,6 +133,10 @@ class TestSopSuggestion(TestSopCommon):
         managed = mine.with_user(self.user_sales_manager)
         with self.assertRaises(AccessError):
             managed.write({"user_id": self.user_sales_manager.id})
+        # nor rewrites what the rep said
+        for rewritten in ({"text": "Longer"}, {"not_helpful": True}):
+            with self.assertRaises(AccessError):
+                managed.write(rewritten)
         managed.action_sop_consider()
         self.assertRecordValues(
             mine.sudo(),
@@ -141,9 +145,13 @@ class TestSopSuggestion(TestSopCommon):
                     "user_id": self.rep_a.id,
                     "company_id": self.company_main.id,
                     "state": "considered",
+                    "text": "Shorter",
                 }
             ],
         )
+        # the rep still edits their words
+        mine.write({"text": "Shorter steps", "not_helpful": True})
+        self.assertEqual(mine.sudo().text, "Shorter steps")
 
     def test_reps_read_only_their_own(self):
         theirs = (
