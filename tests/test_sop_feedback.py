@@ -274,6 +274,32 @@ class TestSopSuggestion(TestSopCommon):
             theirs.sudo(), [{"lead_id": self.lead_a.id, "user_id": self.rep_b.id}]
         )
 
+    def test_menus(self):
+        """A rep finds their own suggestions; the review is the managers'."""
+        mine = self.env.ref("crm_sales_sop.crm_sop_suggestion_menu_mine")
+        review = self.env.ref("crm_sales_sop.crm_sop_suggestion_menu")
+        feedback = self.env.ref("crm_sales_sop.crm_sop_feedback_report_menu")
+        for user, visible in (
+            (self.rep_a, {mine}),
+            (self.user_sales_manager, {mine, review, feedback}),
+            (self.user_internal, set()),
+        ):
+            menu_ids = self.env["ir.ui.menu"].with_user(user)._visible_menu_ids()
+
+            def shown(menu, menu_ids=menu_ids):
+                # with its parents, as the web client builds the menu tree
+                while menu:
+                    if menu.id not in menu_ids:
+                        return False
+                    menu = menu.parent_id
+                return True
+
+            self.assertEqual(
+                {menu for menu in (mine, review, feedback) if shown(menu)},
+                visible,
+                user.login,
+            )
+
     def test_no_sales_rights_no_access(self):
         mine = (
             self.env["crm.sop.suggestion"]
