@@ -1,6 +1,8 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
+from .crm_sop_task_report import CrmSopTaskReport
+
 # the row of a SOP stage (suggestions about the stage itself) and of a task
 # template are numbered apart; a row per company: id = key * 10^6 + company
 FEEDBACK_ID_SQL = """
@@ -32,24 +34,30 @@ class CrmSopFeedbackReport(models.Model):
     _auto = False
     _rec_name = "task_template_id"
     _order = "suggestion_count desc, set_aside_count desc, id"
+    # what the view reads: its own tables, and what the task analysis'
+    # query it runs reads
     _depends = {
-        "crm.sop.task": [
-            "lead_id",
-            "task_template_id",
-            "stage_id",
-            "state",
-            "na_reason",
-            "active",
-        ],
-        "crm.sop.suggestion": [
-            "task_template_id",
-            "stage_id",
-            "company_id",
-            "not_helpful",
-            "state",
-        ],
-        "crm.sop.stage": ["template_id"],
-        "crm.lead": ["company_id"],
+        model: sorted(set(fnames) | set(CrmSopTaskReport._depends.get(model, ())))
+        for model, fnames in {
+            **CrmSopTaskReport._depends,
+            "crm.sop.task": [
+                "lead_id",
+                "task_template_id",
+                "stage_id",
+                "state",
+                "na_reason",
+                "active",
+            ],
+            "crm.sop.suggestion": [
+                "task_template_id",
+                "stage_id",
+                "company_id",
+                "not_helpful",
+                "state",
+            ],
+            "crm.sop.stage": ["template_id"],
+            "crm.lead": ["company_id"],
+        }.items()
     }
 
     scope = fields.Selection(
