@@ -438,6 +438,24 @@ class TestSopFeedbackReport(test_sop_reports.TestSopReportsCommon):
         )
         self.assertEqual(rows[self.tt_visit.id]["new_suggestion_count"], 1)
 
+    def test_lift_follows_the_task_analysis_unflushed(self):
+        """A task done in this transaction moves both reports alike (the
+        view flushes what the task analysis reads)."""
+        self._task(self.w2, self.tt_manual).sudo().write(
+            {"state": "done", "date_done": "2031-03-02 10:00:00"}
+        )
+        domain = [("task_template_id", "=", self.tt_manual.id)]
+        feedback = self._group(
+            "crm.sop.feedback.report", [], ["lift:avg", "closed_count"], domain
+        )
+        analysis = self._group(
+            "crm.sop.task.report", [], ["lift:avg", "closed_count"], domain
+        )
+        # needs agreed: W2 done (won); not done: W3 won, L2 L3 lost
+        self.assertAlmostEqual(feedback["lift"], 100 - 100 / 3)
+        self.assertAlmostEqual(analysis["lift"], feedback["lift"])
+        self.assertEqual(feedback["closed_count"], analysis["closed_count"])
+
     def test_reasons_and_drill_down(self):
         Report = self.env["crm.sop.feedback.report"].with_user(self.manager)
         manual = Report.search([("task_template_id", "=", self.tt_manual.id)])
