@@ -187,6 +187,21 @@ class CrmSopSuggestion(models.Model):
     # ACTIONS
     # ------------------------------------------------------------
 
+    def action_sop_send(self):
+        """The dialog's Send (the record is saved first): thank the rep."""
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._(
+                    "Thank you: your sales manager reads it when the playbook "
+                    "is reviewed."
+                ),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
     def action_sop_consider(self):
         self.write({"state": "considered"})
 

@@ -69,6 +69,12 @@ class TestSopSuggestion(TestSopCommon):
                 }
             ],
         )
+        # Send thanks the rep and closes the dialog
+        thanks = suggestion.action_sop_send()
+        self.assertEqual(thanks["tag"], "display_notification")
+        self.assertEqual(
+            thanks["params"]["next"]["type"], "ir.actions.act_window_close"
+        )
         # the rep reads it back
         self.assertEqual(
             self.env["crm.sop.suggestion"].with_user(self.rep_a).search([]), suggestion

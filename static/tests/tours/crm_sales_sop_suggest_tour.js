@@ -33,6 +33,10 @@ function suggestSteps(row) {
             run: "click",
         },
         {
+            content: "the rep is thanked",
+            trigger: ".o_notification:contains('Thank you')",
+        },
+        {
             content: "the dialog closes",
             trigger: "body:not(:has(.modal)) .o_crm_sop_suggest_stage button",
             run: "click",
