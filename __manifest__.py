@@ -41,11 +41,15 @@
         "report/crm_sop_playbook_report_views.xml",
         "report/crm_sop_script_report_views.xml",
         "report/crm_sop_coaching_views.xml",
+        # the reps' voice
+        "views/crm_sop_suggestion_views.xml",
+        "report/crm_sop_feedback_report_views.xml",
         # menus last
         "views/crm_sop_menus.xml",
     ],
     "demo": [
         "demo/crm_sop_demo.xml",
+        "demo/crm_sop_suggestion_demo.xml",
     ],
     "assets": {
         "web.assets_backend": [

@@ -123,9 +123,10 @@ def _seed(env, fixture, count):
     cr.execute(
         SQL(
             """INSERT INTO crm_sop_script_send (lead_id, mail_template_id, user_id,
-                          channel, crm_stage_id, date, company_id)
+                          channel, delivery_state, crm_stage_id, date, company_id)
                SELECT l.id, (%(scripts)s::int[])[1 + mod(l.id, %(n)s)], l.user_id,
-                      'copy', %(stage)s, l.create_date + interval '1 day', l.company_id
+                      'copy', 'sent', %(stage)s, l.create_date + interval '1 day',
+                      l.company_id
                  FROM crm_lead l WHERE l.id >= %(first)s AND mod(l.id, 3) = 0""",
             scripts=scripts.ids,
             n=len(scripts),
@@ -195,6 +196,18 @@ def run(registry, args):
                     "lift:avg",
                 ],
                 ["mail_template_id"],
+                lazy=False,
+            ),
+            "task feedback by task": lambda: menv["crm.sop.feedback.report"].read_group(
+                [("template_id", "=", playbook.id)],
+                [
+                    "set_aside_count:sum",
+                    "set_aside_rate:avg",
+                    "suggestion_count:sum",
+                    "not_helpful_count:sum",
+                    "lift:avg",
+                ],
+                ["task_template_id"],
                 lazy=False,
             ),
             "compare() two playbooks": lambda: menv["crm.sop.playbook.report"].compare(

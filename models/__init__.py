@@ -52,3 +52,6 @@ from . import (  # isort: skip
 
 # the demo's history (called by the demo data only)
 from . import crm_sop_demo  # isort: skip
+
+# the reps' voice: suggestions to change a SOP task or stage
+from . import crm_sop_suggestion  # isort: skip

@@ -281,6 +281,20 @@ class CrmLead(models.Model):
             return task.action_sop_edit_script()
         return task.action_sop_open()
 
+    def action_sop_suggest(self):
+        """Suggest a change to the deal's SOP stage (crm.sop.suggestion)."""
+        self.ensure_one()
+        if not self.sop_stage_id:
+            raise UserError(
+                self.env._(
+                    "“%(lead)s” has no SOP stage to suggest a change to.",
+                    lead=self.display_name,
+                )
+            )
+        return self.env["crm.sop.suggestion"]._sop_action_suggest(
+            self, stage=self.sop_stage_id
+        )
+
     # ------------------------------------------------------------
     # SCRIPTS (one-click send: crm_sop_script_send.py)
     # ------------------------------------------------------------
@@ -381,4 +395,5 @@ class CrmLead(models.Model):
     def _merge_dependences(self, opportunities):
         res = super()._merge_dependences(opportunities)
         self.env["crm.sop.engine"]._sop_on_merge(self, opportunities)
+        self.env["crm.sop.suggestion"]._sop_on_merge(self, opportunities)
         return res

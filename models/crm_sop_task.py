@@ -354,6 +354,13 @@ class CrmSopTask(models.Model):
             "context": {"default_task_ids": self.ids},
         }
 
+    def action_sop_suggest(self):
+        """Suggest a change to this task (the rep's voice: crm.sop.suggestion)."""
+        self.ensure_one()
+        return self.env["crm.sop.suggestion"]._sop_action_suggest(
+            self.lead_id, task_template=self.task_template_id
+        )
+
     def _sop_check_set_aside(self):
         self._sop_check_lead_access()
         required = self.filtered("required")

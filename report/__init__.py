@@ -7,3 +7,6 @@ from . import (  # isort: skip
     crm_sop_script_report,
     crm_sop_coaching,
 )
+
+# the reps' voice: set-aside reasons and suggestions beside the lift
+from . import crm_sop_feedback_report  # isort: skip

@@ -28,6 +28,7 @@ REPORTS = (
     "crm.sop.stage.report",
     "crm.sop.script.report",
     "crm.sop.playbook.report",
+    "crm.sop.feedback.report",
 )
 
 
