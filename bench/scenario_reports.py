@@ -11,7 +11,7 @@ playbooks compared (``compare()``), the team's coaching queue."""
 
 import time
 
-from fixture import Fixture, insert_leads, set_mode
+from fixture import Fixture, insert_leads, recount_history, set_mode
 from harness import log, measure, summary, transaction, verdict
 
 from odoo import Command
@@ -135,6 +135,7 @@ def _seed(env, fixture, count):
         )
     )
     env.invalidate_all()
+    recount_history(env)
     for table in ("crm_lead", "crm_sop_task", "crm_sop_stage_move"):
         cr.execute(SQL("ANALYZE %s", SQL.identifier(table)))
     return playbook, other

@@ -7,7 +7,7 @@ Only when asked for (``--only uplift``). Everything is rolled back."""
 
 from contextlib import contextmanager
 
-from fixture import DEFAULT_PLAYBOOK, insert_leads, set_mode
+from fixture import DEFAULT_PLAYBOOK, insert_leads, recount_history, set_mode
 from harness import log, measure, sizes, summary, transaction, verdict
 
 import odoo.sql_db
@@ -140,6 +140,7 @@ def add_closed(env, count, team, rep, partners, source, stages):
         )
     )
     env.invalidate_all()
+    recount_history(env)
     env.cr.execute("ANALYZE crm_lead")
     env.cr.execute("ANALYZE crm_sop_task")
 
