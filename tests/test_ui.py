@@ -220,8 +220,18 @@ class TestSopUi(HttpCase):
             login="sop_copy_rep",
         )
         self.assertEqual(_tasks(lead)["crm_sop_task_welcome"].state, "done")
-        send = self.env["crm.sop.script.send"].search([("lead_id", "=", lead.id)])
-        self.assertEqual((send.channel, send.user_id), ("copy", rep))
+        sends = self.env["crm.sop.script.send"].search([("lead_id", "=", lead.id)])
+        self.assertEqual(
+            {
+                (s.mail_template_id.get_external_id()[s.mail_template_id.id], s.channel)
+                for s in sends
+            },
+            {
+                ("crm_sales_sop.mail_template_sop_welcome", "copy"),
+                ("crm_sales_sop.mail_template_sop_introduction", "copy"),
+            },
+        )
+        self.assertEqual(sends.user_id, rep)
 
     def test_rep_day_on_a_gated_deal(self):
         lead = _gated_deal(self.env, "sop_day_rep", "Day team", "Gated opportunity")

@@ -201,7 +201,60 @@ function copyKeepsScrollSteps(rowText) {
     ];
 }
 
-// Copy then Sent on the deal form keeps the rep where they were.
+/** The same from the Scripts menu: its record reloads in place too. */
+const scriptsMenuKeepsScrollSteps = [
+    {
+        content: "scroll the Scripts button to the top of the form",
+        trigger: ".o_crm_sop_scripts_button",
+        run: function () {
+            const scroller = formScroller();
+            const offset =
+                this.anchor.getBoundingClientRect().top -
+                (scroller === document.scrollingElement ? 0 : scroller.getBoundingClientRect().top);
+            scroller.scrollTop += offset - 20;
+            if (scroller.scrollTop < 50) {
+                throw new Error(`the form did not scroll: ${scroller.scrollTop}`);
+            }
+            window.__sopTourScroll = scroller.scrollTop;
+        },
+    },
+    {
+        trigger: ".o_crm_sop_scripts_button",
+        run: "click",
+    },
+    {
+        content: "copy the self-introduction",
+        trigger: ".modal .o_crm_sop_script:contains('Sales SOP: self-introduction') .o_crm_sop_script_copy",
+        run: "click",
+    },
+    {
+        trigger: ".modal .o_crm_sop_script_copy_dialog .text-success:contains('Copied')",
+    },
+    {
+        trigger: ".modal .o_crm_sop_script_sent",
+        run: "click",
+    },
+    {
+        trigger: "body:not(:has(.modal)) .o_notification:contains('recorded as sent')",
+    },
+    {
+        content: "the form kept its scroll position",
+        trigger: "body:not(:has(.modal)) [data-sop-tour-scroller]",
+        run: function () {
+            const scroller = this.anchor;
+            if (scroller !== formScroller()) {
+                throw new Error("the form was reloaded (its scroller was replaced)");
+            }
+            const before = window.__sopTourScroll;
+            if (Math.abs(scroller.scrollTop - before) > 2) {
+                throw new Error(`the form jumped: scrollTop ${before} → ${scroller.scrollTop}`);
+            }
+        },
+    },
+];
+
+// Copy then Sent on the deal form keeps the rep where they were: from a
+// task of the SOP panel, then from the Scripts menu.
 registry.category("web_tour.tours").add("crm_sales_sop_copy_keeps_scroll", {
-    steps: () => [...copyKeepsScrollSteps("Send the welcome")],
+    steps: () => [...copyKeepsScrollSteps("Send the welcome"), ...scriptsMenuKeepsScrollSteps],
 });
