@@ -25,6 +25,7 @@ from . import (  # isort: skip
     res_company,
     res_config_settings,
     res_users,
+    res_users_settings,
 )
 
 from . import (

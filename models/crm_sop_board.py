@@ -132,14 +132,63 @@ class CrmSopBoard(models.AbstractModel):
             if company_id
             else self.env.company.currency_id
         )
+        date_from = fields.Date.to_string(date_from)
+        celebration_key = self._sop_celebration_key(
+            metric, period, group_by, team_id, company_id
+        )
+        # read only: the user's own settings row, when they have one
+        settings = self.env["res.users.settings"].search_fetch(
+            [("user_id", "=", self.env.uid)], ["sop_board_celebrated"], limit=1
+        )
+        celebrated = (settings.sop_board_celebrated or {}).get(celebration_key)
         return {
             "rows": [row(key) for key in ordered[:top]],
             "me": me,
             "monetary": metric == "won_revenue",
             "currency_id": currency.id,
-            "date_from": fields.Date.to_string(date_from),
+            "date_from": date_from,
             "date_to": fields.Date.to_string(date_to),
+            # this ranking's entry into the top three was celebrated already
+            "celebrated": celebrated == date_from,
         }
+
+    @api.model
+    def sop_board_celebrate(
+        self, metric, period, group_by="user", team_id=False, company_id=False
+    ):
+        """Remember whether the user (their team, their company) is in the top
+        three of this ranking: the board's rainbow man is shown once per entry
+        into the top three, per ranking and period. Called by the board after
+        ``get_board`` (which stays read-only) when what it shows and what was
+        remembered differ; the rank is computed here again, not taken from
+        the client.
+
+        :return: True when the user has just entered the top three (the board
+            celebrates), False otherwise (already celebrated, or out of the
+            top three, which is then forgotten so that coming back is
+            celebrated again).
+        """
+        board = self.get_board(
+            metric, period, group_by=group_by, team_id=team_id, company_id=company_id
+        )
+        me = board["me"]
+        in_top = bool(me and me["value"] > 0 and me["rank"] <= 3)
+        if in_top == board["celebrated"]:
+            return False
+        # as the user: their own settings row (base's rule), no sudo needed
+        settings = (
+            self.env["res.users.settings"]
+            ._find_or_create_for_user(self.env.user)
+            .with_env(self.env)
+        )
+        celebrated = dict(settings.sop_board_celebrated or {})
+        key = self._sop_celebration_key(metric, period, group_by, team_id, company_id)
+        if in_top:
+            celebrated[key] = board["date_from"]
+        else:
+            celebrated.pop(key, None)
+        settings.sop_board_celebrated = celebrated
+        return in_top
 
     # ------------------------------------------------------------
     # HELPERS
@@ -167,6 +216,10 @@ class CrmSopBoard(models.AbstractModel):
 
         last = first + step - datetime.timedelta(days=1)
         return utc(first), utc(first + step), utc(first - step), first, last
+
+    @api.model
+    def _sop_celebration_key(self, metric, period, group_by, team_id, company_id):
+        return f"{metric}/{period}/{group_by}/{team_id or 0}/{company_id or 0}"
 
     @api.model
     def _sop_me_key(self, group_by, company_id):

@@ -548,3 +548,80 @@ class TestSopBoard(TestSopCommon):
                 self._sop_won(rep, 100)
             self.assertEqual(counts(), few)
         _logger.info("get_board queries (50 reps): %s", few)
+
+    # ------------------------------------------------------------
+    # the rainbow man: once per entry into the top three
+    # ------------------------------------------------------------
+
+    def test_celebrated_once_per_entry_into_the_top_three(self):
+        """The board celebrates a rep entering the top three once: not on
+        the next visits, again after leaving the top three and coming back,
+        and per ranking, period and user. get_board remembers nothing."""
+        Board = self.Board
+
+        def visit(user, metric="won_revenue", period="month", **kwargs):
+            """What the board's client does: read, then tell the server when
+            what it shows and what was remembered differ."""
+            board = Board.with_user(user).get_board(metric, period, **kwargs)
+            me = board["me"]
+            in_top = bool(me and me["value"] > 0 and me["rank"] <= 3)
+            entered = Board.with_user(user).sop_board_celebrate(
+                metric, period, **kwargs
+            )
+            return board["celebrated"], in_top, entered
+
+        self._sop_won(self.rep_1, 300)
+        self._sop_won(self.rep_2, 200)
+        self._sop_won(self.rep_3, 100)
+        with self._at(JUNE):
+            # get_board alone remembers nothing
+            Board.with_user(self.rep_3).get_board("won_revenue", "month")
+            self.assertFalse(
+                Board.with_user(self.rep_3).get_board("won_revenue", "month")[
+                    "celebrated"
+                ]
+            )
+            # rep 3 enters the top three: celebrated once
+            self.assertEqual(visit(self.rep_3), (False, True, True))
+            self.assertEqual(visit(self.rep_3), (True, True, False))
+            self.assertEqual(visit(self.rep_3), (True, True, False))
+            # another ranking of the same rep is another entry
+            self.assertEqual(visit(self.rep_3, period="quarter"), (False, True, True))
+            # another user has their own memory
+            self.assertEqual(visit(self.rep_1), (False, True, True))
+            self.assertEqual(visit(self.rep_3), (True, True, False))
+        # rep 4 overtakes rep 3: out of the top three, forgotten
+        self._sop_won(self.rep_4, 150)
+        other = self._sop_reps(1, self.sales_team_1, prefix="board_other")
+        self._sop_won(other, 250)
+        with self._at(JUNE):
+            self.assertEqual(visit(self.rep_3), (True, False, False))
+            self.assertEqual(visit(self.rep_3), (False, False, False))
+        # back in the top three: celebrated again, once
+        self._sop_won(self.rep_3, 1000)
+        with self._at(JUNE):
+            self.assertEqual(visit(self.rep_3), (False, True, True))
+            self.assertEqual(visit(self.rep_3), (True, True, False))
+            # rep 1 (still in the top three) was not celebrated again
+            self.assertEqual(visit(self.rep_1), (True, True, False))
+        # a new month is a new entry
+        with self._at("2031-07-02 10:00:00"):
+            self._sop_won(self.rep_3, 10, date_closed="2031-07-02 09:00:00")
+            self.assertEqual(visit(self.rep_3), (False, True, True))
+        # the memory is the user's own settings, not another's
+        settings = self.env["res.users.settings"].search(
+            [("user_id", "in", (self.rep_1 + self.rep_3).ids)]
+        )
+        self.assertEqual(settings.user_id, self.rep_1 + self.rep_3)
+
+    def test_celebrate_checks_like_the_board(self):
+        """The write path refuses what the board refuses."""
+        with self.assertRaises(ValueError):
+            self.Board.with_user(self.rep_1).sop_board_celebrate(
+                "won_revenue; DROP TABLE crm_lead", "month"
+            )
+        outsider = self.env["res.users"].create(
+            {"name": "Outsider", "login": "board_outsider", "groups_id": []}
+        )
+        with self.assertRaises(AccessError):
+            self.Board.with_user(outsider).sop_board_celebrate("won_revenue", "month")

@@ -191,6 +191,48 @@ class TestSopUi(HttpCase):
         self.assertEqual(len(mail), 1)
         self.assertIn("Hello Zhao Min", mail.body_html)
 
+    def test_copy_then_sent_keeps_the_scroll_position(self):
+        """Copy → Sent on a task of the SOP panel, the form scrolled down:
+        the record reloads in place, the form does not jump to the top."""
+        rep, team = _rep_and_team(self.env, "sop_copy_rep", "Copy team")
+        customer = self.env["res.partner"].create(
+            {"name": "Qian Li", "email": "qian.li@example.com"}
+        )
+        lead = self.env["crm.lead"].create(
+            {
+                "name": "Copy opportunity",
+                "type": "opportunity",
+                "user_id": rep.id,
+                "team_id": team.id,
+                "partner_id": customer.id,
+                "stage_id": self.env.ref("crm.stage_lead1").id,
+            }
+        )
+        # a long chatter: the form scrolls
+        lead.with_context(mail_notrack=True)._message_log_batch(
+            {lead.id: "".join(f"<p>Call note {i}</p>" for i in range(40))}
+        )
+        for i in range(15):
+            lead.message_post(body=f"Follow-up note {i}", message_type="comment")
+        self.start_tour(
+            f"/odoo/crm/{lead.id}",
+            "crm_sales_sop_copy_keeps_scroll",
+            login="sop_copy_rep",
+        )
+        self.assertEqual(_tasks(lead)["crm_sop_task_welcome"].state, "done")
+        sends = self.env["crm.sop.script.send"].search([("lead_id", "=", lead.id)])
+        self.assertEqual(
+            {
+                (s.mail_template_id.get_external_id()[s.mail_template_id.id], s.channel)
+                for s in sends
+            },
+            {
+                ("crm_sales_sop.mail_template_sop_welcome", "copy"),
+                ("crm_sales_sop.mail_template_sop_introduction", "copy"),
+            },
+        )
+        self.assertEqual(sends.user_id, rep)
+
     def test_rep_day_on_a_gated_deal(self):
         lead = _gated_deal(self.env, "sop_day_rep", "Day team", "Gated opportunity")
         self.start_tour("/odoo/crm", "crm_sales_sop_rep_day", login="sop_day_rep")

@@ -2,7 +2,9 @@
 
 import { deserializeDate, formatDate } from "@web/core/l10n/dates";
 import { _t } from "@web/core/l10n/translation";
+import { RainbowMan } from "@web/core/effects/rainbow_man";
 import { registry } from "@web/core/registry";
+import { user } from "@web/core/user";
 import { KeepLast } from "@web/core/utils/concurrency";
 import { useService } from "@web/core/utils/hooks";
 import { formatFloat, formatMonetary } from "@web/views/fields/formatters";
@@ -18,11 +20,12 @@ import { Component, onWillStart, useState } from "@odoo/owl";
 export class SopBoard extends Component {
     static template = "crm_sales_sop.SopBoard";
     static props = ["*"];
+    static components = { RainbowMan };
 
     setup() {
         this.keepLast = new KeepLast();
         this.orm = useService("orm");
-        this.effect = useService("effect");
+        this.notification = useService("notification");
         this.companyService = useService("company");
         this.metrics = [
             ["won_revenue", _t("Won revenue")],
@@ -44,7 +47,6 @@ export class SopBoard extends Component {
             id,
             name: this.companyService.getCompany(id).name,
         }));
-        this.celebrated = new Set();
         this.state = useState({
             metric: "won_revenue",
             period: "month",
@@ -53,6 +55,10 @@ export class SopBoard extends Component {
             companyId: false,
             teams: [],
             board: null,
+            // the rainbow man's message while it is shown
+            reward: false,
+            // the board is shown and its celebration decided (tours wait on it)
+            settled: false,
         });
         onWillStart(async () => {
             this.state.teams = await this.orm.searchRead("crm.team", [], ["name"]);
@@ -62,38 +68,47 @@ export class SopBoard extends Component {
 
     async load() {
         const { metric, period, groupBy, teamId, companyId } = this.state;
+        const kwargs = { group_by: groupBy, team_id: teamId, company_id: companyId };
+        this.state.settled = false;
         // clicked fast: only the last answer is shown
         const board = await this.keepLast.add(
             this.orm.call("crm.sop.board", "get_board", [metric, period], {
-                group_by: groupBy,
-                team_id: teamId,
-                company_id: companyId,
+                ...kwargs,
                 top: 10,
             })
         );
         this.state.board = board;
-        this.celebrate(board);
+        const me = board.me;
+        const inTopThree = Boolean(me && me.value > 0 && me.rank <= 3);
+        if (inTopThree !== board.celebrated) {
+            // entered the top three (or left it) since last remembered: the
+            // server remembers it, get_board stays read-only
+            const entered = await this.keepLast.add(
+                this.orm.call("crm.sop.board", "sop_board_celebrate", [metric, period], kwargs)
+            );
+            if (entered) {
+                this.celebrate(me.rank);
+            }
+        }
+        this.state.settled = true;
     }
 
-    /** Rainbow man when the user (or their team, company) enters the top three. */
-    celebrate(board) {
-        const me = board.me;
-        const key = `${this.state.metric}/${this.state.period}/${this.state.groupBy}`;
-        if (
-            me &&
-            me.value > 0 &&
-            me.rank <= 3 &&
-            !(me.previous_rank && me.previous_rank <= 3) &&
-            !this.celebrated.has(key)
-        ) {
-            this.celebrated.add(key);
-            this.effect.add({
-                type: "rainbow_man",
-                message: _t("Top three! You are number %(rank)s on the board.", {
-                    rank: me.rank,
-                }),
-            });
+    /**
+     * Rainbow man when the user (or their team, company) enters the top three,
+     * once per entry: shown in the board, under the metric tabs, never over
+     * them.
+     */
+    celebrate(rank) {
+        const message = _t("Top three! You are number %(rank)s on the board.", { rank });
+        if (user.showEffect) {
+            this.state.reward = message;
+        } else {
+            this.notification.add(message);
         }
+    }
+
+    closeReward() {
+        this.state.reward = false;
     }
 
     async onChange(field, value) {

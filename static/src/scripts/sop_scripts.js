@@ -42,12 +42,19 @@ export class SopScriptCopyDialog extends Component {
                 lang: lang || false,
             });
         }
-        this.props.close();
         this.notification.add(_t("Script recorded as sent."), { type: "success" });
-        await this.action.doAction({ type: "ir.actions.client", tag: "soft_reload" });
+        // closing ends the client action: the deal's record reloads in place
+        // (see copyScriptAction), the form keeps its scroll position
+        this.props.close();
     }
 }
 
+/**
+ * Ends once the dialog is closed (Sent or not) with a window close action:
+ * as a wizard's, it runs the caller's onClose, which reloads the record
+ * only (the form's button reload, the Scripts menu's record.load()) instead
+ * of reloading the whole form (soft_reload remounted it: back to the top).
+ */
 async function copyScriptAction(env, action) {
     const params = action.params;
     let copied = false;
@@ -58,7 +65,10 @@ async function copyScriptAction(env, action) {
         // refused (no focus, no permission): the dialog shows the text to
         // copy by hand
     }
-    env.services.dialog.add(SopScriptCopyDialog, { params, copied });
+    await new Promise((resolve) => {
+        env.services.dialog.add(SopScriptCopyDialog, { params, copied }, { onClose: resolve });
+    });
+    return { type: "ir.actions.act_window_close" };
 }
 
 registry.category("actions").add("crm_sales_sop.copy_script", copyScriptAction);
@@ -118,7 +128,9 @@ export class SopScriptsDialog extends Component {
                     { lang: this.state.lang }
                 );
                 this.props.close();
-                await this.action.doAction(action);
+                await this.action.doAction(action, {
+                    onClose: () => this.props.record.load(),
+                });
             } else if (channel === "edit") {
                 const action = await this.orm.call(
                     "crm.lead",

@@ -5,11 +5,65 @@ import { registry } from "@web/core/registry";
 // A rep first on the board this month opens it: a rainbow man celebrates,
 // their row is highlighted with its move, the team ranking and another
 // metric follow; on a metric where nobody scored, nobody is ranked.
+/** The metric tabs fit the screen: they scroll sideways inside their bar,
+ * the page itself never overflows. */
+function assertTabsFit() {
+    const tabs = document.querySelector(".o_crm_sop_board_metrics");
+    const board = document.querySelector(".o_crm_sop_board");
+    const tabsBox = tabs.getBoundingClientRect();
+    if (tabsBox.right > window.innerWidth + 1 || tabsBox.left < -1) {
+        throw new Error(`the metric tabs overflow the screen: ${tabsBox.left}-${tabsBox.right}`);
+    }
+    if (board.scrollWidth > board.clientWidth + 1) {
+        throw new Error(`the board overflows sideways: ${board.scrollWidth} > ${board.clientWidth}`);
+    }
+    if (document.documentElement.scrollWidth > window.innerWidth + 1) {
+        throw new Error("the page overflows sideways");
+    }
+    const last = tabs.querySelector("[data-metric=adherence]");
+    last.scrollIntoView({ block: "nearest", inline: "nearest" });
+    const lastBox = last.getBoundingClientRect();
+    if (lastBox.right > window.innerWidth + 1 || lastBox.width <= 0) {
+        throw new Error("the last metric tab cannot be reached");
+    }
+}
+
+/** The rainbow man is in the board's body, below the metric tabs. */
+function assertRewardBelowTabs() {
+    const rewards = document.querySelectorAll(".o_reward");
+    if (rewards.length !== 1) {
+        throw new Error(`${rewards.length} rainbow men`);
+    }
+    const reward = rewards[0];
+    if (!reward.closest(".o_crm_sop_board_body")) {
+        throw new Error("the rainbow man is not in the board's body");
+    }
+    const tabs = document.querySelector(".o_crm_sop_board_metrics").getBoundingClientRect();
+    const top = reward.getBoundingClientRect().top;
+    if (top < tabs.bottom - 1) {
+        throw new Error(`the rainbow man (top ${top}) covers the tabs (bottom ${tabs.bottom})`);
+    }
+    // the tabs stay clickable: what is at their centre is a tab
+    const tab = document.elementFromPoint(
+        tabs.left + Math.min(tabs.width / 2, 40),
+        tabs.top + tabs.height / 2
+    );
+    if (!tab || !tab.closest(".o_crm_sop_board_metrics")) {
+        throw new Error("something covers the metric tabs");
+    }
+}
+
 registry.category("web_tour.tours").add("crm_sales_sop_board", {
     steps: () => [
         {
-            content: "the rep entering the top three is celebrated",
-            trigger: ".o_reward:contains('Top three')",
+            content: "the rep entering the top three is celebrated, under the tabs",
+            trigger: ".o_crm_sop_board_body .o_reward:contains('Top three')",
+            run: assertRewardBelowTabs,
+        },
+        {
+            content: "the metric tabs fit the screen",
+            trigger: ".o_crm_sop_board_metrics [data-metric=adherence]",
+            run: assertTabsFit,
         },
         {
             content: "the rep's own row is highlighted, first, with its revenue",
@@ -50,6 +104,25 @@ registry.category("web_tour.tours").add("crm_sales_sop_board", {
         },
         {
             trigger: "body:not(:has(.o_crm_sop_board_me))",
+        },
+    ],
+});
+
+// The same rep opens the board again: they are still first, the rainbow man
+// is not shown again (once per entry into the top three).
+registry.category("web_tour.tours").add("crm_sales_sop_board_again", {
+    steps: () => [
+        {
+            content: "the board is shown and its celebration decided",
+            trigger: ".o_crm_sop_board_settled .o_crm_sop_board_row_me:contains('Board Rep')",
+        },
+        {
+            content: "no rainbow man on the second visit",
+            trigger: "body:not(:has(.o_reward))",
+        },
+        {
+            trigger: ".o_crm_sop_board_metrics [data-metric=adherence]",
+            run: assertTabsFit,
         },
     ],
 });

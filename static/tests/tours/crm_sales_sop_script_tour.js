@@ -121,3 +121,140 @@ registry.category("web_tour.tours").add("crm_sales_sop_scripts", {
         },
     ],
 });
+
+/** The form's scrolling element (at desktop width .o_content, on a phone the
+ * page's scrolling element). */
+function formScroller() {
+    const content = document.querySelector(".o_action_manager .o_form_view .o_content");
+    if (content && content.scrollHeight > content.clientHeight + 1) {
+        const style = getComputedStyle(content);
+        if (["auto", "scroll"].includes(style.overflowY)) {
+            return content;
+        }
+    }
+    return (
+        [...document.querySelectorAll(".o_action_manager .o_form_view, .o_action_manager .o_form_view *")].find(
+            (el) =>
+                el.scrollHeight > el.clientHeight + 1 &&
+                ["auto", "scroll"].includes(getComputedStyle(el).overflowY)
+        ) || document.scrollingElement
+    );
+}
+
+/** Copy → Sent from a task of the SOP panel scrolled down the form: the
+ * record reloads in place, the form keeps its scroll position (the form is
+ * not remounted: the marked scroller is still there). */
+function copyKeepsScrollSteps(rowText) {
+    return [
+        {
+            content: "the SOP panel's script task",
+            trigger: `.o_crm_sop_tasks .o_data_row:contains('${rowText}') button[name=action_sop_copy_script]`,
+            run: function () {
+                const button = this.anchor;
+                const scroller = formScroller();
+                // bring the Copy button to the top: the form scrolled down
+                const offset =
+                    button.getBoundingClientRect().top -
+                    (scroller === document.scrollingElement ? 0 : scroller.getBoundingClientRect().top);
+                scroller.scrollTop += offset - 20;
+                if (scroller.scrollTop < 50) {
+                    throw new Error(`the form did not scroll: ${scroller.scrollTop}`);
+                }
+                scroller.dataset.sopTourScroller = "1";
+                window.__sopTourScroll = scroller.scrollTop;
+            },
+        },
+        {
+            content: "copy the script",
+            trigger: `.o_crm_sop_tasks .o_data_row:contains('${rowText}') button[name=action_sop_copy_script]`,
+            run: "click",
+        },
+        {
+            trigger: ".modal .o_crm_sop_script_copy_dialog .text-success:contains('Copied')",
+        },
+        {
+            content: "confirm it was sent",
+            trigger: ".modal .o_crm_sop_script_sent",
+            run: "click",
+        },
+        {
+            trigger: ".o_notification:contains('recorded as sent')",
+        },
+        {
+            content: "the record reloaded: its task is done",
+            trigger: `body:not(:has(.modal)) .o_crm_sop_tasks .o_data_row:contains('${rowText}') .badge:contains('Done')`,
+        },
+        {
+            content: "the form kept its scroll position",
+            trigger: "[data-sop-tour-scroller]",
+            run: function () {
+                const scroller = this.anchor;
+                if (scroller !== formScroller()) {
+                    throw new Error("the form was reloaded (its scroller was replaced)");
+                }
+                const before = window.__sopTourScroll;
+                if (Math.abs(scroller.scrollTop - before) > 2) {
+                    throw new Error(`the form jumped: scrollTop ${before} → ${scroller.scrollTop}`);
+                }
+            },
+        },
+    ];
+}
+
+/** The same from the Scripts menu: its record reloads in place too. */
+const scriptsMenuKeepsScrollSteps = [
+    {
+        content: "scroll the Scripts button to the top of the form",
+        trigger: ".o_crm_sop_scripts_button",
+        run: function () {
+            const scroller = formScroller();
+            const offset =
+                this.anchor.getBoundingClientRect().top -
+                (scroller === document.scrollingElement ? 0 : scroller.getBoundingClientRect().top);
+            scroller.scrollTop += offset - 20;
+            if (scroller.scrollTop < 50) {
+                throw new Error(`the form did not scroll: ${scroller.scrollTop}`);
+            }
+            window.__sopTourScroll = scroller.scrollTop;
+        },
+    },
+    {
+        trigger: ".o_crm_sop_scripts_button",
+        run: "click",
+    },
+    {
+        content: "copy the self-introduction",
+        trigger: ".modal .o_crm_sop_script:contains('Sales SOP: self-introduction') .o_crm_sop_script_copy",
+        run: "click",
+    },
+    {
+        trigger: ".modal .o_crm_sop_script_copy_dialog .text-success:contains('Copied')",
+    },
+    {
+        trigger: ".modal .o_crm_sop_script_sent",
+        run: "click",
+    },
+    {
+        trigger: "body:not(:has(.modal)) .o_notification:contains('recorded as sent')",
+    },
+    {
+        content: "the form kept its scroll position",
+        trigger: "body:not(:has(.modal)) [data-sop-tour-scroller]",
+        run: function () {
+            const scroller = this.anchor;
+            if (scroller !== formScroller()) {
+                throw new Error("the form was reloaded (its scroller was replaced)");
+            }
+            const before = window.__sopTourScroll;
+            if (Math.abs(scroller.scrollTop - before) > 2) {
+                throw new Error(`the form jumped: scrollTop ${before} → ${scroller.scrollTop}`);
+            }
+        },
+    },
+];
+
+// Copy then Sent on the deal form keeps the rep where they were: from a
+// task of the SOP panel, then from the Scripts menu.
+registry.category("web_tour.tours").add("crm_sales_sop_copy_keeps_scroll", {
+    steps: () => [...copyKeepsScrollSteps("Send the welcome"), ...scriptsMenuKeepsScrollSteps],
+});
