@@ -469,12 +469,6 @@ class CrmSopBoard(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def _sop_goal_value(self, goal):
-        """One goal's value (the python code of the board's definitions;
-        ``update_goal`` computes them in batch instead)."""
-        return self._sop_goal_values(goal)[goal.id]
-
-    @api.model
     def _sop_goal_values(self, goals):
         """{goal id: value} of goals of the board's definitions: one query
         per metric and period, over the goals' users, every company. A goal's
