@@ -66,7 +66,9 @@ class CrmSopBoard(models.AbstractModel):
             'me': {'rank', 'id', 'name', 'value', 'previous_rank'} or False,
             (previous_rank: the rank over the previous period, False when
             the value then was 0),
-            'monetary', 'currency_id', 'date_from', 'date_to'}``.
+            'monetary', 'currency_id', 'date_from', 'date_to',
+            'labels': the board's choices and their labels, see
+            ``_sop_board_labels``}``.
             Ties share a rank (1, 2, 2, 4); only who scored (a value above
             0) is ranked and listed. ``me`` is the user's row (their
             team's, their company's), even outside the top N; False when it
@@ -139,11 +141,40 @@ class CrmSopBoard(models.AbstractModel):
             "currency_id": currency.id,
             "date_from": fields.Date.to_string(date_from),
             "date_to": fields.Date.to_string(date_to),
+            "labels": self._sop_board_labels(),
         }
 
     # ------------------------------------------------------------
     # HELPERS
     # ------------------------------------------------------------
+
+    @api.model
+    def _sop_board_labels(self):
+        """The board's metrics, periods and groupings with their labels in
+        the user's language, in the order of the board's tabs: served with
+        the board, so that the client holds no copy of them.
+
+        :return: ``{'metrics', 'periods', 'group_bys'}``, each a list of
+            ``[key, label]``
+        """
+        return {
+            "metrics": [
+                ["won_revenue", self.env._("Won revenue")],
+                ["high_value_won", self.env._("High-value customers")],
+                ["tasks_done", self.env._("SOP tasks completed")],
+                ["adherence", self.env._("SOP adherence")],
+            ],
+            "periods": [
+                ["week", self.env._("This week")],
+                ["month", self.env._("This month")],
+                ["quarter", self.env._("This quarter")],
+            ],
+            "group_bys": [
+                ["user", self.env._("Salespeople")],
+                ["team", self.env._("Teams")],
+                ["company", self.env._("Companies")],
+            ],
+        }
 
     @api.model
     def _sop_period_bounds(self, period):

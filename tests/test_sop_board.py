@@ -9,6 +9,7 @@ from odoo.tests import tagged
 from odoo.tools import file_open
 from odoo.tools.safe_eval import safe_eval
 
+from ..models.crm_sop_board import GROUP_BYS, METRICS, PERIODS
 from .common import TestSopCommon
 
 _logger = logging.getLogger(__name__)
@@ -151,6 +152,23 @@ class TestSopBoard(TestSopCommon):
         self.company_main.sop_high_value_amount = 2000.0
         high.update_goal()
         self.assertEqual(high.mapped("current"), [0.0, 1.0])
+
+    def test_board_serves_its_labels(self):
+        """The board's tabs and filters come with its answer, in the user's
+        language, one per metric, period and grouping the server accepts
+        (the client holds no copy)."""
+        labels = self._board(self.rep_1, "won_revenue", "month")["labels"]
+        self.assertEqual([key for key, _label in labels["metrics"]], list(METRICS))
+        self.assertEqual([key for key, _label in labels["periods"]], list(PERIODS))
+        self.assertEqual([key for key, _label in labels["group_bys"]], list(GROUP_BYS))
+        self.assertEqual(labels["metrics"][0], ["won_revenue", "Won revenue"])
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(["crm_sales_sop"], ["zh_CN"])
+        board = self.Board.with_user(self.rep_1).with_context(lang="zh_CN")
+        labels = board.get_board("tasks_done", "week")["labels"]
+        self.assertEqual(labels["metrics"][0], ["won_revenue", "赢单金额"])
+        self.assertEqual(labels["periods"][0], ["week", "本周"])
+        self.assertEqual(labels["group_bys"][0], ["user", "销售人员"])
 
     def test_goal_code_migration(self):
         """A database from before 18.0.1.2.0 has the board's python goal
