@@ -106,7 +106,8 @@ registry.category("web_tour.tours").add("crm_sales_sop_coaching", {
             trigger: ".o_crm_sop_coaching h2:contains('Coaching Queue')",
         },
         {
-            trigger: ".o_crm_sop_coaching_floor:contains('Not enough history'):contains('9 won')",
+            content: "the floor says how many won and lost deals it needs (the server's figures)",
+            trigger: ".o_crm_sop_coaching_floor:contains('Not enough history'):contains('9 won'):contains('lost are needed')",
         },
         {
             content: "changed fast: team A, then back to team B; A's answer comes last",
