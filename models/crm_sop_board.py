@@ -66,7 +66,9 @@ class CrmSopBoard(models.AbstractModel):
             'me': {'rank', 'id', 'name', 'value', 'previous_rank'} or False,
             (previous_rank: the rank over the previous period, False when
             the value then was 0),
-            'monetary', 'currency_id', 'date_from', 'date_to'}``.
+            'monetary', 'currency_id', 'date_from', 'date_to',
+            'labels': the board's choices and their labels, see
+            ``_sop_board_labels``}``.
             Ties share a rank (1, 2, 2, 4); only who scored (a value above
             0) is ranked and listed. ``me`` is the user's row (their
             team's, their company's), even outside the top N; False when it
@@ -150,6 +152,7 @@ class CrmSopBoard(models.AbstractModel):
             "date_to": fields.Date.to_string(date_to),
             # this ranking's entry into the top three was celebrated already
             "celebrated": celebrated == date_from,
+            "labels": self._sop_board_labels(),
         }
 
     @api.model
@@ -193,6 +196,34 @@ class CrmSopBoard(models.AbstractModel):
     # ------------------------------------------------------------
     # HELPERS
     # ------------------------------------------------------------
+
+    @api.model
+    def _sop_board_labels(self):
+        """The board's metrics, periods and groupings with their labels in
+        the user's language, in the order of the board's tabs: served with
+        the board, so that the client holds no copy of them.
+
+        :return: ``{'metrics', 'periods', 'group_bys'}``, each a list of
+            ``[key, label]``
+        """
+        return {
+            "metrics": [
+                ["won_revenue", self.env._("Won revenue")],
+                ["high_value_won", self.env._("High-value customers")],
+                ["tasks_done", self.env._("SOP tasks completed")],
+                ["adherence", self.env._("SOP adherence")],
+            ],
+            "periods": [
+                ["week", self.env._("This week")],
+                ["month", self.env._("This month")],
+                ["quarter", self.env._("This quarter")],
+            ],
+            "group_bys": [
+                ["user", self.env._("Salespeople")],
+                ["team", self.env._("Teams")],
+                ["company", self.env._("Companies")],
+            ],
+        }
 
     @api.model
     def _sop_period_bounds(self, period):
@@ -520,12 +551,6 @@ class CrmSopBoard(models.AbstractModel):
     # ------------------------------------------------------------
     # GOALS (gamification)
     # ------------------------------------------------------------
-
-    @api.model
-    def _sop_goal_value(self, goal):
-        """One goal's value (the python code of the board's definitions;
-        ``update_goal`` computes them in batch instead)."""
-        return self._sop_goal_values(goal)[goal.id]
 
     @api.model
     def _sop_goal_values(self, goals):

@@ -702,6 +702,19 @@ class CrmSopTaskTemplate(models.Model):
             if field.store and self._sop_condition_field_ok(field)
         )
 
+    @api.model
+    @api.readonly
+    def get_sop_condition_operators(self):
+        """The domain operators ``_sop_check_leaf`` accepts, for the
+        condition editor to offer those only (to whoever may read task
+        templates): ``{'operators', 'relational_operators'}`` (the latter for
+        fields that link to other records)."""
+        self.check_access("read")
+        return {
+            "operators": list(CONDITION_OPERATORS),
+            "relational_operators": list(RELATIONAL_OPERATORS),
+        }
+
     # ------------------------------------------------------------
     # THE CONDITION IN WORDS (shown to the rep with the task)
     # ------------------------------------------------------------

@@ -1,9 +1,15 @@
+import importlib.util
 import logging
+import os
 
 from odoo import fields
 from odoo.exceptions import AccessError
+from odoo.modules.module import get_module_path
 from odoo.tests import tagged
+from odoo.tools import file_open
+from odoo.tools.safe_eval import safe_eval
 
+from ..models.crm_sop_board import GROUP_BYS, METRICS, PERIODS
 from .common import TestSopCommon
 
 _logger = logging.getLogger(__name__)
@@ -129,6 +135,13 @@ class TestSopBoard(TestSopCommon):
         # >= 1000 of the deal's company: 1500 and 1000, not 999
         self.assertEqual(high.mapped("current"), [2.0, 1.0])
         self.assertEqual(high.mapped("state"), ["reached", "reached"])
+        # the definition's python code, as core would run it, agrees
+        for goal in high:
+            context = {"object": goal, "env": self.env}
+            safe_eval(
+                goal.definition_id.compute_code, context, mode="exec", nocopy=True
+            )
+            self.assertEqual(context["result"], goal.current)
         # the board agrees (June 2031 as seen from Shanghai)
         with self._at(JUNE):
             board = self._board(self.rep_1, "won_revenue", "month")
@@ -139,6 +152,49 @@ class TestSopBoard(TestSopCommon):
         self.company_main.sop_high_value_amount = 2000.0
         high.update_goal()
         self.assertEqual(high.mapped("current"), [0.0, 1.0])
+
+    def test_board_serves_its_labels(self):
+        """The board's tabs and filters come with its answer, in the user's
+        language, one per metric, period and grouping the server accepts
+        (the client holds no copy)."""
+        labels = self._board(self.rep_1, "won_revenue", "month")["labels"]
+        self.assertEqual([key for key, _label in labels["metrics"]], list(METRICS))
+        self.assertEqual([key for key, _label in labels["periods"]], list(PERIODS))
+        self.assertEqual([key for key, _label in labels["group_bys"]], list(GROUP_BYS))
+        self.assertEqual(labels["metrics"][0], ["won_revenue", "Won revenue"])
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(["crm_sales_sop"], ["zh_CN"])
+        board = self.Board.with_user(self.rep_1).with_context(lang="zh_CN")
+        labels = board.get_board("tasks_done", "week")["labels"]
+        self.assertEqual(labels["metrics"][0], ["won_revenue", "赢单金额"])
+        self.assertEqual(labels["periods"][0], ["week", "本周"])
+        self.assertEqual(labels["group_bys"][0], ["user", "销售人员"])
+
+    def test_goal_code_migration(self):
+        """A database from before 18.0.1.3.0 has the board's python goal
+        definitions (noupdate) call the method that is gone: the upgrade
+        gives them the batch method's code; a definition a manager changed
+        is left alone."""
+        high = self.env.ref("crm_sales_sop.goal_definition_sop_high_value_won")
+        adherence = self.env.ref("crm_sales_sop.goal_definition_sop_adherence")
+        old_code = "result = env['crm.sop.board']._sop_goal_value(object)"
+        high.compute_code = old_code
+        adherence.compute_code = "result = 42"
+        path = os.path.join(
+            get_module_path("crm_sales_sop"),
+            "migrations",
+            "18.0.1.3.0",
+            "post-goal_code.py",
+        )
+        spec = importlib.util.spec_from_file_location("sop_migration", path)
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        migration.migrate(self.env.cr, "18.0.1.2.0")
+        self.assertEqual(high.compute_code, migration.NEW_CODE)
+        # the code of a new install
+        with file_open("crm_sales_sop/data/crm_sop_board_data.xml") as data:
+            self.assertIn(f">{migration.NEW_CODE}<", data.read())
+        self.assertEqual(adherence.compute_code, "result = 42")
 
     def test_goal_tasks_done(self):
         Lead = self.env["crm.lead"]

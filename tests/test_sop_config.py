@@ -445,6 +445,34 @@ class TestSopConditionFields(TestSopCommon):
             self.env["crm.sop.task.template"].with_user(
                 portal
             ).get_sop_condition_field_names()
+        with self.assertRaises(AccessError):
+            self.env["crm.sop.task.template"].with_user(
+                portal
+            ).get_sop_condition_operators()
+
+    @users("user_sales_manager")
+    def test_editor_offers_accepted_operators_only(self):
+        """The editor's operators are the server's: each one served is
+        accepted, on a number, a text or a record; "child_of" and "any" are
+        not served (the server refuses them)."""
+        Template = self.env["crm.sop.task.template"]
+        served = Template.get_sop_condition_operators()
+        for operator in served["operators"]:
+            with self.subTest(operator=operator):
+                value = ["a"] if "in" in operator.split() else "a"
+                Template._sop_check_leaf(("name", operator, value))
+        for operator in served["relational_operators"]:
+            with self.subTest(operator=operator):
+                value = [1] if "in" in operator.split() else 1
+                Template._sop_check_leaf(("partner_id", operator, value))
+        for operator in ("child_of", "parent_of", "any", "not any"):
+            self.assertNotIn(operator, served["operators"])
+            with self.assertRaises(ValidationError):
+                Template._sop_check_leaf(("partner_id", operator, 1))
+        # a relation compared with text is refused, and not served for it
+        self.assertNotIn("ilike", served["relational_operators"])
+        with self.assertRaises(ValidationError):
+            Template._sop_check_leaf(("partner_id", "ilike", "Zhou"))
 
     @users("user_sales_manager")
     def test_technical_fields_refused(self):

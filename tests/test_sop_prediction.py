@@ -1,11 +1,12 @@
 from datetime import datetime
 
 from odoo.exceptions import AccessError
-from odoo.tests import tagged, users
+from odoo.tests import HttpCase, tagged, users
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
 from .common import TestSopCommon
+from .test_ui import _rep_panel_deals
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
@@ -408,3 +409,18 @@ class TestSopHistoryCompanies(TestSopCommon):
         )
         self.assertEqual((result["won"], result["lost"]), (10, 5))
         self.assertNotIn(self.lead_b.id, [row["lead_id"] for row in result["rows"]])
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopUpliftUi(HttpCase):
+    def test_last_deal_answer_shows(self):
+        """Pager next, then back, the first answer held: the card shows the
+        deal on screen."""
+        proposal = _rep_panel_deals(self.env, "sop_uplift_rep", "en_US")
+        fresh = self.env["crm.lead"].search(
+            [("name", "=", "Fresh deal"), ("user_id", "=", proposal.user_id.id)]
+        )
+        fresh.expected_revenue = 5000
+        self.start_tour(
+            "/odoo/crm", "crm_sales_sop_uplift_fast", login="sop_uplift_rep"
+        )

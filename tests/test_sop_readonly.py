@@ -22,6 +22,7 @@ READONLY = {
     ("crm.sop.coaching", "get_queue"),
     ("crm.sop.playbook.report", "compare"),
     ("crm.sop.task.template", "get_sop_condition_field_names"),
+    ("crm.sop.task.template", "get_sop_condition_operators"),
 }
 REPORTS = (
     "crm.sop.task.report",
@@ -115,6 +116,11 @@ class TestSopReadonly(SopReadonlyCase):
                 .with_user(manager)
                 .get_sop_condition_field_names()
             ),
+            ("crm.sop.task.template", "get_sop_condition_operators"): lambda: (
+                self.env["crm.sop.task.template"]
+                .with_user(manager)
+                .get_sop_condition_operators()
+            ),
         }
         self.assertEqual(set(cases), READONLY, "every entry point is exercised")
         for key, call in cases.items():
@@ -178,6 +184,7 @@ class TestSopReadonlyRpc(HttpCase):
                 "crm.sop.playbook.report", "compare", [[lead.sop_template_id.id]]
             )
             self._call("crm.sop.task.template", "get_sop_condition_field_names", [])
+            self._call("crm.sop.task.template", "get_sop_condition_operators", [])
             for model in REPORTS:
                 fields_ = self.env[model]._fields
                 groupby = "user_id" if "user_id" in fields_ else "template_id"

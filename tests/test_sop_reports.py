@@ -5,7 +5,7 @@ from freezegun import freeze_time
 
 from odoo import fields
 from odoo.exceptions import AccessError
-from odoo.tests import tagged
+from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
@@ -768,3 +768,68 @@ class TestSopScriptReport(TestSopReportsCommon):
     def test_access(self):
         with self.assertRaises(AccessError):
             self.env["crm.sop.script.report"].with_user(self.rep_a).search_count([])
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopReportDepends(TransactionCase):
+    """Every SQL view of the addon (``_auto = False``) declares in
+    ``_depends`` each table and column its SQL reads, as core's report models
+    do: the ORM flushes those fields before reading the view. PostgreSQL
+    records what a view reads (pg_depend, per column): the test reads that
+    rather than parsing the SQL."""
+
+    def _sql_views(self):
+        return [
+            model
+            for name, model in self.env.registry.items()
+            if not model._auto
+            and not model._abstract
+            and model._module == "crm_sales_sop"
+        ]
+
+    def _view_reads(self, table):
+        """{table: {column}} read by the view ``table``."""
+        self.env.cr.execute(
+            """SELECT DISTINCT c.relname, a.attname
+                 FROM pg_rewrite r
+                 JOIN pg_depend d ON d.objid = r.oid
+                                 AND d.classid = 'pg_rewrite'::regclass
+                                 AND d.refclassid = 'pg_class'::regclass
+                 JOIN pg_class c ON c.oid = d.refobjid
+                 JOIN pg_attribute a ON a.attrelid = c.oid
+                                    AND a.attnum = d.refobjsubid
+                WHERE r.ev_class = %s::regclass
+                  AND c.oid <> r.ev_class""",
+            [table],
+        )
+        reads = {}
+        for relname, column in self.env.cr.fetchall():
+            reads.setdefault(relname, set()).add(column)
+        return reads
+
+    def test_sql_views_declare_depends(self):
+        views = self._sql_views()
+        self.assertTrue(views, "the addon has SQL views")
+        tables = {
+            model._table: model
+            for model in self.env.registry.values()
+            if model._auto and not model._abstract
+        }
+        for view in views:
+            reads = self._view_reads(view._table)
+            self.assertTrue(reads, f"{view._name} reads tables")
+            for table, columns in reads.items():
+                model = tables.get(table)
+                self.assertTrue(model, f"{view._name} reads {table}, a model's")
+                declared = set(view._depends.get(model._name, ()))
+                self.assertIn(model._name, view._depends, f"{view._name} reads {table}")
+                missing = {
+                    column
+                    for column in columns
+                    if column != "id" and column not in declared
+                }
+                self.assertFalse(
+                    missing,
+                    f"{view._name} reads {table}.{sorted(missing)} "
+                    f"without declaring it in _depends",
+                )

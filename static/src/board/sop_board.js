@@ -27,22 +27,6 @@ export class SopBoard extends Component {
         this.orm = useService("orm");
         this.notification = useService("notification");
         this.companyService = useService("company");
-        this.metrics = [
-            ["won_revenue", _t("Won revenue")],
-            ["high_value_won", _t("High-value customers")],
-            ["tasks_done", _t("SOP tasks completed")],
-            ["adherence", _t("SOP adherence")],
-        ];
-        this.periods = [
-            ["week", _t("This week")],
-            ["month", _t("This month")],
-            ["quarter", _t("This quarter")],
-        ];
-        this.groupBys = [
-            ["user", _t("Salespeople")],
-            ["team", _t("Teams")],
-            ["company", _t("Companies")],
-        ];
         this.companies = this.companyService.activeCompanyIds.map((id) => ({
             id,
             name: this.companyService.getCompany(id).name,
@@ -119,6 +103,19 @@ export class SopBoard extends Component {
     onSelectId(field, ev) {
         const value = parseInt(ev.target.value);
         return this.onChange(field, Number.isNaN(value) ? false : value);
+    }
+
+    // the tabs and filters: their labels come with the board (get_board)
+    get metrics() {
+        return this.state.board.labels.metrics;
+    }
+
+    get periods() {
+        return this.state.board.labels.periods;
+    }
+
+    get groupBys() {
+        return this.state.board.labels.group_bys;
     }
 
     /** A day of the period ("2031-06-01") in the user's date format. */

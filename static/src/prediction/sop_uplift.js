@@ -2,6 +2,7 @@
 
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
+import { KeepLast } from "@web/core/utils/concurrency";
 import { useService } from "@web/core/utils/hooks";
 import { useRecordObserver } from "@web/model/relational_model/utils";
 import { formatMonetary } from "@web/views/fields/formatters";
@@ -20,10 +21,14 @@ export class SopUplift extends Component {
     static props = { ...standardWidgetProps };
 
     setup() {
+        this.keepLast = new KeepLast();
         this.orm = useService("orm");
         this.state = useState({ data: null });
         useRecordObserver(async (record) => {
             if (!record.resId) {
+                // a new record: an answer for the previous one is dropped
+                this.keepLast.add(Promise.resolve());
+                this.key = null;
                 this.state.data = null;
                 return;
             }
@@ -31,9 +36,10 @@ export class SopUplift extends Component {
             const key = `${record.resId}-${record.data.sop_progress}-${record.data.probability}`;
             if (key !== this.key) {
                 this.key = key;
-                this.state.data = await this.orm.call("crm.lead", "get_sop_uplift", [
-                    [record.resId],
-                ]);
+                // record after record (the pager): only the last answer shows
+                this.state.data = await this.keepLast.add(
+                    this.orm.call("crm.lead", "get_sop_uplift", [[record.resId]])
+                );
             }
         });
     }

@@ -59,8 +59,8 @@ export class SopCoaching extends Component {
     get floorMessage() {
         const queue = this.state.queue;
         return _t(
-            "Not enough history in this team to estimate what a task is worth (%(won)s won and %(lost)s lost deals; %(min)s of each are needed): deals are ranked by expected revenue, with their next step.",
-            { won: queue.won, lost: queue.lost, min: queue.min_won }
+            "Not enough history in this team to estimate what a task is worth (%(won)s won and %(lost)s lost deals; %(min_won)s won and %(min_lost)s lost are needed): deals are ranked by expected revenue, with their next step.",
+            { won: queue.won, lost: queue.lost, min_won: queue.min_won, min_lost: queue.min_lost }
         );
     }
 

@@ -1,6 +1,7 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
+import { holdAnswer } from "@crm_sales_sop/../tests/tours/sop_late_answer";
 
 // A rep first on the board this month opens it: a rainbow man celebrates,
 // their row is highlighted with its move, the team ranking and another
@@ -104,6 +105,28 @@ registry.category("web_tour.tours").add("crm_sales_sop_board", {
         },
         {
             trigger: "body:not(:has(.o_crm_sop_board_me))",
+        },
+        {
+            content: "clicked fast: revenue, then adherence; revenue's answer comes last",
+            trigger: ".o_crm_sop_board_metrics [data-metric=adherence]",
+            run() {
+                holdAnswer(['"get_board"', '"won_revenue"']);
+                const tabs = ".o_crm_sop_board_metrics [data-metric=%s]";
+                document.querySelector(tabs.replace("%s", "won_revenue")).click();
+                document.querySelector(tabs.replace("%s", "adherence")).click();
+            },
+        },
+        {
+            trigger: "body.o_sop_late_answer_in [data-metric=adherence].active",
+        },
+        {
+            content: "the last click's figures show: the team has no adherence, so no rank",
+            trigger:
+                ".o_crm_sop_board_table:not(:has(.o_crm_sop_board_row:contains('Board Team')))",
+        },
+        {
+            content: "not the late revenue answer",
+            trigger: "body:not(:has(.o_crm_sop_board_me)):not(:has(.o_reward))",
         },
     ],
 });

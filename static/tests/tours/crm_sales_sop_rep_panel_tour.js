@@ -1,6 +1,7 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
+import { holdAnswer } from "@crm_sales_sop/../tests/tours/sop_late_answer";
 
 // Issue 15, from the rep's seat (en and zh_CN): the SOP filters narrow My
 // Pipeline; a deal in Proposition shows the SOP stage of Proposition, its
@@ -76,6 +77,48 @@ registry.category("web_tour.tours").add("crm_sales_sop_rep_panel", {
         {
             content: "no revenue: no 'Worth if won', and the task list is labelled",
             trigger: ".o_crm_sop_uplift:not(:has(.o_crm_sop_uplift_worth)) .o_crm_sop_uplift_tasks_label",
+        },
+    ],
+});
+
+// The prediction card, record after record with the pager: the answer for a
+// deal left behind comes late and does not replace the shown deal's.
+registry.category("web_tour.tours").add("crm_sales_sop_uplift_fast", {
+    url: "/odoo/crm",
+    steps: () => [
+        {
+            content: "open the fresh deal (revenue: the card says what it is worth)",
+            trigger: ".o_kanban_record:contains('Fresh deal')",
+            run: "click",
+        },
+        {
+            trigger: ".o_last_breadcrumb_item:contains('Fresh deal')",
+        },
+        {
+            trigger: ".o_crm_sop_uplift .o_crm_sop_uplift_worth",
+        },
+        {
+            content: "next deal: its card's answer is held back",
+            trigger: ".o_pager_next",
+            run() {
+                holdAnswer(['"get_sop_uplift"']);
+                document.querySelector(".o_pager_next").click();
+            },
+        },
+        {
+            trigger: ".o_last_breadcrumb_item:contains('Proposal deal')",
+        },
+        {
+            content: "back to the fresh deal before that answer is in",
+            trigger: ".o_pager_previous",
+            run: "click",
+        },
+        {
+            trigger: "body.o_sop_late_answer_in .o_last_breadcrumb_item:contains('Fresh deal')",
+        },
+        {
+            content: "the card is the fresh deal's (worth), not the late one of the proposal (none)",
+            trigger: ".o_crm_sop_uplift .o_crm_sop_uplift_worth:contains('5,000')",
         },
     ],
 });

@@ -1,6 +1,7 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
+import { holdAnswer } from "@crm_sales_sop/../tests/tours/sop_late_answer";
 
 // A sales manager compares two playbooks (3 of 10 won against 9 of 10): the
 // won rates, their 95% intervals (10.8-60.3 % and 59.6-98.2 %: they overlap),
@@ -26,6 +27,25 @@ registry.category("web_tour.tours").add("crm_sales_sop_playbook_compare", {
         {
             content: "their intervals touch: overlapping intervals do not mean no difference",
             trigger: ".o_crm_sop_compare_verdict:contains('The 95% intervals overlap')",
+        },
+        {
+            content: "changed fast: a period with no deal, then all time; the first answer comes last",
+            trigger: ".o_crm_sop_compare_to",
+            run() {
+                holdAnswer(['"compare"', '"2000-01-01"']);
+                this.anchor.value = "2000-01-01";
+                this.anchor.dispatchEvent(new Event("change"));
+                this.anchor.value = "";
+                this.anchor.dispatchEvent(new Event("change"));
+            },
+        },
+        {
+            content: "the last change's figures show",
+            trigger:
+                "body.o_sop_late_answer_in .o_crm_sop_compare_card:contains('Tour Playbook A'):contains('30.0 %')",
+        },
+        {
+            trigger: ".o_crm_sop_compare_verdict:contains('Tour Playbook B wins')",
         },
         {
             content: "a period with no closed deal",
@@ -86,7 +106,25 @@ registry.category("web_tour.tours").add("crm_sales_sop_coaching", {
             trigger: ".o_crm_sop_coaching h2:contains('Coaching Queue')",
         },
         {
-            trigger: ".o_crm_sop_coaching_floor:contains('Not enough history'):contains('9 won')",
+            content: "the floor says how many won and lost deals it needs (the server's figures)",
+            trigger: ".o_crm_sop_coaching_floor:contains('Not enough history'):contains('9 won'):contains('lost are needed')",
+        },
+        {
+            content: "changed fast: team A, then back to team B; A's answer comes last",
+            trigger: ".o_crm_sop_coaching_team",
+            run() {
+                holdAnswer(['"get_queue"']);
+                const options = [...this.anchor.options];
+                for (const name of ["Tour Playbook A", "Tour Playbook B"]) {
+                    const option = options.find((o) => o.textContent.includes(name));
+                    this.anchor.value = option.value;
+                    this.anchor.dispatchEvent(new Event("change"));
+                }
+            },
+        },
+        {
+            content: "the last team's queue shows",
+            trigger: "body.o_sop_late_answer_in .o_crm_sop_coaching_row:contains('Tour open deal')",
         },
         {
             content: "open the deal to coach",
