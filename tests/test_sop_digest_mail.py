@@ -1,4 +1,5 @@
 import email
+import json
 import socket
 import threading
 from datetime import datetime
@@ -8,7 +9,7 @@ from unittest.mock import patch
 from aiosmtpd.controller import Controller
 
 import odoo
-from odoo.tests import tagged
+from odoo.tests import HttpCase, tagged
 
 from odoo.addons.base.models.ir_cron import ir_cron as IrCron
 
@@ -26,11 +27,8 @@ class _SmtpSink:
         return "250 Message accepted for delivery"
 
 
-@tagged("post_install", "-at_install", "crm_sales_sop")
-class TestSopDigestThroughCron(TestSopReminderCommon):
-    """A digest sent by email leaves with the cron round that posts it.
-
-    The reminder job and the mail queue are run by Odoo's own cron runner
+class TestSopDigestMailCommon(TestSopReminderCommon):
+    """The reminder job and the mail queue are run by Odoo's own cron runner
     (``ir.cron._process_jobs``, what each cron worker thread calls when it
     wakes up), on this test's transaction; the email goes through
     ``ir.mail_server`` over SMTP to a server run by the test on 127.0.0.1.
@@ -89,6 +87,7 @@ class TestSopDigestThroughCron(TestSopReminderCommon):
         once). Returns the names of the jobs run, per round."""
         registry = self.registry
         rounds = []
+        self.env.flush_all()  # the worker reads the database
 
         class TestDb:
             """The worker's own connection, on this test's transaction."""
@@ -99,7 +98,9 @@ class TestSopDigestThroughCron(TestSopReminderCommon):
         db_connect = odoo.sql_db.db_connect
         thread = threading.current_thread()
         dbname = getattr(thread, "dbname", None)
-        registry.enter_test_mode(self.cr)
+        in_test_mode = registry.in_test_mode()  # an HttpCase is already
+        if not in_test_mode:
+            registry.enter_test_mode(self.cr)
         try:
             with (
                 patch.object(
@@ -123,7 +124,8 @@ class TestSopDigestThroughCron(TestSopReminderCommon):
                     rounds.append(sorted(job["cron_name"] for job in ready))
                     IrCron._process_jobs(registry.db_name)
         finally:
-            registry.leave_test_mode()
+            if not in_test_mode:
+                registry.leave_test_mode()
             if dbname is not None:
                 thread.dbname = dbname
         self.env.invalidate_all()
@@ -140,6 +142,21 @@ class TestSopDigestThroughCron(TestSopReminderCommon):
                 result.append((envelope, message, subject))
         return result
 
+    def _parts(self, message):
+        """{content type: decoded text} of an email's parts."""
+        return {
+            part.get_content_type(): part.get_payload(decode=True).decode(
+                part.get_content_charset() or "utf-8"
+            )
+            for part in message.walk()
+            if not part.is_multipart()
+        }
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopDigestThroughCron(TestSopDigestMailCommon):
+    """A digest sent by email leaves with the cron round that posts it."""
+
     def test_digest_email_leaves_in_the_cron_round(self):
         rep = self._rep("rep_cron_mail", "Asia/Shanghai", notification_type="email")
         lead = self.env["crm.lead"].search([("user_id", "=", rep.id)])
@@ -155,13 +172,7 @@ class TestSopDigestThroughCron(TestSopReminderCommon):
         self.assertEqual(envelope.rcpt_tos, ["rep_cron_mail@test.example.com"])
         self.assertIn("rep_cron_mail@test.example.com", message["To"])
         self.assertEqual(subject, "Your Sales SOP today: 1 deal to move")
-        parts = {
-            part.get_content_type(): part.get_payload(decode=True).decode(
-                part.get_content_charset() or "utf-8"
-            )
-            for part in message.walk()
-            if not part.is_multipart()
-        }
+        parts = self._parts(message)
         html, text = parts["text/html"], parts["text/plain"]
         # the digest's own layout (no document header), at most 590 px wide
         self.assertIn("max-width: 590px", html)
@@ -207,3 +218,46 @@ class TestSopDigestThroughCron(TestSopReminderCommon):
             )
         )
         self.assertEqual(len(waiting), 1, "queued for the hourly run")
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopDigestMailPhone(TestSopDigestMailCommon, HttpCase):
+    """The digest email as received, opened on a phone (390 px): nothing
+    wider than the screen, whatever the deal's name."""
+
+    def test_digest_email_fits_a_phone(self):
+        rep = self._rep("rep_cron_phone", "Asia/Shanghai", notification_type="email")
+        self.env["crm.lead"].search([("user_id", "=", rep.id)]).name = (
+            "Pudong_showroom_family_SUV_with_trade_in_and_financing_Q3_2026"
+            " 上海浦东展厅家庭SUV购车含置换与金融方案"
+        )
+        self._cron_rounds()
+        digests = self._digests()
+        self.assertEqual(len(digests), 1)
+        html = self._parts(digests[0][1])["text/html"]
+        self.assertIn("Pudong_showroom", html)
+        # the email in a 390 px frame, as a phone's mail app shows it
+        code = f"""
+            const frame = document.createElement("iframe");
+            frame.style.cssText = "width: 390px; height: 844px; border: 0;";
+            document.body.appendChild(frame);
+            const doc = frame.contentDocument;
+            doc.open();
+            doc.write({json.dumps(html)});
+            doc.close();
+            setTimeout(() => {{
+                const page = doc.documentElement;
+                if (!page.textContent.includes("Pudong_showroom")) {{
+                    console.error("the digest is not in the frame");
+                }} else if (page.scrollWidth > 390) {{
+                    console.error(`the digest is ${{page.scrollWidth}}px wide on a 390px screen`);
+                }} else {{
+                    console.log("test successful");
+                }}
+            }}, 200);
+        """
+        # the server reads the addons' static folders once, on the first static
+        # file asked: here, not in the browser's parallel requests (a race of
+        # Python 3.11's parser, "AST constructor recursion depth mismatch")
+        self.url_open("/web/static/img/favicon.ico")
+        self.browser_js("/odoo", code, "odoo.isReady === true", login=rep.login)
