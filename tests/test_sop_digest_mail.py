@@ -43,7 +43,10 @@ class TestSopDigestMailCommon(TestSopReminderCommon):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        controller = Controller(self.sink, hostname="127.0.0.1", port=port)
+        # a shared, busy machine may take more than aiosmtpd's 5 s default
+        controller = Controller(
+            self.sink, hostname="127.0.0.1", port=port, ready_timeout=30
+        )
         controller.start()
         self.addCleanup(controller.stop)
         self.env["ir.mail_server"].search([]).active = False
