@@ -229,8 +229,10 @@ class TestSopDigestMailPhone(TestSopDigestMailCommon, HttpCase):
     wider than the screen, whatever the deal's name."""
 
     def test_digest_email_fits_a_phone(self):
-        rep = self._rep("rep_cron_phone", "Asia/Shanghai", notification_type="email")
-        self.env["crm.lead"].search([("user_id", "=", rep.id)]).name = (
+        rep = self._rep(
+            "rep_cron_phone", "Asia/Shanghai", notification_type="email", leads=3
+        )
+        self.env["crm.lead"].search([("user_id", "=", rep.id)], limit=1).name = (
             "Pudong_showroom_family_SUV_with_trade_in_and_financing_Q3_2026"
             " 上海浦东展厅家庭SUV购车含置换与金融方案"
         )
