@@ -61,11 +61,15 @@ class TestSopDigestMailCommon(TestSopReminderCommon):
         )
         self.reminder_cron = self.env.ref("crm_sales_sop.ir_cron_sop_reminder")
         self.queue_cron = self.env.ref("mail.ir_cron_mail_scheduler_action")
-        # only the two jobs of the proof are due in this transaction: the
-        # others wait a day, the mail queue an hour (its own schedule); the
-        # reminder job is due by a trigger (a nextcall in the past would stay
-        # due, the clock of the job being frozen before the database's)
-        self.env.flush_all()
+
+    def _only_the_proofs_jobs_due(self):
+        """Only the two jobs of the proof are due in this transaction, once
+        the test's data is made (creating a deal triggers crm's lead
+        enrichment): the others wait a day, the mail queue an hour (its own
+        schedule); the reminder job is due by a trigger (a nextcall in the
+        past would stay due, the job's clock being frozen before the
+        database's)."""
+        self.env.flush_all()  # the worker reads the database
         self.cr.execute("DELETE FROM ir_cron_trigger")
         self.cr.execute(
             """UPDATE ir_cron SET nextcall = (now() at time zone 'UTC')
@@ -82,6 +86,7 @@ class TestSopDigestMailCommon(TestSopReminderCommon):
         self.env["ir.cron.trigger"].create(
             {"cron_id": self.reminder_cron.id, "call_at": self.NOW}
         )
+        self.env.flush_all()
         self.env.invalidate_all()
 
     def _cron_rounds(self, max_rounds=5):
@@ -90,7 +95,7 @@ class TestSopDigestMailCommon(TestSopReminderCommon):
         once). Returns the names of the jobs run, per round."""
         registry = self.registry
         rounds = []
-        self.env.flush_all()  # the worker reads the database
+        self._only_the_proofs_jobs_due()
 
         class TestDb:
             """The worker's own connection, on this test's transaction."""
