@@ -17,7 +17,7 @@ from . import (
 )
 
 # reminders, My SOP day and stalled deals
-from . import test_sop_reminder, test_sop_stalled  # isort: skip
+from . import test_sop_digest_mail, test_sop_reminder, test_sop_stalled  # isort: skip
 
 # achievement board
 from . import test_sop_board, test_sop_board_ui  # isort: skip

@@ -1,6 +1,10 @@
+from datetime import datetime
+
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.mail.tests.common import mail_new_test_user
+
+from .test_sop_reminder import _office_calendar
 
 
 def _rep_and_team(env, login, team_name):
@@ -455,3 +459,52 @@ class TestSopRepPanelUiPhone(HttpCase):
     def test_rep_panel_phone_zh(self):
         self.env["res.lang"]._activate_lang("zh_CN")
         self._run("sop_panel_phone_zh", "zh_CN")
+
+
+def _digest_posted(case, login):
+    """A rep (inbox notifications, in Shanghai, alone prompted) with a deal,
+    whose Monday 08:30 digest the reminder job posted."""
+    env = case.env
+    rep, team = _rep_and_team(env, login, f"{login} team")
+    rep.write({"tz": "Asia/Shanghai", "notification_type": "inbox"})
+    env.company.resource_calendar_id = _office_calendar(
+        env, "Digest office", "Asia/Shanghai"
+    )
+    env["res.users"].search([("id", "!=", rep.id)]).sop_reminder_opt_out = True
+    env["crm.lead"].create(
+        {
+            "name": "Digest deal",
+            "type": "opportunity",
+            "user_id": rep.id,
+            "team_id": team.id,
+            "stage_id": env.ref("crm.stage_lead1").id,
+        }
+    )
+    env["crm.sop.reminder"]._sop_remind(now=datetime(2026, 3, 2, 0, 30))
+    digest = env["crm.sop.reminder"].search([("user_id", "=", rep.id)]).message_id
+    case.assertEqual(digest.subject, "Your Sales SOP today: 1 deal to move")
+    case.assertEqual(digest.notification_ids.notification_type, "inbox")
+    return rep, digest
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopDigestUi(HttpCase):
+    """The digest in the rep's messaging menu (systray), at desktop width."""
+
+    browser_size = "1440x900"
+
+    def test_digest_in_the_messaging_menu(self):
+        rep, _digest = _digest_posted(self, "digest_rep")
+        self.start_tour("/odoo/crm", "crm_sales_sop_digest_systray", login=rep.login)
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopDigestUiPhone(HttpCase):
+    """The same at phone width (390 px)."""
+
+    browser_size = "390x844"
+    touch_enabled = True
+
+    def test_digest_in_the_messaging_menu_on_a_phone(self):
+        rep, _digest = _digest_posted(self, "phone_digest_rep")
+        self.start_tour("/odoo/crm", "crm_sales_sop_digest_systray", login=rep.login)
