@@ -5,7 +5,10 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools.sql import create_index
 
-from .crm_sop_history_count import SOP_HISTORY_LEAD_FIELDS
+from .crm_sop_history_count import (
+    SOP_HISTORY_CLOSING_FIELDS,
+    SOP_HISTORY_LEAD_FIELDS,
+)
 
 # set by the engine only (in SQL): refused in create and write
 SOP_ENGINE_FIELDS = (
@@ -215,14 +218,17 @@ class CrmLead(models.Model):
         History = self.env["crm.sop.history.count"]
         # a closed deal's history counts leave before the write and come
         # back after it, as it then is (won, lost, open, another team)
-        recount = not vals.keys().isdisjoint(SOP_HISTORY_LEAD_FIELDS)
-        if recount:
-            History._sop_add_leads(self, -1)
+        closed = self.browse()
+        if not vals.keys().isdisjoint(SOP_HISTORY_LEAD_FIELDS):
+            closed = History._sop_add_leads(self, -1)
         before = Engine._sop_before_write(self, vals)
         res = super().write(vals)
         Engine._sop_on_write(self, vals, before)
-        if recount:
+        if not vals.keys().isdisjoint(SOP_HISTORY_CLOSING_FIELDS):
             History._sop_add_leads(self, 1)
+        elif closed:
+            # another team, company or type: the same deals are closed
+            History._sop_add_leads(closed, 1)
         return res
 
     def unlink(self):

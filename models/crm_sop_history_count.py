@@ -1,3 +1,5 @@
+import contextlib
+
 from odoo import api, fields, models
 from odoo.tools import SQL
 
@@ -13,6 +15,8 @@ SOP_HISTORY_LEAD_FIELDS = (
     "company_id",
     "type",
 )
+# of those, what decides whether it is closed
+SOP_HISTORY_CLOSING_FIELDS = ("stage_id", "active", "probability")
 # a task's fields that decide how it counts
 SOP_HISTORY_TASK_FIELDS = ("state", "active", "lead_id", "task_template_id")
 
@@ -95,15 +99,21 @@ class CrmSopHistoryCount(models.Model):
         )
 
     @api.model
-    def _sop_flush(self):
-        self.env["crm.lead"].flush_model(SOP_HISTORY_LEAD_FIELDS)
+    def _sop_flush(self, leads=True):
+        """Flush what the counts read. ``leads``: also the opportunities'
+        fields; not before a change (the database then holds what was
+        counted, and flushing would compute pending fields, e.g. lead
+        scoring's probability, before core's own write)."""
+        if leads:
+            self.env["crm.lead"].flush_model(SOP_HISTORY_LEAD_FIELDS)
         self.env["crm.stage"].flush_model(["is_won"])
         self.env["crm.sop.task"].flush_model(SOP_HISTORY_TASK_FIELDS)
 
     @api.model
     def _sop_add(self, rows, sign):
-        """Add ``sign`` (1 or -1) times the counts of ``rows`` (SQL)."""
-        self._sop_flush()
+        """Add ``sign`` (1 or -1) times the counts of ``rows`` (SQL): -1 as
+        the database holds them before a change, 1 as flushed after it."""
+        self._sop_flush(leads=sign > 0)
         self.env.cr.execute(
             SQL(
                 """INSERT INTO crm_sop_history_count AS c
@@ -149,23 +159,53 @@ class CrmSopHistoryCount(models.Model):
 
     @api.model
     def _sop_closed(self, leads):
-        """The opportunities of ``leads`` that are won or lost now, from what
-        the ORM holds (won: active in a won stage, which core keeps at
-        100 %; lost: archived at 0 %). Open deals below 100 % cost no read of
-        their stage."""
+        """The opportunities of ``leads`` that are won or lost (won: active
+        in a won stage; lost: archived at 0 %), from the values the ORM holds,
+        without reading a field nor computing one earlier than core would
+        (an open deal costs nothing); a lead whose values are not held (or
+        still to compute) is asked to the database, whose state is what the
+        counts hold."""
+        Lead = self.env["crm.lead"]
         if not leads:
-            return self.env["crm.lead"]
-        leads = leads.with_context(active_test=False, prefetch_fields=False)
-        candidates = leads.filtered(
-            lambda lead: (
-                (lead.probability or 0) >= 100 if lead.active else not lead.probability
+            return Lead
+        won_ids = self.env["crm.stage"]._sop_won_ids()
+
+        def held(lead, fname):
+            """The value the ORM holds, or KeyError (none, or to compute)."""
+            field = Lead._fields[fname]
+            if self.env.is_to_compute(field, lead):
+                raise KeyError(fname)
+            return self.env.cache.get(lead, field)
+
+        closed, unknown = [], []
+        for lead in leads.with_context(active_test=False):
+            try:
+                if held(lead, "active"):
+                    # core keeps won deals at 100 %: below, it is open
+                    with contextlib.suppress(KeyError):
+                        if (held(lead, "probability") or 0) < 100:
+                            continue
+                    stage = held(lead, "stage_id")
+                    if (stage.id if hasattr(stage, "id") else stage) in won_ids:
+                        closed.append(lead.id)
+                elif not held(lead, "probability"):
+                    closed.append(lead.id)
+            except KeyError:
+                unknown.append(lead.id)
+        if unknown:
+            self.env.cr.execute(
+                SQL(
+                    """SELECT l.id FROM crm_lead l
+                    LEFT JOIN crm_stage s ON s.id = l.stage_id
+                        WHERE l.id = ANY(%s) AND l.type = 'opportunity'
+                          AND (%s OR %s)""",
+                    unknown,
+                    SQL(SOP_WON_SQL),
+                    SQL(SOP_LOST_SQL),
+                )
             )
-        )
-        return candidates.filtered(
-            lambda lead: (
-                lead.type == "opportunity" and (not lead.active or lead.stage_id.is_won)
-            )
-        )
+            closed += [row[0] for row in self.env.cr.fetchall()]
+        return Lead.browse(closed)
 
     @api.model
     def _sop_rebuild(self):
