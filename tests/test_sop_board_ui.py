@@ -96,3 +96,22 @@ class TestSopBoardUiPhone(HttpCase):
             "crm_sales_sop_board_again",
             login="sop_board_rep",
         )
+
+    def test_board_in_chinese_on_a_phone(self):
+        """390 px in Simplified Chinese: translated, the tabs still fit."""
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(
+            ["crm_sales_sop"], ["zh_CN"], overwrite=True
+        )
+        mail_new_test_user(
+            self.env,
+            login="sop_board_zh",
+            name="Zhang Board",
+            groups="sales_team.group_sale_salesman",
+            lang="zh_CN",
+        )
+        self.start_tour(
+            "/odoo/action-crm_sales_sop.action_sop_board",
+            "crm_sales_sop_board_zh",
+            login="sop_board_zh",
+        )

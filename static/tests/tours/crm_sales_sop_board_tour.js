@@ -173,5 +173,10 @@ registry.category("web_tour.tours").add("crm_sales_sop_board_zh", {
         {
             trigger: "body:not(:has(.o_crm_sop_board_me))",
         },
+        {
+            content: "the Chinese metric tabs fit the screen too",
+            trigger: ".o_crm_sop_board_metrics [data-metric=adherence]",
+            run: assertTabsFit,
+        },
     ],
 });
