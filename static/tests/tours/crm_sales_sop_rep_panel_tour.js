@@ -1,6 +1,7 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
+import { user } from "@web/core/user";
 import { holdAnswer } from "@crm_sales_sop/../tests/tours/sop_late_answer";
 
 // Issue 15, from the rep's seat (en and zh_CN): the SOP filters narrow My
@@ -8,32 +9,81 @@ import { holdAnswer } from "@crm_sales_sop/../tests/tours/sop_late_answer";
 // left-behind tasks marked as such, the form says Stalled, the prediction
 // card without history says what it will show and shows no empty worth, and
 // the next step is neither cut nor its button wrapped.
+// The SOP filters' labels as the rep reads them: the zh_CN variant fails if
+// the search view is left untranslated.
+const FILTER_LABELS = {
+    "en-US": ["SOP Not Started", "SOP Complete", "Stalled"],
+    "zh-CN": ["SOP未开始", "SOP已完成", "停滞"],
+};
+
+/** The three SOP filters follow each other in the Filters menu, in one group
+ * (no divider between them). */
+function assertOneGroup(labels) {
+    const items = [...document.querySelectorAll(".o_filter_menu > *")];
+    const at = labels.map((label) =>
+        items.findIndex((el) => el.classList.contains("o-dropdown-item") && el.textContent.trim() === label)
+    );
+    if (at.includes(-1)) {
+        throw new Error(`SOP filters missing: ${labels.filter((l, i) => at[i] < 0).join(", ")}`);
+    }
+    const [first, last] = [Math.min(...at), Math.max(...at)];
+    if (last - first !== labels.length - 1) {
+        throw new Error("the SOP filters are not next to each other");
+    }
+    if (!items[first - 1]?.classList.contains("dropdown-divider")) {
+        throw new Error("the SOP filters share their group with other filters");
+    }
+}
+
 registry.category("web_tour.tours").add("crm_sales_sop_rep_filters", {
     url: "/odoo/crm",
-    steps: () => [
-        {
-            content: "My Pipeline is on",
-            trigger: ".o_searchview .o_facet_values",
-        },
-        {
-            content: "open the filters",
-            trigger: ".o_searchview_dropdown_toggler",
-            run: "click",
-        },
-        {
-            content: "Filters › Stalled",
-            trigger: ".o_filter_menu .o-dropdown-item:contains('Stalled'), .o_filter_menu .o-dropdown-item:contains('停滞')",
-            run: "click",
-        },
-        {
-            content: "two facets: My Pipeline and Stalled, not 'My Pipeline or Stalled'",
-            trigger: ".o_searchview:has(.o_searchview_facet + .o_searchview_facet)",
-        },
-        {
-            content: "only the rep's stalled deals",
-            trigger: ".o_kanban_view:not(:has(.o_kanban_record:contains('Fresh deal'))):not(:has(.o_kanban_record:contains('Other rep stalled'))) .o_kanban_record:contains('Proposal deal')",
-        },
-    ],
+    steps: () => {
+        const labels = FILTER_LABELS[user.lang] || FILTER_LABELS["en-US"];
+        const stalled = labels[2];
+        // on a phone (Odoo's small screen) the search bar hides behind a toggle
+        const phone = window.innerWidth < 768;
+        return [
+            {
+                content: "My Pipeline is on",
+                trigger: ".o_kanban_view .o_kanban_record:contains('Fresh deal')",
+            },
+            ...(phone
+                ? [
+                      {
+                          content: "phone: show the search bar",
+                          trigger: ".o_control_panel_navigation button:has(.fa-search)",
+                          run: "click",
+                      },
+                  ]
+                : []),
+            {
+                trigger: ".o_searchview .o_facet_values",
+            },
+            {
+                content: "open the filters",
+                trigger: ".o_searchview_dropdown_toggler",
+                run: "click",
+            },
+            {
+                content: "the SOP filters, translated, in their own group",
+                trigger: `.o_filter_menu .o-dropdown-item:contains('${stalled}')`,
+                run: () => assertOneGroup(labels),
+            },
+            {
+                content: "Filters › Stalled",
+                trigger: `.o_filter_menu .o-dropdown-item:contains('${stalled}')`,
+                run: "click",
+            },
+            {
+                content: "two facets: My Pipeline and Stalled, not 'My Pipeline or Stalled'",
+                trigger: `.o_searchview:has(.o_searchview_facet + .o_searchview_facet .o_facet_value:contains('${stalled}'))`,
+            },
+            {
+                content: "only the rep's stalled deals",
+                trigger: ".o_kanban_view:not(:has(.o_kanban_record:contains('Fresh deal'))):not(:has(.o_kanban_record:contains('Other rep stalled'))) .o_kanban_record:contains('Proposal deal')",
+            },
+        ];
+    },
 });
 
 registry.category("web_tour.tours").add("crm_sales_sop_rep_panel", {
