@@ -544,8 +544,15 @@ class TestSopFeedbackReport(test_sop_reports.TestSopReportsCommon):
 class TestSopSuggestUi(HttpCase):
     """The panel's Suggest buttons and their dialog, as a rep in a browser."""
 
-    def _run_tour(self, login, tour="crm_sales_sop_suggest"):
+    def _run_tour(self, login, tour="crm_sales_sop_suggest", lang="en_US"):
         rep, team = _rep_and_team(self.env, login, f"{login} team")
+        if lang != "en_US":
+            # the tour reads the task, the stage and the thanks in zh_CN
+            self.env["res.lang"]._activate_lang(lang)
+            self.env["ir.module.module"]._load_module_terms(
+                ["crm_sales_sop"], [lang], overwrite=True
+            )
+            rep.lang = lang
         lead = self.env["crm.lead"].create(
             {
                 "name": "Suggesting opportunity",
@@ -587,6 +594,9 @@ class TestSopSuggestUi(HttpCase):
     def test_rep_suggests_from_the_panel(self):
         self._run_tour("sop_suggest_rep")
 
+    def test_rep_suggests_from_the_panel_zh(self):
+        self._run_tour("sop_suggest_rep_zh", lang="zh_CN")
+
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopSuggestUiPhone(TestSopSuggestUi):
@@ -595,6 +605,11 @@ class TestSopSuggestUiPhone(TestSopSuggestUi):
 
     def test_rep_suggests_from_the_panel(self):
         self._run_tour("sop_suggest_phone_rep", "crm_sales_sop_suggest_phone")
+
+    def test_rep_suggests_from_the_panel_zh(self):
+        self._run_tour(
+            "sop_suggest_phone_zh", "crm_sales_sop_suggest_phone", lang="zh_CN"
+        )
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
