@@ -3,6 +3,43 @@ from odoo.tests import HttpCase, tagged
 from odoo.addons.mail.tests.common import mail_new_test_user
 
 
+def _reports_fixture(cls):
+    """Two playbooks, A won 3 of 10 closed deals, B 9 of 10, and an open
+    deal of B's team."""
+    Team = cls.env["crm.team"]
+    won_stage = cls.env["crm.stage"].search([("is_won", "=", True)], limit=1)
+    other_stage = cls.env["crm.stage"].search([("is_won", "=", False)], limit=1)
+    for name, won in (("Tour Playbook A", 3), ("Tour Playbook B", 9)):
+        # first in the list of teams of the coaching queue
+        team = Team.create({"name": f"{name} team", "sequence": -1})
+        # first in the list of playbooks (sequence, id)
+        cls.env["crm.sop.template"].create(
+            {"name": name, "sequence": -1, "team_ids": [(6, 0, team.ids)]}
+        )
+        leads = cls.env["crm.lead"].create(
+            [
+                {
+                    "name": f"{name} deal {index}",
+                    "type": "opportunity",
+                    "team_id": team.id,
+                    "stage_id": (won_stage if index < won else other_stage).id,
+                }
+                for index in range(10)
+            ]
+        )
+        leads[won:].action_set_lost()
+    # an open deal of the last team, which has too little history
+    cls.env["crm.lead"].create(
+        {
+            "name": "Tour open deal",
+            "type": "opportunity",
+            "team_id": team.id,
+            "stage_id": other_stage.id,
+            "expected_revenue": 5000,
+        }
+    )
+
+
 @tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopReportsUi(HttpCase):
     """A sales manager compares two playbooks: A won 3 of 10 closed deals,
@@ -11,38 +48,7 @@ class TestSopReportsUi(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        Team = cls.env["crm.team"]
-        won_stage = cls.env["crm.stage"].search([("is_won", "=", True)], limit=1)
-        other_stage = cls.env["crm.stage"].search([("is_won", "=", False)], limit=1)
-        for name, won in (("Tour Playbook A", 3), ("Tour Playbook B", 9)):
-            # first in the list of teams of the coaching queue
-            team = Team.create({"name": f"{name} team", "sequence": -1})
-            # first in the list of playbooks (sequence, id)
-            cls.env["crm.sop.template"].create(
-                {"name": name, "sequence": -1, "team_ids": [(6, 0, team.ids)]}
-            )
-            leads = cls.env["crm.lead"].create(
-                [
-                    {
-                        "name": f"{name} deal {index}",
-                        "type": "opportunity",
-                        "team_id": team.id,
-                        "stage_id": (won_stage if index < won else other_stage).id,
-                    }
-                    for index in range(10)
-                ]
-            )
-            leads[won:].action_set_lost()
-        # an open deal of the last team, which has too little history
-        cls.env["crm.lead"].create(
-            {
-                "name": "Tour open deal",
-                "type": "opportunity",
-                "team_id": team.id,
-                "stage_id": other_stage.id,
-                "expected_revenue": 5000,
-            }
-        )
+        _reports_fixture(cls)
 
     def _manager(self, login, lang="en_US"):
         mail_new_test_user(
@@ -87,4 +93,40 @@ class TestSopReportsUi(HttpCase):
             "/odoo/action-crm_sales_sop.crm_sop_coaching_action",
             "crm_sales_sop_coaching",
             login="sop_reports_manager_coach",
+        )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopReportsUiPhone(HttpCase):
+    """Issue 15, item 10, at 390 px: the coaching queue as cards, in English
+    and Simplified Chinese."""
+
+    browser_size = "390x844"
+    touch_enabled = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        _reports_fixture(cls)
+
+    _manager = TestSopReportsUi._manager
+
+    def test_coaching_queue_on_a_phone(self):
+        self._manager("sop_coach_phone")
+        self.start_tour(
+            "/odoo/action-crm_sales_sop.crm_sop_coaching_action",
+            "crm_sales_sop_coaching_phone",
+            login="sop_coach_phone",
+        )
+
+    def test_coaching_queue_on_a_phone_zh(self):
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(
+            ["crm_sales_sop"], ["zh_CN"], overwrite=True
+        )
+        self._manager("sop_coach_phone_zh", lang="zh_CN")
+        self.start_tour(
+            "/odoo/action-crm_sales_sop.crm_sop_coaching_action",
+            "crm_sales_sop_coaching_phone",
+            login="sop_coach_phone_zh",
         )

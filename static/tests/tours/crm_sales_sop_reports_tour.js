@@ -1,6 +1,7 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
+import { user } from "@web/core/user";
 import { holdAnswer } from "@crm_sales_sop/../tests/tours/sop_late_answer";
 
 // A sales manager compares two playbooks (3 of 10 won against 9 of 10): the
@@ -138,4 +139,88 @@ registry.category("web_tour.tours").add("crm_sales_sop_coaching", {
             trigger: ".o_breadcrumb:contains('Tour open deal')",
         },
     ],
+});
+
+// The coaching queue's labels as the manager reads them: the zh_CN variant
+// fails if a card's label is left in English.
+const COACHING_LABELS = {
+    "en-US": ["Coaching Queue", "Probability", "If done", "Expected gain"],
+    "zh-CN": ["辅导清单", "成交概率", "完成后", "预期收益"],
+};
+
+/** At 390 px the queue is cards, not the seven-column table: every card
+ * fits the screen and nothing in it is cut. */
+function assertCardsReadable() {
+    const width = window.innerWidth;
+    if (document.querySelector(".o_crm_sop_coaching_table")?.offsetParent) {
+        throw new Error("the seven-column table shows on a phone");
+    }
+    const cards = document.querySelectorAll(".o_crm_sop_coaching_card");
+    if (!cards.length) {
+        throw new Error("no card");
+    }
+    for (const card of cards) {
+        const box = card.getBoundingClientRect();
+        if (box.left < -1 || box.right > width + 1) {
+            throw new Error(`a card overflows the screen: ${box.left}-${box.right}`);
+        }
+        for (const el of [card, ...card.querySelectorAll("*")]) {
+            if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== "visible") {
+                throw new Error(`cut in a card: ${el.outerHTML}`);
+            }
+            const elBox = el.getBoundingClientRect();
+            if (elBox.width && (elBox.left < box.left - 1 || elBox.right > box.right + 1)) {
+                throw new Error(`out of its card: ${el.outerHTML}`);
+            }
+        }
+    }
+    const view = document.querySelector(".o_crm_sop_coaching");
+    if (view.scrollWidth > view.clientWidth + 1) {
+        throw new Error(`the queue overflows sideways: ${view.scrollWidth} > ${view.clientWidth}`);
+    }
+}
+
+// A sales manager on a phone (390 px, en and zh_CN): one card per deal, in
+// the manager's language, readable; a tap opens the deal.
+registry.category("web_tour.tours").add("crm_sales_sop_coaching_phone", {
+    steps: () => {
+        const [title, ...labels] = COACHING_LABELS[user.lang] || COACHING_LABELS["en-US"];
+        const card = ".o_crm_sop_coaching_card:contains('Tour open deal')";
+        return [
+            {
+                trigger: `.o_crm_sop_coaching h2:contains('${title}')`,
+            },
+            {
+                content: "the team with the open deal",
+                trigger: ".o_crm_sop_coaching_team",
+                run() {
+                    const option = [...this.anchor.options].find((o) =>
+                        o.textContent.includes("Tour Playbook B")
+                    );
+                    this.anchor.value = option.value;
+                    this.anchor.dispatchEvent(new Event("change"));
+                },
+            },
+            {
+                content: "its deal as a card, its labels in the manager's language",
+                trigger: labels.map((label) => `:contains('${label}')`).join("").replace(/^/, `${card}:contains('5,000')`),
+            },
+            {
+                content: "the cards are readable at 390 px",
+                trigger: `${card}:visible`,
+                run: assertCardsReadable,
+            },
+            {
+                content: "a tap opens the deal",
+                trigger: card,
+                run: "click",
+            },
+            {
+                trigger: ".o_form_view",
+            },
+            {
+                trigger: ".o_breadcrumb:contains('Tour open deal'), .o_navbar_breadcrumbs:contains('Tour open deal')",
+            },
+        ];
+    },
 });
