@@ -90,6 +90,22 @@ def _load_zh(env):
     )
 
 
+def _grant_clipboard(case, browser):
+    """Copy writes the script to the clipboard: let the tour read it."""
+    browser._websocket_request(
+        "Browser.grantPermissions",
+        params={
+            "origin": case.base_url(),
+            "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"],
+        },
+    )
+    # a headless page never has the focus a rep's window has, and
+    # the clipboard is refused to unfocused pages
+    browser._websocket_request(
+        "Emulation.setFocusEmulationEnabled", params={"enabled": True}
+    )
+
+
 def _assert_undone(case, lead):
     """The tour sent the welcome script and undid it: nothing left, open."""
     welcome = _tasks(lead)["crm_sop_task_welcome"]
@@ -153,19 +169,7 @@ class TestSopUi(HttpCase):
     def authenticate(self, user, password, browser=None):
         session = super().authenticate(user, password, browser=browser)
         if browser:
-            # Copy writes the script to the clipboard: let the tour read it
-            browser._websocket_request(
-                "Browser.grantPermissions",
-                params={
-                    "origin": self.base_url(),
-                    "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"],
-                },
-            )
-            # a headless page never has the focus a rep's window has, and
-            # the clipboard is refused to unfocused pages
-            browser._websocket_request(
-                "Emulation.setFocusEmulationEnabled", params={"enabled": True}
-            )
+            _grant_clipboard(self, browser)
         return session
 
     def test_rep_sends_scripts_from_the_panel(self):
@@ -520,3 +524,63 @@ class TestSopDigestUiPhone(HttpCase):
     def test_digest_in_the_messaging_menu_on_a_phone(self):
         rep, _digest = _digest_posted(self, "phone_digest_rep")
         self.start_tour("/odoo/crm", "crm_sales_sop_digest_systray", login=rep.login)
+
+
+def _long_deal(env, login, lang="en_US"):
+    """A rep's deal whose customer has an email, with a long chatter: the
+    form scrolls; the rep works in ``lang``."""
+    rep, team = _rep_and_team(env, login, f"{login} team")
+    if lang != "en_US":
+        _load_zh(env)
+        rep.lang = lang
+    customer = env["res.partner"].create(
+        {"name": "Qian Li", "email": "qian.li@example.com"}
+    )
+    lead = env["crm.lead"].create(
+        {
+            "name": "Copy opportunity",
+            "type": "opportunity",
+            "user_id": rep.id,
+            "team_id": team.id,
+            "partner_id": customer.id,
+            "stage_id": env.ref("crm.stage_lead1").id,
+        }
+    )
+    lead.with_context(mail_notrack=True)._message_log_batch(
+        {lead.id: "".join(f"<p>Call note {i}</p>" for i in range(40))}
+    )
+    for i in range(15):
+        lead.message_post(body=f"Follow-up note {i}", message_type="comment")
+    return lead
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopCopyUiPhone(HttpCase):
+    """Issue 15, item 10, at 390 px: Copy → Sent on a task card of the SOP
+    panel keeps the scroll position, in English and Simplified Chinese."""
+
+    browser_size = "390x844"
+    touch_enabled = True
+
+    def authenticate(self, user, password, browser=None):
+        session = super().authenticate(user, password, browser=browser)
+        if browser:
+            # the clipboard granted and the page focused, as on the desktop
+            _grant_clipboard(self, browser)
+        return session
+
+    def _run(self, login, lang="en_US"):
+        lead = _long_deal(self.env, login, lang)
+        self.start_tour(
+            f"/odoo/crm/{lead.id}", "crm_sales_sop_copy_keeps_scroll_phone", login=login
+        )
+        welcome = _tasks(lead)["crm_sop_task_welcome"]
+        self.assertEqual(welcome.state, "done")
+        send = self.env["crm.sop.script.send"].search([("lead_id", "=", lead.id)])
+        self.assertEqual((send.channel, send.user_id.login), ("copy", login))
+
+    def test_copy_then_sent_on_a_phone(self):
+        self._run("sop_copy_phone")
+
+    def test_copy_then_sent_on_a_phone_zh(self):
+        self._run("sop_copy_phone_zh", "zh_CN")

@@ -1,6 +1,7 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
+import { user } from "@web/core/user";
 
 // A rep sends the welcome script from the Scripts menu of the SOP panel in
 // one click and sees its task done; then copies the self-introduction for a
@@ -144,11 +145,11 @@ function formScroller() {
 /** Copy → Sent from a task of the SOP panel scrolled down the form: the
  * record reloads in place, the form keeps its scroll position (the form is
  * not remounted: the marked scroller is still there). */
-function copyKeepsScrollSteps(rowText) {
+function copyKeepsScrollSteps(rowText, row = ".o_data_row", sentText = "recorded as sent") {
     return [
         {
             content: "the SOP panel's script task",
-            trigger: `.o_crm_sop_tasks .o_data_row:contains('${rowText}') button[name=action_sop_copy_script]`,
+            trigger: `.o_crm_sop_tasks ${row}:contains('${rowText}') button[name=action_sop_copy_script]`,
             run: function () {
                 const button = this.anchor;
                 const scroller = formScroller();
@@ -166,11 +167,11 @@ function copyKeepsScrollSteps(rowText) {
         },
         {
             content: "copy the script",
-            trigger: `.o_crm_sop_tasks .o_data_row:contains('${rowText}') button[name=action_sop_copy_script]`,
+            trigger: `.o_crm_sop_tasks ${row}:contains('${rowText}') button[name=action_sop_copy_script]`,
             run: "click",
         },
         {
-            trigger: ".modal .o_crm_sop_script_copy_dialog .text-success:contains('Copied')",
+            trigger: ".modal .o_crm_sop_script_copy_dialog .text-success .fa-check",
         },
         {
             content: "confirm it was sent",
@@ -178,11 +179,11 @@ function copyKeepsScrollSteps(rowText) {
             run: "click",
         },
         {
-            trigger: ".o_notification:contains('recorded as sent')",
+            trigger: `.o_notification:contains('${sentText}')`,
         },
         {
             content: "the record reloaded: its task is done",
-            trigger: `body:not(:has(.modal)) .o_crm_sop_tasks .o_data_row:contains('${rowText}') .badge:contains('Done')`,
+            trigger: `body:not(:has(.modal)) .o_crm_sop_tasks ${row}:contains('${rowText}') [name=state] .text-bg-success`,
         },
         {
             content: "the form kept its scroll position",
@@ -257,4 +258,17 @@ const scriptsMenuKeepsScrollSteps = [
 // task of the SOP panel, then from the Scripts menu.
 registry.category("web_tour.tours").add("crm_sales_sop_copy_keeps_scroll", {
     steps: () => [...copyKeepsScrollSteps("Send the welcome"), ...scriptsMenuKeepsScrollSteps],
+});
+
+// The same at 390 px (en and zh_CN): the SOP panel is cards there; the
+// task and the notification in the rep's language.
+const COPY_TEXTS = {
+    "en-US": { task: "Send the welcome", sent: "recorded as sent" },
+    "zh-CN": { task: "发送欢迎语", sent: "已记录话术为已发送" },
+};
+registry.category("web_tour.tours").add("crm_sales_sop_copy_keeps_scroll_phone", {
+    steps: () => {
+        const text = COPY_TEXTS[user.lang] || COPY_TEXTS["en-US"];
+        return copyKeepsScrollSteps(text.task, ".o_kanban_record", text.sent);
+    },
 });
