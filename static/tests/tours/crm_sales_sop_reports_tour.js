@@ -203,7 +203,7 @@ registry.category("web_tour.tours").add("crm_sales_sop_coaching_phone", {
             },
             {
                 content: "its deal as a card, its labels in the manager's language",
-                trigger: labels.map((label) => `:contains('${label}')`).join("").replace(/^/, `${card}:contains('5,000')`),
+                trigger: `${card}:contains('5,000')${labels.map((label) => `:contains('${label}')`).join("")}`,
             },
             {
                 content: "the cards are readable at 390 px",
