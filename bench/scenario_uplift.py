@@ -15,7 +15,10 @@ from odoo import Command
 from odoo.tools import SQL
 
 NAME = "uplift"
-TARGET_QUERIES = 10
+# 10, and one since the working days of the SOP stage's clock are kept per
+# worker (what they depend on is read to know they still hold: it replaces
+# ~30 ms of calendar intervals computed on every call)
+TARGET_QUERIES = 11
 TARGET_MS = 100
 PREFIX = "Bench Uplift"
 # the marker of the method's two aggregate queries (history, then per task)
