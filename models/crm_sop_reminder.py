@@ -487,6 +487,8 @@ class CrmSopReminder(models.Model):
                         for lead_id, tids in completed.get(claim.user_id, {}).items()
                     ],
                     "my_day_url": f"{base_url}/odoo/my-sop-day",
+                    # a full-width colon (下一步：) carries its own space
+                    "label_space": "" if lang[:2] in ("zh", "ja", "ko") else " ",
                 }
                 body = env["ir.qweb"]._render(
                     "crm_sales_sop.sop_reminder_digest", values, minimal_qcontext=True
