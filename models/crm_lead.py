@@ -218,14 +218,22 @@ class CrmLead(models.Model):
         History = self.env["crm.sop.history.count"]
         # a closed deal's history counts leave before the write and come
         # back after it, as it then is (won, lost, open, another team)
-        closed = self.browse()
+        # the deals this write counts out and in again (not those a write
+        # around it already does); what their tasks do meanwhile is in it
+        recounted = History._sop_recounted()
+        mine = self.browse()
         if not vals.keys().isdisjoint(SOP_HISTORY_LEAD_FIELDS):
-            closed = History._sop_add_leads(self, -1)
-        before = Engine._sop_before_write(self, vals)
-        res = super().write(vals)
-        Engine._sop_on_write(self, vals, before)
-        if not vals.keys().isdisjoint(SOP_HISTORY_CLOSING_FIELDS):
-            History._sop_add_leads(self, 1)
+            mine = self.browse([lid for lid in self.ids if lid not in recounted])
+        closed = History._sop_add_leads(mine, -1) if mine else mine
+        recounted.update(mine.ids)
+        try:
+            before = Engine._sop_before_write(self, vals)
+            res = super().write(vals)
+            Engine._sop_on_write(self, vals, before)
+        finally:
+            recounted.difference_update(mine.ids)
+        if mine and not vals.keys().isdisjoint(SOP_HISTORY_CLOSING_FIELDS):
+            History._sop_add_leads(mine, 1)
         elif closed:
             # another team, company or type: the same deals are closed
             History._sop_add_leads(closed, 1)

@@ -687,10 +687,12 @@ class CrmSopEngine(models.AbstractModel):
             self.env["crm.sop.task"].flush_model()
             History = self.env["crm.sop.history.count"]
             changed_ids = {*to_done, *to_todo}
+            # new leads (``templates``) are counted whole once created, and
+            # the install counts the history anew: only known leads here
             changed = {
                 row.id: batch.leads[row.lead_id]
                 for row in rows
-                if row.id in changed_ids
+                if row.id in changed_ids and not templates
             }
             # closed deals' tasks leave their history counts and come back
             History._sop_add_tasks(None, -1, lead_of=changed)

@@ -150,12 +150,24 @@ class CrmSopHistoryCount(models.Model):
         engine's rows), so that nothing is read for open deals."""
         if lead_of is None:
             lead_of = {task.id: task.lead_id for task in tasks}
+        # a deal whose write counts it out and in again whole: its tasks too
+        recounted = self._sop_recounted()
+        if recounted:
+            lead_of = {
+                tid: lead for tid, lead in lead_of.items() if lead.id not in recounted
+            }
         closed = self._sop_closed(
             self.env["crm.lead"].union(*lead_of.values()) if lead_of else None
         )
         if closed:
             ids = [tid for tid, lead in lead_of.items() if lead in closed]
             self._sop_add(self._sop_rows_sql(tasks=SQL("t.id = ANY(%s)", ids)), sign)
+
+    @api.model
+    def _sop_recounted(self):
+        """Ids of the deals a write is counting out and in again whole
+        (crm.lead.write): what their tasks do meanwhile is in that count."""
+        return self.env.cr.cache.setdefault("crm_sop_history_recounted", set())
 
     @api.model
     def _sop_closed(self, leads):

@@ -50,6 +50,17 @@ class TestSopHistoryCount(TestSopCommon):
     def test_counts_follow_every_change(self):
         self.assertTrue(self.stored(), "the closed history is counted")
         self.assertKept("history created")
+        # an import of history: a deal created won, its fields filled (its
+        # tasks are evaluated before the deal is counted whole)
+        self.env["crm.lead"].create(
+            self._sop_lead_vals(
+                name="Imported won deal",
+                stage_id=self.stage_team1_won.id,
+                sop_companions="Spouse",
+                sop_decision_makers="Both",
+            )
+        )
+        self.assertKept("deal created won with its fields filled")
         won, lost = self.won[0], self.lost[0]
 
         # a task of a won deal ticked, then its fields filled (evaluated)
@@ -75,6 +86,10 @@ class TestSopHistoryCount(TestSopCommon):
         team = self.env["crm.team"].create({"name": "Other team"})
         self.won[1].write({"team_id": team.id})
         self.assertKept("won deal changes team")
+        # back to a team of the test playbook: its tasks come back and are
+        # evaluated inside the write that counts the deal out and in
+        self.won[1].write({"team_id": self.sales_team_1.id, "sop_companions": False})
+        self.assertKept("won deal back in its team, a task undone in the write")
         self.won[1].write({"company_id": False})
         self.assertKept("won deal changes company")
 
