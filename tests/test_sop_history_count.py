@@ -1,3 +1,4 @@
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tools import SQL
 
@@ -135,3 +136,25 @@ class TestSopHistoryCount(TestSopCommon):
         self.assertEqual(count_after, count)
         self.assertEqual(second["won"], first["won"] + 30)
         self.assertEqual(second["lost"], first["lost"] + 30)
+
+    def test_counts_are_the_engines_only(self):
+        """The counts aggregate every company's closed deals of a team: no
+        rep or manager reads or writes them through RPC (the engine reads
+        them for the figures it serves, each company's apart)."""
+        self.assertTrue(self.stored())
+        for user in (self.user_sales_salesman, self.user_sales_manager):
+            History = self.History.with_user(user)
+            with self.assertRaises(AccessError):
+                History.search_read([], ["won_with"])
+            with self.assertRaises(AccessError):
+                History.create({"won_with": 1000})
+            with self.assertRaises(AccessError):
+                History.sudo().search([], limit=1).with_user(user).write(
+                    {"won_with": 1000}
+                )
+        # the uplift still serves the rep its own company's figures
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        self.assertEqual(
+            lead.with_user(self.user_sales_salesman).get_sop_uplift()["won"],
+            len(self.won),
+        )
