@@ -146,6 +146,8 @@ def recount_history(env):
     ORM (crm.sop.history.count)."""
     if "crm.sop.history.count" in env:
         env["crm.sop.history.count"]._sop_rebuild()
+    if "crm.sop.task.fact" in env:
+        env["crm.sop.task.fact"]._sop_rebuild()
 
 
 def seed_background(registry, count):

@@ -9,6 +9,7 @@ from .crm_sop_history_count import (
     SOP_HISTORY_CLOSING_FIELDS,
     SOP_HISTORY_LEAD_FIELDS,
 )
+from .crm_sop_task_fact import SOP_FACT_LEAD_FIELDS
 
 # set by the engine only (in SQL): refused in create and write
 SOP_ENGINE_FIELDS = (
@@ -202,14 +203,13 @@ class CrmLead(models.Model):
         self.env["crm.sop.engine"]._sop_on_create(leads)
         # a deal created won or lost (an import of history) counts at once;
         # others are open (no stage or state given): nothing to read
-        self.env["crm.sop.history.count"]._sop_add_leads(
-            leads.browse(
-                lead.id
-                for lead, vals in zip(leads, vals_list, strict=True)
-                if "stage_id" in vals or "active" in vals
-            ),
-            1,
+        given = leads.browse(
+            lead.id
+            for lead, vals in zip(leads, vals_list, strict=True)
+            if "stage_id" in vals or "active" in vals
         )
+        self.env["crm.sop.history.count"]._sop_add_leads(given, 1)
+        self.env["crm.sop.task.fact"]._sop_mark(given.ids)
         return leads
 
     def write(self, vals):
@@ -237,6 +237,8 @@ class CrmLead(models.Model):
         elif closed:
             # another team, company or type: the same deals are closed
             History._sop_add_leads(closed, 1)
+        if not vals.keys().isdisjoint(SOP_FACT_LEAD_FIELDS):
+            self.env["crm.sop.task.fact"]._sop_mark(self.ids)
         return res
 
     def unlink(self):

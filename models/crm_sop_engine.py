@@ -364,6 +364,7 @@ class CrmSopEngine(models.AbstractModel):
         if everything:
             # the closed deals' history, counted once (install)
             self.env["crm.sop.history.count"]._sop_rebuild()
+            self.env["crm.sop.task.fact"]._sop_rebuild()
 
     @contextmanager
     def _sop_bulk_load(self, enabled=True):
@@ -516,19 +517,26 @@ class CrmSopEngine(models.AbstractModel):
                 """DELETE FROM crm_sop_task t
                      USING crm_sop_task_template tt, crm_sop_stage s, crm_lead l
                     WHERE tt.id = t.task_template_id AND s.id = tt.stage_id
-                      AND l.id = t.lead_id AND t.state = 'todo' AND %s""",
+                      AND l.id = t.lead_id AND t.state = 'todo' AND %s
+                RETURNING t.lead_id""",
                 condition,
             )
         )
+        pruned = {row[0] for row in self.env.cr.fetchall()}
         self.env.cr.execute(
             SQL(
                 """UPDATE crm_sop_task t SET active = FALSE
                      FROM crm_sop_task_template tt, crm_sop_stage s, crm_lead l
                     WHERE tt.id = t.task_template_id AND s.id = tt.stage_id
-                      AND l.id = t.lead_id AND t.active AND %s""",
+                      AND l.id = t.lead_id AND t.active AND %s
+                RETURNING t.lead_id""",
                 condition,
             )
         )
+        pruned.update(row[0] for row in self.env.cr.fetchall())
+        # their deals' task analysis loses these tasks (a deleted one's
+        # facts go with it: ondelete cascade)
+        self.env["crm.sop.task.fact"]._sop_mark(pruned)
         self.env["crm.sop.task"].invalidate_model()
         self.env["crm.lead"].invalidate_model(["sop_task_ids"])
 
@@ -542,8 +550,10 @@ class CrmSopEngine(models.AbstractModel):
         self._sop_insert(task_template_ids=task_templates.ids)
         self._sop_evaluate_templates(task_templates)
         # the prune reaches closed deals too (their open tasks of an archived
-        # task template go): the history is counted anew
+        # task template go): the history is counted anew, the task
+        # analysis' facts made anew
         self.env["crm.sop.history.count"]._sop_rebuild()
+        self.env["crm.sop.task.fact"]._sop_mark_all()
 
     @api.model
     def _sop_evaluate_templates(self, task_templates):
@@ -726,6 +736,9 @@ class CrmSopEngine(models.AbstractModel):
                 ["state", "completion", "date_done", "done_user_id"]
             )
             History._sop_add_tasks(None, 1, lead_of=changed)
+            self.env["crm.sop.task.fact"]._sop_mark(
+                {row.lead_id for row in rows if row.id in changed_ids}
+            )
         self._sop_update_summary(leads, new_rows, templates)
 
     @api.model

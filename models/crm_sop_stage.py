@@ -220,6 +220,9 @@ class CrmSopStage(models.Model):
             )
         elif "sequence" in vals:
             self.env["crm.sop.engine"]._sop_evaluate_templates(self.task_template_ids)
+        if {"crm_stage_id", "template_id"} & vals.keys():
+            # which pipeline stage a task's deal must reach or leave
+            self.env["crm.sop.task.fact"]._sop_mark_all()
         return res
 
     def _sop_gate_notify_hold(self):

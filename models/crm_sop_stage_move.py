@@ -172,6 +172,7 @@ class CrmSopStageMove(models.Model):
             )
         )
         self.invalidate_model()
+        self.env["crm.sop.task.fact"]._sop_mark([row[0] for row in rows])
 
     # ------------------------------------------------------------
     # ADHERENCE: the one definition, for the board and the task analysis

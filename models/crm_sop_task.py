@@ -8,6 +8,7 @@ from odoo.tools import SQL
 
 from .crm_sop_deal import SOP_OPEN_SQL, sop_is_open
 from .crm_sop_history_count import SOP_HISTORY_TASK_FIELDS
+from .crm_sop_task_fact import SOP_FACT_TASK_FIELDS
 
 
 class CrmSopTask(models.Model):
@@ -285,23 +286,31 @@ class CrmSopTask(models.Model):
             task.can_set_aside = task.state == "todo" and (manager or not task.required)
 
     # ------------------------------------------------------------
-    # CRUD: a closed deal's history counts follow its tasks
+    # CRUD: a closed deal's history counts and the task analysis' facts
+    # follow its tasks
     # ------------------------------------------------------------
 
     @api.model_create_multi
     def create(self, vals_list):
         tasks = super().create(vals_list)
         self.env["crm.sop.history.count"]._sop_add_tasks(tasks, 1)
+        self.env["crm.sop.task.fact"]._sop_mark(tasks.lead_id.ids)
         return tasks
 
     def write(self, vals):
         History = self.env["crm.sop.history.count"]
         recount = not vals.keys().isdisjoint(SOP_HISTORY_TASK_FIELDS)
+        facts = not vals.keys().isdisjoint(SOP_FACT_TASK_FIELDS) or "lead_id" in vals
+        if facts:
+            # the deal a task leaves, and the one it joins
+            self.env["crm.sop.task.fact"]._sop_mark(self.lead_id.ids)
         if recount:
             History._sop_add_tasks(self, -1)
         res = super().write(vals)
         if recount:
             History._sop_add_tasks(self, 1)
+        if facts:
+            self.env["crm.sop.task.fact"]._sop_mark(self.lead_id.ids)
         return res
 
     def unlink(self):

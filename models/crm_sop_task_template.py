@@ -332,6 +332,9 @@ class CrmSopTaskTemplate(models.Model):
             "required",
         } & vals.keys():
             Engine._sop_evaluate_templates(self)
+        if "required" in vals:
+            # adherence counts required tasks only
+            self.env["crm.sop.task.fact"]._sop_mark_all()
         return res
 
     def unlink(self):

@@ -23,12 +23,17 @@ class CrmStage(models.Model):
         if "is_won" in vals:
             # which deals are won changed: their history is counted anew
             self.env["crm.sop.history.count"]._sop_rebuild()
+        if "sequence" in vals or "is_won" in vals:
+            # which stages come after which, and which deals are won: every
+            # deal's task facts are made anew (once per transaction)
+            self.env["crm.sop.task.fact"]._sop_mark_all()
         return res
 
     def unlink(self):
         res = super().unlink()
         self.env.registry.clear_cache()  # _sop_orders
         self.env["crm.sop.history.count"]._sop_rebuild()
+        self.env["crm.sop.task.fact"]._sop_mark_all()
         return res
 
     @api.model

@@ -1,9 +1,6 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
-from ..models.crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
-from ..models.crm_sop_stage_move import SOP_ADHERED_SQL, SOP_ADHERENCE_COUNTED_SQL
-
 LEAD_DEPENDS = [
     "active",
     "probability",
@@ -38,6 +35,12 @@ class CrmSopTaskReport(models.Model):
       (crm.sop.stage.move: ``_sop_left_at_sql``, ``SOP_ADHERENCE_COUNTED_SQL``,
       ``SOP_ADHERED_SQL``), row by row.
 
+    The rows are decided once, as deals change, and kept in
+    ``crm.sop.task.fact`` (the report selects from it: ``_select``,
+    ``_from``, ``_where``, as core's reports are written, so that another
+    addon extends them): a pivot over 100,000 deals reads a table instead of
+    deciding every task's rows on each read.
+
     Each rate is a column of 0 / 100 for the rows of its population and NULL
     elsewhere, aggregated with AVG (which skips NULL): the average of a
     group is exactly its rate, however the pivot groups. The lift (won rate
@@ -52,19 +55,25 @@ class CrmSopTaskReport(models.Model):
     _order = "date_closed desc, id desc"
     # what the view reads: flushed before a search or read_group on it
     _depends = {
-        "crm.sop.task": [
+        "crm.sop.task.fact": [
+            "task_id",
             "lead_id",
             "task_template_id",
-            "stage_id",
-            "state",
+            "sop_stage_id",
+            "template_id",
+            "user_id",
+            "team_id",
+            "company_id",
+            "date_closed",
+            "lead_create_date",
             "date_done",
-            "active",
+            "date_left",
+            "required",
+            "done",
+            "won",
+            "reached",
+            "adhered",
         ],
-        "crm.sop.task.template": ["required"],
-        "crm.sop.stage": ["template_id", "crm_stage_id"],
-        "crm.lead": LEAD_DEPENDS,
-        "crm.stage": ["sequence", "is_won"],
-        "crm.sop.stage.move": ["lead_id", "stage_from_id", "stage_id", "date"],
     }
 
     task_template_id = fields.Many2one(
@@ -139,83 +148,48 @@ class CrmSopTaskReport(models.Model):
             )
         return super()._read_group_select(aggregate_spec, query)
 
-    def _sop_query(self):
+    def _select(self):
         return SQL(
-            """
-            WITH sop_stages AS (
-                -- the pipeline stages SOP stages belong to
-                SELECT DISTINCT ps.id, ps.sequence
-                  FROM crm_sop_stage ss
-                  JOIN crm_stage ps ON ps.id = ss.crm_stage_id
-            ), left_at AS (
-                %(left_at)s
-            ), reached_at AS (
-                -- the SOP ones a lead stood in or after, moving from or to
-                -- (a deal created in a stage and never moved stands in it now)
-                SELECT DISTINCT mv.lead_id, p.id AS crm_stage_id
-                  FROM crm_sop_stage_move mv
-                  JOIN crm_stage ms ON ms.id IN (mv.stage_from_id, mv.stage_id)
-                  JOIN sop_stages p ON (ms.sequence, ms.id) >= (p.sequence, p.id)
-                 WHERE mv.stage_from_id IS NOT NULL
-            ), tasks AS (
-                SELECT t.id, t.lead_id, t.task_template_id,
-                       t.stage_id AS sop_stage_id, ss.template_id,
-                       tt.required, t.state = 'done' AS done, t.date_done,
-                       l.user_id, l.team_id, l.company_id, l.date_closed,
-                       l.create_date AS lead_create_date,
-                       %(won)s AS won,
-                       (l.type = 'opportunity' AND (%(won)s OR %(lost)s) AND (
-                           %(won)s
-                           OR (s.sequence, s.id) >= (ps.sequence, ps.id)
-                           OR ra.lead_id IS NOT NULL
-                       )) IS TRUE AS reached,
-                       la.date_left, %(adhered)s AS adhered
-                  FROM crm_sop_task t
-                  JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
-                  JOIN crm_sop_stage ss ON ss.id = t.stage_id
-                  JOIN crm_lead l ON l.id = t.lead_id
-             LEFT JOIN crm_stage s ON s.id = l.stage_id
-             LEFT JOIN crm_stage ps ON ps.id = ss.crm_stage_id
-             LEFT JOIN left_at la
-                    ON la.lead_id = t.lead_id AND la.crm_stage_id = ss.crm_stage_id
-                   AND %(counted)s
-             LEFT JOIN reached_at ra
-                    ON ra.lead_id = t.lead_id AND ra.crm_stage_id = ss.crm_stage_id
-                 WHERE t.active AND t.state != 'na'
-            )
-            SELECT id, lead_id, task_template_id, sop_stage_id, template_id,
-                   required, done, won, reached, date_done, date_left,
-                   user_id, team_id, company_id, date_closed, lead_create_date,
-                   CASE WHEN reached THEN 1 ELSE 0 END AS closed_count,
-                   CASE WHEN reached AND done THEN 1 ELSE 0 END AS done_count,
-                   CASE WHEN reached AND NOT done THEN 1 ELSE 0 END AS not_done_count,
-                   CASE WHEN reached AND done AND won THEN 1 ELSE 0 END
+            """SELECT f.task_id AS id, f.lead_id, f.task_template_id,
+                   f.sop_stage_id, f.template_id, f.required, f.done, f.won,
+                   f.reached, f.date_done, f.date_left, f.user_id, f.team_id,
+                   f.company_id, f.date_closed, f.lead_create_date,
+                   CASE WHEN f.reached THEN 1 ELSE 0 END AS closed_count,
+                   CASE WHEN f.reached AND f.done THEN 1 ELSE 0 END AS done_count,
+                   CASE WHEN f.reached AND NOT f.done THEN 1 ELSE 0 END
+                       AS not_done_count,
+                   CASE WHEN f.reached AND f.done AND f.won THEN 1 ELSE 0 END
                        AS won_done_count,
-                   CASE WHEN reached AND NOT done AND won THEN 1 ELSE 0 END
+                   CASE WHEN f.reached AND NOT f.done AND f.won THEN 1 ELSE 0 END
                        AS won_not_done_count,
-                   CASE WHEN reached THEN CASE WHEN done THEN 100.0 ELSE 0.0 END END
-                       AS done_rate,
-                   CASE WHEN reached AND done THEN CASE WHEN won THEN 100.0 ELSE 0.0 END
+                   CASE WHEN f.reached THEN
+                       CASE WHEN f.done THEN 100.0 ELSE 0.0 END
+                   END AS done_rate,
+                   CASE WHEN f.reached AND f.done THEN
+                       CASE WHEN f.won THEN 100.0 ELSE 0.0 END
                    END AS won_rate_done,
-                   CASE WHEN reached AND NOT done THEN
-                       CASE WHEN won THEN 100.0 ELSE 0.0 END
+                   CASE WHEN f.reached AND NOT f.done THEN
+                       CASE WHEN f.won THEN 100.0 ELSE 0.0 END
                    END AS won_rate_not_done,
                    NULL::double precision AS lift,
-                   CASE WHEN date_left IS NOT NULL THEN 1 ELSE 0 END AS adherence_count,
-                   CASE WHEN adhered THEN 1 ELSE 0 END AS adhered_count,
-                   CASE WHEN date_left IS NOT NULL THEN
-                       CASE WHEN adhered THEN 100.0 ELSE 0.0 END
-                   END AS adherence
-              FROM tasks
-             WHERE reached OR date_left IS NOT NULL
-            """,
-            won=SQL(SOP_WON_SQL),
-            lost=SQL(SOP_LOST_SQL),
-            # adherence as the achievement board counts it
-            left_at=self.env["crm.sop.stage.move"]._sop_left_at_sql(),
-            counted=SQL(SOP_ADHERENCE_COUNTED_SQL),
-            adhered=SQL(SOP_ADHERED_SQL),
+                   CASE WHEN f.date_left IS NOT NULL THEN 1 ELSE 0 END
+                       AS adherence_count,
+                   CASE WHEN f.adhered THEN 1 ELSE 0 END AS adhered_count,
+                   CASE WHEN f.date_left IS NOT NULL THEN
+                       CASE WHEN f.adhered THEN 100.0 ELSE 0.0 END
+                   END AS adherence"""
         )
+
+    def _from(self):
+        # the facts the engine keeps (crm.sop.task.fact: the one definition
+        # of reached, left and adhered)
+        return SQL("FROM crm_sop_task_fact f")
+
+    def _where(self):
+        return SQL("WHERE f.reached OR f.date_left IS NOT NULL")
+
+    def _sop_query(self):
+        return SQL("%s %s %s", self._select(), self._from(), self._where())
 
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)

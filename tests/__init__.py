@@ -37,5 +37,8 @@ from . import test_sop_load, test_sop_readonly  # isort: skip
 # the history counts of the uplift and the coaching queue
 from . import test_sop_history_count  # isort: skip
 
+# the task analysis' facts, kept as deals change
+from . import test_sop_task_fact  # isort: skip
+
 # the reps' voice: suggestions, task feedback
 from . import test_sop_feedback  # isort: skip

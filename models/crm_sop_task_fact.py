@@ -1,0 +1,300 @@
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
+from .crm_sop_stage_move import SOP_ADHERED_SQL, SOP_ADHERENCE_COUNTED_SQL
+
+# the opportunity's fields a fact copies or is decided by (closed: won or
+# lost; the pipeline stage it stands in; who, which team and company)
+SOP_FACT_LEAD_FIELDS = (
+    "active",
+    "probability",
+    "type",
+    "stage_id",
+    "user_id",
+    "team_id",
+    "company_id",
+    "date_closed",
+    "sop_template_id",
+)
+# a task's fields a fact copies or is decided by
+SOP_FACT_TASK_FIELDS = ("state", "active", "date_done", "stage_id", "task_template_id")
+# the table's columns, in the order _sop_facts_sql gives them
+SOP_FACT_COLUMNS = (
+    "task_id",
+    "lead_id",
+    "task_template_id",
+    "sop_stage_id",
+    "template_id",
+    "user_id",
+    "team_id",
+    "company_id",
+    "date_closed",
+    "lead_create_date",
+    "date_done",
+    "date_left",
+    "required",
+    "done",
+    "won",
+    "reached",
+    "adhered",
+)
+# precommit data key: the opportunities whose facts wait to be made anew
+# (ALL: every one's)
+SOP_FACT_PENDING = "crm_sop_task_fact.lead_ids"
+SOP_FACT_ALL = "crm_sop_task_fact.all"
+
+
+class CrmSopTaskFact(models.Model):
+    """What the task analysis reads, one row per applicable SOP task (active,
+    not set aside) of an opportunity that is closed and reached the task's
+    SOP stage, or that left the task's stage with the task required: the
+    task analysis' rows (``crm.sop.task.report`` selects from this table),
+    decided here once instead of on every read of the report.
+
+    - **reached**: the opportunity is closed (won: active in a won stage;
+      lost: archived at probability 0, as predictive lead scoring counts
+      them) and reached the task's SOP stage: it is won, or it stood (now, or
+      in any recorded pipeline stage move, crm.sop.stage.move, from or to)
+      in a pipeline stage ordered (sequence, id) at or after the pipeline
+      stage of the task's SOP stage.
+    - **date_left**: the task is required and the opportunity (open or
+      closed) moved past its SOP stage: the first recorded move into a
+      pipeline stage ordered after the task's (``_sop_left_at_sql``, the
+      achievement board's definition); **adhered**: done no later than that.
+
+    Kept as a deal changes: what changes a fact (the opportunity's closing,
+    stage, salesperson, team, company, playbook; its tasks' state, dates and
+    place; its recorded stage moves) marks the opportunity, and its facts are
+    made anew from the database once per transaction, before it commits or
+    before the report is read in it (``_sop_refresh_pending``). What changes
+    every deal's facts (the pipeline stages' order, which stages are won, a
+    SOP stage moved to another pipeline stage, a task made required or not)
+    makes them all anew (``_sop_rebuild``). Written by the engine only, in
+    SQL: a batch of deals is one DELETE and one INSERT ... SELECT."""
+
+    _name = "crm.sop.task.fact"
+    _description = "Sales SOP Task Facts"
+    _log_access = False
+    _rec_name = "task_id"
+
+    task_id = fields.Many2one(
+        "crm.sop.task", readonly=True, required=True, ondelete="cascade"
+    )
+    lead_id = fields.Many2one(
+        "crm.lead", readonly=True, required=True, ondelete="cascade", index=True
+    )
+    task_template_id = fields.Many2one(
+        "crm.sop.task.template", readonly=True, ondelete="cascade"
+    )
+    sop_stage_id = fields.Many2one("crm.sop.stage", readonly=True, ondelete="cascade")
+    template_id = fields.Many2one("crm.sop.template", readonly=True, ondelete="cascade")
+    user_id = fields.Many2one("res.users", readonly=True, ondelete="set null")
+    team_id = fields.Many2one("crm.team", readonly=True, ondelete="set null")
+    company_id = fields.Many2one("res.company", readonly=True, ondelete="cascade")
+    date_closed = fields.Datetime(readonly=True)
+    lead_create_date = fields.Datetime(readonly=True)
+    date_done = fields.Datetime(readonly=True)
+    date_left = fields.Datetime(readonly=True)
+    required = fields.Boolean(readonly=True)
+    done = fields.Boolean(readonly=True)
+    won = fields.Boolean(readonly=True)
+    reached = fields.Boolean(readonly=True)
+    adhered = fields.Boolean(readonly=True)
+
+    _sql_constraints = [
+        ("task_uniq", "UNIQUE (task_id)", "A SOP task has one row of facts."),
+    ]
+
+    # ------------------------------------------------------------
+    # WHAT A DEAL'S TASKS ARE (the one SQL definition)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_facts_sql(self, lead_ids=None):
+        """SQL of the facts (columns as the table's, ``task_id`` first) of
+        the opportunities ``lead_ids`` (all when None)."""
+        leads = SQL("l.id = ANY(%s)", list(lead_ids)) if lead_ids is not None else None
+        of_leads = (
+            SQL("mv.lead_id = ANY(%s)", list(lead_ids))
+            if lead_ids is not None
+            else SQL("TRUE")
+        )
+        return SQL(
+            """
+            WITH sop_stages AS (
+                -- the pipeline stages SOP stages belong to
+                SELECT DISTINCT ps.id, ps.sequence
+                  FROM crm_sop_stage ss
+                  JOIN crm_stage ps ON ps.id = ss.crm_stage_id
+            ), left_at AS (
+                %(left_at)s
+            ), reached_at AS (
+                -- the SOP ones a lead stood in or after, moving from or to
+                -- (a deal created in a stage and never moved stands in it now)
+                SELECT DISTINCT mv.lead_id, p.id AS crm_stage_id
+                  FROM crm_sop_stage_move mv
+                  JOIN crm_stage ms ON ms.id IN (mv.stage_from_id, mv.stage_id)
+                  JOIN sop_stages p ON (ms.sequence, ms.id) >= (p.sequence, p.id)
+                 WHERE mv.stage_from_id IS NOT NULL AND %(of_leads)s
+            ), tasks AS (
+                SELECT t.id, t.lead_id, t.task_template_id,
+                       t.stage_id AS sop_stage_id, ss.template_id,
+                       tt.required, t.state = 'done' AS done, t.date_done,
+                       l.user_id, l.team_id, l.company_id, l.date_closed,
+                       l.create_date AS lead_create_date,
+                       %(won)s AS won,
+                       (l.type = 'opportunity' AND (%(won)s OR %(lost)s) AND (
+                           %(won)s
+                           OR (s.sequence, s.id) >= (ps.sequence, ps.id)
+                           OR ra.lead_id IS NOT NULL
+                       )) IS TRUE AS reached,
+                       la.date_left, %(adhered)s AS adhered
+                  FROM crm_sop_task t
+                  JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
+                  JOIN crm_sop_stage ss ON ss.id = t.stage_id
+                  JOIN crm_lead l ON l.id = t.lead_id
+             LEFT JOIN crm_stage s ON s.id = l.stage_id
+             LEFT JOIN crm_stage ps ON ps.id = ss.crm_stage_id
+             LEFT JOIN left_at la
+                    ON la.lead_id = t.lead_id AND la.crm_stage_id = ss.crm_stage_id
+                   AND %(counted)s
+             LEFT JOIN reached_at ra
+                    ON ra.lead_id = t.lead_id AND ra.crm_stage_id = ss.crm_stage_id
+                 WHERE t.active AND t.state != 'na' AND %(of_tasks)s
+            )
+            SELECT id, lead_id, task_template_id, sop_stage_id, template_id,
+                   user_id, team_id, company_id, date_closed, lead_create_date,
+                   date_done, date_left, required, done, won, reached,
+                   adhered IS TRUE
+              FROM tasks
+             WHERE reached OR date_left IS NOT NULL
+            """,
+            won=SQL(SOP_WON_SQL),
+            lost=SQL(SOP_LOST_SQL),
+            # adherence as the achievement board counts it
+            left_at=self.env["crm.sop.stage.move"]._sop_left_at_sql(where=leads),
+            counted=SQL(SOP_ADHERENCE_COUNTED_SQL),
+            adhered=SQL(SOP_ADHERED_SQL),
+            of_leads=of_leads,
+            of_tasks=SQL("t.lead_id = ANY(%s)", list(lead_ids))
+            if lead_ids is not None
+            else SQL("TRUE"),
+        )
+
+    # ------------------------------------------------------------
+    # KEPT UP TO DATE
+    # ------------------------------------------------------------
+
+    def flush_model(self, fnames=None):
+        # a read of the task analysis flushes what it depends on: the facts
+        # of the deals this transaction changed are made first
+        self._sop_refresh_pending()
+        return super().flush_model(fnames)
+
+    @api.model
+    def _sop_mark(self, lead_ids):
+        """The facts of these opportunities are made anew before the
+        transaction commits (or before the task analysis is read in it):
+        one statement pair for all the deals a transaction changes."""
+        if lead_ids:
+            self._sop_pending().update(lead_ids)
+
+    @api.model
+    def _sop_mark_all(self):
+        """Every deal's facts are made anew before the transaction commits
+        (pipeline stages reordered or won stages redefined, a SOP stage moved,
+        a task made required or not): once, however many such writes the
+        transaction holds (a kanban's columns are resequenced one by one)."""
+        self._sop_pending()
+        self.env.cr.precommit.data[SOP_FACT_ALL] = True
+
+    @api.model
+    def _sop_pending(self):
+        """The opportunities marked in this transaction (registers the
+        precommit hook the first time)."""
+        data = self.env.cr.precommit.data
+        if SOP_FACT_PENDING not in data:
+            data[SOP_FACT_PENDING] = set()
+            self.env.cr.precommit.add(self._sop_refresh_pending)
+        return data[SOP_FACT_PENDING]
+
+    @api.model
+    def _sop_refresh_pending(self):
+        """Make anew the facts of the opportunities marked so far."""
+        data = self.env.cr.precommit.data
+        pending = data.get(SOP_FACT_PENDING)
+        if data.pop(SOP_FACT_ALL, False):
+            if pending:
+                pending.clear()
+            self._sop_refresh()
+        elif pending:
+            lead_ids = sorted(pending)
+            pending.clear()
+            self._sop_refresh(lead_ids)
+
+    @api.model
+    def _sop_flush(self):
+        """Flush what the facts read."""
+        self.env["crm.lead"].flush_model([*SOP_FACT_LEAD_FIELDS, "create_date"])
+        self.env["crm.stage"].flush_model(["sequence", "is_won"])
+        self.env["crm.sop.stage"].flush_model(["template_id", "crm_stage_id"])
+        self.env["crm.sop.task.template"].flush_model(["required"])
+        self.env["crm.sop.task"].flush_model([*SOP_FACT_TASK_FIELDS, "lead_id"])
+        self.env["crm.sop.stage.move"].flush_model(
+            ["lead_id", "stage_from_id", "stage_id", "date"]
+        )
+
+    @api.model
+    def _sop_refresh(self, lead_ids=None):
+        """Make anew the facts of ``lead_ids`` (all when None) from what the
+        database holds. SQL: the rows are the product's own record, written
+        by no one else. Some deals: one statement, the rows as they now are
+        inserted or updated in place and the deals' rows that no longer hold
+        deleted (the DELETE reads the table as it was before the statement,
+        never the rows inserted); all: emptied and filled again."""
+        self._sop_flush()
+        columns = SQL(", ").join(SQL.identifier(c) for c in SOP_FACT_COLUMNS)
+        if lead_ids is None:
+            self.env.cr.execute("DELETE FROM crm_sop_task_fact")
+            self.env.cr.execute(
+                SQL(
+                    "INSERT INTO crm_sop_task_fact (%s) %s",
+                    columns,
+                    self._sop_facts_sql(),
+                )
+            )
+        else:
+            self.env.cr.execute(
+                SQL(
+                    """WITH facts (%(columns)s) AS (%(facts)s),
+                       kept AS (
+                           INSERT INTO crm_sop_task_fact (%(columns)s)
+                           SELECT * FROM facts
+                           ON CONFLICT (task_id) DO UPDATE
+                              SET (%(columns)s) = (%(excluded)s)
+                       )
+                       DELETE FROM crm_sop_task_fact f
+                        WHERE f.lead_id = ANY(%(lead_ids)s)
+                          AND NOT EXISTS (
+                              SELECT 1 FROM facts n WHERE n.task_id = f.task_id)""",
+                    columns=columns,
+                    facts=self._sop_facts_sql(lead_ids),
+                    excluded=SQL(", ").join(
+                        SQL("EXCLUDED.%s", SQL.identifier(c)) for c in SOP_FACT_COLUMNS
+                    ),
+                    lead_ids=list(lead_ids),
+                )
+            )
+        self.invalidate_model()
+
+    @api.model
+    def _sop_rebuild(self):
+        """Make every deal's facts anew at once (install, migration, the
+        demo's and a bench's history written in SQL); what was marked is
+        made with them."""
+        data = self.env.cr.precommit.data
+        data.pop(SOP_FACT_ALL, None)
+        if data.get(SOP_FACT_PENDING):
+            data[SOP_FACT_PENDING].clear()
+        self._sop_refresh()

@@ -1,0 +1,153 @@
+from odoo.exceptions import AccessError
+from odoo.tests import tagged
+from odoo.tools import SQL
+
+from .common import TestSopCommon
+
+
+@tagged("post_install", "-at_install")
+class TestSopTaskFact(TestSopCommon):
+    """The task analysis' facts (crm.sop.task.fact) are kept equal to what
+    the one SQL definition decides for every deal now, whatever happens to
+    the deals, their tasks, their stage moves and the playbook."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.won = cls._sop_close_history(3, won=True, visited=2)
+        cls.lost = cls._sop_close_history(2, won=False, visited=1)
+        cls.open_lead = cls.env["crm.lead"].create(cls._sop_lead_vals())
+        cls.Fact = cls.env["crm.sop.task.fact"]
+
+    def stored(self, commit=True):
+        """The facts as the table holds them once the transaction's
+        precommit hooks ran (``commit``), or as it holds them now."""
+        self.env.flush_all()
+        if commit:
+            self.env.cr.flush()
+        self.env.cr.execute(
+            "SELECT task_id, lead_id, task_template_id, sop_stage_id, template_id,"
+            " user_id, team_id, company_id, date_closed, lead_create_date,"
+            " date_done, date_left, required, done, won, reached, adhered"
+            " FROM crm_sop_task_fact ORDER BY task_id"
+        )
+        return self.env.cr.fetchall()
+
+    def decided(self):
+        """Every deal's facts decided now, as a rebuild would."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL("SELECT * FROM (%s) f ORDER BY 1", self.Fact._sop_facts_sql())
+        )
+        return self.env.cr.fetchall()
+
+    def assertKept(self, step):
+        self.assertEqual(self.stored(), self.decided(), step)
+
+    def test_facts_follow_every_change(self):
+        self.assertTrue(self.stored(), "the closed deals have facts")
+        self.assertKept("history created")
+        self.env["crm.lead"].create(
+            self._sop_lead_vals(
+                name="Imported won deal",
+                stage_id=self.stage_team1_won.id,
+                sop_companions="Spouse",
+                sop_decision_makers="Both",
+            )
+        )
+        self.assertKept("deal created won with its fields filled")
+        won, lost = self.won[0], self.lost[0]
+
+        self._task(won, self.tt_manual).action_sop_mark_done()
+        self.assertKept("task ticked on a won deal")
+        self.won[2].write({"sop_companions": "Spouse", "sop_decision_makers": "Both"})
+        self.assertKept("fields filled on a won deal (evaluated in SQL)")
+        self._task(won, self.tt_manual).action_sop_reopen()
+        self.assertKept("task reopened on a won deal")
+
+        # an open deal moves on (its required tasks' stage left), and back
+        self.open_lead.write({"stage_id": self.stage_team1_2.id})
+        self.assertKept("open deal moved past a SOP stage")
+        self.open_lead.write({"stage_id": self.stage_team1_1.id})
+        self.assertKept("open deal moved back")
+        self._task(self.open_lead, self.tt_manual).action_sop_mark_done()
+        self.assertKept("task done after the stage was left")
+
+        won.write({"stage_id": self.stage_team1_1.id})
+        self.assertKept("won deal back in the pipeline")
+        lost.action_unarchive()
+        self.assertKept("lost deal restored")
+        self.open_lead.action_set_lost()
+        self.assertKept("open deal lost")
+        self.open_lead.action_unarchive()
+        self.open_lead.write({"stage_id": self.stage_team1_won.id})
+        self.assertKept("deal won after being lost")
+
+        team = self.env["crm.team"].create({"name": "Other team"})
+        self.won[1].write({"team_id": team.id})
+        self.assertKept("won deal changes team (its playbook's tasks go)")
+        self.won[1].write({"team_id": self.sales_team_1.id, "sop_companions": False})
+        self.assertKept("won deal back in its team, a task undone in the write")
+        self.won[1].write({"company_id": False, "user_id": False})
+        self.assertKept("won deal changes company and salesperson")
+
+        task = self._task(self.lost[1], self.tt_manual)
+        task._sop_set_aside("Not for this customer")
+        self.assertKept("task set aside on a lost deal")
+        task.action_sop_restore()
+        self.assertKept("task restored on a lost deal")
+
+        (self.won[2] | self.open_lead).merge_opportunity()
+        self.assertKept("closed deals merged")
+        self.lost[1].unlink()
+        self.assertKept("closed deal deleted")
+
+        # the playbook's structure and the pipeline change
+        self.tt_manual.required = not self.tt_manual.required
+        self.assertKept("a task made required or not")
+        self.stage_team1_2.sequence, self.stage_team1_1.sequence = (
+            self.stage_team1_1.sequence,
+            self.stage_team1_2.sequence,
+        )
+        self.assertKept("two pipeline stages swapped")
+        self.tt_manual.active = False
+        self.assertKept("task template archived")
+        self.stage_team1_won.is_won = False
+        self.assertKept("a won stage is no longer won")
+        team.unlink()
+        self.assertKept("team deleted")
+
+    def test_a_change_the_product_does_not_see_is_found(self):
+        """The comparison can fail: a task done in SQL, behind the
+        product's back, leaves the facts as they were."""
+        self.assertKept("history created")
+        self.env.cr.execute(
+            "UPDATE crm_sop_task SET state = 'done' WHERE lead_id = %s"
+            " AND state = 'todo'",
+            [self.won[0].id],
+        )
+        self.env.invalidate_all()
+        self.assertNotEqual(self.stored(), self.decided())
+        self.Fact._sop_rebuild()
+        self.assertKept("made anew")
+
+    def test_the_report_reads_this_transactions_changes(self):
+        """The task analysis read in the transaction that changed a deal
+        reads its facts made anew (before the commit)."""
+        Report = self.env["crm.sop.task.report"]
+        domain = [("lead_id", "=", self.lost[0].id), ("reached", "=", True)]
+        self.assertTrue(Report.search_count(domain))
+        self.lost[0].action_unarchive()  # reopened: no longer closed
+        self.assertEqual(Report.search_count(domain), 0)
+        self.assertEqual(self.stored(commit=False), self.decided())
+
+    def test_facts_are_the_engines_only(self):
+        self.assertTrue(self.stored())
+        for user in (self.user_sales_salesman, self.user_sales_manager):
+            Fact = self.Fact.with_user(user)
+            with self.assertRaises(AccessError):
+                Fact.search_read([], ["won"])
+            with self.assertRaises(AccessError):
+                Fact.create({"task_id": self._task(self.won[0], self.tt_manual).id})
+            with self.assertRaises(AccessError):
+                Fact.sudo().search([], limit=1).with_user(user).write({"won": False})
