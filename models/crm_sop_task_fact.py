@@ -79,28 +79,48 @@ class CrmSopTaskFact(models.Model):
     _rec_name = "task_id"
 
     task_id = fields.Many2one(
-        "crm.sop.task", readonly=True, required=True, ondelete="cascade"
+        "crm.sop.task",
+        string="SOP Task",
+        readonly=True,
+        required=True,
+        ondelete="cascade",
     )
     lead_id = fields.Many2one(
-        "crm.lead", readonly=True, required=True, ondelete="cascade", index=True
+        "crm.lead",
+        string="Opportunity",
+        readonly=True,
+        required=True,
+        ondelete="cascade",
+        index=True,
     )
     task_template_id = fields.Many2one(
-        "crm.sop.task.template", readonly=True, ondelete="cascade"
+        "crm.sop.task.template",
+        string="SOP Task Template",
+        readonly=True,
+        ondelete="cascade",
     )
-    sop_stage_id = fields.Many2one("crm.sop.stage", readonly=True, ondelete="cascade")
-    template_id = fields.Many2one("crm.sop.template", readonly=True, ondelete="cascade")
-    user_id = fields.Many2one("res.users", readonly=True, ondelete="set null")
-    team_id = fields.Many2one("crm.team", readonly=True, ondelete="set null")
+    sop_stage_id = fields.Many2one(
+        "crm.sop.stage", string="SOP Stage", readonly=True, ondelete="cascade"
+    )
+    template_id = fields.Many2one(
+        "crm.sop.template", string="Playbook", readonly=True, ondelete="cascade"
+    )
+    user_id = fields.Many2one(
+        "res.users", string="Salesperson", readonly=True, ondelete="set null"
+    )
+    team_id = fields.Many2one(
+        "crm.team", string="Sales Team", readonly=True, ondelete="set null"
+    )
     company_id = fields.Many2one("res.company", readonly=True, ondelete="cascade")
-    date_closed = fields.Datetime(readonly=True)
-    lead_create_date = fields.Datetime(readonly=True)
-    date_done = fields.Datetime(readonly=True)
-    date_left = fields.Datetime(readonly=True)
+    date_closed = fields.Datetime(string="Closed On", readonly=True)
+    lead_create_date = fields.Datetime(string="Opportunity Created On", readonly=True)
+    date_done = fields.Datetime(string="Done On", readonly=True)
+    date_left = fields.Datetime(string="Stage Left On", readonly=True)
     required = fields.Boolean(readonly=True)
     done = fields.Boolean(readonly=True)
     won = fields.Boolean(readonly=True)
-    reached = fields.Boolean(readonly=True)
-    adhered = fields.Boolean(readonly=True)
+    reached = fields.Boolean(string="Closed, Stage Reached", readonly=True)
+    adhered = fields.Boolean(string="Done in Time", readonly=True)
 
     _sql_constraints = [
         ("task_uniq", "UNIQUE (task_id)", "A SOP task has one row of facts."),

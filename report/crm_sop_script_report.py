@@ -93,84 +93,126 @@ class CrmSopScriptReport(models.Model):
             )
         return super()._read_group_select(aggregate_spec, query)
 
+    def _with(self):
+        """The scripts each deal got (``got``), with the deal as it is
+        (``got_deals``), the teams each script was sent in, and the closed
+        deals (``closed``)."""
+        return SQL(
+            """WITH got AS (
+                SELECT sd.mail_template_id, sd.lead_id,
+                       COUNT(*) AS send_count, MIN(sd.date) AS first_date,
+                       (ARRAY_AGG(sd.crm_stage_id ORDER BY sd.date, sd.id))[1]
+                           AS crm_stage_id,
+                       (ARRAY_AGG(sd.sop_stage_id ORDER BY sd.date, sd.id))[1]
+                           AS sop_stage_id
+                  FROM crm_sop_script_send sd
+                 -- a send the mail server refused reached nobody
+                 WHERE sd.delivery_state IS DISTINCT FROM 'failed'
+              GROUP BY sd.mail_template_id, sd.lead_id
+            ), advanced AS (
+                -- the deals that moved, at or after a script's first send,
+                -- into a pipeline stage ordered after the one of that send
+                SELECT DISTINCT g.mail_template_id, g.lead_id
+                  FROM got g
+                  JOIN crm_stage cs ON cs.id = g.crm_stage_id
+                  JOIN crm_sop_stage_move mv
+                    ON mv.lead_id = g.lead_id AND mv.date >= g.first_date
+                  JOIN crm_stage ns ON ns.id = mv.stage_id
+                 WHERE (ns.sequence, ns.id) > (cs.sequence, cs.id)
+            ), got_deals AS (
+                SELECT g.*, l.user_id, l.team_id, l.company_id,
+                       l.sop_template_id AS template_id, l.date_closed,
+                       l.create_date AS lead_create_date,
+                       %(won)s AS won,
+                       l.type = 'opportunity' AND (%(won)s OR %(lost)s) AS closed,
+                       a.lead_id IS NOT NULL AS advanced
+                  FROM got g
+                  JOIN crm_lead l ON l.id = g.lead_id
+             LEFT JOIN crm_stage s ON s.id = l.stage_id
+             LEFT JOIN advanced a
+                    ON a.mail_template_id = g.mail_template_id
+                   AND a.lead_id = g.lead_id
+            ), script_teams AS (
+                SELECT DISTINCT mail_template_id, team_id
+                  FROM got_deals
+                 WHERE team_id IS NOT NULL
+            ), closed AS (
+                -- with the scripts each one got (a hash join, then a test
+                -- per script of its team, instead of sorting every pair)
+                SELECT l.id, l.user_id, l.team_id, l.company_id,
+                       l.sop_template_id AS template_id, l.date_closed,
+                       l.create_date AS lead_create_date, %(won)s AS won,
+                       COALESCE(gl.script_ids, '{}') AS script_ids
+                  FROM crm_lead l
+             LEFT JOIN crm_stage s ON s.id = l.stage_id
+             LEFT JOIN (
+                       SELECT lead_id, ARRAY_AGG(mail_template_id) AS script_ids
+                         FROM got
+                     GROUP BY lead_id
+                   ) gl ON gl.lead_id = l.id
+                 WHERE l.type = 'opportunity' AND (%(won)s OR %(lost)s)
+            )""",
+            won=SQL(SOP_WON_SQL),
+            lost=SQL(SOP_LOST_SQL),
+        )
+
+    def _select_got(self):
+        """A row per (script, deal it was sent to)."""
+        return SQL(
+            """SELECT
+                   -- (deal, script): unique, and stable from one read to the
+                   -- next; mail template ids stay below a million
+                   g.lead_id::bigint * 1000000 + g.mail_template_id AS id,
+                   g.mail_template_id, g.lead_id, g.user_id, g.team_id,
+                   g.company_id, g.template_id, g.sop_stage_id,
+                   g.first_date AS date_first_sent, g.date_closed,
+                   g.lead_create_date, TRUE AS got, g.won, g.send_count,
+                   1 AS deal_count,
+                   CASE WHEN g.advanced THEN 1 ELSE 0 END AS advanced_count,
+                   CASE WHEN g.advanced THEN 100.0::float ELSE 0.0 END AS advanced_rate,
+                   CASE WHEN g.closed THEN 1 ELSE 0 END AS closed_got_count,
+                   0 AS closed_not_got_count,
+                   CASE WHEN g.closed THEN
+                       CASE WHEN g.won THEN 100.0::float ELSE 0.0 END
+                   END AS won_rate_got,
+                   NULL::float AS won_rate_not_got,
+                   NULL::double precision AS lift
+              FROM got_deals g"""
+        )
+
+    def _select_not_got(self):
+        """A row per (script, closed deal of a team it was sent in, that did
+        not get it): the deals to compare with."""
+        return SQL(
+            """SELECT c.id::bigint * 1000000 + st.mail_template_id AS id,
+                   st.mail_template_id, c.id AS lead_id, c.user_id, c.team_id,
+                   c.company_id, c.template_id, NULL::integer AS sop_stage_id,
+                   NULL::timestamp AS date_first_sent, c.date_closed,
+                   c.lead_create_date, FALSE AS got, c.won, 0 AS send_count,
+                   0 AS deal_count, 0 AS advanced_count,
+                   NULL::float AS advanced_rate, 0 AS closed_got_count,
+                   1 AS closed_not_got_count, NULL::float AS won_rate_got,
+                   CASE WHEN c.won THEN 100.0::float ELSE 0.0 END AS won_rate_not_got,
+                   NULL::double precision AS lift
+              FROM script_teams st
+              JOIN closed c ON c.team_id = st.team_id
+             WHERE st.mail_template_id != ALL(c.script_ids)"""
+        )
+
+    def _sop_query(self):
+        return SQL(
+            "%s %s UNION ALL %s",
+            self._with(),
+            self._select_got(),
+            self._select_not_got(),
+        )
+
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)
         self.env.cr.execute(
             SQL(
-                """CREATE OR REPLACE VIEW %(table)s AS (
-                WITH got AS (
-                    SELECT sd.mail_template_id, sd.lead_id,
-                           COUNT(*) AS send_count, MIN(sd.date) AS first_date,
-                           (ARRAY_AGG(sd.crm_stage_id ORDER BY sd.date, sd.id))[1]
-                               AS crm_stage_id,
-                           (ARRAY_AGG(sd.sop_stage_id ORDER BY sd.date, sd.id))[1]
-                               AS sop_stage_id
-                      FROM crm_sop_script_send sd
-                     -- a send the mail server refused reached nobody
-                     WHERE sd.delivery_state IS DISTINCT FROM 'failed'
-                  GROUP BY sd.mail_template_id, sd.lead_id
-                ), script_teams AS (
-                    SELECT DISTINCT g.mail_template_id, l.team_id
-                      FROM got g
-                      JOIN crm_lead l ON l.id = g.lead_id
-                     WHERE l.team_id IS NOT NULL
-                ), pairs AS (
-                    SELECT g.mail_template_id, g.lead_id, g.send_count, g.first_date,
-                           g.crm_stage_id, g.sop_stage_id
-                      FROM got g
-                 UNION ALL
-                    SELECT st.mail_template_id, l.id, 0, NULL, NULL, NULL
-                      FROM script_teams st
-                      JOIN crm_lead l ON l.team_id = st.team_id
-                 LEFT JOIN crm_stage s ON s.id = l.stage_id
-                     WHERE l.type = 'opportunity' AND (%(won)s OR %(lost)s)
-                       AND NOT EXISTS (
-                           SELECT 1 FROM got g
-                            WHERE g.mail_template_id = st.mail_template_id
-                              AND g.lead_id = l.id)
-                ), facts AS (
-                    SELECT p.*, l.user_id, l.team_id, l.company_id,
-                           l.sop_template_id AS template_id, l.date_closed,
-                           l.create_date AS lead_create_date,
-                           p.send_count > 0 AS got,
-                           %(won)s AS won,
-                           l.type = 'opportunity' AND (%(won)s OR %(lost)s) AS closed,
-                           p.send_count > 0 AND EXISTS (
-                               SELECT 1 FROM crm_sop_stage_move mv
-                                WHERE mv.lead_id = l.id
-                                  AND mv.date >= p.first_date
-                                  AND EXISTS (
-                                      SELECT 1 FROM crm_stage ns, crm_stage cs
-                                       WHERE ns.id = mv.stage_id
-                                         AND cs.id = p.crm_stage_id
-                                         AND (ns.sequence, ns.id) > (cs.sequence, cs.id))
-                           ) AS advanced
-                      FROM pairs p
-                      JOIN crm_lead l ON l.id = p.lead_id
-                 LEFT JOIN crm_stage s ON s.id = l.stage_id
-                )
-                SELECT ROW_NUMBER() OVER (ORDER BY mail_template_id, lead_id) AS id,
-                       mail_template_id, lead_id, user_id, team_id, company_id,
-                       template_id, sop_stage_id, first_date AS date_first_sent,
-                       date_closed, lead_create_date, got, won, send_count,
-                       CASE WHEN got THEN 1 ELSE 0 END AS deal_count,
-                       CASE WHEN advanced THEN 1 ELSE 0 END AS advanced_count,
-                       CASE WHEN got THEN CASE WHEN advanced THEN 100.0 ELSE 0.0 END
-                       END AS advanced_rate,
-                       CASE WHEN got AND closed THEN 1 ELSE 0 END AS closed_got_count,
-                       CASE WHEN NOT got AND closed THEN 1 ELSE 0 END
-                           AS closed_not_got_count,
-                       CASE WHEN got AND closed THEN
-                           CASE WHEN won THEN 100.0 ELSE 0.0 END
-                       END AS won_rate_got,
-                       CASE WHEN NOT got AND closed THEN
-                           CASE WHEN won THEN 100.0 ELSE 0.0 END
-                       END AS won_rate_not_got,
-                       NULL::double precision AS lift
-                  FROM facts
-                )""",
-                table=SQL.identifier(self._table),
-                won=SQL(SOP_WON_SQL),
-                lost=SQL(SOP_LOST_SQL),
+                "CREATE OR REPLACE VIEW %s AS (%s)",
+                SQL.identifier(self._table),
+                self._sop_query(),
             )
         )
