@@ -17,6 +17,7 @@ from . import (  # isort: skip
     crm_sop_gate_pass,
     crm_sop_activity_done,
     crm_sop_history_count,
+    crm_sop_script_fact,
     crm_sop_task_fact,
 )
 

@@ -11,6 +11,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
+from .crm_sop_script_fact import SOP_SCRIPT_FACT_SEND_FIELDS
+
 # mail.notification status -> delivery of the send (SMS "pending" is handed
 # to the provider, which mail labels "Sent")
 NOTIFICATION_DELIVERY = {
@@ -210,6 +212,30 @@ class CrmSopScriptSend(models.Model):
         readonly=True,
         help="The email of a mass mailing, which carries no notification.",
     )
+
+    # ------------------------------------------------------------
+    # CRUD: the script analysis' facts follow the sends
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        sends = super().create(vals_list)
+        self.env["crm.sop.task.fact"]._sop_mark(sends.lead_id.ids)
+        return sends
+
+    def write(self, vals):
+        facts = not vals.keys().isdisjoint(SOP_SCRIPT_FACT_SEND_FIELDS)
+        if facts:
+            # the deal a send leaves (a merge), and the one it joins
+            self.env["crm.sop.task.fact"]._sop_mark(self.lead_id.ids)
+        res = super().write(vals)
+        if facts:
+            self.env["crm.sop.task.fact"]._sop_mark(self.lead_id.ids)
+        return res
+
+    def unlink(self):
+        self.env["crm.sop.task.fact"]._sop_mark(self.lead_id.ids)
+        return super().unlink()
 
     @api.model
     def _sop_record(self, leads, mail_template, channel, task_id=None, carriers=None):

@@ -2,6 +2,10 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
+from .crm_sop_script_fact import (
+    SOP_SCRIPT_FACT_COLUMNS,
+    SOP_SCRIPT_FACT_SEND_FIELDS,
+)
 from .crm_sop_stage_move import SOP_ADHERED_SQL, SOP_ADHERENCE_COUNTED_SQL
 
 # the opportunity's fields a fact copies or is decided by (closed: won or
@@ -264,49 +268,95 @@ class CrmSopTaskFact(models.Model):
         self.env["crm.sop.stage.move"].flush_model(
             ["lead_id", "stage_from_id", "stage_id", "date"]
         )
+        self.env["crm.sop.script.send"].flush_model(SOP_SCRIPT_FACT_SEND_FIELDS)
 
     @api.model
     def _sop_refresh(self, lead_ids=None):
-        """Make anew the facts of ``lead_ids`` (all when None) from what the
-        database holds. SQL: the rows are the product's own record, written
-        by no one else. Some deals: one statement, the rows as they now are
-        inserted or updated in place and the deals' rows that no longer hold
-        deleted (the DELETE reads the table as it was before the statement,
-        never the rows inserted); all: emptied and filled again."""
+        """Make anew the facts of ``lead_ids`` (all when None), the task
+        analysis' and the script analysis' (crm.sop.script.fact), from what
+        the database holds. SQL: the rows are the product's own record,
+        written by no one else. Some deals: one statement for both tables,
+        the rows as they now are inserted or updated in place and the deals'
+        rows that no longer hold deleted (a DELETE reads the table as it was
+        before the statement, never the rows inserted); all: emptied and
+        filled again."""
         self._sop_flush()
-        columns = SQL(", ").join(SQL.identifier(c) for c in SOP_FACT_COLUMNS)
+        tables = (
+            ("crm_sop_task_fact", SOP_FACT_COLUMNS, ("task_id",), self),
+            (
+                "crm_sop_script_fact",
+                SOP_SCRIPT_FACT_COLUMNS,
+                ("lead_id", "mail_template_id"),
+                self.env["crm.sop.script.fact"],
+            ),
+        )
+        cr = self.env.cr
         if lead_ids is None:
-            self.env.cr.execute("DELETE FROM crm_sop_task_fact")
-            self.env.cr.execute(
-                SQL(
-                    "INSERT INTO crm_sop_task_fact (%s) %s",
-                    columns,
-                    self._sop_facts_sql(),
+            for table, columns, _key, model in tables:
+                cr.execute(SQL("DELETE FROM %s", SQL.identifier(table)))
+                cr.execute(
+                    SQL(
+                        "INSERT INTO %s (%s) %s",
+                        SQL.identifier(table),
+                        SQL(", ").join(SQL.identifier(c) for c in columns),
+                        model._sop_facts_sql(),
+                    )
                 )
-            )
         else:
-            self.env.cr.execute(
+            parts = [
+                self._sop_refresh_sql(index, table, columns, key, model, lead_ids)
+                for index, (table, columns, key, model) in enumerate(tables)
+            ]
+            # the last DELETE is the statement's own, the rest its CTEs
+            cr.execute(
                 SQL(
-                    """WITH facts (%(columns)s) AS (%(facts)s),
-                       kept AS (
-                           INSERT INTO crm_sop_task_fact (%(columns)s)
-                           SELECT * FROM facts
-                           ON CONFLICT (task_id) DO UPDATE
-                              SET (%(columns)s) = (%(excluded)s)
-                       )
-                       DELETE FROM crm_sop_task_fact f
-                        WHERE f.lead_id = ANY(%(lead_ids)s)
-                          AND NOT EXISTS (
-                              SELECT 1 FROM facts n WHERE n.task_id = f.task_id)""",
-                    columns=columns,
-                    facts=self._sop_facts_sql(lead_ids),
-                    excluded=SQL(", ").join(
-                        SQL("EXCLUDED.%s", SQL.identifier(c)) for c in SOP_FACT_COLUMNS
-                    ),
-                    lead_ids=list(lead_ids),
+                    "WITH %s, %s, %s %s",
+                    SQL(", ").join(part[0] for part in parts),
+                    SQL(", ").join(part[1] for part in parts),
+                    SQL(", ").join(part[2] for part in parts[:-1]),
+                    parts[-1][3],
                 )
             )
         self.invalidate_model()
+        self.env["crm.sop.script.fact"].invalidate_model()
+
+    @api.model
+    def _sop_refresh_sql(self, index, table, columns, key, model, lead_ids):
+        """The parts of the refresh of ``table`` for ``lead_ids``: its facts
+        (a CTE), their upsert (a CTE), the delete of the rows that no longer
+        hold as a CTE and as a statement."""
+        facts = SQL.identifier(f"facts_{index}")
+        names = SQL(", ").join(SQL.identifier(c) for c in columns)
+        delete = SQL(
+            """DELETE FROM %(table)s f
+                WHERE f.lead_id = ANY(%(lead_ids)s)
+                  AND NOT EXISTS (SELECT 1 FROM %(facts)s n WHERE %(same)s)""",
+            table=SQL.identifier(table),
+            lead_ids=list(lead_ids),
+            facts=facts,
+            same=SQL(" AND ").join(
+                SQL("n.%s = f.%s", SQL.identifier(c), SQL.identifier(c)) for c in key
+            ),
+        )
+        return (
+            SQL("%s (%s) AS (%s)", facts, names, model._sop_facts_sql(lead_ids)),
+            SQL(
+                """%(kept)s AS (
+                       INSERT INTO %(table)s (%(names)s) SELECT * FROM %(facts)s
+                       ON CONFLICT (%(key)s) DO UPDATE SET (%(names)s) = (%(excluded)s)
+                   )""",
+                kept=SQL.identifier(f"kept_{index}"),
+                table=SQL.identifier(table),
+                names=names,
+                facts=facts,
+                key=SQL(", ").join(SQL.identifier(c) for c in key),
+                excluded=SQL(", ").join(
+                    SQL("EXCLUDED.%s", SQL.identifier(c)) for c in columns
+                ),
+            ),
+            SQL("%s AS (%s)", SQL.identifier(f"gone_{index}"), delete),
+            delete,
+        )
 
     @api.model
     def _sop_rebuild(self):

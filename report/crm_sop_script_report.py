@@ -21,6 +21,10 @@ class CrmSopScriptReport(models.Model):
     Won rate when sent: won, of the closed deals that got the script; won
     rate when not sent: won, of the closed deals of the same teams that did
     not; lift: their difference, per group (``_read_group_select``).
+
+    The first population is kept per deal (crm.sop.script.fact: the sends
+    aggregated and the stage moves after them, decided once as the deal
+    changes); the second is read from the deals as they are.
     """
 
     _name = "crm.sop.script.report"
@@ -29,17 +33,24 @@ class CrmSopScriptReport(models.Model):
     _rec_name = "mail_template_id"
     _order = "date_first_sent desc, id desc"
     _depends = {
-        "crm.sop.script.send": [
-            "mail_template_id",
+        "crm.sop.script.fact": [
             "lead_id",
-            "date",
-            "crm_stage_id",
+            "mail_template_id",
+            "user_id",
+            "team_id",
+            "company_id",
+            "template_id",
             "sop_stage_id",
-            "delivery_state",
+            "date_first_sent",
+            "date_closed",
+            "lead_create_date",
+            "send_count",
+            "won",
+            "closed",
+            "advanced",
         ],
         "crm.lead": LEAD_DEPENDS,
-        "crm.stage": ["sequence", "is_won"],
-        "crm.sop.stage.move": ["lead_id", "stage_id", "date"],
+        "crm.stage": ["is_won"],
     }
 
     mail_template_id = fields.Many2one("mail.template", string="Script", readonly=True)
@@ -94,47 +105,12 @@ class CrmSopScriptReport(models.Model):
         return super()._read_group_select(aggregate_spec, query)
 
     def _with(self):
-        """The scripts each deal got (``got``), with the deal as it is
-        (``got_deals``), the teams each script was sent in, and the closed
-        deals (``closed``)."""
+        """The teams each script was sent in, and the closed deals with the
+        scripts each one got."""
         return SQL(
-            """WITH got AS (
-                SELECT sd.mail_template_id, sd.lead_id,
-                       COUNT(*) AS send_count, MIN(sd.date) AS first_date,
-                       (ARRAY_AGG(sd.crm_stage_id ORDER BY sd.date, sd.id))[1]
-                           AS crm_stage_id,
-                       (ARRAY_AGG(sd.sop_stage_id ORDER BY sd.date, sd.id))[1]
-                           AS sop_stage_id
-                  FROM crm_sop_script_send sd
-                 -- a send the mail server refused reached nobody
-                 WHERE sd.delivery_state IS DISTINCT FROM 'failed'
-              GROUP BY sd.mail_template_id, sd.lead_id
-            ), advanced AS (
-                -- the deals that moved, at or after a script's first send,
-                -- into a pipeline stage ordered after the one of that send
-                SELECT DISTINCT g.mail_template_id, g.lead_id
-                  FROM got g
-                  JOIN crm_stage cs ON cs.id = g.crm_stage_id
-                  JOIN crm_sop_stage_move mv
-                    ON mv.lead_id = g.lead_id AND mv.date >= g.first_date
-                  JOIN crm_stage ns ON ns.id = mv.stage_id
-                 WHERE (ns.sequence, ns.id) > (cs.sequence, cs.id)
-            ), got_deals AS (
-                SELECT g.*, l.user_id, l.team_id, l.company_id,
-                       l.sop_template_id AS template_id, l.date_closed,
-                       l.create_date AS lead_create_date,
-                       %(won)s AS won,
-                       l.type = 'opportunity' AND (%(won)s OR %(lost)s) AS closed,
-                       a.lead_id IS NOT NULL AS advanced
-                  FROM got g
-                  JOIN crm_lead l ON l.id = g.lead_id
-             LEFT JOIN crm_stage s ON s.id = l.stage_id
-             LEFT JOIN advanced a
-                    ON a.mail_template_id = g.mail_template_id
-                   AND a.lead_id = g.lead_id
-            ), script_teams AS (
+            """WITH script_teams AS (
                 SELECT DISTINCT mail_template_id, team_id
-                  FROM got_deals
+                  FROM crm_sop_script_fact
                  WHERE team_id IS NOT NULL
             ), closed AS (
                 -- with the scripts each one got (a hash join, then a test
@@ -147,7 +123,7 @@ class CrmSopScriptReport(models.Model):
              LEFT JOIN crm_stage s ON s.id = l.stage_id
              LEFT JOIN (
                        SELECT lead_id, ARRAY_AGG(mail_template_id) AS script_ids
-                         FROM got
+                         FROM crm_sop_script_fact
                      GROUP BY lead_id
                    ) gl ON gl.lead_id = l.id
                  WHERE l.type = 'opportunity' AND (%(won)s OR %(lost)s)
@@ -157,7 +133,8 @@ class CrmSopScriptReport(models.Model):
         )
 
     def _select_got(self):
-        """A row per (script, deal it was sent to)."""
+        """A row per (script, deal it was sent to): the facts kept per deal
+        (crm.sop.script.fact)."""
         return SQL(
             """SELECT
                    -- (deal, script): unique, and stable from one read to the
@@ -165,11 +142,12 @@ class CrmSopScriptReport(models.Model):
                    g.lead_id::bigint * 1000000 + g.mail_template_id AS id,
                    g.mail_template_id, g.lead_id, g.user_id, g.team_id,
                    g.company_id, g.template_id, g.sop_stage_id,
-                   g.first_date AS date_first_sent, g.date_closed,
+                   g.date_first_sent, g.date_closed,
                    g.lead_create_date, TRUE AS got, g.won, g.send_count,
                    1 AS deal_count,
                    CASE WHEN g.advanced THEN 1 ELSE 0 END AS advanced_count,
-                   CASE WHEN g.advanced THEN 100.0::float ELSE 0.0 END AS advanced_rate,
+                   CASE WHEN g.advanced THEN 100.0::float ELSE 0.0 END
+                       AS advanced_rate,
                    CASE WHEN g.closed THEN 1 ELSE 0 END AS closed_got_count,
                    0 AS closed_not_got_count,
                    CASE WHEN g.closed THEN
@@ -177,7 +155,7 @@ class CrmSopScriptReport(models.Model):
                    END AS won_rate_got,
                    NULL::float AS won_rate_not_got,
                    NULL::double precision AS lift
-              FROM got_deals g"""
+              FROM crm_sop_script_fact g"""
         )
 
     def _select_not_got(self):

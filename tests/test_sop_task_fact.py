@@ -20,8 +20,8 @@ class TestSopTaskFact(TestSopCommon):
         cls.Fact = cls.env["crm.sop.task.fact"]
 
     def stored(self, commit=True):
-        """The facts as the table holds them once the transaction's
-        precommit hooks ran (``commit``), or as it holds them now."""
+        """The facts (task, script) as the tables hold them once the
+        transaction's precommit hooks ran (``commit``), or as they are now."""
         self.env.flush_all()
         if commit:
             self.env.cr.flush()
@@ -31,7 +31,14 @@ class TestSopTaskFact(TestSopCommon):
             " date_done, date_left, required, done, won, reached, adhered"
             " FROM crm_sop_task_fact ORDER BY task_id"
         )
-        return self.env.cr.fetchall()
+        tasks = self.env.cr.fetchall()
+        self.env.cr.execute(
+            "SELECT lead_id, mail_template_id, user_id, team_id, company_id,"
+            " template_id, sop_stage_id, crm_stage_id, date_first_sent,"
+            " date_closed, lead_create_date, send_count, won, closed, advanced"
+            " FROM crm_sop_script_fact ORDER BY lead_id, mail_template_id"
+        )
+        return tasks, self.env.cr.fetchall()
 
     def decided(self):
         """Every deal's facts decided now, as a rebuild would."""
@@ -39,14 +46,36 @@ class TestSopTaskFact(TestSopCommon):
         self.env.cr.execute(
             SQL("SELECT * FROM (%s) f ORDER BY 1", self.Fact._sop_facts_sql())
         )
-        return self.env.cr.fetchall()
+        tasks = self.env.cr.fetchall()
+        self.env.cr.execute(
+            SQL(
+                "SELECT * FROM (%s) f ORDER BY 1, 2",
+                self.env["crm.sop.script.fact"]._sop_facts_sql(),
+            )
+        )
+        return tasks, self.env.cr.fetchall()
 
     def assertKept(self, step):
         self.assertEqual(self.stored(), self.decided(), step)
 
     def test_facts_follow_every_change(self):
-        self.assertTrue(self.stored(), "the closed deals have facts")
+        self.assertTrue(self.stored()[0], "the closed deals have facts")
         self.assertKept("history created")
+        # scripts sent: to a won deal (then it goes back and moves on), an
+        # open one (then lost); one send undone
+        won, lost = self.won[0], self.lost[0]
+        (won | self.open_lead).partner_id = self.customer
+        won.action_sop_send_script(self.mail_template.id, channel="copy")
+        self.open_lead.action_sop_send_script(self.mail_template.id, channel="copy")
+        self.assertTrue(self.stored()[1], "the scripts sent have facts")
+        self.assertKept("scripts sent")
+        sends = self.env["crm.sop.script.send"].search(
+            [("lead_id", "=", self.open_lead.id)]
+        )
+        sends.write({"delivery_state": "failed"})
+        self.assertKept("a send refused by the mail server")
+        sends.write({"delivery_state": "sent"})
+        self.assertKept("the send delivered after all")
         self.env["crm.lead"].create(
             self._sop_lead_vals(
                 name="Imported won deal",
@@ -56,7 +85,6 @@ class TestSopTaskFact(TestSopCommon):
             )
         )
         self.assertKept("deal created won with its fields filled")
-        won, lost = self.won[0], self.lost[0]
 
         self._task(won, self.tt_manual).action_sop_mark_done()
         self.assertKept("task ticked on a won deal")
@@ -101,6 +129,8 @@ class TestSopTaskFact(TestSopCommon):
         self.assertKept("closed deals merged")
         self.lost[1].unlink()
         self.assertKept("closed deal deleted")
+        self.env["crm.sop.script.send"].search([("lead_id", "=", won.id)]).unlink()
+        self.assertKept("a send deleted")
 
         # the playbook's structure and the pipeline change
         self.tt_manual.required = not self.tt_manual.required
@@ -142,8 +172,18 @@ class TestSopTaskFact(TestSopCommon):
         self.assertEqual(self.stored(commit=False), self.decided())
 
     def test_facts_are_the_engines_only(self):
-        self.assertTrue(self.stored())
+        self.assertTrue(self.stored()[0])
+        self.won[0].partner_id = self.customer
+        self.won[0].action_sop_send_script(self.mail_template.id, channel="copy")
+        self.env.cr.flush()
         for user in (self.user_sales_salesman, self.user_sales_manager):
+            Script = self.env["crm.sop.script.fact"].with_user(user)
+            with self.assertRaises(AccessError):
+                Script.search_read([], ["won"])
+            with self.assertRaises(AccessError):
+                Script.create({"lead_id": self.won[0].id})
+            with self.assertRaises(AccessError):
+                Script.sudo().search([], limit=1).with_user(user).write({"won": False})
             Fact = self.Fact.with_user(user)
             with self.assertRaises(AccessError):
                 Fact.search_read([], ["won"])
