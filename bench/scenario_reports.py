@@ -1,24 +1,42 @@
 """Scenario ``reports`` (review reports, "Does the SOP work?"): the review
 reports over N opportunities of one team, read by its sales manager.
 
-The data, inserted in SQL in a transaction rolled back afterwards: N
-opportunities of 10 salespeople given their tasks by the engine's install
-path (13 per opportunity), a third of the tasks done, 40 % of the
-opportunities won and 20 % lost (a third of the closed ones moved to a
-second playbook, to compare), one recorded stage move each, and a script
-sent to a third of them. Timed: a pivot ``read_group`` on each report, the
-playbooks compared (``compare()``), the team's coaching queue."""
+The data, inserted in SQL into a copy of the bench database
+(``<db>_reports``, dropped afterwards) and committed, then ``VACUUM
+ANALYZE`` as autovacuum leaves a database in use: N opportunities of 10
+salespeople given their tasks by the engine's install path (13 per
+opportunity), a third of the tasks done, 40 % of the opportunities won and
+20 % lost (a third of the closed ones moved to a second playbook, to
+compare), one recorded stage move each, and a script sent to a third of
+them. (Seeded in a transaction rolled back, every opportunity updated
+four times would leave crm_lead five times its size for the reads, which
+no database in use carries.) Timed: a pivot ``read_group`` on each report,
+the playbooks compared (``compare()``), the team's coaching queue."""
 
 import time
 
 from fixture import Fixture, insert_leads, recount_history, set_mode
-from harness import log, measure, summary, transaction, verdict
+from harness import (
+    drop_database,
+    log,
+    measure,
+    summary,
+    transaction,
+    vacuum,
+    verdict,
+)
 
-from odoo import Command
+import odoo.service.db
+from odoo import SUPERUSER_ID, Command, api
+from odoo.modules.registry import Registry
 from odoo.tools import SQL
 
 NAME = "reports"
-TARGET_MS = 5000
+# per grouped read of a report
+TARGET_MS = 500
+# the coaching queue ranks every open deal of the team (40,000 here): it is
+# bounded by them, not by the history (read from the history counts)
+COACHING_TARGET_MS = 2000
 
 
 def add_arguments(parser):
@@ -142,18 +160,37 @@ def _seed(env, fixture, count):
 
 
 def run(registry, args):
+    db = f"{registry.db_name}_reports"
+    drop_database(db)
+    log(f"  copying {registry.db_name} into {db}")
+    odoo.service.db.exp_duplicate_database(registry.db_name, db)
+    try:
+        return _run(Registry(db), db, args)
+    finally:
+        Registry.delete(db)
+        drop_database(db)
+
+
+def _run(registry, db, args):
     results = {}
-    with transaction(registry) as env:
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
         fixture = Fixture(env)
         set_mode(env, "sop")
         started = time.perf_counter()
         playbook, other = _seed(env, fixture, args.reports_leads)
-        log(
-            f"  {args.reports_leads:,} opportunities with their history in "
-            f"{time.perf_counter() - started:.0f} s"
-        )
-        menv = fixture.env
-        team = fixture.team
+        ids = (fixture.manager.id, fixture.team.id, playbook.id, other.id)
+        cr.commit()
+    vacuum(db)
+    log(
+        f"  {args.reports_leads:,} opportunities with their history in "
+        f"{time.perf_counter() - started:.0f} s (committed, VACUUM ANALYZE)"
+    )
+    with transaction(registry) as env:
+        manager_id, team_id, playbook_id, other_id = ids
+        menv = env(user=manager_id, su=False, context={"lang": "en_US"})
+        team = menv["crm.team"].browse(team_id)
+        playbook, other = menv["crm.sop.template"].browse([playbook_id, other_id])
         calls = {
             "task report by task": lambda: menv["crm.sop.task.report"].read_group(
                 [("team_id", "=", team.id)],
@@ -238,13 +275,14 @@ def report_rows(results):
         if not isinstance(result, dict):
             continue
         ms = 1000 * result["seconds"]
+        target = COACHING_TARGET_MS if label.startswith("coaching") else TARGET_MS
         rows.append(
             (
                 f"reports {label} (ms)",
                 "",
                 f"{ms:.0f}",
                 f"{result['queries']:g} queries",
-                verdict(ms < TARGET_MS, f"< {TARGET_MS} ms"),
+                verdict(ms < target, f"< {target} ms"),
             )
         )
     return rows
