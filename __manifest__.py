@@ -18,6 +18,7 @@
         "data/mail_template_data.xml",
         "data/crm_sop_template_data.xml",
         "data/crm_sop_reminder_data.xml",
+        "data/crm_sop_task_fact_data.xml",
         "data/crm_lead_prediction_data.xml",
         "views/crm_sop_template_views.xml",
         "views/crm_sop_stage_views.xml",

@@ -62,25 +62,14 @@ class CrmSopScriptFact(models.Model):
     mail_template_id = fields.Many2one(
         "mail.template", string="Script", readonly=True, ondelete="cascade"
     )
-    user_id = fields.Many2one(
-        "res.users", string="Salesperson", readonly=True, ondelete="set null"
-    )
-    team_id = fields.Many2one(
-        "crm.team", string="Sales Team", readonly=True, ondelete="set null"
-    )
-    company_id = fields.Many2one("res.company", readonly=True, ondelete="cascade")
-    template_id = fields.Many2one(
-        "crm.sop.template", string="Playbook", readonly=True, ondelete="set null"
-    )
-    sop_stage_id = fields.Many2one(
-        "crm.sop.stage",
-        string="SOP Stage When First Sent",
-        readonly=True,
-        ondelete="set null",
-    )
-    crm_stage_id = fields.Many2one(
-        "crm.stage", string="Stage When First Sent", readonly=True, ondelete="set null"
-    )
+    # copies of the deal's and its first send's values, made anew from them,
+    # without foreign keys (see crm.sop.task.fact)
+    user_id = fields.Integer(string="Salesperson", readonly=True)
+    team_id = fields.Integer(string="Sales Team", readonly=True)
+    company_id = fields.Integer(readonly=True)
+    template_id = fields.Integer(string="Playbook", readonly=True)
+    sop_stage_id = fields.Integer(string="SOP Stage When First Sent", readonly=True)
+    crm_stage_id = fields.Integer(string="Stage When First Sent", readonly=True)
     date_first_sent = fields.Datetime(string="First Sent On", readonly=True)
     date_closed = fields.Datetime(string="Closed On", readonly=True)
     lead_create_date = fields.Datetime(string="Opportunity Created On", readonly=True)

@@ -258,4 +258,6 @@ class CrmSopStage(models.Model):
             keep.action_archive()
         res = super(CrmSopStage, self - keep).unlink()
         self.env["crm.sop.task.template"]._sop_clear_caches()
+        # the review facts copy the SOP stage of each task
+        self.env["crm.sop.task.fact"]._sop_mark_all()
         return res

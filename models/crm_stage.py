@@ -25,7 +25,7 @@ class CrmStage(models.Model):
             self.env["crm.sop.history.count"]._sop_rebuild()
         if "sequence" in vals or "is_won" in vals:
             # which stages come after which, and which deals are won: every
-            # deal's task facts are made anew (once per transaction)
+            # deal's review facts are made anew (by a job, soon after)
             self.env["crm.sop.task.fact"]._sop_mark_all()
         return res
 

@@ -9,4 +9,6 @@ class CrmTeam(models.Model):
         # the team's deals now have none: their history counts go with them
         # (ondelete) and are counted anew where they now belong
         self.env["crm.sop.history.count"]._sop_rebuild()
+        # the review facts copy the team of each deal
+        self.env["crm.sop.task.fact"]._sop_mark_all()
         return res

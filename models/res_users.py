@@ -10,6 +10,12 @@ class ResUsers(models.Model):
         "deals whose Sales SOP needs me.",
     )
 
+    def unlink(self):
+        res = super().unlink()
+        # the review facts copy the salesperson of each deal
+        self.env["crm.sop.task.fact"]._sop_mark_all()
+        return res
+
     @property
     def SELF_READABLE_FIELDS(self):
         return super().SELF_READABLE_FIELDS + ["sop_reminder_opt_out"]

@@ -25,6 +25,8 @@ class TestSopTaskFact(TestSopCommon):
         self.env.flush_all()
         if commit:
             self.env.cr.flush()
+            # the job a change of the pipeline triggers (soon after)
+            self.Fact._cron_sop_rebuild()
         self.env.cr.execute(
             "SELECT task_id, lead_id, task_template_id, sop_stage_id, template_id,"
             " user_id, team_id, company_id, date_closed, lead_create_date,"
@@ -146,6 +148,38 @@ class TestSopTaskFact(TestSopCommon):
         self.assertKept("a won stage is no longer won")
         team.unlink()
         self.assertKept("team deleted")
+
+    def test_a_pipeline_change_has_the_job_make_every_deals_facts_anew(self):
+        """Stages reordered: not in the transaction (seconds over a large
+        history), by the job it triggers."""
+        self.assertKept("history created")
+        cron = self.env.ref("crm_sales_sop.ir_cron_sop_facts_rebuild")
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
+        self.stage_team1_won.sequence, self.stage_team1_1.sequence = (
+            self.stage_team1_1.sequence,
+            self.stage_team1_won.sequence,
+        )
+        self.env.flush_all()
+        self.env.cr.flush()
+        self.assertTrue(
+            self.env["ir.config_parameter"].get_param(
+                "crm_sales_sop.review_facts_stale"
+            )
+        )
+        self.assertGreater(
+            self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]),
+            len(triggers),
+        )
+        self.assertNotEqual(
+            self.stored(commit=False), self.decided(), "not yet made anew"
+        )
+        cron.method_direct_trigger()
+        self.assertFalse(
+            self.env["ir.config_parameter"].get_param(
+                "crm_sales_sop.review_facts_stale"
+            )
+        )
+        self.assertEqual(self.stored(commit=False), self.decided())
 
     def test_a_change_the_product_does_not_see_is_found(self):
         """The comparison can fail: a task done in SQL, behind the
