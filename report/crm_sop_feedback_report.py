@@ -125,7 +125,9 @@ class CrmSopFeedbackReport(models.Model):
             )
         return super()._read_group_select(aggregate_spec, query)
 
-    def _sop_query(self):
+    def _with(self):
+        """The task analysis' rows (its lift), the tasks and set-aside
+        counts, the reasons, the suggestions, and their keys."""
         return SQL(
             """
             WITH task_report AS (
@@ -178,6 +180,14 @@ class CrmSopFeedbackReport(models.Model):
                  UNION
                 SELECT task_key, sop_stage_id, company_key FROM suggestions
             )
+            """,
+            # the task analysis' own rows: the lift cannot drift from it
+            task_report=self.env["crm.sop.task.report"]._sop_query(),
+        )
+
+    def _select(self):
+        return SQL(
+            """
             SELECT %(id)s AS id,
                    CASE WHEN k.task_key > 0 THEN 'task' ELSE 'stage' END AS scope,
                    NULLIF(k.task_key, 0) AS task_template_id,
@@ -199,6 +209,13 @@ class CrmSopFeedbackReport(models.Model):
                    100.0 * lf.won_done_count / NULLIF(lf.done_count, 0)
                    - 100.0 * lf.won_not_done_count / NULLIF(lf.not_done_count, 0)
                        AS lift
+            """,
+            id=SQL(FEEDBACK_ID_SQL),
+        )
+
+    def _from(self):
+        return SQL(
+            """
               FROM k
               JOIN crm_sop_stage ss ON ss.id = k.sop_stage_id
          LEFT JOIN tasks t
@@ -210,11 +227,11 @@ class CrmSopFeedbackReport(models.Model):
                AND s.company_key = k.company_key
          LEFT JOIN lift lf
                 ON lf.task_key = k.task_key AND lf.company_key = k.company_key
-            """,
-            # the task analysis' own rows: the lift cannot drift from it
-            task_report=self.env["crm.sop.task.report"]._sop_query(),
-            id=SQL(FEEDBACK_ID_SQL),
+            """
         )
+
+    def _sop_query(self):
+        return SQL("%s %s %s", self._with(), self._select(), self._from())
 
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)

@@ -115,31 +115,47 @@ class CrmSopPlaybookReport(models.Model):
             sign=SQL("-" if fname == "ci_low" else "+"),
         )
 
+    def _select(self):
+        return SQL(
+            """SELECT l.id, l.id AS lead_id, l.sop_template_id AS template_id,
+                      l.user_id, l.team_id, l.company_id, l.date_closed,
+                      l.create_date AS lead_create_date,
+                      %(won)s AS won,
+                      1 AS deal_count,
+                      CASE WHEN %(won)s THEN 1 ELSE 0 END AS won_count,
+                      CASE WHEN %(won)s THEN 100.0 ELSE 0.0 END AS won_rate,
+                      NULL::double precision AS ci_low,
+                      NULL::double precision AS ci_high,
+                      CASE WHEN %(won)s THEN
+                          EXTRACT(EPOCH FROM l.date_closed - l.create_date) / 86400.0
+                      END AS cycle_days""",
+            won=SQL(SOP_WON_SQL),
+        )
+
+    def _from(self):
+        return SQL(
+            """FROM crm_lead l
+          LEFT JOIN crm_stage s ON s.id = l.stage_id"""
+        )
+
+    def _where(self):
+        # the closed opportunities run on a playbook
+        return SQL(
+            """WHERE l.type = 'opportunity' AND l.sop_template_id IS NOT NULL
+                 AND (%(won)s OR %(lost)s)""",
+            won=SQL(SOP_WON_SQL),
+            lost=SQL(SOP_LOST_SQL),
+        )
+
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)
         self.env.cr.execute(
             SQL(
-                """CREATE OR REPLACE VIEW %(table)s AS (
-                    SELECT l.id, l.id AS lead_id, l.sop_template_id AS template_id,
-                           l.user_id, l.team_id, l.company_id, l.date_closed,
-                           l.create_date AS lead_create_date,
-                           %(won)s AS won,
-                           1 AS deal_count,
-                           CASE WHEN %(won)s THEN 1 ELSE 0 END AS won_count,
-                           CASE WHEN %(won)s THEN 100.0 ELSE 0.0 END AS won_rate,
-                           NULL::double precision AS ci_low,
-                           NULL::double precision AS ci_high,
-                           CASE WHEN %(won)s THEN
-                               EXTRACT(EPOCH FROM l.date_closed - l.create_date) / 86400.0
-                           END AS cycle_days
-                      FROM crm_lead l
-                 LEFT JOIN crm_stage s ON s.id = l.stage_id
-                     WHERE l.type = 'opportunity' AND l.sop_template_id IS NOT NULL
-                       AND (%(won)s OR %(lost)s)
-                )""",
-                table=SQL.identifier(self._table),
-                won=SQL(SOP_WON_SQL),
-                lost=SQL(SOP_LOST_SQL),
+                "CREATE OR REPLACE VIEW %s AS (%s %s %s)",
+                SQL.identifier(self._table),
+                self._select(),
+                self._from(),
+                self._where(),
             )
         )
 

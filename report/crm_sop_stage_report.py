@@ -71,18 +71,9 @@ class CrmSopStageReport(models.Model):
         "not subtracted.",
     )
 
-    def _table_query_sql(self):
-        d1 = SQL("(g.date_start AT TIME ZONE 'UTC')::date")
-        d2 = SQL(
-            "(COALESCE(g.date_end, g.date_closed, now() AT TIME ZONE 'UTC') "
-            "AT TIME ZONE 'UTC')::date"
-        )
-        weekdays = SQL(
-            WEEKDAYS_SQL,
-            d1=d1,
-            d2=d2,
-            dow=SQL("EXTRACT(ISODOW FROM %s)::int", d1),
-        )
+    def _with(self):
+        """Each stint in a SOP stage (crm.sop.stage.log) with the next one's
+        order, the deal's outcome, and whether it advanced."""
         return SQL(
             """WITH stint AS (
                    SELECT g.*, ss.template_id, ss.sequence AS seq,
@@ -103,8 +94,25 @@ class CrmSopStageReport(models.Model):
                           (o.date_end IS NOT NULL AND NOT o.lost
                            AND (o.next_seq IS NULL OR o.next_seq > o.seq)) AS advanced
                      FROM outcome o
-               )
-               SELECT g.id, g.lead_id, g.sop_stage_id, g.template_id,
+               )""",
+            won=SQL(SOP_WON_SQL),
+            lost=SQL(SOP_LOST_SQL),
+        )
+
+    def _select(self):
+        d1 = SQL("(g.date_start AT TIME ZONE 'UTC')::date")
+        d2 = SQL(
+            "(COALESCE(g.date_end, g.date_closed, now() AT TIME ZONE 'UTC') "
+            "AT TIME ZONE 'UTC')::date"
+        )
+        weekdays = SQL(
+            WEEKDAYS_SQL,
+            d1=d1,
+            d2=d2,
+            dow=SQL("EXTRACT(ISODOW FROM %s)::int", d1),
+        )
+        return SQL(
+            """SELECT g.id, g.lead_id, g.sop_stage_id, g.template_id,
                       g.team_id, g.user_id, g.company_id,
                       g.date_start, g.date_end,
                       1 AS entered_count,
@@ -113,12 +121,15 @@ class CrmSopStageReport(models.Model):
                       CASE WHEN g.lost THEN 1 ELSE 0 END AS lost_count,
                       CASE WHEN g.advanced THEN 100.0 ELSE 0.0 END AS advance_rate,
                       CASE WHEN g.won THEN 100.0 ELSE 0.0 END AS won_rate,
-                      GREATEST(%(weekdays)s, 0) AS stage_days
-                 FROM judged g""",
+                      GREATEST(%(weekdays)s, 0) AS stage_days""",
             weekdays=weekdays,
-            won=SQL(SOP_WON_SQL),
-            lost=SQL(SOP_LOST_SQL),
         )
+
+    def _from(self):
+        return SQL("FROM judged g")
+
+    def _table_query_sql(self):
+        return SQL("%s %s %s", self._with(), self._select(), self._from())
 
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)
