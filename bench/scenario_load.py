@@ -8,15 +8,18 @@ opportunities. For each database in turn an Odoo server is started with
 through JSON-RPC as the web client sends it (``tests/load_day.py``:
 pipeline, open a deal with its panel, its closing prediction (the
 panel's own call), fill in, mark done, move a stage,
-create a deal, the board) for ``--load-seconds``, all at once (one thread
-each). Reported per operation: p50 / p95 / max latency on each side, the p95
-ratio, and every server error (a refusal is an answer, not an error).
+create a deal, close a deal (won or lost in turn), the board) for
+``--load-seconds``, all at once (one thread each). Reported per operation:
+p50 / p95 / max latency on each side, the p95 ratio, every server error (a
+refusal is an answer, not an error), and the serialization conflicts Odoo
+retried, per operation and per table where they were met.
 
 With the addon, the reminder job is due twice during the run (the reps work
 around the clock in UTC): after the run, each prompt has exactly one ledger
 row and one message, and every open deal has exactly its playbook's tasks
-and a summary that agrees with them (``integrity_problems``, SQL and the
-engine's own rule).
+and a summary that agrees with them, and the history counts equal a recount
+of the closed deals (``integrity_problems``, SQL and the engine's own
+rule).
 """
 
 import importlib.util
