@@ -51,7 +51,7 @@ class CrmSopHistoryCount(models.Model):
     team_id = fields.Many2one("crm.team", readonly=True, ondelete="cascade")
     # the salesperson's id, without a foreign key: a user deleted (their
     # deals then have none) leaves their part in the team's sums
-    user_key = fields.Integer(readonly=True)
+    user_key = fields.Integer("Salesperson", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True, ondelete="cascade")
     task_template_id = fields.Many2one(
         "crm.sop.task.template", readonly=True, ondelete="cascade"
