@@ -8,15 +8,18 @@ opportunities. For each database in turn an Odoo server is started with
 through JSON-RPC as the web client sends it (``tests/load_day.py``:
 pipeline, open a deal with its panel, its closing prediction (the
 panel's own call), fill in, mark done, move a stage,
-create a deal, the board) for ``--load-seconds``, all at once (one thread
-each). Reported per operation: p50 / p95 / max latency on each side, the p95
-ratio, and every server error (a refusal is an answer, not an error).
+create a deal, close a deal (won or lost in turn), the board) for
+``--load-seconds``, all at once (one thread each). Reported per operation:
+p50 / p95 / max latency on each side, the p95 ratio, every server error (a
+refusal is an answer, not an error), and the serialization conflicts Odoo
+retried, per operation and per table where they were met.
 
 With the addon, the reminder job is due twice during the run (the reps work
 around the clock in UTC): after the run, each prompt has exactly one ledger
 row and one message, and every open deal has exactly its playbook's tasks
-and a summary that agrees with them (``integrity_problems``, SQL and the
-engine's own rule).
+and a summary that agrees with them, and the history counts equal a recount
+of the closed deals (``integrity_problems``, SQL and the engine's own
+rule).
 """
 
 import importlib.util
@@ -43,10 +46,25 @@ SIDES = {"core": "crm", "sop": "crm_sales_sop"}
 # operations that are the same in both loops; the others have core's
 # nearest as their baseline (mark done: an activity; board: the pipeline
 # analysis by salesperson)
-SAME = ("pipeline", "open deal", "fill in", "move stage", "create deal")
-LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
-# what Odoo retries itself (service.model.retrying): logged, never answered
+SAME = ("pipeline", "open deal", "fill in", "move stage", "create deal", "close deal")
+LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (\d+) (\w+) ")
+# what Odoo retries itself (service.model.retrying), in an ERROR record when
+# the tries are exhausted (then answered as an error too)
 RETRIED = ("could not serialize access", "deadlock detected", "lock not available")
+# each retry, logged at INFO by odoo.service.model (a serialization failure,
+# a deadlock, a lock not available), before the request's own line
+RETRY_LINE = re.compile(
+    r" odoo\.service\.model: \w+, (\d+ tries left|maximum number of tries)"
+)
+# the statement that met the conflict (sql_db logs it at ERROR, "bad
+# query"): the table it writes or locks
+CONFLICT_TABLE = re.compile(
+    r"bad query: .*?\b(?:UPDATE|INSERT INTO|DELETE FROM|FROM)\s+\"?(\w+)", re.S
+)
+# the request's line (werkzeug), the operation named in its URL by the rep's
+# loop: a worker serves one request at a time, so a retry belongs to the
+# next request its process logs
+REQUEST_LINE = re.compile(r" werkzeug: .*\"POST [^ ?\"]*\?op=([\w()]+) ")
 
 _spec = importlib.util.spec_from_file_location(
     "load_day", Path(__file__).resolve().parent.parent / "tests" / "load_day.py"
@@ -220,22 +238,35 @@ def server(db, args):
         "--limit-time-real=600",
         "--limit-time-cpu=300",
         "--log-level=warn",
+        # the retries and the requests' lines, to count retries per operation
+        "--log-handler=odoo.service.model:INFO",
+        "--log-handler=werkzeug:INFO",
     ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    errors = []
+    errors, retried, pending = [], {}, {}
 
     def read_log():
-        """The server's ERROR records, each with its continuation lines."""
+        """The server's ERROR records, each with its continuation lines, and
+        the retries per operation ({operation: count})."""
         record = None
         for line in process.stderr:
-            if LOG_RECORD.match(line):
+            match = LOG_RECORD.match(line)
+            if match:
                 if record and " ERROR " in record[0]:
                     errors.append("".join(record))
                 record = [line]
+                pid = match.group(1)
+                if RETRY_LINE.search(line):
+                    pending[pid] = pending.get(pid, 0) + 1
+                elif pending.get(pid) and (request := REQUEST_LINE.search(line)):
+                    operation = request.group(1).replace("_", " ")
+                    retried[operation] = retried.get(operation, 0) + pending.pop(pid)
             elif record is not None:
                 record.append(line)
         if record and " ERROR " in record[0]:
             errors.append("".join(record))
+        if any(pending.values()):
+            retried["(no request line)"] = sum(pending.values())
 
     reader = threading.Thread(target=read_log, daemon=True)
     reader.start()
@@ -248,7 +279,7 @@ def server(db, args):
             time.sleep(0.2)
         else:
             sys.exit("error: the Odoo server did not start")
-        yield url, errors
+        yield url, errors, retried
     finally:
         process.terminate()
         process.wait(60)
@@ -259,7 +290,7 @@ def run_side(side, args):
     db = db_name(args, side)
     data = prepare(db, side, args)
     samples, lock = [], threading.Lock()
-    with server(db, args) as (url, server_errors):
+    with server(db, args) as (url, server_errors, retried):
         days = [
             load_day.RepDay(
                 url,
@@ -304,9 +335,13 @@ def run_side(side, args):
         "errors": sorted({s[2] for s in samples if s[2] not in ("ok", "refused")}),
         "error_count": sum(1 for s in samples if s[2] not in ("ok", "refused")),
         "refused": sum(1 for s in samples if s[2] == "refused"),
-        "retried_conflicts": sum(
-            1 for e in server_errors if any(r in e for r in RETRIED)
-        ),
+        # every retry of the server (Odoo's own, then succeeded or not), per
+        # operation; the exhausted ones are also among the errors answered
+        "retried_conflicts": sum(retried.values()),
+        "retried_by_operation": dict(sorted(retried.items())),
+        "errors_by_operation": errors_by_operation(samples),
+        # where the conflicts were met: the table of each statement refused
+        "conflicts_by_table": conflicts_by_table(server_errors),
         "server_errors": [
             e[:600] for e in server_errors if not any(r in e for r in RETRIED)
         ][:20],
@@ -354,6 +389,26 @@ def wait_for_reminders(db, timeout=180):
                 return
             time.sleep(1)
     log("  warning: the reminder job did not finish in time")
+
+
+def conflicts_by_table(server_errors):
+    tables = {}
+    for error in server_errors:
+        # the statements refused; not the request's own record when the
+        # tries ran out (the same conflict, answered as an error)
+        match = CONFLICT_TABLE.search(error)
+        if match and any(r in error for r in RETRIED):
+            tables[match.group(1)] = tables.get(match.group(1), 0) + 1
+    return dict(sorted(tables.items()))
+
+
+def errors_by_operation(samples):
+    errors = {}
+    for operation, _seconds, outcome in samples:
+        if outcome not in ("ok", "refused"):
+            errors.setdefault(operation, {}).setdefault(outcome, 0)
+            errors[operation][outcome] += 1
+    return errors
 
 
 def summarize(samples):
@@ -437,6 +492,10 @@ def run(registry, args):
     }
 
 
+def per_operation(counts):
+    return ", ".join(f"{op} {n}" for op, n in counts.items()) or "none"
+
+
 def report_rows(result):
     rows = []
     for index, round_ in enumerate(result["rounds"], 1):
@@ -483,6 +542,24 @@ def report_rows(result):
                     and not (core["server_errors"] or sop["server_errors"]),
                     "0 errors",
                 ),
+            )
+        )
+        rows.append(
+            (
+                f"{tag} retried conflicts per operation",
+                per_operation(core["retried_by_operation"]),
+                per_operation(sop["retried_by_operation"]),
+                "",
+                "",
+            )
+        )
+        rows.append(
+            (
+                f"{tag} conflicts per table (statements refused)",
+                per_operation(core["conflicts_by_table"]),
+                per_operation(sop["conflicts_by_table"]),
+                "",
+                "",
             )
         )
         broken = {k: v for k, v in sop["integrity"].items() if v}

@@ -33,13 +33,25 @@ class CrmSopHistoryCount(models.Model):
     the tasks of closed deals change (``_sop_add_leads`` /
     ``_sop_add_tasks`` with -1 before the change and +1 after), made anew
     when the playbook's structure changes (``_sop_rebuild``). Written by
-    the engine only, in SQL."""
+    the engine only, in SQL.
+
+    A (team, company, task template) has one row per salesperson of the
+    deals counted (``user_key``, the deal's as it is when counted), and what
+    reads them sums them: two reps closing deals of one team at once then
+    update rows of their own, where one row per team made the second wait
+    for the first and fail to serialize (Odoo retried it). A row alone means
+    nothing (a deal reassigned while closed leaves +1 on one rep's row and
+    -1 on another's when it reopens); their sums per team are the
+    history."""
 
     _name = "crm.sop.history.count"
     _description = "Sales SOP History Counts"
     _log_access = False
 
     team_id = fields.Many2one("crm.team", readonly=True, ondelete="cascade")
+    # the salesperson's id, without a foreign key: a user deleted (their
+    # deals then have none) leaves their part in the team's sums
+    user_key = fields.Integer("Salesperson", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True, ondelete="cascade")
     task_template_id = fields.Many2one(
         "crm.sop.task.template", readonly=True, ondelete="cascade"
@@ -50,10 +62,14 @@ class CrmSopHistoryCount(models.Model):
     lost_without = fields.Integer(readonly=True)
 
     def init(self):
-        # one row per (team, company, task template), an empty one included
+        # one row per (team, company, task template, salesperson), an empty
+        # one included; the key of one row per team goes (its rows stay
+        # valid: their salesperson is empty)
         self.env.cr.execute(
-            """CREATE UNIQUE INDEX IF NOT EXISTS crm_sop_history_count_key
-                   ON crm_sop_history_count (team_id, company_id, task_template_id)
+            """DROP INDEX IF EXISTS crm_sop_history_count_key;
+               CREATE UNIQUE INDEX IF NOT EXISTS crm_sop_history_count_user_key
+                   ON crm_sop_history_count
+                      (team_id, company_id, task_template_id, user_key)
                    NULLS NOT DISTINCT"""
         )
 
@@ -63,13 +79,13 @@ class CrmSopHistoryCount(models.Model):
 
     @api.model
     def _sop_rows_sql(self, leads=None, tasks=None):
-        """SELECT (team, company, task template, won_with, lost_with,
-        won_without, lost_without) of what the closed opportunities count:
+        """SELECT (team, company, task template, salesperson, won_with,
+        lost_with, won_without, lost_without) of what the closed opportunities count:
         of the leads ``leads`` (SQL condition on ``l``; their totals and
         tasks), or of the tasks ``tasks`` alone (SQL condition on ``t``)."""
         won, lost = SQL(SOP_WON_SQL), SQL(SOP_LOST_SQL)
         task_rows = SQL(
-            """SELECT l.team_id, l.company_id, t.task_template_id,
+            """SELECT l.team_id, l.company_id, t.task_template_id, l.user_id,
                       (t.state = 'done' AND %(won)s)::int,
                       (t.state = 'done' AND %(lost)s)::int,
                       (t.state = 'todo' AND %(won)s)::int,
@@ -86,7 +102,7 @@ class CrmSopHistoryCount(models.Model):
         if tasks is not None:
             return task_rows
         return SQL(
-            """SELECT l.team_id, l.company_id, NULL::integer,
+            """SELECT l.team_id, l.company_id, NULL::integer, l.user_id,
                       (%(won)s)::int, (%(lost)s)::int, 0, 0
                  FROM crm_lead l
             LEFT JOIN crm_stage s ON s.id = l.stage_id
@@ -105,7 +121,8 @@ class CrmSopHistoryCount(models.Model):
         counted, and flushing would compute pending fields, e.g. lead
         scoring's probability, before core's own write)."""
         if leads:
-            self.env["crm.lead"].flush_model(SOP_HISTORY_LEAD_FIELDS)
+            # and the salesperson: which of the team's rows it goes to
+            self.env["crm.lead"].flush_model((*SOP_HISTORY_LEAD_FIELDS, "user_id"))
         self.env["crm.stage"].flush_model(["is_won"])
         self.env["crm.sop.task"].flush_model(SOP_HISTORY_TASK_FIELDS)
 
@@ -117,14 +134,15 @@ class CrmSopHistoryCount(models.Model):
         self.env.cr.execute(
             SQL(
                 """INSERT INTO crm_sop_history_count AS c
-                          (team_id, company_id, task_template_id, won_with,
-                           lost_with, won_without, lost_without)
-                   SELECT r.team, r.company, r.template,
+                          (team_id, company_id, task_template_id, user_key,
+                           won_with, lost_with, won_without, lost_without)
+                   SELECT r.team, r.company, r.template, r.salesperson,
                           %(sign)s * sum(r.ww), %(sign)s * sum(r.lw),
                           %(sign)s * sum(r.wo), %(sign)s * sum(r.lo)
-                     FROM (%(rows)s) AS r (team, company, template, ww, lw, wo, lo)
-                 GROUP BY r.team, r.company, r.template
-              ON CONFLICT (team_id, company_id, task_template_id) DO UPDATE
+                     FROM (%(rows)s)
+                          AS r (team, company, template, salesperson, ww, lw, wo, lo)
+                 GROUP BY r.team, r.company, r.template, r.salesperson
+              ON CONFLICT (team_id, company_id, task_template_id, user_key) DO UPDATE
                       SET won_with = c.won_with + EXCLUDED.won_with,
                           lost_with = c.lost_with + EXCLUDED.lost_with,
                           won_without = c.won_without + EXCLUDED.won_without,

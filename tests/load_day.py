@@ -21,6 +21,7 @@ OPERATIONS = (
     "mark done",
     "move stage",
     "create deal",
+    "close deal",
     "board",
 )
 # what core crm has no counterpart of (the SOP panel's closing prediction,
@@ -92,6 +93,9 @@ class RepDay:
 
     def __init__(self, url, db, login, password, sop, deals, stages, team_id):
         self.url, self.sop = url, sop
+        # what the loop is running, named in each request's URL (?op=):
+        # the server's log then tells which operation a retry belongs to
+        self.operation = None
         self.deals, self.stages, self.team_id = deals, stages, team_id
         self.session = requests.Session()
         result = self._post(
@@ -101,6 +105,13 @@ class RepDay:
         self.uid = result["uid"]
         self.random = random.Random(self.uid)
         self.manual = {}
+        # the deals this rep created, closed oldest first (one created and
+        # one closed each loop: it never runs out)
+        self.created = []
+        self.closed = 0
+        self.lost_reason = self.call(
+            "crm.lost.reason", "search", [[]], {"limit": 1, "order": "id"}
+        )[0]
         if sop:
             tasks = self.call(
                 "crm.sop.task",
@@ -121,8 +132,9 @@ class RepDay:
             self.pending = dict(zip(deals, self._schedule(deals), strict=True))
 
     def _post(self, path, params):
+        query = f"?op={self.operation.replace(' ', '_')}" if self.operation else ""
         response = self.session.post(
-            self.url + path,
+            self.url + path + query,
             json={"jsonrpc": "2.0", "method": "call", "params": params},
             timeout=300,
         )
@@ -138,6 +150,18 @@ class RepDay:
         return self._post(
             f"/web/dataset/call_kw/{model}/{method}",
             {"model": model, "method": method, "args": args, "kwargs": kwargs or {}},
+        )
+
+    def button(self, model, method, ids, context=None):
+        """A button of type object, as the web client calls it."""
+        return self._post(
+            f"/web/dataset/call_button/{model}/{method}",
+            {
+                "model": model,
+                "method": method,
+                "args": [ids],
+                "kwargs": {"context": context or {}},
+            },
         )
 
     # the day's operations ------------------------------------------------
@@ -225,7 +249,7 @@ class RepDay:
         )
 
     def create_deal(self, deal):
-        self.call(
+        created = self.call(
             "crm.lead",
             "web_save",
             [
@@ -240,6 +264,36 @@ class RepDay:
             ],
             {"specification": {}},
         )
+        self.created.append(created[0]["id"])
+
+    def close_deal(self, deal):
+        """Close the oldest deal this rep created, won and lost in turn, as
+        the web client's buttons do: Won calls ``action_set_won_rainbowman``;
+        Lost opens the ``crm.lead.lost`` dialog, saves it and applies it.
+        Every close of the team meets its history counts (the addon)."""
+        if not self.created:
+            raise RpcError("no deal of its own to close", "its creates failed")
+        lead = self.created.pop(0)
+        self.closed += 1
+        context = {"active_model": "crm.lead", "active_id": lead}
+        if self.closed % 2:
+            self.button("crm.lead", "action_set_won_rainbowman", [lead], context)
+            return
+        context |= {"active_ids": [lead], "default_lead_ids": [lead]}
+        wizard = self.call(
+            "crm.lead.lost",
+            "web_save",
+            [
+                [],
+                {
+                    "lead_ids": [[6, 0, [lead]]],
+                    "lost_reason_id": self.lost_reason,
+                    "lost_feedback": "<p>Bought elsewhere</p>",
+                },
+            ],
+            {"specification": {}, "context": context},
+        )[0]["id"]
+        self.button("crm.lead.lost", "action_lost_reason_apply", [wizard], context)
 
     def board(self, deal):
         if self.sop:
@@ -265,6 +319,7 @@ class RepDay:
             if operation in SOP_ONLY and not self.sop:
                 continue
             method = getattr(self, operation.replace(" ", "_"))
+            self.operation = operation
             started = time.perf_counter()
             outcome, after = "ok", None
             try:
@@ -274,12 +329,14 @@ class RepDay:
             except requests.RequestException as error:
                 outcome = type(error).__name__
             samples.append((operation, time.perf_counter() - started, outcome))
+            self.operation = f"{operation} (undo)"
             if callable(after):
                 try:
                     after()
                 except RpcError as error:
                     if not error.refusal:
                         samples.append((f"{operation} (undo)", 0.0, error.name))
+        self.operation = None
         return samples
 
 
@@ -347,11 +404,56 @@ CHECKS = {
            AND EXISTS (SELECT 1 FROM crm_sop_task t
                         WHERE t.lead_id = d.id AND t.active AND t.state = 'todo'
                           AND t.stage_id = d.sop_stage_id)""",
+    # the history counts (crm_sop_history_count, summed per key) equal a
+    # recount of every closed opportunity and its tasks, written here apart
+    # from the engine's own rows so that both cannot share a mistake
+    "history counts differ from a recount": """
+        WITH closed AS (
+            SELECT l.id, l.team_id, l.company_id,
+                   l.active AND COALESCE(s.is_won, FALSE) AS won,
+                   NOT l.active AND COALESCE(l.probability, 0) = 0 AS lost
+              FROM crm_lead l LEFT JOIN crm_stage s ON s.id = l.stage_id
+             WHERE l.type = 'opportunity'),
+        recount AS (
+            SELECT team_id, company_id, NULL::integer AS template,
+                   count(*) FILTER (WHERE won) AS ww,
+                   count(*) FILTER (WHERE lost) AS lw, 0 AS wo, 0 AS lo
+              FROM closed WHERE won OR lost
+          GROUP BY team_id, company_id
+         UNION ALL
+            SELECT c.team_id, c.company_id, t.task_template_id,
+                   count(*) FILTER (WHERE t.state = 'done' AND c.won),
+                   count(*) FILTER (WHERE t.state = 'done' AND c.lost),
+                   count(*) FILTER (WHERE t.state = 'todo' AND c.won),
+                   count(*) FILTER (WHERE t.state = 'todo' AND c.lost)
+              FROM closed c JOIN crm_sop_task t ON t.lead_id = c.id AND t.active
+             WHERE c.won OR c.lost
+          GROUP BY c.team_id, c.company_id, t.task_template_id),
+        stored AS (
+            SELECT team_id, company_id, task_template_id AS template,
+                   sum(won_with) AS ww, sum(lost_with) AS lw,
+                   sum(won_without) AS wo, sum(lost_without) AS lo
+              FROM crm_sop_history_count
+          GROUP BY team_id, company_id, task_template_id)
+        SELECT COALESCE(r.team_id, s.team_id),
+               (COALESCE(r.company_id, s.company_id),
+                COALESCE(r.template, s.template),
+                ARRAY[r.ww, r.lw, r.wo, r.lo], ARRAY[s.ww, s.lw, s.wo, s.lo])
+          FROM recount r FULL JOIN stored s
+            ON COALESCE(s.team_id, 0) = COALESCE(r.team_id, 0)
+           AND COALESCE(s.company_id, 0) = COALESCE(r.company_id, 0)
+           AND COALESCE(s.template, 0) = COALESCE(r.template, 0)
+         WHERE ARRAY[COALESCE(r.ww, 0), COALESCE(r.lw, 0), COALESCE(r.wo, 0),
+                     COALESCE(r.lo, 0)]
+               != ARRAY[COALESCE(s.ww, 0), COALESCE(s.lw, 0), COALESCE(s.wo, 0),
+                        COALESCE(s.lo, 0)]""",
 }
 
 
 def integrity_problems(cr, engine=None):
-    """{check: [(lead id, detail)]} of what is wrong, {} when all holds.
+    """{check: [(lead id, detail)]} of what is wrong, {} when all holds
+    (the history counts': (team id, (company, task template, recounted,
+    stored))).
     ``cr``: a cursor (Odoo's or psycopg2's) on the database. ``engine``:
     ``env['crm.sop.engine']`` to also recompute every open deal's summary
     from its tasks with the engine's own rule, which must equal the stored

@@ -20,13 +20,15 @@ class TestSopHistoryCount(TestSopCommon):
         cls.History = cls.env["crm.sop.history.count"]
 
     def stored(self):
+        """The counts, their salespersons' rows summed (as read)."""
         self.env.flush_all()
         self.env.cr.execute(
-            """SELECT team_id, company_id, task_template_id, won_with, lost_with,
-                      won_without, lost_without
+            """SELECT team_id, company_id, task_template_id, sum(won_with),
+                      sum(lost_with), sum(won_without), sum(lost_without)
                  FROM crm_sop_history_count
-                WHERE won_with != 0 OR lost_with != 0 OR won_without != 0
-                   OR lost_without != 0"""
+             GROUP BY team_id, company_id, task_template_id
+               HAVING sum(won_with) != 0 OR sum(lost_with) != 0
+                      OR sum(won_without) != 0 OR sum(lost_without) != 0"""
         )
         return sorted(self.env.cr.fetchall(), key=str)
 
@@ -36,7 +38,8 @@ class TestSopHistoryCount(TestSopCommon):
         self.env.cr.execute(
             SQL(
                 """SELECT team, company, template, sum(ww), sum(lw), sum(wo), sum(lo)
-                     FROM (%s) AS r (team, company, template, ww, lw, wo, lo)
+                     FROM (%s)
+                          AS r (team, company, template, salesperson, ww, lw, wo, lo)
                  GROUP BY team, company, template
                    HAVING sum(ww) != 0 OR sum(lw) != 0 OR sum(wo) != 0
                           OR sum(lo) != 0""",
@@ -83,6 +86,11 @@ class TestSopHistoryCount(TestSopCommon):
         self.open_lead.write({"stage_id": self.stage_team1_won.id})
         self.assertKept("deal won after being lost")
 
+        # a won deal given to another salesperson, then moved (counted out
+        # of the new one's rows, its count left on the first one's)
+        self.won[1].write({"user_id": self.user_sales_leads.id})
+        self.assertKept("won deal reassigned")
+
         # a won deal moves to another team and company-less
         team = self.env["crm.team"].create({"name": "Other team"})
         self.won[1].write({"team_id": team.id})
@@ -114,6 +122,37 @@ class TestSopHistoryCount(TestSopCommon):
         self.assertKept("a won stage is no longer won")
         team.unlink()
         self.assertKept("team deleted")
+
+    def test_each_salesperson_closes_on_rows_of_their_own(self):
+        """Two reps closing deals of one team update rows of their own: at
+        once, neither waits for the other nor fails to serialize (one row
+        per team did)."""
+
+        def rows():
+            self.env.flush_all()
+            self.env.cr.execute(
+                """SELECT team_id, company_id, task_template_id, user_key,
+                          won_with, lost_with, won_without, lost_without
+                     FROM crm_sop_history_count"""
+            )
+            return {row[:4]: row[4:] for row in self.env.cr.fetchall()}
+
+        leads = self.env["crm.lead"].create(
+            [
+                self._sop_lead_vals(user_id=self.user_sales_salesman.id),
+                self._sop_lead_vals(user_id=self.user_sales_leads.id),
+            ]
+        )
+        for lead, close in zip(
+            leads, ("action_set_won", "action_set_lost"), strict=True
+        ):
+            before = rows()
+            getattr(lead, close)()
+            after = rows()
+            changed = {key for key in after if after[key] != before.get(key)}
+            self.assertTrue(changed, f"{close}: counted")
+            self.assertEqual({key[3] for key in changed}, {lead.user_id.id}, close)
+        self.assertKept("two salespersons' closes")
 
     def test_uplift_reads_the_counts_whatever_the_history(self):
         """The uplift's queries do not grow with the closed deals."""

@@ -91,9 +91,30 @@ class TestSopLoadSmallRun(HttpCase):
             integrity_problems(self.env.cr, self.env["crm.sop.engine"]), {}
         )
         # the reps' deals moved, were filled in, and every rep made one more
-        leads = self.env["crm.lead"].search([("team_id", "=", self.team.id)])
+        # each loop and closed one (won, then lost), counted in the history
+        leads = (
+            self.env["crm.lead"]
+            .with_context(active_test=False)
+            .search([("team_id", "=", self.team.id)])
+        )
         self.assertEqual(len(leads), REPS * (DEALS + LOOPS))
         self.assertTrue(leads.filtered("sop_companions"))
+        won = leads.filtered(lambda lead: lead.stage_id.is_won and lead.active)
+        lost = leads.filtered(lambda lead: not lead.active)
+        self.assertEqual((len(won), len(lost)), (REPS * LOOPS // 2,) * 2)
+        self.assertEqual(
+            lost.lost_reason_id,
+            self.env["crm.lost.reason"].search([], limit=1, order="id"),
+        )
+        self.env.cr.execute(
+            """SELECT won_with, lost_with FROM crm_sop_history_count
+                WHERE team_id = %s AND task_template_id IS NULL""",
+            [self.team.id],
+        )
+        self.assertEqual(
+            [sum(column) for column in zip(*self.env.cr.fetchall(), strict=True)],
+            [len(won), len(lost)],
+        )
 
     def test_core_loop_runs_without_the_sop_calls(self):
         day = self._day(self.reps[0], sop=False)
@@ -105,9 +126,17 @@ class TestSopLoadSmallRun(HttpCase):
 
     def test_integrity_check_finds_what_is_wrong(self):
         """The check can fail: a lost task, a progress that drifted, a next
-        step that is done, each found by its own query and by the engine."""
+        step that is done, each found by its own query and by the engine; a
+        history count that drifted from the closed deals, by its recount."""
         deals = self.deals[self.reps[0]]
-        lost, drifted, done = deals[0], deals[1], deals[2]
+        lost, drifted, done, won = deals[0], deals[1], deals[2], deals[3]
+        won.action_set_won()
+        self.env.flush_all()
+        self.env.cr.execute(
+            """UPDATE crm_sop_history_count SET lost_with = lost_with + 1
+                WHERE team_id = %s AND task_template_id IS NULL""",
+            [self.team.id],
+        )
         task = lost.sop_task_ids[0]
         template_id = task.task_template_id.id
         self.env.cr.execute("DELETE FROM crm_sop_task WHERE id = %s", [task.id])
@@ -126,6 +155,10 @@ class TestSopLoadSmallRun(HttpCase):
         self.assertIn(
             done.id,
             [row[0] for row in problems["next step not an open task of the deal"]],
+        )
+        self.assertEqual(
+            [row[0] for row in problems["history counts differ from a recount"]],
+            [self.team.id],
         )
         self.assertLessEqual(
             {drifted.id, done.id},
