@@ -246,8 +246,19 @@ class CrmSopHistoryCount(models.Model):
         self._sop_add(self._sop_rows_sql(SQL("TRUE")), 1)
 
     # ------------------------------------------------------------
-    # READ (what _sop_history_totals and _sop_history_task_counts serve)
+    # READ: what the uplift (crm.lead.get_sop_uplift) and the coaching
+    # queue (crm.sop.coaching) know of a history, whatever its size
     # ------------------------------------------------------------
+
+    @api.model
+    def _sop_companies_sql(self):
+        """SQL on ``l`` (a deal, or a row of the counts): of the companies
+        the user works in (or of none), as the multi-company rule of
+        crm.lead reads them."""
+        return SQL(
+            "(l.company_id IS NULL OR l.company_id IN %s)",
+            tuple(self.env.companies.ids),
+        )
 
     @api.model
     def _sop_totals(self, history):
@@ -271,7 +282,10 @@ class CrmSopHistoryCount(models.Model):
     @api.model
     def _sop_task_counts(self, history, task_template_ids=None):
         """{(company id, task template id): (won_with, lost_with,
-        won_without, lost_without)} of the history."""
+        won_without, lost_without)} of the history (SQL on ``l``: team_id,
+        company_id), for ``task_template_ids`` (None: every one it had)."""
+        if task_template_ids is not None and not task_template_ids:
+            return {}
         templates = (
             SQL("l.task_template_id = ANY(%s)", list(task_template_ids))
             if task_template_ids is not None

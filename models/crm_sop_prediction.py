@@ -104,7 +104,8 @@ class CrmLead(models.Model):
         company, never another company's, even in a team two companies
         share. A deal without company reads the deals without company (of
         its team): shared as it is, they belong to no company. And only of
-        the companies the user works in (``_sop_history_companies_sql``)."""
+        the companies the user works in (crm.sop.history.count's
+        ``_sop_companies_sql``)."""
         team = (
             SQL("l.team_id = %s", self.team_id.id)
             if self.team_id
@@ -114,37 +115,7 @@ class CrmLead(models.Model):
             "%s AND l.company_id IS NOT DISTINCT FROM %s AND %s",
             team,
             self.company_id.id or None,
-            self._sop_history_companies_sql(),
-        )
-
-    @api.model
-    def _sop_history_companies_sql(self):
-        """SQL on crm_lead ``l``: of the companies the user works in (or of
-        none), as the multi-company rule of crm.lead reads them."""
-        return SQL(
-            "(l.company_id IS NULL OR l.company_id IN %s)",
-            tuple(self.env.companies.ids),
-        )
-
-    @api.model
-    def _sop_history_totals(self, history):
-        """{company id (None: no company): (won, lost)} closed opportunities
-        of the ``history`` (SQL on ``l``: team_id, company_id), per company,
-        whatever the user may read: one read of the history counts
-        (crm.sop.history.count), whatever the number of closed deals."""
-        return self.env["crm.sop.history.count"]._sop_totals(history)
-
-    @api.model
-    def _sop_history_task_counts(self, history, task_template_ids=None):
-        """{(company id, task template id): (won_with, lost_with,
-        won_without, lost_without)} over the closed opportunities of the
-        ``history`` that had the task (active, done or open; set aside is
-        neither), per company, for every task template (``None``: every one
-        the history had): one read of the history counts."""
-        if task_template_ids is not None and not task_template_ids:
-            return {}
-        return self.env["crm.sop.history.count"]._sop_task_counts(
-            history, task_template_ids
+            self.env["crm.sop.history.count"]._sop_companies_sql(),
         )
 
     @api.readonly
@@ -171,7 +142,8 @@ class CrmLead(models.Model):
         # the team's history is aggregated, never shown deal by deal; the rep
         # may read this deal (checked above)
         company = self.company_id.id or None
-        won, lost = self._sop_history_totals(history).get(company, (0, 0))
+        History = self.env["crm.sop.history.count"]
+        won, lost = History._sop_totals(history).get(company, (0, 0))
         enough = won >= UPLIFT_MIN_WON and lost >= UPLIFT_MIN_LOST
         probability = self.probability or 0.0
         result = {
@@ -197,7 +169,7 @@ class CrmLead(models.Model):
         ordered = open_tasks.sorted(
             lambda t: (t != next_task, t.stage_id.sequence, t.task_template_id.sequence)
         )[:UPLIFT_MAX_TASKS]
-        counts = self._sop_history_task_counts(history, ordered.task_template_id.ids)
+        counts = History._sop_task_counts(history, ordered.task_template_id.ids)
         result.update(self._sop_stage_days())
         for task in ordered:
             won_with, lost_with, won_without, lost_without = counts.get(
@@ -257,7 +229,7 @@ class CrmLead(models.Model):
                                AND (g.date_end IS NOT NULL OR l.date_closed IS NOT NULL)))""",
                 lead=self.id,
                 company=self.company_id.id or None,
-                companies=self._sop_history_companies_sql(),
+                companies=self.env["crm.sop.history.count"]._sop_companies_sql(),
                 now=now,
                 stage=stage.id,
                 won=won_sql,

@@ -87,11 +87,9 @@ class CrmSopCoaching(models.AbstractModel):
         floor, {(company, task template): the four counts} of those): the
         team's closed deals of each company, of the companies the user works
         in (a team may serve two companies), from the history counts."""
-        Lead = self.env["crm.lead"]
-        history = SQL(
-            "l.team_id = %s AND %s", team.id, Lead._sop_history_companies_sql()
-        )
-        totals = Lead._sop_history_totals(history)
+        History = self.env["crm.sop.history.count"]
+        history = SQL("l.team_id = %s AND %s", team.id, History._sop_companies_sql())
+        totals = History._sop_totals(history)
         enough_companies = {
             company
             for company, (won, lost) in totals.items()
@@ -101,7 +99,7 @@ class CrmSopCoaching(models.AbstractModel):
         if enough_companies:
             counts = {
                 key: four
-                for key, four in Lead._sop_history_task_counts(history).items()
+                for key, four in History._sop_task_counts(history).items()
                 if key[0] in enough_companies
             }
         return totals, enough_companies, counts
