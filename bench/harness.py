@@ -8,6 +8,7 @@ import gc
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,10 +22,12 @@ try:
     import psycopg2
 
     import odoo
+    import odoo.modules.registry
     import odoo.release
     import odoo.service.db
     from odoo import SUPERUSER_ID, api
     from odoo.sql_db import connection_info_for, db_connect
+    from odoo.tools import SQL
 except ImportError as error:
     sys.exit(
         f"error: cannot import odoo with {sys.executable} ({error}).\n"
@@ -75,9 +78,26 @@ def module_state(db, module=MODULE):
 
 
 def drop_database(db):
-    if module_state(db, "base") is not None:
-        log(f"dropping database {db}")
-        odoo.service.db.exp_drop(db)
+    """Drop ``db`` and its filestore. Not with Odoo's ``exp_drop``: given a
+    database name (as the bench is), Odoo lists that one database only, and
+    ``exp_drop`` then leaves any other one in place, silently."""
+    if module_state(db, "base") is None:
+        return
+    log(f"dropping database {db}")
+    odoo.modules.registry.Registry.delete(db)
+    odoo.sql_db.close_db(db)
+    cr = db_connect("postgres").cursor()
+    try:
+        cr._cnx.autocommit = True  # DROP DATABASE cannot run in a transaction
+        cr.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid != pg_backend_pid()",
+            [db],
+        )
+        cr.execute(SQL("DROP DATABASE %s", SQL.identifier(db)))
+    finally:
+        cr.close()
+    shutil.rmtree(odoo.tools.config.filestore(db), ignore_errors=True)
 
 
 def prepare_database(

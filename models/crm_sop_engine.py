@@ -736,8 +736,10 @@ class CrmSopEngine(models.AbstractModel):
                 ["state", "completion", "date_done", "done_user_id"]
             )
             History._sop_add_tasks(None, 1, lead_of=changed)
+            # the deals' review facts follow (new leads: marked by create
+            # when they are created closed, the only way they have any)
             self.env["crm.sop.task.fact"]._sop_mark(
-                {row.lead_id for row in rows if row.id in changed_ids}
+                {row.lead_id for row in rows if row.id in changed_ids and not templates}
             )
         self._sop_update_summary(leads, new_rows, templates)
 

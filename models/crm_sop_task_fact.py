@@ -132,7 +132,19 @@ class CrmSopTaskFact(models.Model):
         )
         return SQL(
             """
-            WITH sop_stages AS (
+            WITH deals AS (
+                -- only a closed deal reaches a stage, only a deal that moved
+                -- from a stage leaves one: the other deals' tasks are never
+                -- read (an install over open deals reads none)
+                SELECT l.id
+                  FROM crm_lead l
+             LEFT JOIN crm_stage s ON s.id = l.stage_id
+                 WHERE (%(won)s OR %(lost)s) AND %(of_deals)s
+                 UNION
+                SELECT mv.lead_id
+                  FROM crm_sop_stage_move mv
+                 WHERE mv.stage_from_id IS NOT NULL AND %(of_leads)s
+            ), sop_stages AS (
                 -- the pipeline stages SOP stages belong to
                 SELECT DISTINCT ps.id, ps.sequence
                   FROM crm_sop_stage ss
@@ -160,7 +172,8 @@ class CrmSopTaskFact(models.Model):
                            OR ra.lead_id IS NOT NULL
                        )) IS TRUE AS reached,
                        la.date_left, %(adhered)s AS adhered
-                  FROM crm_sop_task t
+                  FROM deals d
+                  JOIN crm_sop_task t ON t.lead_id = d.id
                   JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
                   JOIN crm_sop_stage ss ON ss.id = t.stage_id
                   JOIN crm_lead l ON l.id = t.lead_id
@@ -172,11 +185,6 @@ class CrmSopTaskFact(models.Model):
              LEFT JOIN reached_at ra
                     ON ra.lead_id = t.lead_id AND ra.crm_stage_id = ss.crm_stage_id
                  WHERE t.active AND t.state != 'na' AND %(of_tasks)s
-                   -- only a closed deal reaches, only a deal that moved
-                   -- from a stage leaves one: the others' tasks are not read
-                   AND (%(won)s OR %(lost)s OR EXISTS (
-                       SELECT 1 FROM crm_sop_stage_move mv
-                        WHERE mv.lead_id = l.id AND mv.stage_from_id IS NOT NULL))
             )
             SELECT id, lead_id, task_template_id, sop_stage_id, template_id,
                    user_id, team_id, company_id, date_closed, lead_create_date,
@@ -192,6 +200,9 @@ class CrmSopTaskFact(models.Model):
             counted=SQL(SOP_ADHERENCE_COUNTED_SQL),
             adhered=SQL(SOP_ADHERED_SQL),
             of_leads=of_leads,
+            of_deals=SQL("l.id = ANY(%s)", list(lead_ids))
+            if lead_ids is not None
+            else SQL("TRUE"),
             of_tasks=SQL("t.lead_id = ANY(%s)", list(lead_ids))
             if lead_ids is not None
             else SQL("TRUE"),
