@@ -172,7 +172,10 @@ class CrmSopStageMove(models.Model):
             )
         )
         self.invalidate_model()
-        self.env["crm.sop.task.fact"]._sop_mark([row[0] for row in rows])
+        if not created:
+            # a move from a stage: the deal's review facts follow (a new
+            # deal's first move comes from no stage and leaves none)
+            self.env["crm.sop.task.fact"]._sop_mark([row[0] for row in rows])
 
     # ------------------------------------------------------------
     # ADHERENCE: the one definition, for the board and the task analysis
