@@ -18,3 +18,21 @@ SOP_LOST_SQL = "(NOT l.active AND COALESCE(l.probability, 0) = 0)"
 def sop_is_open(lead):
     """SOP_OPEN_SQL on a record (its active and probability fetched)."""
     return bool(lead.active and (lead.probability or 0) < 100)
+
+
+# A deal's SOP progress in bands, as predictive lead scoring wants a
+# variable: a few values seen often on closed deals, not a float. The engine
+# writes the band with the SOP summary (sop_progress_band); lead scoring
+# learns from it (crm_sop_prediction.py declares the field).
+SOP_PROGRESS_BANDS = [
+    ("0", "0-24%"),
+    ("25", "25-49%"),
+    ("50", "50-74%"),
+    ("75", "75-99%"),
+    ("100", "100%"),
+]
+
+
+def sop_progress_band(progress):
+    """The band of a SOP progress (0-100)."""
+    return str(min(max(int(progress or 0), 0) // 25 * 25, 100))

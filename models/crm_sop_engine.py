@@ -13,8 +13,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL, split_every
 
 from .crm_sop_config import SopTaskRow
-from .crm_sop_deal import SOP_OPEN_SQL, sop_is_open
-from .crm_sop_prediction import sop_progress_band
+from .crm_sop_deal import SOP_OPEN_SQL, sop_is_open, sop_progress_band
 from .crm_sop_stage import SOP_STALL_DAYS_MAX
 
 _logger = logging.getLogger(__name__)

@@ -7,17 +7,7 @@ import pytz
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
-
-# SOP progress in bands, as predictive lead scoring wants a variable: a few
-# values seen often on closed deals, not a float
-SOP_PROGRESS_BANDS = [
-    ("0", "0-24%"),
-    ("25", "25-49%"),
-    ("50", "50-74%"),
-    ("75", "75-99%"),
-    ("100", "100%"),
-]
+from .crm_sop_deal import SOP_LOST_SQL, SOP_PROGRESS_BANDS, SOP_WON_SQL
 
 # Below this many won AND lost deals in the team's history, a rate says more
 # about luck than about the SOP: the floor Microsoft's predictive opportunity
@@ -66,11 +56,6 @@ def sop_probability_if_done(
     ratio = sop_odds_ratio(won_with, lost_with, won_without, lost_without)
     odds = _odds((probability or 0.0) / 100) * ratio
     return round(100 * odds / (1 + odds), 1)
-
-
-def sop_progress_band(progress):
-    """The band of a SOP progress (0-100)."""
-    return str(min(max(int(progress or 0), 0) // 25 * 25, 100))
 
 
 class CrmLead(models.Model):
