@@ -208,8 +208,9 @@ class CrmLead(models.Model):
             for lead, vals in zip(leads, vals_list, strict=True)
             if "stage_id" in vals or "active" in vals
         )
-        self.env["crm.sop.history.count"]._sop_add_leads(given, 1)
-        self.env["crm.sop.task.fact"]._sop_mark(given.ids)
+        closed = self.env["crm.sop.history.count"]._sop_add_leads(given, 1)
+        # a new deal has review facts only when created closed
+        self.env["crm.sop.task.fact"]._sop_mark(closed.ids)
         return leads
 
     def write(self, vals):

@@ -63,11 +63,10 @@ class CrmSopHistoryCount(models.Model):
 
     def init(self):
         # one row per (team, company, task template, salesperson), an empty
-        # one included; the key of one row per team goes (its rows stay
-        # valid: their salesperson is empty)
+        # one included (the former key of one row per team is dropped by the
+        # 18.0.1.4.0 migration)
         self.env.cr.execute(
-            """DROP INDEX IF EXISTS crm_sop_history_count_key;
-               CREATE UNIQUE INDEX IF NOT EXISTS crm_sop_history_count_user_key
+            """CREATE UNIQUE INDEX IF NOT EXISTS crm_sop_history_count_user_key
                    ON crm_sop_history_count
                       (team_id, company_id, task_template_id, user_key)
                    NULLS NOT DISTINCT"""

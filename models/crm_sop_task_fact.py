@@ -86,8 +86,9 @@ class CrmSopTaskFact(models.Model):
     # the task the row hangs on (deleted with it, and with its deal); the
     # other ids are copies of the deal's and the task's values, made anew
     # from them, without foreign keys: checking seven keys per row made a
-    # rebuild of 900,000 rows take 39 s instead of 4 s (a deleted team, SOP
-    # stage or salesperson makes every deal's facts anew)
+    # rebuild of 900,000 rows take 39 s instead of 4 s (a deleted team or
+    # salesperson is emptied as the key would: _sop_forget; a deleted SOP
+    # stage makes every deal's facts anew)
     task_id = fields.Many2one(
         "crm.sop.task",
         string="SOP Task",
@@ -230,14 +231,35 @@ class CrmSopTaskFact(models.Model):
     def _sop_mark_all(self):
         """Every deal's facts are made anew by a job soon after this
         transaction (pipeline stages reordered or won stages redefined, a
-        SOP stage moved or deleted, a task made required or not, a team or
-        salesperson deleted): rather than in it, since over 100,000 closed
+        SOP stage moved or deleted, a task made required or not): rather
+        than in it, since over 100,000 closed
         deals it takes seconds (16 s here), which a manager dragging a
         kanban column should not wait for; once, however many such writes
         the transaction holds."""
         # sudo: the engine's own flag and job, whoever changed the pipeline
         self.env["ir.config_parameter"].sudo().set_param(SOP_FACT_STALE, "1")
         self.env.ref("crm_sales_sop.ir_cron_sop_facts_rebuild").sudo()._trigger()
+
+    @api.model
+    def _sop_forget(self, fname, ids):
+        """``ids`` of ``fname`` (``user_id``, ``team_id``) were deleted: their
+        deals now have none (crm_lead's ON DELETE SET NULL), nor have their
+        facts, in both tables: what the foreign key the copies lack would
+        do, without making every deal's facts anew."""
+        if not ids:
+            return
+        for table in ("crm_sop_task_fact", "crm_sop_script_fact"):
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE %s SET %s = NULL WHERE %s = ANY(%s)",
+                    SQL.identifier(table),
+                    SQL.identifier(fname),
+                    SQL.identifier(fname),
+                    list(ids),
+                )
+            )
+        self.invalidate_model([fname])
+        self.env["crm.sop.script.fact"].invalidate_model([fname])
 
     @api.model
     def _cron_sop_rebuild(self):

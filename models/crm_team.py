@@ -10,5 +10,5 @@ class CrmTeam(models.Model):
         # (ondelete) and are counted anew where they now belong
         self.env["crm.sop.history.count"]._sop_rebuild()
         # the review facts copy the team of each deal
-        self.env["crm.sop.task.fact"]._sop_mark_all()
+        self.env["crm.sop.task.fact"]._sop_forget("team_id", self.ids)
         return res

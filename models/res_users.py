@@ -13,7 +13,7 @@ class ResUsers(models.Model):
     def unlink(self):
         res = super().unlink()
         # the review facts copy the salesperson of each deal
-        self.env["crm.sop.task.fact"]._sop_mark_all()
+        self.env["crm.sop.task.fact"]._sop_forget("user_id", self.ids)
         return res
 
     @property

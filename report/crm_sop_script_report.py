@@ -2,6 +2,7 @@ from odoo import fields, models, tools
 from odoo.tools import SQL
 
 from ..models.crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
+from ..models.crm_sop_script_fact import SOP_SCRIPT_FACT_COLUMNS
 from .crm_sop_task_report import LEAD_DEPENDS
 
 
@@ -33,22 +34,7 @@ class CrmSopScriptReport(models.Model):
     _rec_name = "mail_template_id"
     _order = "date_first_sent desc, id desc"
     _depends = {
-        "crm.sop.script.fact": [
-            "lead_id",
-            "mail_template_id",
-            "user_id",
-            "team_id",
-            "company_id",
-            "template_id",
-            "sop_stage_id",
-            "date_first_sent",
-            "date_closed",
-            "lead_create_date",
-            "send_count",
-            "won",
-            "closed",
-            "advanced",
-        ],
+        "crm.sop.script.fact": list(SOP_SCRIPT_FACT_COLUMNS),
         "crm.lead": LEAD_DEPENDS,
         "crm.stage": ["is_won"],
     }

@@ -1,6 +1,8 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
+from ..models.crm_sop_task_fact import SOP_FACT_COLUMNS
+
 LEAD_DEPENDS = [
     "active",
     "probability",
@@ -54,27 +56,7 @@ class CrmSopTaskReport(models.Model):
     _rec_name = "task_template_id"
     _order = "date_closed desc, id desc"
     # what the view reads: flushed before a search or read_group on it
-    _depends = {
-        "crm.sop.task.fact": [
-            "task_id",
-            "lead_id",
-            "task_template_id",
-            "sop_stage_id",
-            "template_id",
-            "user_id",
-            "team_id",
-            "company_id",
-            "date_closed",
-            "lead_create_date",
-            "date_done",
-            "date_left",
-            "required",
-            "done",
-            "won",
-            "reached",
-            "adhered",
-        ],
-    }
+    _depends = {"crm.sop.task.fact": list(SOP_FACT_COLUMNS)}
 
     task_template_id = fields.Many2one(
         "crm.sop.task.template", string="SOP Task", readonly=True

@@ -1,8 +1,18 @@
+import importlib.util
+from pathlib import Path
+
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tools import SQL
 
 from .common import TestSopCommon
+
+PRE_MIGRATION = (
+    Path(__file__).parent.parent
+    / "migrations"
+    / "18.0.1.4.0"
+    / "pre-history_user_key.py"
+)
 
 
 @tagged("post_install", "-at_install")
@@ -197,3 +207,21 @@ class TestSopHistoryCount(TestSopCommon):
             lead.with_user(self.user_sales_salesman).get_sop_uplift()["won"],
             len(self.won),
         )
+
+    def test_migration_drops_the_team_wide_key(self):
+        """A database of 18.0.1.3.0 has one key per (team, company, task
+        template): the migration drops it before the module is updated, so
+        that two salespersons' rows of one team can be written."""
+        self.env.cr.execute(
+            """CREATE UNIQUE INDEX crm_sop_history_count_key
+                   ON crm_sop_history_count (team_id, company_id, task_template_id)
+                   WHERE FALSE"""
+        )
+        spec = importlib.util.spec_from_file_location("sop_pre", PRE_MIGRATION)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.migrate(self.env.cr, "18.0.1.3.0")
+        self.env.cr.execute(
+            "SELECT 1 FROM pg_indexes WHERE indexname = 'crm_sop_history_count_key'"
+        )
+        self.assertFalse(self.env.cr.fetchall())

@@ -181,6 +181,41 @@ class TestSopTaskFact(TestSopCommon):
         )
         self.assertEqual(self.stored(commit=False), self.decided())
 
+    def test_a_deleted_salesperson_or_team_is_emptied_in_place(self):
+        """As the foreign key of the deal empties it, without making every
+        deal's facts anew (no job triggered)."""
+        rep = self.env["res.users"].create(
+            {"name": "Leaving rep", "login": "sop_leaving_rep"}
+        )
+        team = self.env["crm.team"].create({"name": "Closing team"})
+        self.won[0].write({"user_id": rep.id, "team_id": team.id})
+        self.assertKept("a won deal given a rep and a team")
+        params = self.env["ir.config_parameter"]
+        params.set_param("crm_sales_sop.review_facts_stale", False)
+        rep.unlink()
+        team.unlink()
+        self.assertFalse(params.get_param("crm_sales_sop.review_facts_stale"))
+        self.assertEqual(self.stored(commit=False), self.decided())
+        self.env.cr.execute(
+            "SELECT count(*) FROM crm_sop_task_fact WHERE lead_id = %s"
+            " AND user_id IS NULL AND team_id IS NULL",
+            [self.won[0].id],
+        )
+        self.assertTrue(self.env.cr.fetchone()[0])
+
+    def test_a_deal_created_open_marks_nothing(self):
+        """Created in a stage (a kanban column), not closed: no facts can
+        exist, no statement at commit."""
+        self.stored()
+        self.env["crm.lead"].create(
+            self._sop_lead_vals(name="Quick create", stage_id=self.stage_team1_2.id)
+        )
+        self.env.flush_all()
+        self.assertFalse(
+            self.env.cr.precommit.data.get("crm_sop_task_fact.lead_ids"),
+            "an open deal created in a stage is not marked",
+        )
+
     def test_a_change_the_product_does_not_see_is_found(self):
         """The comparison can fail: a task done in SQL, behind the
         product's back, leaves the facts as they were."""
