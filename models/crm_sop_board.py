@@ -74,28 +74,10 @@ class CrmSopBoard(models.AbstractModel):
             team's, their company's), even outside the top N; False when it
             is not ranked (nothing scored, no team, filtered out).
         """
-        if metric not in METRICS or group_by not in GROUP_BYS:
-            raise ValueError(f"Unknown metric or grouping: {metric}, {group_by}")
-        if period not in PERIODS:
-            raise ValueError(f"Unknown period: {period}")
-        if not self.env.user.has_group("sales_team.group_sale_salesman"):
-            raise AccessError(self.env._("The achievement board is for salespeople."))
-        company_ids = self.env.companies.ids
-        if company_id:
-            if company_id not in company_ids:
-                raise AccessError(
-                    self.env._("You may not see the figures of this company.")
-                )
-            company_ids = [company_id]
-        if team_id:
-            # as the user: the multi-company rule of crm.team hides the teams
-            # of companies they may not see
-            if not self.env["crm.team"].search_count([("id", "=", team_id)], limit=1):
-                raise AccessError(
-                    self.env._("You may not see the figures of this team.")
-                )
+        company_ids = self._sop_board_scope(
+            metric, period, group_by, team_id, company_id
+        )
         top = max(1, min(int(top or 10), 100))
-
         start, end, prev_start, date_from, date_to = self._sop_period_bounds(period)
         entities = self._sop_entities(group_by, company_ids, team_id)
         aggregates = self._sop_aggregate(
@@ -107,12 +89,7 @@ class CrmSopBoard(models.AbstractModel):
             company_ids=company_ids,
             team_id=team_id,
         )
-        current, previous = {}, {}
-        for key, (_name, heads) in entities.items():
-            cur, prev = aggregates.get(key, (None, None))
-            divisor = heads if metric in PER_HEAD else 1
-            current[key] = self._sop_value(metric, cur) / divisor
-            previous[key] = self._sop_value(metric, prev) / divisor
+        current, previous = self._sop_board_values(metric, entities, aggregates)
         ordered, ranks = self._sop_rank(current)
         _ordered, previous_ranks = self._sop_rank(previous)
 
@@ -138,11 +115,6 @@ class CrmSopBoard(models.AbstractModel):
         celebration_key = self._sop_celebration_key(
             metric, period, group_by, team_id, company_id
         )
-        # read only: the user's own settings row, when they have one
-        settings = self.env["res.users.settings"].search_fetch(
-            [("user_id", "=", self.env.uid)], ["sop_board_celebrated"], limit=1
-        )
-        celebrated = (settings.sop_board_celebrated or {}).get(celebration_key)
         return {
             "rows": [row(key) for key in ordered[:top]],
             "me": me,
@@ -151,9 +123,58 @@ class CrmSopBoard(models.AbstractModel):
             "date_from": date_from,
             "date_to": fields.Date.to_string(date_to),
             # this ranking's entry into the top three was celebrated already
-            "celebrated": celebrated == date_from,
+            "celebrated": self._sop_celebrated_on(celebration_key) == date_from,
             "labels": self._sop_board_labels(),
         }
+
+    @api.model
+    def _sop_board_scope(self, metric, period, group_by, team_id, company_id):
+        """The companies a ranking reads, once its arguments are checked: a
+        salesperson only, a company and a team they may see (an unknown
+        choice is a client's error, not the user's)."""
+        if metric not in METRICS or group_by not in GROUP_BYS:
+            raise ValueError(f"Unknown metric or grouping: {metric}, {group_by}")
+        if period not in PERIODS:
+            raise ValueError(f"Unknown period: {period}")
+        if not self.env.user.has_group("sales_team.group_sale_salesman"):
+            raise AccessError(self.env._("The achievement board is for salespeople."))
+        company_ids = self.env.companies.ids
+        if company_id:
+            if company_id not in company_ids:
+                raise AccessError(
+                    self.env._("You may not see the figures of this company.")
+                )
+            company_ids = [company_id]
+        if team_id:
+            # as the user: the multi-company rule of crm.team hides the teams
+            # of companies they may not see
+            if not self.env["crm.team"].search_count([("id", "=", team_id)], limit=1):
+                raise AccessError(
+                    self.env._("You may not see the figures of this team.")
+                )
+        return company_ids
+
+    @api.model
+    def _sop_board_values(self, metric, entities, aggregates):
+        """({key: value} this period, {key: value} the previous one) of
+        every entity; additive metrics per head of a team or company."""
+        current, previous = {}, {}
+        for key, (_name, heads) in entities.items():
+            cur, prev = aggregates.get(key, (None, None))
+            divisor = heads if metric in PER_HEAD else 1
+            current[key] = self._sop_value(metric, cur) / divisor
+            previous[key] = self._sop_value(metric, prev) / divisor
+        return current, previous
+
+    @api.model
+    def _sop_celebrated_on(self, key):
+        """The period start of the ranking ``key`` whose top three the user
+        entered and saw celebrated, or None. Read only: the user's own
+        settings row, when they have one."""
+        settings = self.env["res.users.settings"].search_fetch(
+            [("user_id", "=", self.env.uid)], ["sop_board_celebrated"], limit=1
+        )
+        return (settings.sop_board_celebrated or {}).get(key)
 
     @api.model
     def sop_board_celebrate(

@@ -655,32 +655,55 @@ class CrmSopEngine(models.AbstractModel):
             return
         config = self.env["crm.sop.task.template"]._sop_config()
         leads = leads.sudo().with_context(active_test=False, prefetch_fields=False)
-        if rows is None:
-            rows = [
-                row
-                for row in self._sop_read_rows(leads.ids)
-                if row.task_template_id in config
-            ]
-            self._sop_fetch(
-                leads, rows, config, extra=("sop_template_id", "active", "probability")
-            )
-            healed = self._sop_heal(leads, rows, config)
-            if healed:
-                rows += [row for row in healed if row.task_template_id in config]
-                self._sop_fetch(leads, rows, config)
-        else:
+        rows = self._sop_evaluated_rows(leads, rows, config)
+        batch = SopBatch(leads={lead.id: lead for lead in leads}, config=config)
+        done = self._sop_decide(batch, rows)
+        new_rows = self._sop_apply_states(batch, rows, done, new=bool(templates))
+        self._sop_update_summary(leads, new_rows, templates)
+
+    @api.model
+    def _sop_evaluated_rows(self, leads, rows, config):
+        """The task rows to evaluate, with what their kinds read fetched:
+        the given ones (new leads), else the leads' active tasks read and
+        healed (tasks an open lead lacks inserted)."""
+        if rows is not None:
             rows = [row for row in rows if row.task_template_id in config]
             self._sop_fetch(leads, rows, config)
+            return rows
+        rows = [
+            row
+            for row in self._sop_read_rows(leads.ids)
+            if row.task_template_id in config
+        ]
+        self._sop_fetch(
+            leads, rows, config, extra=("sop_template_id", "active", "probability")
+        )
+        healed = self._sop_heal(leads, rows, config)
+        if healed:
+            rows += [row for row in healed if row.task_template_id in config]
+            self._sop_fetch(leads, rows, config)
+        return rows
 
-        batch = SopBatch(leads={lead.id: lead for lead in leads}, config=config)
+    @api.model
+    def _sop_decide(self, batch, rows):
+        """{task id: done} for every row, each kind deciding for all its rows
+        at once (``_sop_done_<kind>``)."""
         rows_by_kind = defaultdict(list)
         for row in rows:
-            rows_by_kind[config[row.task_template_id].kind].append(row)
+            rows_by_kind[batch.config[row.task_template_id].kind].append(row)
         done = {}
         Kind = self.env["crm.sop.task.kind"]
         for kind, kind_rows in rows_by_kind.items():
             done.update(Kind._sop_kind(kind, "done")(batch, kind_rows))
+        return done
 
+    @api.model
+    def _sop_apply_states(self, batch, rows, done, new=False):
+        """Write the states that change (one UPDATE per target state), with
+        the history counts and the review facts that follow; returns the rows
+        as they now are. A task set aside by the rep is left alone. ``new``:
+        the leads are being created (counted whole once created; their facts
+        marked by create when they are created closed)."""
         to_done, to_todo, new_rows = [], [], []
         for row in rows:
             if row.state == "na":
@@ -692,55 +715,57 @@ class CrmSopEngine(models.AbstractModel):
                 to_todo.append(row.id)
                 row = row._replace(state="todo")
             new_rows.append(row)
-        if to_done or to_todo:
-            self.env["crm.sop.task"].flush_model()
-            History = self.env["crm.sop.history.count"]
-            changed_ids = {*to_done, *to_todo}
-            # new leads (``templates``) are counted whole once created, and
-            # the install counts the history anew: only known leads here
-            changed = {
-                row.id: batch.leads[row.lead_id]
-                for row in rows
-                if row.id in changed_ids and not templates
-            }
-            # closed deals' tasks leave their history counts and come back
-            History._sop_add_tasks(None, -1, lead_of=changed)
-            now, uid = self.env.cr.now(), self.env.uid
-            # the credit (who, when) is the first completion's: a task undone
-            # and done again (a field cleared and filled by someone else)
-            # keeps it, so re-evaluating moves no credit and no stall clock
-            if to_done:
-                self.env.cr.execute(
-                    SQL(
-                        """UPDATE crm_sop_task
-                              SET state = 'done', completion = 'auto',
-                                  date_done = COALESCE(date_done, %s),
-                                  done_user_id = COALESCE(done_user_id, %s)
-                            WHERE id = ANY(%s)""",
-                        now,
-                        uid,
-                        to_done,
-                    )
+        if not (to_done or to_todo):
+            return new_rows
+        self.env["crm.sop.task"].flush_model()
+        History = self.env["crm.sop.history.count"]
+        changed_ids = {*to_done, *to_todo}
+        # the install counts the history anew: only known leads here
+        changed = {
+            row.id: batch.leads[row.lead_id]
+            for row in rows
+            if row.id in changed_ids and not new
+        }
+        # closed deals' tasks leave their history counts and come back
+        History._sop_add_tasks(None, -1, lead_of=changed)
+        self._sop_write_states(to_done, to_todo)
+        History._sop_add_tasks(None, 1, lead_of=changed)
+        # the deals' review facts follow
+        self.env["crm.sop.task.fact"]._sop_mark({lead.id for lead in changed.values()})
+        return new_rows
+
+    @api.model
+    def _sop_write_states(self, to_done, to_todo):
+        """The tasks' new states in SQL, one UPDATE per target state. The
+        credit (who, when) is the first completion's: a task undone and done
+        again (a field cleared and filled by someone else) keeps it, so
+        re-evaluating moves no credit and no stall clock."""
+        now, uid = self.env.cr.now(), self.env.uid
+        if to_done:
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE crm_sop_task
+                          SET state = 'done', completion = 'auto',
+                              date_done = COALESCE(date_done, %s),
+                              done_user_id = COALESCE(done_user_id, %s)
+                        WHERE id = ANY(%s)""",
+                    now,
+                    uid,
+                    to_done,
                 )
-            if to_todo:
-                self.env.cr.execute(
-                    SQL(
-                        """UPDATE crm_sop_task
-                              SET state = 'todo', completion = NULL
-                            WHERE id = ANY(%s)""",
-                        to_todo,
-                    )
+            )
+        if to_todo:
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE crm_sop_task
+                          SET state = 'todo', completion = NULL
+                        WHERE id = ANY(%s)""",
+                    to_todo,
                 )
-            self.env["crm.sop.task"].invalidate_model(
-                ["state", "completion", "date_done", "done_user_id"]
             )
-            History._sop_add_tasks(None, 1, lead_of=changed)
-            # the deals' review facts follow (new leads: marked by create
-            # when they are created closed, the only way they have any)
-            self.env["crm.sop.task.fact"]._sop_mark(
-                {row.lead_id for row in rows if row.id in changed_ids and not templates}
-            )
-        self._sop_update_summary(leads, new_rows, templates)
+        self.env["crm.sop.task"].invalidate_model(
+            ["state", "completion", "date_done", "done_user_id"]
+        )
 
     @api.model
     def _sop_summary(self, items, lead_order, orders):
@@ -1350,8 +1375,18 @@ class CrmSopEngine(models.AbstractModel):
         time zone): moved on a Monday with 2 stall days, it is stalled from
         Thursday on (Tuesday and Wednesday passed)."""
         now = now or self.env.cr.now()
-        Lead = self.env["crm.lead"]
-        Lead.flush_model(
+        by_company = self._sop_stall_candidates(now)
+        stalled, skipped = self._sop_stalled_by_company(by_company, now)
+        self._sop_write_stalled(stalled, keep=skipped)
+        return stalled
+
+    @api.model
+    def _sop_stall_candidates(self, now):
+        """{company id: [(lead id, SOP stage date, stall days)]} of the open
+        deals that may be stalled at ``now``: calendar days bound working
+        days from above, so only leads still for ``stall_days`` calendar days
+        (one more for time zones) can be; one SELECT."""
+        self.env["crm.lead"].flush_model(
             [
                 "sop_stage_id",
                 "sop_stage_date",
@@ -1363,8 +1398,6 @@ class CrmSopEngine(models.AbstractModel):
             ]
         )
         self.env["crm.sop.stage"].flush_model(["stall_days"])
-        # calendar days bound working days from above: only leads still for
-        # stall_days calendar days (one more for time zones) can be stalled
         self.env.cr.execute(
             SQL(
                 """SELECT l.id, l.company_id, l.sop_stage_date, s.stall_days
@@ -1385,8 +1418,14 @@ class CrmSopEngine(models.AbstractModel):
             by_company[company_id or self.env.company.id].append(
                 (lead_id, stage_date, stall_days)
             )
-        stalled = []
-        skipped = []  # the deals of a company that failed keep their flag
+        return by_company
+
+    @api.model
+    def _sop_stalled_by_company(self, by_company, now):
+        """(ids stalled, ids skipped) of the candidates, each company counted
+        on its calendar in a savepoint: a company that fails is logged, its
+        deals skipped (they keep their flag), the others go on."""
+        stalled, skipped = [], []
         companies = self.env["res.company"].browse(list(by_company))
         companies.fetch(["name", "resource_calendar_id"])
         for company in companies:
@@ -1407,11 +1446,18 @@ class CrmSopEngine(models.AbstractModel):
                     len(rows),
                 )
                 skipped += [lead_id for lead_id, _date, _days in rows]
+        return stalled, skipped
+
+    @api.model
+    def _sop_write_stalled(self, stalled, keep=()):
+        """The flag set on ``stalled`` and cleared on every other deal but
+        ``keep``: two UPDATEs, the cache of the deals that changed
+        refreshed."""
         self.env.cr.execute(
             SQL(
                 """UPDATE crm_lead SET sop_stalled = FALSE
                     WHERE sop_stalled AND NOT id = ANY(%s) RETURNING id""",
-                stalled + skipped,
+                list(stalled) + list(keep),
             )
         )
         cleared = [row[0] for row in self.env.cr.fetchall()]
@@ -1419,7 +1465,7 @@ class CrmSopEngine(models.AbstractModel):
             SQL(
                 """UPDATE crm_lead SET sop_stalled = TRUE
                     WHERE id = ANY(%s) AND sop_stalled IS NOT TRUE RETURNING id""",
-                stalled,
+                list(stalled),
             )
         )
         flagged = [row[0] for row in self.env.cr.fetchall()]
@@ -1430,8 +1476,9 @@ class CrmSopEngine(models.AbstractModel):
                 len(flagged),
                 len(cleared),
             )
-            self._sop_leads_written(Lead.browse(cleared + flagged), ["sop_stalled"])
-        return stalled
+            self._sop_leads_written(
+                self.env["crm.lead"].browse(cleared + flagged), ["sop_stalled"]
+            )
 
     @api.model
     def _sop_stalled_of_company(self, company, rows, now):
