@@ -47,6 +47,12 @@ def add_arguments(parser):
         metavar="N",
         help="opportunities of the reports scenario",
     )
+    parser.add_argument(
+        "--reports-keep",
+        action="store_true",
+        help="keep the reports' copy of the database (<db>_reports) after the "
+        "run, to read its plans in psql",
+    )
 
 
 def check_args(args):
@@ -168,7 +174,8 @@ def run(registry, args):
         return _run(Registry(db), db, args)
     finally:
         Registry.delete(db)
-        drop_database(db)
+        if not args.reports_keep:
+            drop_database(db)
 
 
 def _run(registry, db, args):

@@ -204,6 +204,17 @@ class CrmSopDemo(models.AbstractModel):
     def _sop_demo_make(self, rng, plans, stages, won_stage):
         """Create the deals and walk them through their stages; returns the
         leads in the order of ``plans``."""
+        partners = self._sop_demo_customers(rng, plans)
+        lead_vals = self._sop_demo_lead_vals(rng, plans, partners, stages)
+        leads = self._sop_demo_create(plans, lead_vals)
+        self._sop_demo_walk(plans, leads, stages)
+        self._sop_demo_close(rng, plans, leads, won_stage)
+        return leads
+
+    @api.model
+    def _sop_demo_customers(self, rng, plans):
+        """The customers, one per deal, with the customer fields its done
+        tasks want."""
         Partner = self.env["res.partner"].with_context(tracking_disable=True)
         partner_vals = []
         for plan in plans:
@@ -226,8 +237,12 @@ class CrmSopDemo(models.AbstractModel):
                     f"+86 13{rng.randint(0, 9)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
                 )
             partner_vals.append(vals)
-        partners = Partner.create(partner_vals)
+        return Partner.create(partner_vals)
 
+    @api.model
+    def _sop_demo_lead_vals(self, rng, plans, partners, stages):
+        """The values of each deal: what its done tasks want (fields,
+        conditions), in the first pipeline stage."""
         sources = self.env["utm.source"].search([], limit=5)
         lead_vals = []
         for plan, partner in zip(plans, partners, strict=True):
@@ -275,8 +290,12 @@ class CrmSopDemo(models.AbstractModel):
                 if name in done_fields:
                     vals[name] = value()
             lead_vals.append(vals)
-        # created by their salesperson: the tasks their data completes are
-        # theirs (the board credits who completed a task)
+        return lead_vals
+
+    @api.model
+    def _sop_demo_create(self, plans, lead_vals):
+        """The deals created by their salesperson: the tasks their data
+        completes are theirs (the board credits who completed a task)."""
         Lead = self.env["crm.lead"].with_context(
             tracking_disable=True, mail_create_nolog=True, mail_notrack=True
         )
@@ -288,9 +307,11 @@ class CrmSopDemo(models.AbstractModel):
             created = Lead.with_user(user).create([lead_vals[i] for i in indexes])
             for index, lead_id in zip(indexes, created.ids, strict=True):
                 lead_ids[index] = lead_id
-        leads = Lead.browse(lead_ids)
+        return Lead.browse(lead_ids)
 
-        # stage by stage: the SOP of the stage, then the move to the next
+    @api.model
+    def _sop_demo_walk(self, plans, leads, stages):
+        """Stage by stage: the SOP of the stage, then the move to the next."""
         for level in range(len(stages)):
             here = [
                 (plan, lead)
@@ -304,7 +325,10 @@ class CrmSopDemo(models.AbstractModel):
                     onward,
                     lambda batch, s=stages[level + 1]: batch.write({"stage_id": s.id}),
                 )
-        # the outcome
+
+    @api.model
+    def _sop_demo_close(self, rng, plans, leads, won_stage):
+        """The outcome: won, or lost for a reason."""
         won = [
             (p, lead)
             for p, lead in zip(plans, leads, strict=True)
@@ -327,7 +351,6 @@ class CrmSopDemo(models.AbstractModel):
                 pairs,
                 lambda batch, r=reason: batch.action_set_lost(lost_reason_id=r.id),
             )
-        return leads
 
     @api.model
     def _sop_demo_by_user(self, pairs, call):
@@ -399,8 +422,17 @@ class CrmSopDemo(models.AbstractModel):
         writes as "now" (create_date, date_closed) or not at all (the
         engine's records)."""
         self.env.flush_all()
+        self._sop_demo_date_deals(plans, leads)
+        self._sop_demo_date_moves(plans, leads)
+        self._sop_demo_date_stints(leads)
+        self._sop_demo_date_tasks(rng, plans, leads)
+        self._sop_demo_date_records(leads)
+        self.env.invalidate_all()
+
+    @api.model
+    def _sop_demo_date_deals(self, plans, leads):
+        """The deals: created, last moved, closed."""
         cr = self.env.cr
-        # the deals
         cr.execute(
             SQL(
                 """UPDATE crm_lead l
@@ -429,8 +461,12 @@ class CrmSopDemo(models.AbstractModel):
                 ),
             )
         )
-        # the pipeline stage moves, in the order they were recorded: created,
-        # each stage entered, won
+
+    @api.model
+    def _sop_demo_date_moves(self, plans, leads):
+        """The pipeline stage moves, in the order they were recorded: created,
+        each stage entered, won."""
+        cr = self.env.cr
         cr.execute(
             SQL(
                 """UPDATE crm_sop_stage_move m
@@ -451,8 +487,12 @@ class CrmSopDemo(models.AbstractModel):
                 ),
             )
         )
-        # the SOP stage history: its stints, in their order, spread over the
-        # deal's life
+
+    @api.model
+    def _sop_demo_date_stints(self, leads):
+        """The SOP stage history: its stints, in their order, spread over the
+        deal's life."""
+        cr = self.env.cr
         cr.execute(
             SQL(
                 """WITH r AS (
@@ -474,8 +514,12 @@ class CrmSopDemo(models.AbstractModel):
                 ids=leads.ids,
             )
         )
-        # the tasks done: in the time their deal stood in their pipeline
-        # stage, a few late (after the deal moved on: not adhered)
+
+    @api.model
+    def _sop_demo_date_tasks(self, rng, plans, leads):
+        """The tasks done: in the time their deal stood in their pipeline
+        stage, a few late (after the deal moved on: not adhered)."""
+        cr = self.env.cr
         Task = self.env["crm.sop.task"].sudo()
         tasks = Task.search_fetch(
             [("lead_id", "in", leads.ids), ("state", "=", "done")],
@@ -508,7 +552,12 @@ class CrmSopDemo(models.AbstractModel):
                     SQL(", ").join(rows),
                 )
             )
-        # the scripts sent and activities done: when their task was done
+
+    @api.model
+    def _sop_demo_date_records(self, leads):
+        """The scripts sent and activities done: when their task was done;
+        the deals' chatter (won, lost, tasks set aside): when they closed."""
+        cr = self.env.cr
         cr.execute(
             SQL(
                 """UPDATE crm_sop_script_send s
@@ -544,4 +593,3 @@ class CrmSopDemo(models.AbstractModel):
                 leads.ids,
             )
         )
-        self.env.invalidate_all()

@@ -54,7 +54,7 @@ function scriptSentAction(env, action) {
 registry.category("actions").add("crm_sales_sop.script_sent", scriptSentAction);
 
 /**
- * Send / Send again of a script task (SOP panel, My SOP Day): one tap sends,
+ * Send / Send again of a script task (SopTaskButton shows it): one tap sends,
  * the toast says what went to whom, with Undo. The list does not reload
  * under the rep's finger: the button stays where it is and reads "Sent"
  * until the view is next loaded.
@@ -99,5 +99,3 @@ export class SopTaskSendButton extends Component {
         }
     }
 }
-
-registry.category("view_widgets").add("sop_task_send", { component: SopTaskSendButton });
