@@ -327,10 +327,7 @@ class CrmLead(models.Model):
         """{'subject', 'body'}: the script rendered for this deal, the body as
         plain text ready to paste in a messenger."""
         self.ensure_one()
-        Send = self.env["crm.sop.script.send"]
-        template = Send._sop_script(self, template_id)
-        rendered = Send._sop_render(self, template, Send._sop_lang(self, lang))
-        return {"subject": rendered["subject"], "body": rendered["text"]}
+        return self.env["crm.sop.script.send"]._sop_text(self, template_id, lang=lang)
 
     def action_sop_send_script(self, template_id, channel="email", lang=None):
         """Send the script in one click (``copy``: record that the rep sent the
@@ -346,51 +343,18 @@ class CrmLead(models.Model):
         """Copy the rendered script to the clipboard; the rep then confirms
         that it was sent (crm_sales_sop.copy_script client action)."""
         self.ensure_one()
-        rendered = self.sop_render_script(template_id, lang=lang)
-        return {
-            "type": "ir.actions.client",
-            "tag": "crm_sales_sop.copy_script",
-            "params": {
-                **rendered,
-                "model": self._name,
-                "res_id": self.id,
-                "template_id": template_id,
-                "lang": lang or False,
-            },
-        }
+        return self.env["crm.sop.script.send"]._sop_copy_action(
+            self, template_id, lang=lang
+        )
 
     def action_sop_edit_script(self, template_id, lang=None):
         """ "Edit first": the usual composer with the script, in the language
         the rep chose (``lang``, else as a one-click send picks it); sending
         from it counts too."""
         self.ensure_one()
-        template = self.env["crm.sop.script.send"]._sop_script(self, template_id)
-        return self._sop_script_composer(template, lang=lang)
-
-    def _sop_script_composer(self, template, task=None, lang=None):
-        context = {
-            # the composer renders the script in this language (mail's
-            # preview key, read by mail.render.mixin._classify_per_lang)
-            "template_preview_lang": self.env["crm.sop.script.send"]._sop_lang(
-                self, lang
-            ),
-            "default_model": "crm.lead",
-            "default_res_ids": self.ids,
-            "default_template_id": template.id,
-            "default_composition_mode": "comment",
-            "default_email_layout_xmlid": "mail.mail_notification_light",
-        }
-        if task:
-            context["sop_task_id"] = task.id
-        return {
-            "type": "ir.actions.act_window",
-            "name": template.name,
-            "res_model": "mail.compose.message",
-            "view_mode": "form",
-            "views": [(False, "form")],
-            "target": "new",
-            "context": context,
-        }
+        Send = self.env["crm.sop.script.send"]
+        template = Send._sop_script(self, template_id)
+        return Send._sop_composer_action(self, template, lang=lang)
 
     # ------------------------------------------------------------
     # MERGE

@@ -502,7 +502,8 @@ class CrmSopScriptSend(models.Model):
         )
 
     # ------------------------------------------------------------
-    # ONE-CLICK SEND (called by crm.lead and crm.sop.task)
+    # ONE-CLICK SEND, COPY, EDIT FIRST (called by crm.lead and crm.sop.task,
+    # neither calling the other)
     # ------------------------------------------------------------
 
     @api.model
@@ -649,6 +650,59 @@ class CrmSopScriptSend(models.Model):
                 )
             ) from error
         return {"subject": subject, "body": body, "text": sop_plain_text(body)}
+
+    @api.model
+    def _sop_text(self, lead, template_id, lang=None):
+        """{'subject', 'body'}: the script rendered for ``lead``, the body as
+        plain text ready to paste in a messenger."""
+        template = self._sop_script(lead, template_id)
+        rendered = self._sop_render(lead, template, self._sop_lang(lead, lang))
+        return {"subject": rendered["subject"], "body": rendered["text"]}
+
+    @api.model
+    def _sop_copy_action(self, lead, template_id, lang=None, record=None):
+        """Copy the rendered script to the clipboard; the rep then confirms
+        that it was sent (crm_sales_sop.copy_script client action) on
+        ``record``: the deal, or the task the script is of."""
+        record = record or lead
+        return {
+            "type": "ir.actions.client",
+            "tag": "crm_sales_sop.copy_script",
+            "params": {
+                **self._sop_text(lead, template_id, lang=lang),
+                "model": record._name,
+                "res_id": record.id,
+                "template_id": template_id,
+                "lang": lang or False,
+            },
+        }
+
+    @api.model
+    def _sop_composer_action(self, lead, template, task=None, lang=None):
+        """ "Edit first": the usual composer with the script, in the language
+        the rep chose (``lang``, else as a one-click send picks it); sending
+        from it counts too (for ``task`` when given)."""
+        context = {
+            # the composer renders the script in this language (mail's
+            # preview key, read by mail.render.mixin._classify_per_lang)
+            "template_preview_lang": self._sop_lang(lead, lang),
+            "default_model": "crm.lead",
+            "default_res_ids": lead.ids,
+            "default_template_id": template.id,
+            "default_composition_mode": "comment",
+            "default_email_layout_xmlid": "mail.mail_notification_light",
+        }
+        if task:
+            context["sop_task_id"] = task.id
+        return {
+            "type": "ir.actions.act_window",
+            "name": template.name,
+            "res_model": "mail.compose.message",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": context,
+        }
 
     @api.model
     def _sop_check_recipient(self, lead, channel):

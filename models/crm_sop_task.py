@@ -444,7 +444,9 @@ class CrmSopTask(models.Model):
         """{'subject', 'body'}: the task's script rendered for its deal, the
         body as plain text ready to paste."""
         template = self._sop_script_template()
-        return self.lead_id.sop_render_script(template.id, lang=lang)
+        return self.env["crm.sop.script.send"]._sop_text(
+            self.lead_id, template.id, lang=lang
+        )
 
     def action_sop_send_script(self, channel="email", lang=None):
         """Send the task's script in one click (``copy``: the rep confirms
@@ -462,15 +464,17 @@ class CrmSopTask(models.Model):
         """Copy the rendered script to the clipboard (a messenger such as
         WeChat); the rep then confirms that it was sent."""
         template = self._sop_script_template()
-        action = self.lead_id.action_sop_copy_script(template.id)
-        action["params"].update(model=self._name, res_id=self.id)
-        return action
+        return self.env["crm.sop.script.send"]._sop_copy_action(
+            self.lead_id, template.id, record=self
+        )
 
     def action_sop_edit_script(self, lang=None):
         """ "Edit first": the composer with the script, sent from this task,
         in the language the rep chose (``lang``)."""
         template = self._sop_script_template()
-        return self.lead_id._sop_script_composer(template, task=self, lang=lang)
+        return self.env["crm.sop.script.send"]._sop_composer_action(
+            self.lead_id, template, task=self, lang=lang
+        )
 
     def action_sop_mark_done(self):
         manual = self.filtered(lambda t: t.task_template_id.kind == "manual")
