@@ -213,12 +213,15 @@ class CrmSopEngine(models.AbstractModel):
             return
         Template = self.env["crm.sop.template"]
         targets = {}
+        playbook_of = {}  # (team, company): resolved once per pair, not per lead
         for lead in leads:
-            template_id = (
-                Template._sop_template_for(lead.team_id, lead.company_id)
-                if lead.active
-                else lead.sop_template_id.id
-            )
+            if lead.active:
+                key = (lead.team_id, lead.company_id)
+                if key not in playbook_of:
+                    playbook_of[key] = Template._sop_template_for(*key)
+                template_id = playbook_of[key]
+            else:
+                template_id = lead.sop_template_id.id
             if lead.sop_template_id.id != template_id:
                 targets[lead.id] = template_id
         if new:
@@ -367,42 +370,55 @@ class CrmSopEngine(models.AbstractModel):
 
     @contextmanager
     def _sop_bulk_load(self, enabled=True):
-        """Fill crm_sop_task as pg_restore fills a table: at install over many
-        open opportunities, its foreign keys and its indexes but the unique
-        ones (the inserts' ON CONFLICT arbiter) are dropped for the block and
-        made again after it, from their own definitions in the catalog. Each
-        foreign key is then checked once for all rows, in one join, rather
-        than by a trigger per row and key (on 100,000 opportunities: 1.3
-        million rows, four keys, about two thirds of the insert's time), and
-        each index is built once.
+        """Fill crm_sop_task and crm_sop_stage_log, and write the deals' SOP
+        summary, as pg_restore fills tables: at install over many open
+        opportunities, the foreign keys of those two tables and their indexes
+        but the unique ones (the inserts' ON CONFLICT arbiter), and the
+        foreign keys of crm_lead's SOP columns (playbook, SOP stage, next
+        step), are dropped for the block and made again after it, from their
+        own definitions in the catalog. Each foreign key is then checked once
+        for all rows, in one join, rather than by a trigger per row and key
+        (on 100,000 opportunities: 1.3 million task rows and four keys, about
+        two thirds of the insert's time; 1.6 s of triggers on the summary),
+        and each index is built once.
 
-        Only at install (the post_init_hook): the table was created in this
-        same transaction, and adding the addon's columns to crm_lead already
-        holds that table's exclusive lock until the install commits, so
-        nobody else meets the table without its keys; if the install fails,
-        the keys come back with the rollback."""
+        Only at install (the post_init_hook): the addon's tables were created
+        in this same transaction, and adding the addon's columns to crm_lead
+        already holds that table's exclusive lock until the install commits,
+        so nobody else meets the tables without their keys; if the install
+        fails, the keys come back with the rollback."""
         if not enabled:
             yield
             return
         cr = self.env.cr
         self._sop_flush()
         cr.execute(
-            """SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-                WHERE conrelid = 'crm_sop_task'::regclass AND contype = 'f'
-             ORDER BY conname"""
+            """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+                 FROM pg_constraint
+                WHERE contype = 'f'
+                  AND (conrelid IN ('crm_sop_task'::regclass,
+                                    'crm_sop_stage_log'::regclass)
+                       OR (conrelid = 'crm_lead'::regclass
+                           AND conname LIKE 'crm\\_lead\\_sop\\_%'))
+             ORDER BY 1, 2"""
         )
         keys = cr.fetchall()
         cr.execute(
             """SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x
                  JOIN pg_class i ON i.oid = x.indexrelid
-                WHERE x.indrelid = 'crm_sop_task'::regclass
+                WHERE x.indrelid IN ('crm_sop_task'::regclass,
+                                     'crm_sop_stage_log'::regclass)
                   AND NOT x.indisunique AND NOT x.indisprimary
              ORDER BY i.relname"""
         )
         indexes = cr.fetchall()
-        for name, _definition in keys:
+        for table, name, _definition in keys:
             cr.execute(
-                SQL("ALTER TABLE crm_sop_task DROP CONSTRAINT %s", SQL.identifier(name))
+                SQL(
+                    "ALTER TABLE %s DROP CONSTRAINT %s",
+                    SQL.identifier(table),
+                    SQL.identifier(name),
+                )
             )
         for name, _definition in indexes:
             cr.execute(SQL("DROP INDEX %s", SQL.identifier(name)))
@@ -410,10 +426,11 @@ class CrmSopEngine(models.AbstractModel):
         self._sop_flush()
         for _name, definition in indexes:
             cr.execute(definition)
-        for name, definition in keys:
+        for table, name, definition in keys:
             cr.execute(
                 SQL(
-                    "ALTER TABLE crm_sop_task ADD CONSTRAINT %s %s",
+                    "ALTER TABLE %s ADD CONSTRAINT %s %s",
+                    SQL.identifier(table),
                     SQL.identifier(name),
                     SQL(definition),
                 )
@@ -436,9 +453,12 @@ class CrmSopEngine(models.AbstractModel):
             pairs = [(lead_id, tid) for lead_id, tid in templates.items() if tid]
             if not pairs:
                 return []
+            # two arrays rather than a VALUES list: one parameter each, not
+            # one SQL object per lead (the install passes 5,000 at a time)
             source = SQL(
-                "(VALUES %s) AS l(id, sop_template_id)",
-                SQL(", ").join(SQL("(%s, %s)", lead_id, tid) for lead_id, tid in pairs),
+                "unnest(%s::integer[], %s::integer[]) AS l(id, sop_template_id)",
+                [lead_id for lead_id, _tid in pairs],
+                [tid for _lead_id, tid in pairs],
             )
         else:
             source = SQL("crm_lead l")
@@ -967,21 +987,23 @@ class CrmSopEngine(models.AbstractModel):
         self.env["crm.lead"].flush_model([*SOP_SUMMARY_FIELDS, "sop_template_id"])
         self.env["crm.sop.task"].flush_model(["state", "date_done", "active"])
         columns = [*SopSummary._fields]
-        casts = ["%s", "%s", "%s::integer", "%s::integer", "%s::varchar"]
-        casts += ["%s::boolean", "%s::boolean"]
+        types = ["integer", "integer", "integer", "integer", "varchar"]
+        types += ["boolean", "boolean"]
+        arrays = [list(column) for column in zip(*summaries, strict=True)]
         set_template = SQL()
         if templates:
             columns.append("template_id")
-            casts.append("%s::integer")
+            types.append("integer")
+            arrays.append([templates.get(s.lead_id) or None for s in summaries])
             set_template = SQL("sop_template_id = c.template_id,")
-        row_sql = "(" + ", ".join(casts) + ")"
-        values = SQL(", ").join(
-            SQL(
-                row_sql,
-                *summary,
-                *((templates.get(summary.lead_id) or None,) if templates else ()),
-            )
-            for summary in summaries
+        # one array per column rather than a VALUES list: one parameter each,
+        # not one SQL object per lead
+        values = SQL(
+            "SELECT * FROM unnest(%s)",
+            SQL(", ").join(
+                SQL("%s::%s[]", array, SQL(type_))
+                for array, type_ in zip(arrays, types, strict=True)
+            ),
         )
         # the stall clock: a later value is a real forward movement (the deal
         # is not stalled any more); an earlier one (a task reopened) leaves
@@ -995,9 +1017,10 @@ class CrmSopEngine(models.AbstractModel):
         # took 0.9 s of a 1,000-opportunity import whose execution takes 0.1 s
         self.env.cr.execute(
             SQL(
-                """WITH v(%(columns)s) AS (VALUES %(values)s),
+                """WITH v(%(columns)s) AS (%(values)s),
                         old AS (SELECT l.id, l.sop_stage_id
-                                  FROM crm_lead l JOIN v ON v.lead_id = l.id),
+                                  FROM crm_lead l
+                                 WHERE l.id = ANY(%(lead_ids)s)),
                         summary AS (
                             UPDATE crm_lead l
                                SET sop_progress = c.progress,
@@ -1017,7 +1040,8 @@ class CrmSopEngine(models.AbstractModel):
                                               CASE WHEN v.forward THEN %(now)s
                                                    ELSE l0.sop_forward_date END,
                                               d.date) AS date
-                                      FROM v JOIN crm_lead l0 ON l0.id = v.lead_id
+                                      FROM v JOIN crm_lead l0
+                                        ON l0.id = v.lead_id AND l0.id = ANY(%(lead_ids)s)
                                       LEFT JOIN (
                                           SELECT t.lead_id, MAX(t.date_done) AS date
                                             FROM crm_sop_task t

@@ -75,14 +75,20 @@ class TestSopInstall(TransactionCase):
         )
 
     def _task_table_definition(self):
+        """The keys and indexes the bulk load drops and makes again: the
+        task table's and the SOP stage history's, crm_lead's keys."""
         self.env.cr.execute(
             """SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-                WHERE conrelid = 'crm_sop_task'::regclass ORDER BY conname"""
+                WHERE conrelid IN ('crm_sop_task'::regclass,
+                                   'crm_sop_stage_log'::regclass,
+                                   'crm_lead'::regclass)
+             ORDER BY conname"""
         )
         keys = self.env.cr.fetchall()
         self.env.cr.execute(
             """SELECT indexname, indexdef FROM pg_indexes
-                WHERE tablename = 'crm_sop_task' ORDER BY indexname"""
+                WHERE tablename IN ('crm_sop_task', 'crm_sop_stage_log')
+             ORDER BY indexname"""
         )
         return keys, self.env.cr.fetchall()
 
@@ -110,6 +116,8 @@ class TestSopInstall(TransactionCase):
         self.env.invalidate_all()
         before = self._task_table_definition()
         self.assertTrue(any("FOREIGN KEY (lead_id)" in d for _n, d in before[0]))
+        self.assertIn("crm_lead_sop_next_task_id_fkey", dict(before[0]))
+        self.assertIn("crm_sop_stage_log_lead_id_fkey", dict(before[0]))
         dropped = []
         bulk_load = crm_sop_engine.CrmSopEngine._sop_bulk_load
 
@@ -136,4 +144,13 @@ class TestSopInstall(TransactionCase):
                     """INSERT INTO crm_sop_task (lead_id, task_template_id, state)
                        VALUES (-1, %s, 'todo')""",
                     [default.task_template_ids[0].id],
+                )
+        with (
+            self.assertRaises(psycopg2.errors.ForeignKeyViolation),
+            mute_logger("odoo.sql_db"),
+        ):
+            with self.env.cr.savepoint():
+                self.env.cr.execute(
+                    "UPDATE crm_lead SET sop_next_task_id = -1 WHERE id = %s",
+                    [leads[0].id],
                 )
