@@ -293,9 +293,39 @@ class CrmSopEngine(models.AbstractModel):
         if self._sop_deferred() and not everything:
             return
         self._sop_flush(["team_id", "company_id", "probability"])
+        changed_ids = self._sop_remap()
+        if changed_ids:
+            self._sop_prune(changed_ids)
+            self._sop_insert(changed_ids)
+            self._sop_evaluate_ids(changed_ids)
+        # leads mapped before this pass whose playbook did not change
+        mapped_ids = (
+            self._sop_open_ids(mapped=True, but=changed_ids) if everything else []
+        )
+        # leads without playbook yet: the path of new leads
+        new_ids = self._sop_open_ids(mapped=False)
         Lead = self.env["crm.lead"].with_context(
             active_test=False, prefetch_fields=False
         )
+        with self._sop_bulk_load(everything and len(new_ids) >= SOP_BULK_MIN_LEADS):
+            for ids in split_every(EVALUATE_CHUNK, new_ids):
+                leads = Lead.browse(ids)
+                leads.fetch(["team_id", "company_id", "sop_template_id", "active"])
+                self._sop_sync(leads, new=True)
+                # keep memory flat on large databases
+                self.env.invalidate_all(flush=True)
+        if mapped_ids:
+            self._sop_insert(mapped_ids)
+            self._sop_evaluate_ids(mapped_ids)
+        if everything:
+            # the closed deals' history, counted once (install)
+            self.env["crm.sop.history.count"]._sop_rebuild()
+            self.env["crm.sop.task.fact"]._sop_rebuild()
+
+    @api.model
+    def _sop_remap(self):
+        """Ids of the open leads mapped to a playbook that is no longer
+        theirs, now mapped to their (team, company)'s: one UPDATE per pair."""
         Template = self.env["crm.sop.template"]
         self.env.cr.execute(
             SQL(
@@ -325,48 +355,26 @@ class CrmSopEngine(models.AbstractModel):
                 )
             )
             changed_ids += [row[0] for row in self.env.cr.fetchall()]
-        self._sop_leads_written(Lead.browse(changed_ids), ["sop_template_id"])
-        if changed_ids:
-            self._sop_prune(changed_ids)
-            self._sop_insert(changed_ids)
-            self._sop_evaluate_ids(changed_ids)
-        mapped_ids = []
-        if everything:
-            # leads mapped before this pass whose playbook did not change
-            self.env.cr.execute(
-                SQL(
-                    """SELECT id FROM crm_lead l
-                        WHERE %s AND sop_template_id IS NOT NULL AND id != ALL(%s)
-                     ORDER BY id""",
-                    SQL(SOP_OPEN_SQL),
-                    changed_ids,
-                )
-            )
-            mapped_ids = [row[0] for row in self.env.cr.fetchall()]
-        # leads without playbook yet: the path of new leads
+        self._sop_leads_written(
+            self.env["crm.lead"].browse(changed_ids), ["sop_template_id"]
+        )
+        return changed_ids
+
+    @api.model
+    def _sop_open_ids(self, mapped, but=()):
+        """Ids of the open leads with a playbook (``mapped``) or without, but
+        ``but``, in id order."""
         self.env.cr.execute(
             SQL(
                 """SELECT id FROM crm_lead l
-                    WHERE %s AND sop_template_id IS NULL
+                    WHERE %s AND sop_template_id IS %s AND id != ALL(%s)
                  ORDER BY id""",
                 SQL(SOP_OPEN_SQL),
+                SQL("NOT NULL" if mapped else "NULL"),
+                list(but),
             )
         )
-        new_ids = [row[0] for row in self.env.cr.fetchall()]
-        with self._sop_bulk_load(everything and len(new_ids) >= SOP_BULK_MIN_LEADS):
-            for ids in split_every(EVALUATE_CHUNK, new_ids):
-                leads = Lead.browse(ids)
-                leads.fetch(["team_id", "company_id", "sop_template_id", "active"])
-                self._sop_sync(leads, new=True)
-                # keep memory flat on large databases
-                self.env.invalidate_all(flush=True)
-        if everything and mapped_ids:
-            self._sop_insert(mapped_ids)
-            self._sop_evaluate_ids(mapped_ids)
-        if everything:
-            # the closed deals' history, counted once (install)
-            self.env["crm.sop.history.count"]._sop_rebuild()
-            self.env["crm.sop.task.fact"]._sop_rebuild()
+        return [row[0] for row in self.env.cr.fetchall()]
 
     @contextmanager
     def _sop_bulk_load(self, enabled=True):

@@ -460,55 +460,70 @@ class CrmSopReminder(models.Model):
             for claim in lang_claims:
                 user = users.browse(claim.user_id)
                 rows = deals.get(claim.user_id, [])
-                values = {
-                    "user": user,
-                    "moment": claim.moment,
-                    "deals": [
-                        {
-                            "name": leads.browse(d.lead_id).name,
-                            "url": f"{base_url}/odoo/crm/{d.lead_id}",
-                            "next_task": names.get(d.next_task_id, ""),
-                            "next_task_url": (
-                                f"{base_url}/odoo/my-sop-day/{d.next_task_id}"
-                            ),
-                            "stalled": d.stalled,
-                            "overdue": d.overdue,
-                        }
-                        for d in rows
-                    ],
-                    "more": (rows[0].total - len(rows)) if rows else 0,
-                    # per deal, each task once
-                    "completed": [
-                        {
-                            "name": leads.browse(lead_id).name,
-                            "url": f"{base_url}/odoo/crm/{lead_id}",
-                            "tasks": list(dict.fromkeys(names[tid] for tid in tids)),
-                        }
-                        for lead_id, tids in completed.get(claim.user_id, {}).items()
-                    ],
-                    "my_day_url": f"{base_url}/odoo/my-sop-day",
-                    # a full-width colon (下一步：) carries its own space
-                    "label_space": "" if lang[:2] in ("zh", "ja", "ko") else " ",
-                }
+                values = self._sop_reminder_values(
+                    claim,
+                    user,
+                    rows,
+                    completed.get(claim.user_id, {}),
+                    {"leads": leads, "names": names, "url": base_url, "lang": lang},
+                )
                 body = env["ir.qweb"]._render(
                     "crm_sales_sop.sop_reminder_digest", values, minimal_qcontext=True
                 )
                 count = rows[0].total if rows else 0
-                # two translated strings, not "deal(s)"
-                if claim.moment == "start" and count == 1:
-                    subject = env._("Your Sales SOP today: 1 deal to move")
-                elif claim.moment == "start":
-                    subject = env._(
-                        "Your Sales SOP today: %(count)s deals to move", count=count
-                    )
-                elif count == 1:
-                    subject = env._("Before you leave: 1 deal to move")
-                else:
-                    subject = env._(
-                        "Before you leave: %(count)s deals to move", count=count
-                    )
+                subject = self.with_env(env)._sop_reminder_subject(claim.moment, count)
                 digests[claim.id] = (user, subject, body)
         return digests
+
+    @api.model
+    def _sop_reminder_values(self, claim, user, rows, completed, read):
+        """What the digest template shows one salesperson: their deals to
+        move (``rows``), the tasks completed for them (``completed``: {lead
+        id: task ids}); ``read``: the batch's leads, task names, base URL and
+        the digest's language."""
+        leads, names, base_url = read["leads"], read["names"], read["url"]
+        return {
+            "user": user,
+            "moment": claim.moment,
+            "deals": [
+                {
+                    "name": leads.browse(d.lead_id).name,
+                    "url": f"{base_url}/odoo/crm/{d.lead_id}",
+                    "next_task": names.get(d.next_task_id, ""),
+                    "next_task_url": f"{base_url}/odoo/my-sop-day/{d.next_task_id}",
+                    "stalled": d.stalled,
+                    "overdue": d.overdue,
+                }
+                for d in rows
+            ],
+            "more": (rows[0].total - len(rows)) if rows else 0,
+            # per deal, each task once
+            "completed": [
+                {
+                    "name": leads.browse(lead_id).name,
+                    "url": f"{base_url}/odoo/crm/{lead_id}",
+                    "tasks": list(dict.fromkeys(names[tid] for tid in tids)),
+                }
+                for lead_id, tids in completed.items()
+            ],
+            "my_day_url": f"{base_url}/odoo/my-sop-day",
+            # a full-width colon (下一步：) carries its own space
+            "label_space": "" if read["lang"][:2] in ("zh", "ja", "ko") else " ",
+        }
+
+    @api.model
+    def _sop_reminder_subject(self, moment, count):
+        """The digest's subject in the environment's language: two translated
+        strings, not "deal(s)"."""
+        if moment == "start" and count == 1:
+            return self.env._("Your Sales SOP today: 1 deal to move")
+        if moment == "start":
+            return self.env._(
+                "Your Sales SOP today: %(count)s deals to move", count=count
+            )
+        if count == 1:
+            return self.env._("Before you leave: 1 deal to move")
+        return self.env._("Before you leave: %(count)s deals to move", count=count)
 
     @api.model
     def _sop_reminder_post(self, claims, now):
