@@ -61,11 +61,14 @@ class SopBatch:
     leads (sudo, their fields fetched for the whole batch) by id, and the
     engine's configuration."""
 
-    __slots__ = ("config", "leads")
+    __slots__ = ("config", "created", "leads")
 
-    def __init__(self, leads, config):
+    def __init__(self, leads, config, created=False):
         self.leads = leads
         self.config = config
+        # the leads are being created: nothing of the product points at them
+        # yet (no activity done, no script sent)
+        self.created = created
 
 
 class CrmSopEngine(models.AbstractModel):
@@ -115,7 +118,7 @@ class CrmSopEngine(models.AbstractModel):
         if gated:
             # the summary then knows the stage (whether a gate holds the deal)
             leads.mapped("stage_id")
-        self._sop_sync(leads, new=True)
+        self._sop_sync(leads, new=True, created=True)
         if gated:
             # created directly in a later stage: gated like a move from nowhere
             self._sop_gate_check(leads, {}, created=True)
@@ -203,10 +206,11 @@ class CrmSopEngine(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def _sop_sync(self, leads, new=False, evaluate=None):
+    def _sop_sync(self, leads, new=False, evaluate=None, created=False):
         """Give each lead the playbook of its team (or the company fallback) and
         that playbook's tasks, then evaluate them. ``new``: the leads were just
-        created (nothing to prune; the playbook is written with the summary).
+        created (nothing to prune; the playbook is written with the summary),
+        ``created``: by this create (no record of the product points at them).
         ``evaluate``: leads to evaluate even if their playbook does not change.
         Costs no query when nothing changes."""
         if not leads:
@@ -227,7 +231,9 @@ class CrmSopEngine(models.AbstractModel):
         if new:
             if targets:
                 rows = self._sop_insert(templates=targets)
-                self._sop_evaluate(leads.browse(list(targets)), rows, targets)
+                self._sop_evaluate(
+                    leads.browse(list(targets)), rows, targets, created=created
+                )
             return
         if targets:
             self._sop_set_templates(targets)
@@ -664,7 +670,7 @@ class CrmSopEngine(models.AbstractModel):
             leads.partner_id.fetch(list(partner_fields))
 
     @api.model
-    def _sop_evaluate(self, leads, rows=None, templates=None):
+    def _sop_evaluate(self, leads, rows=None, templates=None, created=False):
         """Decide the state of every task of ``leads`` in one pass.
 
         Reads what the task kinds need for the whole batch (lead and customer
@@ -674,7 +680,8 @@ class CrmSopEngine(models.AbstractModel):
         summary in one statement.
 
         ``rows``: the leads' task rows when the caller has them (new leads);
-        ``templates``: playbooks to write with the summary (new leads).
+        ``templates``: playbooks to write with the summary (new leads);
+        ``created``: the leads are being created (SopBatch.created).
         Works on plain rows and SQL rather than records: it derives task states
         from data the current user was allowed to write (reps have no write
         access on tasks), for batches of thousands of leads.
@@ -684,7 +691,9 @@ class CrmSopEngine(models.AbstractModel):
         config = self.env["crm.sop.task.template"]._sop_config()
         leads = leads.sudo().with_context(active_test=False, prefetch_fields=False)
         rows = self._sop_evaluated_rows(leads, rows, config)
-        batch = SopBatch(leads={lead.id: lead for lead in leads}, config=config)
+        batch = SopBatch(
+            leads={lead.id: lead for lead in leads}, config=config, created=created
+        )
         done = self._sop_decide(batch, rows)
         new_rows = self._sop_apply_states(batch, rows, done, new=bool(templates))
         self._sop_update_summary(leads, new_rows, templates)

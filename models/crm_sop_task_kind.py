@@ -265,7 +265,10 @@ class CrmSopTaskKind(models.AbstractModel):
     def _sop_done_activity(self, batch, rows):
         """Done once an activity of the type was marked done on the deal, as
         the product recorded it (crm.sop.activity.done); a chatter message
-        carrying the activity type proves nothing."""
+        carrying the activity type proves nothing. A deal being created has
+        none (no query)."""
+        if batch.created:
+            return dict.fromkeys((row.id for row in rows), False)
         done_activities = self.env["crm.sop.activity.done"]._sop_done_pairs(
             {row.lead_id for row in rows},
             {batch.config[row.task_template_id].activity_type_id for row in rows},
