@@ -99,3 +99,8 @@ export class SopTaskSendButton extends Component {
         }
     }
 }
+
+// views the panel no longer uses but a database may still hold (customised
+// before 18.0.1.4.0, when each view named it beside its task buttons) keep
+// working: the task button (sop_task_button) shows it now
+registry.category("view_widgets").add("sop_task_send", { component: SopTaskSendButton });
