@@ -5,7 +5,9 @@ def _crm_sop_post_init(env):
     """Give every open lead that exists at install its playbook and tasks.
 
     Done in SQL by the engine (one UPDATE per playbook, one INSERT ... SELECT),
-    then evaluated in chunks: no per-record ORM work.
+    then evaluated in chunks: no per-record ORM work. Over more than
+    SOP_SETUP_INLINE open leads, the newest are set up here and the setup
+    job (triggered) does the others after the install, batch by batch.
     """
     env["crm.sop.engine"]._sop_sync_all(everything=True)
     # the stage moves of the deals that exist: adherence reads them

@@ -28,6 +28,11 @@ SOP_ANALYZE_MIN_LEADS = 100
 # an install over at least this many open leads fills crm_sop_task in bulk
 # (_sop_bulk_load)
 SOP_BULK_MIN_LEADS = 10_000
+# open leads without playbook set up in the transaction that maps them (the
+# install, a playbook created or given a team); beyond, the newest go first
+# and the setup job does the others, committed batch by batch
+# (_cron_sop_setup)
+SOP_SETUP_INLINE = 10_000
 # how far back the stall pass reads a calendar's working days, beyond the
 # largest stall days: a deal that has not moved for longer is counted on this
 # window only (enough for any calendar with one working day a week and a
@@ -288,9 +293,11 @@ class CrmSopEngine(models.AbstractModel):
         """Re-map every open opportunity to its playbook (install, playbook
         changes), by chunks, without per-record ORM work:
 
-        - leads without playbook yet take the path of new leads: their tasks
-          are inserted with RETURNING and evaluated from those rows, and the
-          playbook is written with the summary (one UPDATE of crm_lead);
+        - leads without playbook yet whose team has one take the path of new
+          leads: their tasks are inserted with RETURNING and evaluated from
+          those rows, and the playbook is written with the summary (one
+          UPDATE of crm_lead); the newest SOP_SETUP_INLINE of them here, the
+          others by the setup job (``_cron_sop_setup``), batch by batch;
         - leads mapped to another playbook: one UPDATE per (team, company),
           then their old open tasks go, the new ones are inserted, evaluated.
 
@@ -305,21 +312,20 @@ class CrmSopEngine(models.AbstractModel):
             self._sop_insert(changed_ids)
             self._sop_evaluate_ids(changed_ids)
         # leads mapped before this pass whose playbook did not change
-        mapped_ids = (
-            self._sop_open_ids(mapped=True, but=changed_ids) if everything else []
-        )
-        # leads without playbook yet: the path of new leads
-        new_ids = self._sop_open_ids(mapped=False)
-        Lead = self.env["crm.lead"].with_context(
-            active_test=False, prefetch_fields=False
-        )
+        mapped_ids = self._sop_mapped_ids(but=changed_ids) if everything else []
+        # leads without playbook yet: the path of new leads, the newest first;
+        # beyond SOP_SETUP_INLINE, the setup job does the others
+        new_ids, waiting = self._sop_waiting_ids(SOP_SETUP_INLINE)
         with self._sop_bulk_load(everything and len(new_ids) >= SOP_BULK_MIN_LEADS):
-            for ids in split_every(EVALUATE_CHUNK, new_ids):
-                leads = Lead.browse(ids)
-                leads.fetch(["team_id", "company_id", "sop_template_id", "active"])
-                self._sop_sync(leads, new=True)
-                # keep memory flat on large databases
-                self.env.invalidate_all(flush=True)
+            self._sop_setup(new_ids)
+        if waiting > len(new_ids):
+            _logger.info(
+                "Sales SOP: %s opportunities set up now, %s by the setup job",
+                len(new_ids),
+                waiting - len(new_ids),
+            )
+            # sudo: the engine's own job, whoever changed the playbooks
+            self.env.ref("crm_sales_sop.ir_cron_sop_setup").sudo()._trigger()
         if mapped_ids:
             self._sop_insert(mapped_ids)
             self._sop_evaluate_ids(mapped_ids)
@@ -367,20 +373,91 @@ class CrmSopEngine(models.AbstractModel):
         return changed_ids
 
     @api.model
-    def _sop_open_ids(self, mapped, but=()):
-        """Ids of the open leads with a playbook (``mapped``) or without, but
-        ``but``, in id order."""
+    def _sop_mapped_ids(self, but=()):
+        """Ids of the open leads with a playbook, but ``but``, in id order."""
         self.env.cr.execute(
             SQL(
                 """SELECT id FROM crm_lead l
-                    WHERE %s AND sop_template_id IS %s AND id != ALL(%s)
+                    WHERE %s AND sop_template_id IS NOT NULL AND id != ALL(%s)
                  ORDER BY id""",
                 SQL(SOP_OPEN_SQL),
-                SQL("NOT NULL" if mapped else "NULL"),
                 list(but),
             )
         )
         return [row[0] for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _sop_waiting_ids(self, limit):
+        """(ids, count): the open leads without playbook whose (team,
+        company) has one, waiting for their tasks: the ``limit`` newest ids
+        and how many wait in all. Leads whose team has no playbook are not
+        waiting (they get one when their team does)."""
+        Template = self.env["crm.sop.template"]
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT team_id, company_id FROM crm_lead l
+                    WHERE %s AND sop_template_id IS NULL""",
+                SQL(SOP_OPEN_SQL),
+            )
+        )
+        pairs = [
+            (team_id, company_id)
+            for team_id, company_id in self.env.cr.fetchall()
+            if Template._sop_template_for(
+                self.env["crm.team"].browse(team_id),
+                self.env["res.company"].browse(company_id),
+            )
+        ]
+        if not pairs:
+            return [], 0
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.id, COUNT(*) OVER () FROM crm_lead l
+                     JOIN unnest(%s::integer[], %s::integer[]) AS p(team_id, company_id)
+                       ON l.team_id IS NOT DISTINCT FROM p.team_id
+                      AND l.company_id IS NOT DISTINCT FROM p.company_id
+                    WHERE %s AND l.sop_template_id IS NULL
+                 ORDER BY l.id DESC
+                    LIMIT %s""",
+                [team_id for team_id, _company_id in pairs],
+                [company_id for _team_id, company_id in pairs],
+                SQL(SOP_OPEN_SQL),
+                limit,
+            )
+        )
+        rows = self.env.cr.fetchall()
+        return [row[0] for row in rows], rows[0][1] if rows else 0
+
+    @api.model
+    def _sop_setup(self, lead_ids):
+        """Give the open leads ``lead_ids`` without playbook theirs, with its
+        tasks evaluated (the path of new leads), by chunks."""
+        Lead = self.env["crm.lead"].with_context(
+            active_test=False, prefetch_fields=False
+        )
+        for ids in split_every(EVALUATE_CHUNK, lead_ids):
+            leads = Lead.browse(ids)
+            leads.fetch(["team_id", "company_id", "sop_template_id", "active"])
+            self._sop_sync(leads, new=True)
+            # the review facts of the deals that already moved
+            self.env["crm.sop.task.fact"]._sop_mark_set_up(ids)
+            # keep memory flat on large databases
+            self.env.invalidate_all(flush=True)
+
+    @api.model
+    def _cron_sop_setup(self):
+        """The setup job: a batch of the open leads waiting for their
+        playbook's tasks (more than one transaction sets up at once: an
+        install over a large pipeline, a playbook given to a large team),
+        the newest first. Each batch is its own transaction (the cron
+        runner commits after each call and calls again while some wait):
+        the deals are locked for one batch, not for the whole setup. Daily,
+        it also sets up deals that reached the database around the ORM."""
+        lead_ids, waiting = self._sop_waiting_ids(EVALUATE_CHUNK)
+        self._sop_setup(lead_ids)
+        self.env["ir.cron"]._notify_progress(
+            done=len(lead_ids), remaining=waiting - len(lead_ids)
+        )
 
     @contextmanager
     def _sop_bulk_load(self, enabled=True):

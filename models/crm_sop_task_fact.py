@@ -228,6 +228,26 @@ class CrmSopTaskFact(models.Model):
             self._sop_pending().update(lead_ids)
 
     @api.model
+    def _sop_mark_set_up(self, lead_ids):
+        """Open opportunities just given a playbook (its tasks new): only
+        those that moved from a stage or got a script can have facts; the
+        others are not marked (a setup of thousands of deals that never moved
+        then refreshes nothing)."""
+        self.env["crm.sop.stage.move"].flush_model(["lead_id", "stage_from_id"])
+        self.env["crm.sop.script.send"].flush_model(["lead_id"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT lead_id FROM crm_sop_stage_move
+                    WHERE lead_id = ANY(%s) AND stage_from_id IS NOT NULL
+                    UNION
+                   SELECT lead_id FROM crm_sop_script_send WHERE lead_id = ANY(%s)""",
+                list(lead_ids),
+                list(lead_ids),
+            )
+        )
+        self._sop_mark({row[0] for row in self.env.cr.fetchall()})
+
+    @api.model
     def _sop_mark_all(self):
         """Every deal's facts are made anew by a job soon after this
         transaction (pipeline stages reordered or won stages redefined, a

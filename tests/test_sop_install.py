@@ -74,6 +74,82 @@ class TestSopInstall(TransactionCase):
             self.env["crm.sop.task"].search_count([("lead_id", "in", leads.ids)]), count
         )
 
+    def test_large_setup_goes_to_the_job_batch_by_batch(self):
+        """Beyond SOP_SETUP_INLINE waiting deals, the install sets up the
+        newest and triggers the setup job; Odoo's cron runs it batch by
+        batch (progress reported) until none waits; a deal whose team has
+        no playbook does not wait."""
+        from .. import _crm_sop_post_init
+        from ..models import crm_sop_engine
+
+        default = self.env.ref("crm_sales_sop.crm_sop_template_default")
+        other_company = self.env["res.company"].create({"name": "No Playbook Co"})
+        leads = self.env["crm.lead"].create(
+            [{"name": f"Waiting {i}", "type": "opportunity"} for i in range(7)]
+        )
+        alone = self.env["crm.lead"].create(
+            {
+                "name": "Nobody's playbook",
+                "type": "opportunity",
+                "team_id": False,
+                "company_id": other_company.id,
+            }
+        )
+        default.company_id = self.env.company
+        # an older deal that moved on: the job makes its review facts
+        moved = leads.sorted("id")[0]
+        stages = self.env["crm.stage"].search([("is_won", "=", False)])
+        moved.stage_id = stages[-1]
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL("DELETE FROM crm_sop_task WHERE lead_id = ANY(%s)", (leads + alone).ids)
+        )
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead SET sop_template_id = NULL, sop_progress = NULL,
+                   sop_stage_id = NULL, sop_next_task_id = NULL WHERE id = ANY(%s)""",
+                (leads + alone).ids,
+            )
+        )
+        self.env.invalidate_all()
+        cron = self.env.ref("crm_sales_sop.ir_cron_sop_setup")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        triggers = Trigger.search([("cron_id", "=", cron.id)])
+        expected = len(default.task_template_ids)
+        with (
+            patch.object(crm_sop_engine, "SOP_SETUP_INLINE", 3),
+            patch.object(crm_sop_engine, "EVALUATE_CHUNK", 2),
+        ):
+            _crm_sop_post_init(self.env)
+            newest = leads.sorted("id")[-3:]
+            self.assertEqual(newest.sop_template_id, default)
+            self.assertEqual(len(newest.sop_task_ids), 3 * expected)
+            self.assertFalse((leads - newest).sop_template_id)
+            self.assertFalse((leads - newest).sop_task_ids)
+            self.assertGreater(
+                Trigger.search_count([("cron_id", "=", cron.id)]), len(triggers)
+            )
+            # Odoo's cron calls the job while its progress says some wait
+            Progress = self.env["ir.cron.progress"].sudo()
+            reported = []
+            for _run in range(3):
+                cron.method_direct_trigger()
+                progress = Progress.search(
+                    [("cron_id", "=", cron.id)], order="id desc", limit=1
+                )
+                reported.append((progress.done, progress.remaining))
+        self.assertEqual(reported, [(2, 2), (2, 0), (0, 0)])
+        self.assertEqual(leads.sop_template_id, default)
+        self.assertEqual(len(leads.sop_task_ids), 7 * expected)
+        self.assertTrue(all(lead.sop_next_task_id for lead in leads))
+        self.assertFalse(alone.sop_template_id)
+        self.assertFalse(alone.sop_task_ids)
+        self.env["crm.sop.task.fact"].flush_model()
+        facts = self.env["crm.sop.task.fact"].search([("lead_id", "in", leads.ids)])
+        self.assertTrue(facts)
+        self.assertEqual(set(facts.mapped("lead_id")), {moved.id})
+        self.assertTrue(all(facts.mapped("date_left")))
+
     def _task_table_definition(self):
         """The keys and indexes the bulk load drops and makes again: the
         task table's and the SOP stage history's, crm_lead's keys."""
