@@ -238,7 +238,14 @@ class CrmLead(models.Model):
         elif closed:
             # another team, company or type: the same deals are closed
             History._sop_add_leads(closed, 1)
-        if not vals.keys().isdisjoint(SOP_FACT_LEAD_FIELDS):
+        # what the deals' review facts copy or are decided by; a move of the
+        # pipeline stage (core empties the closing date with it) is marked
+        # by the record of the moves, where it can change them
+        # (crm.sop.task.fact._sop_mark_moved)
+        written = vals.keys() & SOP_FACT_LEAD_FIELDS
+        if "stage_id" in vals:
+            written -= {"stage_id", "date_closed"}
+        if written:
             self.env["crm.sop.task.fact"]._sop_mark(self.ids)
         return res
 

@@ -146,6 +146,8 @@ class CrmSopStageMove(models.Model):
             if lead.stage_id
         ]
         if not rows:
+            if not created:
+                self.env["crm.sop.task.fact"]._sop_mark_moved(leads, [])
             return
         last = (
             SQL("NULL::integer")
@@ -164,18 +166,21 @@ class CrmSopStageMove(models.Model):
                           v.company_id
                      FROM (VALUES %(rows)s) AS v (lead_id, stage_id, company_id),
                           LATERAL (SELECT %(last)s AS stage_from_id) p
-                    WHERE v.stage_id IS DISTINCT FROM p.stage_from_id""",
+                    WHERE v.stage_id IS DISTINCT FROM p.stage_from_id
+                RETURNING id, lead_id""",
                 now=self.env.cr.now(),
                 uid=self.env.uid,
                 rows=SQL(", ").join(SQL("(%s, %s, %s::integer)", *row) for row in rows),
                 last=last,
             )
         )
+        moves = self.env.cr.fetchall()
         self.invalidate_model()
         if not created:
-            # a move from a stage: the deal's review facts follow (a new
-            # deal's first move comes from no stage and leaves none)
-            self.env["crm.sop.task.fact"]._sop_mark([row[0] for row in rows])
+            # a stage written: the deals' review facts follow, where it can
+            # change them (a new deal's first move comes from no stage and
+            # leaves none)
+            self.env["crm.sop.task.fact"]._sop_mark_moved(leads, moves)
 
     # ------------------------------------------------------------
     # ADHERENCE: the one definition, for the board and the task analysis

@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
+from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL, sop_is_closed
 from .crm_sop_script_fact import (
     SOP_SCRIPT_FACT_COLUMNS,
     SOP_SCRIPT_FACT_SEND_FIELDS,
@@ -226,6 +226,68 @@ class CrmSopTaskFact(models.Model):
         one statement pair for all the deals a transaction changes."""
         if lead_ids:
             self._sop_pending().update(lead_ids)
+
+    @api.model
+    def _sop_mark_moved(self, leads, moves):
+        """``leads`` were written a pipeline stage, ``moves`` [(stage move
+        id, lead id)] the moves it recorded (one per deal whose stage
+        changed). The write changes a deal's facts only where it can, and
+        the others are not marked (an open deal going back and forth
+        between stages it already left refreshes nothing):
+
+        - the deal is closed (``reached`` follows its stage);
+        - its facts copy a closing date it no longer has (core empties it
+          with a stage written out of a won stage, or on a deal reopened
+          after a loss);
+        - it moved out of a won stage (reopened);
+        - it moved and got scripts (``advanced`` follows its moves);
+        - it moved past a SOP stage's pipeline stage that none of its
+          earlier moves went past (a new ``date_left``: _sop_left_at_sql)."""
+        closed = leads.filtered(sop_is_closed)
+        self._sop_mark(closed.ids)
+        open_leads = leads - closed
+        if not open_leads:
+            return
+        self.env["crm.lead"].flush_model(SOP_FACT_LEAD_FIELDS)
+        self.env["crm.stage"].flush_model(["sequence", "is_won"])
+        self.env["crm.sop.stage"].flush_model(["crm_stage_id"])
+        self.env["crm.sop.script.send"].flush_model(["lead_id"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.id
+                     FROM crm_lead l
+                LEFT JOIN unnest(%(move_ids)s::integer[], %(moved_ids)s::integer[])
+                          AS m(id, lead_id) ON m.lead_id = l.id
+                LEFT JOIN crm_sop_stage_move mv ON mv.id = m.id
+                LEFT JOIN crm_stage fs ON fs.id = mv.stage_from_id
+                    WHERE l.id = ANY(%(lead_ids)s) AND (
+                          EXISTS (SELECT 1 FROM crm_sop_task_fact f
+                                   WHERE f.lead_id = l.id
+                                     AND f.date_closed IS DISTINCT FROM l.date_closed)
+                       OR (mv.id IS NOT NULL AND (
+                              fs.is_won
+                           OR EXISTS (SELECT 1 FROM crm_sop_script_send sd
+                                       WHERE sd.lead_id = l.id)
+                           OR (mv.stage_from_id IS NOT NULL AND EXISTS (
+                               SELECT 1
+                                 FROM crm_sop_stage ss
+                                 JOIN crm_stage ps ON ps.id = ss.crm_stage_id
+                                 JOIN crm_stage ns ON ns.id = mv.stage_id
+                                WHERE (ns.sequence, ns.id) > (ps.sequence, ps.id)
+                                  AND NOT EXISTS (
+                                      SELECT 1
+                                        FROM crm_sop_stage_move pm
+                                        JOIN crm_stage ps2 ON ps2.id = pm.stage_id
+                                       WHERE pm.lead_id = l.id AND pm.id != mv.id
+                                         AND pm.stage_from_id IS NOT NULL
+                                         AND (ps2.sequence, ps2.id)
+                                             > (ps.sequence, ps.id)))))))""",
+                move_ids=[move_id for move_id, _lead_id in moves],
+                moved_ids=[lead_id for _move_id, lead_id in moves],
+                lead_ids=open_leads.ids,
+            )
+        )
+        self._sop_mark([row[0] for row in self.env.cr.fetchall()])
 
     @api.model
     def _sop_mark_set_up(self, lead_ids):

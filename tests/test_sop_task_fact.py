@@ -100,6 +100,28 @@ class TestSopTaskFact(TestSopCommon):
         self.assertKept("open deal moved past a SOP stage")
         self.open_lead.write({"stage_id": self.stage_team1_1.id})
         self.assertKept("open deal moved back")
+        # back and forth between stages it already left: nothing to refresh
+        other = self.env["crm.lead"].create(self._sop_lead_vals(name="Back and forth"))
+        other.write({"stage_id": self.stage_team1_2.id})
+        self.assertKept("a second open deal moved past a SOP stage")
+        for stage in (self.stage_team1_1, self.stage_team1_2, self.stage_team1_1):
+            other.write({"stage_id": stage.id})
+            self.assertFalse(
+                self.env.cr.precommit.data.get("crm_sop_task_fact.lead_ids"),
+                "a move past no new stage marks nothing",
+            )
+            self.assertKept(f"open deal back and forth ({stage.name})")
+        # a lost deal's stage written (its facts' reach follows), restored
+        self.lost[0].write({"stage_id": self.stage_team1_2.id})
+        self.assertKept("lost deal's stage written")
+        self.lost[0].write({"stage_id": self.stage_team1_1.id})
+        self.assertKept("lost deal's stage written back")
+        # a deal reopened after a loss keeps its closing date until a move
+        other.action_set_lost()
+        other.action_unarchive()
+        self.assertKept("deal reopened after a loss")
+        other.write({"stage_id": self.stage_team1_2.id})
+        self.assertKept("reopened deal moved (its closing date emptied)")
         self._task(self.open_lead, self.tt_manual).action_sop_mark_done()
         self.assertKept("task done after the stage was left")
 
