@@ -195,14 +195,23 @@ class CrmLead(models.Model):
         empty = {"stage_days": False, "won_median_days": False, "won_stage_deals": 0}
         if not stage:
             return empty
+        company = self.company_id or self.env.company
+        calendar = company.resource_calendar_id
+        if not calendar:
+            return empty
+        tz_name = calendar.tz or "UTC"
         now = self.env.cr.now()
         won_sql, _lost_sql = self._sop_closed_sql()
         # sudo: the history is aggregated into one median, never shown deal
-        # by deal; the rep may read this deal (checked by the caller)
+        # by deal; the rep may read this deal (checked by the caller). Each
+        # stint's first and last day in the calendar's time zone, from
+        # PostgreSQL (hundreds of stints a year: no conversion per row here)
         self.env.cr.execute(
             SQL(
                 """SELECT g.lead_id = %(lead)s, g.date_start,
-                          COALESCE(g.date_end, l.date_closed, %(now)s)
+                          (timezone(%(tz)s, timezone('UTC', g.date_start)))::date,
+                          (timezone(%(tz)s, timezone('UTC',
+                              COALESCE(g.date_end, l.date_closed, %(now)s))))::date
                      FROM crm_sop_stage_log g
                      JOIN crm_lead l ON l.id = g.lead_id
                 LEFT JOIN crm_stage s ON s.id = l.stage_id
@@ -216,6 +225,7 @@ class CrmLead(models.Model):
                 company=self.company_id.id or None,
                 companies=self.env["crm.sop.history.count"]._sop_companies_sql(),
                 now=now,
+                tz=tz_name,
                 stage=stage.id,
                 won=won_sql,
                 since=now - timedelta(days=STAGE_DAYS_HISTORY_DAYS),
@@ -224,30 +234,30 @@ class CrmLead(models.Model):
         rows = self.env.cr.fetchall()
         if not rows:
             return empty
-        company = self.company_id or self.env.company
-        calendar = company.resource_calendar_id
-        if not calendar:
-            return empty
-        tz = pytz.timezone(calendar.tz or "UTC")
         work_days = self.env["crm.sop.engine"]._sop_work_days(
             calendar,
             company,
-            min(start for _mine, start, _end in rows),
+            min(start for _mine, start, _first, _last in rows),
             STAGE_DAYS_HISTORY_DAYS // 7 + 1,
             now + timedelta(days=1),
         )
+        today = pytz.utc.localize(now).astimezone(pytz.timezone(tz_name)).date()
 
-        def working_days(start, end):
-            start_day = pytz.utc.localize(start).astimezone(tz).date()
-            end_day = pytz.utc.localize(end).astimezone(tz).date()
+        def working_days(start_day, end_day):
             return max(
                 bisect.bisect_left(work_days, end_day)
                 - bisect.bisect_right(work_days, start_day),
                 0,
             )
 
-        mine = [working_days(start, now) for is_mine, start, _end in rows if is_mine]
-        won = [working_days(start, end) for is_mine, start, end in rows if not is_mine]
+        mine = [
+            working_days(first, today) for is_mine, _s, first, _l in rows if is_mine
+        ]
+        won = [
+            working_days(first, last)
+            for is_mine, _s, first, last in rows
+            if not is_mine
+        ]
         return {
             "stage_days": mine[0] if mine else False,
             "won_median_days": statistics.median(won) if won else False,

@@ -240,6 +240,26 @@ class TestSopStageDays(TestSopCommon):
         self.assertEqual(uplift["won_median_days"], 4)
         self.assertEqual(uplift["won_stage_deals"], 3)
 
+    def test_days_in_stage_count_in_the_calendars_time_zone(self):
+        """Stints are counted in the calendar's days: in Shanghai (UTC+8) a
+        stint started Monday 17:00 UTC started on Tuesday."""
+        self.env.company.resource_calendar_id = self.env["resource.calendar"].create(
+            {"name": "Mon-Fri, Shanghai", "tz": "Asia/Shanghai"}
+        )
+        now = datetime(2026, 11, 25, 10, 0)  # Wednesday 18:00 in Shanghai
+        with self.mock_datetime_and_now(now):
+            lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Open"))
+            won = self.env["crm.lead"].create(self._sop_lead_vals(name="Won"))
+            won.write({"stage_id": self.stage_team1_won.id})
+            # since Tuesday 17 01:00 there: Wed 18 to Tue 24 passed, 5 days
+            # (6 counted in UTC)
+            self._stint(lead, datetime(2026, 11, 16, 17))
+            # Tuesday 3 01:00 to Thursday 5 17:00 there: Wednesday 4 only
+            # (2 in UTC)
+            self._stint(won, datetime(2026, 11, 2, 17), datetime(2026, 11, 5, 9))
+            uplift = lead.with_user(self.user_sales_salesman).get_sop_uplift()
+        self.assertEqual((uplift["stage_days"], uplift["won_median_days"]), (5, 1))
+
     def test_history_follows_the_sop_stage(self):
         lead = self.env["crm.lead"].create(
             self._sop_lead_vals(partner_id=self.customer.id)
