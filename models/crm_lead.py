@@ -184,6 +184,19 @@ class CrmLead(models.Model):
                     node.set("options", json.dumps(node_options, ensure_ascii=False))
         return arch, view
 
+    def web_read(self, specification):
+        # the SOP panel's tasks are read first, for all of them at once: the
+        # next step's, the SOP stage's and the playbook's names then come
+        # from what that read brought (3 queries fewer per form opened than
+        # when the next step is read alone first); the answer is the same
+        if "sop_task_ids" in specification:
+            specification = {"sop_task_ids": specification["sop_task_ids"]} | {
+                name: spec
+                for name, spec in specification.items()
+                if name != "sop_task_ids"
+            }
+        return super().web_read(specification)
+
     # ------------------------------------------------------------
     # CRUD
     # ------------------------------------------------------------

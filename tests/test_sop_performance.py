@@ -268,6 +268,35 @@ class TestSopPerformance(TestSopCommon):
 
     @users("user_sales_salesman")
     @warmup
+    def test_form_reads_the_panel_first(self):
+        """The form's SOP header (next step, SOP stage, playbook) read
+        before the panel's tasks costs no query more than after them: the
+        tasks are read first, all at once, and the header's names come with
+        them (read alone first, the next step fetched its task, playbook
+        task and SOP stage apart: 3 queries more)."""
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(name="Form", partner_id=self.customer.id)
+        )
+        named = {"fields": {"display_name": {}}}
+        header = dict.fromkeys(("sop_next_task_id", "sop_stage_id"), named)
+        header["sop_template_id"] = named
+        panel = {
+            "sop_task_ids": {
+                "fields": {"name": {}, "state": {}, "stage_id": named, "kind": {}}
+            }
+        }
+        # each order twice: the first read also fills caches of the registry
+        counts = [
+            self._count(lambda spec=spec: lead.web_read(spec))
+            for spec in ({**header, **panel}, {**panel, **header}) * 2
+        ]
+        self.assertEqual(counts[2], counts[3], counts)
+        data = lead.web_read({**header, **panel})[0]
+        self.assertEqual(data["sop_next_task_id"]["id"], lead.sop_next_task_id.id)
+        self.assertEqual(len(data["sop_task_ids"]), len(lead.sop_task_ids))
+
+    @users("user_sales_salesman")
+    @warmup
     def test_panel_read_budget(self):
         """What the SOP panel reads of its tasks (hint, button, left behind),
         for a whole opportunity."""
