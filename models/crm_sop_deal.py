@@ -20,14 +20,6 @@ def sop_is_open(lead):
     return bool(lead.active and (lead.probability or 0) < 100)
 
 
-def sop_is_closed(lead):
-    """SOP_WON_SQL or SOP_LOST_SQL on a record (its active, probability and
-    stage fetched)."""
-    if lead.active:
-        return bool(lead.stage_id.is_won)
-    return not (lead.probability or 0)
-
-
 # A deal's SOP progress in bands, as predictive lead scoring wants a
 # variable: a few values seen often on closed deals, not a float. The engine
 # writes the band with the SOP summary (sop_progress_band); lead scoring

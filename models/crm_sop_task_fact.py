@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL, sop_is_closed
+from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
 from .crm_sop_script_fact import (
     SOP_SCRIPT_FACT_COLUMNS,
     SOP_SCRIPT_FACT_SEND_FIELDS,
@@ -235,7 +235,9 @@ class CrmSopTaskFact(models.Model):
         the others are not marked (an open deal going back and forth
         between stages it already left refreshes nothing):
 
-        - the deal is closed (``reached`` follows its stage);
+        - the deal is archived or in a won stage (closed: ``reached``
+          follows its stage; decided on what the write holds, never on the
+          probability, which core may still have to recompute);
         - its facts copy a closing date it no longer has (core empties it
           with a stage written out of a won stage, or on a deal reopened
           after a loss);
@@ -243,12 +245,12 @@ class CrmSopTaskFact(models.Model):
         - it moved and got scripts (``advanced`` follows its moves);
         - it moved past a SOP stage's pipeline stage that none of its
           earlier moves went past (a new ``date_left``: _sop_left_at_sql)."""
-        closed = leads.filtered(sop_is_closed)
+        closed = leads.filtered(lambda lead: not lead.active or lead.stage_id.is_won)
         self._sop_mark(closed.ids)
         open_leads = leads - closed
         if not open_leads:
             return
-        self.env["crm.lead"].flush_model(SOP_FACT_LEAD_FIELDS)
+        self.env["crm.lead"].flush_model(["date_closed"])
         self.env["crm.stage"].flush_model(["sequence", "is_won"])
         self.env["crm.sop.stage"].flush_model(["crm_stage_id"])
         self.env["crm.sop.script.send"].flush_model(["lead_id"])
