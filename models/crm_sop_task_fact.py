@@ -244,7 +244,9 @@ class CrmSopTaskFact(models.Model):
         - it moved out of a won stage (reopened);
         - it moved and got scripts (``advanced`` follows its moves);
         - it moved past a SOP stage's pipeline stage that none of its
-          earlier moves went past (a new ``date_left``: _sop_left_at_sql)."""
+          earlier moves went past: a ``date_left`` with the move and none
+          without it, by the one definition
+          (crm.sop.stage.move._sop_left_at_sql)."""
         closed = leads.filtered(lambda lead: not lead.active or lead.stage_id.is_won)
         self._sop_mark(closed.ids)
         open_leads = leads - closed
@@ -254,13 +256,22 @@ class CrmSopTaskFact(models.Model):
         self.env["crm.stage"].flush_model(["sequence", "is_won"])
         self.env["crm.sop.stage"].flush_model(["crm_stage_id"])
         self.env["crm.sop.script.send"].flush_model(["lead_id"])
+        Move = self.env["crm.sop.stage.move"]
+        move_ids = [move_id for move_id, _lead_id in moves]
+        of_moved = SQL("l.id = ANY(%s)", [lead_id for _move_id, lead_id in moves])
         self.env.cr.execute(
             SQL(
-                """SELECT l.id
+                """WITH left_now AS (
+                       -- the SOP stages' pipeline stages left with these
+                       -- moves and not before them: a new date_left
+                       SELECT lead_id, crm_stage_id FROM (%(left_at)s) la_now
+                       EXCEPT
+                       SELECT lead_id, crm_stage_id FROM (%(left_before)s) la_before
+                   )
+                   SELECT l.id
                      FROM crm_lead l
-                LEFT JOIN unnest(%(move_ids)s::integer[], %(moved_ids)s::integer[])
-                          AS m(id, lead_id) ON m.lead_id = l.id
-                LEFT JOIN crm_sop_stage_move mv ON mv.id = m.id
+                LEFT JOIN crm_sop_stage_move mv
+                       ON mv.lead_id = l.id AND mv.id = ANY(%(move_ids)s)
                 LEFT JOIN crm_stage fs ON fs.id = mv.stage_from_id
                     WHERE l.id = ANY(%(lead_ids)s) AND (
                           EXISTS (SELECT 1 FROM crm_sop_task_fact f
@@ -270,22 +281,10 @@ class CrmSopTaskFact(models.Model):
                               fs.is_won
                            OR EXISTS (SELECT 1 FROM crm_sop_script_send sd
                                        WHERE sd.lead_id = l.id)
-                           OR (mv.stage_from_id IS NOT NULL AND EXISTS (
-                               SELECT 1
-                                 FROM crm_sop_stage ss
-                                 JOIN crm_stage ps ON ps.id = ss.crm_stage_id
-                                 JOIN crm_stage ns ON ns.id = mv.stage_id
-                                WHERE (ns.sequence, ns.id) > (ps.sequence, ps.id)
-                                  AND NOT EXISTS (
-                                      SELECT 1
-                                        FROM crm_sop_stage_move pm
-                                        JOIN crm_stage ps2 ON ps2.id = pm.stage_id
-                                       WHERE pm.lead_id = l.id AND pm.id != mv.id
-                                         AND pm.stage_from_id IS NOT NULL
-                                         AND (ps2.sequence, ps2.id)
-                                             > (ps.sequence, ps.id)))))))""",
-                move_ids=[move_id for move_id, _lead_id in moves],
-                moved_ids=[lead_id for _move_id, lead_id in moves],
+                           OR l.id IN (SELECT lead_id FROM left_now))))""",
+                left_at=Move._sop_left_at_sql(where=of_moved),
+                left_before=Move._sop_left_at_sql(where=of_moved, but=move_ids),
+                move_ids=move_ids,
                 lead_ids=open_leads.ids,
             )
         )
