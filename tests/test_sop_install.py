@@ -5,6 +5,8 @@ import psycopg2
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import SQL, mute_logger
 
+from .common import TestSopCommon
+
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopInstall(TransactionCase):
@@ -230,3 +232,35 @@ class TestSopInstall(TransactionCase):
                     "UPDATE crm_lead SET sop_next_task_id = -1 WHERE id = %s",
                     [leads[0].id],
                 )
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopSetupByManager(TestSopCommon):
+    """A sales manager gives a playbook back to a team with more open deals
+    than one transaction sets up: the newest in the manager's transaction,
+    the others by the setup job (triggered with the engine's rights)."""
+
+    def test_manager_reactivating_a_playbook_leaves_the_rest_to_the_job(self):
+        from ..models import crm_sop_engine
+
+        # no fallback playbook: without the team's, its deals have none
+        self.env.ref("crm_sales_sop.crm_sop_template_default").action_archive()
+        leads = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"Team deal {i}") for i in range(5)]
+        )
+        self.assertEqual(leads.sop_template_id, self.playbook)
+        playbook = self.playbook.with_user(self.user_sales_manager)
+        cron = self.env.ref("crm_sales_sop.ir_cron_sop_setup")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        triggers = Trigger.search_count([("cron_id", "=", cron.id)])
+        playbook.action_archive()
+        self.assertFalse(leads.sop_template_id)
+        with patch.object(crm_sop_engine, "SOP_SETUP_INLINE", 2):
+            playbook.action_unarchive()
+        newest = leads.sorted("id")[-2:]
+        self.assertEqual(newest.sop_template_id, self.playbook)
+        self.assertFalse((leads - newest).sop_template_id)
+        self.assertGreater(Trigger.search_count([("cron_id", "=", cron.id)]), triggers)
+        cron.method_direct_trigger()
+        self.assertEqual(leads.sop_template_id, self.playbook)
+        self.assertTrue(all(lead.sop_task_ids for lead in leads))
