@@ -1,6 +1,6 @@
 {
     "name": "Sales SOP for CRM",
-    "version": "18.0.1.4.0",
+    "version": "18.0.1.5.0",
     "category": "Sales/CRM",
     "summary": "Guided sales playbooks: per-opportunity tasks that complete "
     "themselves, pipeline progress and stage gating",
@@ -15,6 +15,10 @@
     "data": [
         "security/crm_sales_sop_security.xml",
         "security/ir.model.access.csv",
+        # the default playbook: the fields it collects (custom fields, one
+        # create each file), its scripts, its stages and tasks
+        "data/ir.model.fields.csv",
+        "data/ir.model.fields.selection.csv",
         "data/mail_template_data.xml",
         "data/crm_sop_template_data.xml",
         "data/crm_sop_reminder_data.xml",

@@ -32,6 +32,19 @@ def _crm_sop_uninstall(env):
         for name, field in Lead._fields.items()
         if "crm_sales_sop" in field._modules and name.startswith("sop_")
     }
+    # and the custom fields the default playbook ships as data (x_sop_...)
+    shipped = (
+        env["ir.model.data"]
+        .sudo()
+        .search([("module", "=", "crm_sales_sop"), ("model", "=", "ir.model.fields")])
+    )
+    sop_fields.update(
+        env["ir.model.fields"]
+        .sudo()
+        .browse(shipped.mapped("res_id"))
+        .filtered(lambda field: field.model == "crm.lead" and field.state == "manual")
+        .mapped("name")
+    )
     params = env["ir.config_parameter"].sudo()
     pls_fields = params.get_param("crm.pls_fields")
     if pls_fields:

@@ -19,7 +19,7 @@ VISIT_TASK = "crm_sales_sop.crm_sop_task_visit_data"
 # scenario's opportunities); the core write changes two fields no task watches
 WRITE_VALS = {
     "core": {"description": "<p>Seen at the shop</p>", "referred": "A friend"},
-    "sop": {"sop_companions": "Spouse", "sop_decision_makers": "Both"},
+    "sop": {"x_sop_companions": "Spouse", "x_sop_decision_makers": "Both"},
 }
 
 

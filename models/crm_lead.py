@@ -26,13 +26,6 @@ SOP_ENGINE_FIELDS = (
     # closing prediction (crm_sop_prediction.py)
     "sop_progress_band",
 )
-# SOP data of the opportunity, merged as core merges its own fields
-SOP_MERGED_FIELDS = (
-    "sop_companions",
-    "sop_decision_makers",
-    "sop_intended_category",
-    "sop_intended_style",
-)
 
 
 class CrmLead(models.Model):
@@ -115,19 +108,6 @@ class CrmLead(models.Model):
     )
     sop_stage_guidance = fields.Html(
         related="sop_stage_id.guidance", string="Stage Guidance"
-    )
-    # visit data and first intent, collected by the default playbook
-    sop_companions = fields.Char(
-        string="Companions", help="Who came with the customer (spouse, family...)."
-    )
-    sop_decision_makers = fields.Char(
-        string="Decision Makers", help="Who decides the purchase, and who weighs in."
-    )
-    sop_intended_category = fields.Char(
-        string="Intended Product Category", help="e.g. bed, sofa, wardrobe"
-    )
-    sop_intended_style = fields.Char(
-        string="Intended Style", help="e.g. modern, classic, Nordic"
     )
 
     @api.depends("sop_task_ids.state", "sop_task_ids.left_behind", "stage_id")
@@ -390,8 +370,39 @@ class CrmLead(models.Model):
         return super(CrmLead, lead)._create_customer()
 
     def _merge_get_fields(self):
-        # SOP data collected on the opportunity merges as core's own fields
-        return super()._merge_get_fields() + list(SOP_MERGED_FIELDS)
+        # what the playbooks collect on the opportunity merges as core's own
+        # fields (the first deal's value that is set; texts put together)
+        merged = super()._merge_get_fields()
+        collected = self.env["crm.sop.task.template"]._sop_collected_fields(self._name)
+        return merged + [
+            fname
+            for fname in collected
+            if fname not in merged and self._sop_mergeable(self._fields.get(fname))
+        ]
+
+    def _merge_data(self, fnames=None):
+        # custom fields (the default playbook's among them) are not
+        # prefetched: Odoo would read them one query each
+        manual = [
+            fname
+            for fname in fnames or ()
+            if fname in self._fields and self._fields[fname].manual
+        ]
+        if manual:
+            self.fetch(manual)
+        return super()._merge_data(fnames)
+
+    @api.model
+    def _sop_mergeable(self, field):
+        """A field a merge can take from one deal for the deal kept: stored,
+        set by hand, neither the engine's nor a list of records."""
+        return bool(
+            field is not None
+            and field.store
+            and not field.compute
+            and field.type not in ("one2many", "many2many")
+            and field.name not in SOP_ENGINE_FIELDS
+        )
 
     def _merge_dependences(self, opportunities):
         res = super()._merge_dependences(opportunities)

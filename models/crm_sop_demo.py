@@ -226,10 +226,10 @@ class CrmSopDemo(models.AbstractModel):
                 for field in task_template.field_ids
             }
             vals = {"name": name, "city": rng.choice(CITIES)}
-            if "sop_gender" in done_fields:
-                vals["sop_gender"] = rng.choice(["female", "male"])
-            if "sop_age_range" in done_fields:
-                vals["sop_age_range"] = rng.choice(
+            if "x_sop_gender" in done_fields:
+                vals["x_sop_gender"] = rng.choice(["female", "male"])
+            if "x_sop_age_range" in done_fields:
+                vals["x_sop_age_range"] = rng.choice(
                     ["25_34", "35_44", "35_44", "45_54", "55_plus"]
                 )
             if "phone" in done_fields:
@@ -278,10 +278,10 @@ class CrmSopDemo(models.AbstractModel):
             }
             optional = {
                 "source_id": lambda: rng.choice(sources).id if sources else False,
-                "sop_companions": lambda: rng.choice(COMPANIONS),
-                "sop_decision_makers": lambda: rng.choice(DECISION_MAKERS),
-                "sop_intended_category": lambda p=plan: p["category"],
-                "sop_intended_style": lambda: rng.choice(STYLES),
+                "x_sop_companions": lambda: rng.choice(COMPANIONS),
+                "x_sop_decision_makers": lambda: rng.choice(DECISION_MAKERS),
+                "x_sop_intended_category": lambda p=plan: p["category"],
+                "x_sop_intended_style": lambda: rng.choice(STYLES),
                 "date_deadline": lambda p=plan: (
                     p["end"] + timedelta(days=rng.randint(0, 20))
                 ).date(),

@@ -1,3 +1,5 @@
+from lxml import etree
+
 from odoo import api, models
 
 # the value of ``sop_fill_view_ref`` that opens a task's dialog to read:
@@ -8,7 +10,8 @@ SOP_FILL_VIEW_SUFFIX = ":view"
 class CrmSopRecordMixin(models.AbstractModel):
     """What the two models a SOP task reads (``crm.lead``, ``res.partner``)
     share: the "Fill in" dialog of a task (their form reduced to the task's
-    fields) and the diff of the values the tasks watch around a write."""
+    fields), the profile their form shows of what the playbooks collect, and
+    the diff of the values the tasks watch around a write."""
 
     _name = "crm.sop.record.mixin"
     _description = "Sales SOP: record read by SOP tasks"
@@ -71,7 +74,31 @@ class CrmSopRecordMixin(models.AbstractModel):
                 arch = task_template._sop_fill_arch(
                     self._name, view_only=self._sop_fill_view_only()
                 )
+            else:
+                self._sop_add_profile_fields(arch)
         return arch, view
+
+    # ------------------------------------------------------------
+    # PROFILE
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sop_add_profile_fields(self, arch):
+        """The form's profile group (``sop_profile``) shows every field of this
+        model that the active playbooks collect and the form does not show
+        elsewhere, in the playbooks' order; with none, the group goes. No
+        field is named here: the default playbook's own fields (visit data,
+        intent, the customer's gender and age range) are its data. The view
+        cache is cleared when task templates change."""
+        names = self.env["crm.sop.task.template"]._sop_collected_fields(self._name)
+        for group in arch.xpath("//group[@name='sop_profile']"):
+            for fname in names:
+                if fname in self._fields and not arch.xpath(
+                    f"//field[@name='{fname}']"
+                ):
+                    etree.SubElement(group, "field", name=fname)
+            if not len(group):
+                group.getparent().remove(group)
 
     # ------------------------------------------------------------
     # WATCHED VALUES

@@ -902,16 +902,22 @@ class CrmSopTaskTemplate(models.Model):
 
     @api.model
     @tools.ormcache("model_name")
+    def _sop_collected_fields(self, model_name):
+        """Fields of ``model_name`` (``crm.lead`` or ``res.partner``) that the
+        active playbooks have reps fill or read, in the playbooks' order."""
+        attr = "partner_fields" if model_name == "res.partner" else "lead_fields"
+        names = {}
+        for config in sorted(self._sop_config().values(), key=lambda c: c.order):
+            names.update(dict.fromkeys(getattr(config, attr)))
+        return tuple(names)
+
+    @api.model
+    @tools.ormcache("model_name")
     def _sop_watched_fields(self, model_name):
         """Fields of ``model_name`` whose write may change a task's state."""
-        names = set()
-        for config in self._sop_config().values():
-            if model_name == "crm.lead":
-                names.update(config.lead_fields)
-                if config.partner_fields:
-                    names.add("partner_id")
-            elif model_name == "res.partner":
-                names.update(config.partner_fields)
+        names = set(self._sop_collected_fields(model_name))
+        if model_name == "crm.lead" and self._sop_collected_fields("res.partner"):
+            names.add("partner_id")
         model = self.env[model_name]
         for name in list(names):
             field = model._fields.get(name)

@@ -12,10 +12,10 @@ class TestSopCommon(TestCrmCommon):
     def setUpClass(cls):
         super().setUpClass()
         Field = cls.env["ir.model.fields"]
-        cls.field_lead_companions = Field._get("crm.lead", "sop_companions")
-        cls.field_lead_decision = Field._get("crm.lead", "sop_decision_makers")
-        cls.field_partner_gender = Field._get("res.partner", "sop_gender")
-        cls.field_partner_age = Field._get("res.partner", "sop_age_range")
+        cls.field_lead_companions = Field._get("crm.lead", "x_sop_companions")
+        cls.field_lead_decision = Field._get("crm.lead", "x_sop_decision_makers")
+        cls.field_partner_gender = Field._get("res.partner", "x_sop_gender")
+        cls.field_partner_age = Field._get("res.partner", "x_sop_age_range")
         cls.mail_template = cls.env["mail.template"].create(
             {
                 "name": "SOP test welcome",
@@ -133,7 +133,7 @@ class TestSopCommon(TestCrmCommon):
         """``count`` closed opportunities of sales_team_1 (won or lost), the
         first ``visited`` of them with their "Visit data" filled; ``vals``:
         more values of each (company, salesperson...)."""
-        visit = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
+        visit = {"x_sop_companions": "Spouse", "x_sop_decision_makers": "Both"}
         leads = cls.env["crm.lead"].create(
             [
                 cls._sop_lead_vals(

@@ -65,8 +65,8 @@ SOP_FORM = {
     **SOP_KANBAN,
     "sop_template_id": {"fields": {"display_name": {}}},
     "sop_stage_id": {"fields": {"display_name": {}}},
-    "sop_companions": {},
-    "sop_decision_makers": {},
+    "x_sop_companions": {},
+    "x_sop_decision_makers": {},
     "sop_task_ids": {
         "fields": {
             "name": {},
@@ -200,8 +200,8 @@ class RepDay:
         }
         if self.sop:
             values.update(
-                sop_companions=self.random.choice(["Spouse", "Parents", "Alone"]),
-                sop_decision_makers=self.random.choice(["Both", "Customer"]),
+                x_sop_companions=self.random.choice(["Spouse", "Parents", "Alone"]),
+                x_sop_decision_makers=self.random.choice(["Both", "Customer"]),
             )
         self.call("crm.lead", "web_save", [[deal], values], {"specification": {}})
 

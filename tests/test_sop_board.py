@@ -207,7 +207,7 @@ class TestSopBoard(TestSopCommon):
             )
             # rep 1 fills the visit data (done by the system) and ticks a task
             lead_1.with_user(self.rep_1).write(
-                {"sop_companions": "Her sister", "sop_decision_makers": "Husband"}
+                {"x_sop_companions": "Her sister", "x_sop_decision_makers": "Husband"}
             )
             self._task(lead_1, self.tt_manual).with_user(
                 self.rep_1
@@ -219,7 +219,7 @@ class TestSopBoard(TestSopCommon):
         with self._at("2031-07-01 09:00:00"):
             # July: outside June
             lead_2.with_user(self.rep_2).write(
-                {"sop_companions": "Alone", "sop_decision_makers": "Herself"}
+                {"x_sop_companions": "Alone", "x_sop_decision_makers": "Herself"}
             )
         self.assertEqual(self._task(lead_1, self.tt_visit).done_user_id, self.rep_1)
         goals = self._goal(
@@ -243,7 +243,7 @@ class TestSopBoard(TestSopCommon):
         Lead = self.env["crm.lead"]
         with self._at("2031-05-10 09:00:00"):
             lead_3 = Lead.create(self._sop_lead_vals(user_id=self.rep_3.id))
-            lead_3.write({"sop_companions": "Alone", "sop_decision_makers": "Him"})
+            lead_3.write({"x_sop_companions": "Alone", "x_sop_decision_makers": "Him"})
             self.flush_tracking()
         with self._at("2031-05-11 09:00:00"):
             lead_3.stage_id = self.stage_team1_2
@@ -260,14 +260,14 @@ class TestSopBoard(TestSopCommon):
             )._sop_set_aside("Met at the fair")
             self.flush_tracking()
         with self._at("2031-06-02 09:00:00"):
-            lead_1.write({"sop_companions": "Sister", "sop_decision_makers": "Her"})
+            lead_1.write({"x_sop_companions": "Sister", "x_sop_decision_makers": "Her"})
             self.flush_tracking()
         with self._at("2031-06-03 09:00:00"):
             (lead_1 + lead_2).write({"stage_id": self.stage_team1_2.id})
             self.flush_tracking()
         with self._at("2031-06-04 09:00:00"):
             lead_1.expected_revenue = 1000
-            lead_2.write({"sop_companions": "Sister", "sop_decision_makers": "Her"})
+            lead_2.write({"x_sop_companions": "Sister", "x_sop_decision_makers": "Her"})
             self.flush_tracking()
         with self._at("2031-06-05 09:00:00"):
             lead_1.action_set_won()

@@ -110,7 +110,7 @@ class TestSopConcurrency(TransactionCase):
                 "stage_id": stage_1,
             }
         )
-        companions = env_config["ir.model.fields"]._get("crm.lead", "sop_companions")
+        companions = env_config["ir.model.fields"]._get("crm.lead", "x_sop_companions")
         new_task = env_config["crm.sop.task.template"].create(
             {
                 "name": "Who came along",
@@ -139,7 +139,7 @@ class TestSopConcurrency(TransactionCase):
             lead.with_user(self.ids["rep"]).write({"stage_id": stage_2})
         self.assertIn("Who came along", str(error.exception))
         # the next evaluation heals it
-        lead.write({"sop_companions": "Her sister"})
+        lead.write({"x_sop_companions": "Her sister"})
         task = lead.sop_task_ids.filtered(
             lambda t: t.task_template_id.id == new_task.id
         )

@@ -422,7 +422,7 @@ class TestSopConditionFields(TestSopCommon):
             "tag_ids",
             "date_deadline",
             "source_id",
-            "sop_companions",
+            "x_sop_companions",
         ):
             self.assertIn(name, names)
         # searchable but not stored (the picker listed "Blacklisted Phone Is

@@ -2,6 +2,8 @@ import importlib.util
 import os
 from datetime import timedelta
 
+from lxml import etree
+
 from odoo.exceptions import UserError
 from odoo.modules.module import get_module_path
 from odoo.tests import Form, tagged, users, warmup
@@ -68,9 +70,9 @@ class TestSopEngine(TestSopCommon):
     def test_fields_task_opportunity_scope(self):
         lead = self.env["crm.lead"].create(self._sop_lead_vals())
         task = self._task(lead, self.tt_visit)
-        lead.sop_companions = "Husband"
+        lead.x_sop_companions = "Husband"
         self.assertEqual(task.state, "todo", "one of two fields is not enough")
-        lead.sop_decision_makers = "Both"
+        lead.x_sop_decision_makers = "Both"
         self.assertEqual(task.state, "done")
         self.assertEqual(task.completion, "auto")
         self.assertEqual(task.done_user_id, self.env.user)
@@ -79,7 +81,7 @@ class TestSopEngine(TestSopCommon):
         # clearing the data reopens the task; the first completion's credit
         # stays (it counts nowhere while the task is open)
         done_on = task.date_done
-        lead.sop_companions = False
+        lead.x_sop_companions = False
         self.assertEqual(task.state, "todo")
         self.assertEqual(lead.sop_progress, 0)
         self.assertEqual((task.date_done, task.done_user_id), (done_on, self.env.user))
@@ -91,7 +93,7 @@ class TestSopEngine(TestSopCommon):
         )
         task = self._task(lead, self.tt_customer)
         self.assertEqual(task.state, "todo")
-        self.customer.write({"sop_gender": "female", "sop_age_range": "35_44"})
+        self.customer.write({"x_sop_gender": "female", "x_sop_age_range": "35_44"})
         self.assertEqual(task.state, "done")
         # a second opportunity of the same customer starts with it done
         lead2 = self.env["crm.lead"].create(
@@ -99,12 +101,12 @@ class TestSopEngine(TestSopCommon):
         )
         self.assertEqual(self._task(lead2, self.tt_customer).state, "done")
         # clearing the customer's data reopens it on both
-        self.customer.sop_age_range = False
+        self.customer.x_sop_age_range = False
         self.assertEqual(task.state, "todo")
         self.assertEqual(self._task(lead2, self.tt_customer).state, "todo")
         # changing the customer of the opportunity re-evaluates
         known = self.env["res.partner"].create(
-            {"name": "Known", "sop_gender": "male", "sop_age_range": "25_34"}
+            {"name": "Known", "x_sop_gender": "male", "x_sop_age_range": "25_34"}
         )
         lead.partner_id = known
         self.assertEqual(task.state, "done")
@@ -300,7 +302,7 @@ class TestSopEngine(TestSopCommon):
         self.assertEqual(task.completion, "manual")
         self.assertEqual(task.done_user_id, self.env.user)
         # the engine leaves hand-ticked tasks alone
-        lead.sop_companions = "Someone"
+        lead.x_sop_companions = "Someone"
         self.assertEqual(task.state, "done")
         task.action_sop_reopen()
         self.assertEqual(task.state, "todo")
@@ -365,7 +367,7 @@ class TestSopEngine(TestSopCommon):
         task_template.write(
             {"kind": "fields", "field_ids": [(6, 0, self.field_lead_companions.ids)]}
         )
-        lead.sop_companions = "Her sister"
+        lead.x_sop_companions = "Her sister"
         self.assertEqual(self._task(lead, self.tt_manual).state, "done")
         self.assertEqual(self._task(lead, self.tt_manual).completion, "auto")
         self.assertEqual(aside.state, "na")
@@ -385,9 +387,9 @@ class TestSopEngine(TestSopCommon):
         lead = self.env["crm.lead"].create(
             self._sop_lead_vals(partner_id=self.customer.id)
         )
-        self.customer.write({"sop_gender": "male", "sop_age_range": "25_34"})
+        self.customer.write({"x_sop_gender": "male", "x_sop_age_range": "25_34"})
         self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_visit)
-        lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        lead.write({"x_sop_companions": "A", "x_sop_decision_makers": "B"})
         self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_script)
         self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
         self.env["crm.sop.script.send"]._sop_record(lead, self.mail_template, "copy")
@@ -439,7 +441,7 @@ class TestSopEngine(TestSopCommon):
         self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
         self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_customer)
         self.assertTrue(lead.sop_next_task_id.left_behind)
-        self.customer.write({"sop_gender": "male", "sop_age_range": "25_34"})
+        self.customer.write({"x_sop_gender": "male", "x_sop_age_range": "25_34"})
         self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_script)
         self.env["crm.sop.script.send"]._sop_record(lead, self.mail_template, "copy")
         # only the optional visit data is left behind: no next step
@@ -448,7 +450,7 @@ class TestSopEngine(TestSopCommon):
         self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)
 
     def test_batch_create_evaluates_all(self):
-        self.customer.write({"sop_gender": "male", "sop_age_range": "25_34"})
+        self.customer.write({"x_sop_gender": "male", "x_sop_age_range": "25_34"})
         leads = self.env["crm.lead"].create(
             [
                 self._sop_lead_vals(name=f"Batch {i}", partner_id=self.customer.id)
@@ -480,7 +482,7 @@ class TestSopEngine(TestSopCommon):
         self.assertIn(new_tt, lead.sop_task_ids.task_template_id)
         self.assertNotIn(new_tt, won.sop_task_ids.task_template_id)
         # ... already evaluated
-        lead.sop_companions = "Wife"
+        lead.x_sop_companions = "Wife"
         self.assertEqual(self._task(lead, new_tt).state, "done")
         self.assertEqual(self._task(lead, self.tt_visit).state, "todo")
         # removing it keeps the history of the done task
@@ -540,12 +542,12 @@ class TestSopEngine(TestSopCommon):
         self.assertEqual((action["res_model"], action["res_id"]), ("crm.lead", lead.id))
         Lead = self.env["crm.lead"].with_context(**action["context"])
         arch = Lead.get_view(view_type="form")["arch"]
-        self.assertIn('name="sop_companions"', arch)
-        self.assertIn('name="sop_decision_makers"', arch)
+        self.assertIn('name="x_sop_companions"', arch)
+        self.assertIn('name="x_sop_decision_makers"', arch)
         self.assertNotIn('name="expected_revenue"', arch)
         with Form(lead.with_context(**action["context"])) as form:
-            form.sop_companions = "Her mother"
-            form.sop_decision_makers = "Her"
+            form.x_sop_companions = "Her mother"
+            form.x_sop_decision_makers = "Her"
         self.assertEqual(task.state, "done")
         # customer task: the dialog edits the customer, with the guidance
         customer_task = self._task(lead, self.tt_customer)
@@ -555,7 +557,7 @@ class TestSopEngine(TestSopCommon):
         )
         Partner = self.env["res.partner"].with_context(**action["context"])
         arch = Partner.get_view(view_type="form")["arch"]
-        self.assertIn('name="sop_gender"', arch)
+        self.assertIn('name="x_sop_gender"', arch)
         self.assertIn("Ask politely.", arch.replace("*", ""))
         self.assertNotIn("<b>", arch)
         # the normal form is untouched without the key
@@ -564,13 +566,37 @@ class TestSopEngine(TestSopCommon):
             self.env["crm.lead"].get_view(view_type="form")["arch"],
         )
 
+    def test_opportunity_profile_shows_collected_data(self):
+        """The deal's form shows what the playbooks collect on the deal: the
+        default playbook's fields are its data, a field added to a task
+        appears, and without any the group goes."""
+        Lead = self.env["crm.lead"].with_user(self.user_sales_salesman)
+        arch = etree.fromstring(Lead.get_view(view_type="form")["arch"])
+        profile = arch.xpath("//group[@name='sop_profile']")
+        self.assertEqual(len(profile), 1)
+        names = profile[0].xpath("./field/@name")
+        self.assertIn("x_sop_companions", names)
+        self.assertIn("x_sop_intended_style", names)
+        self.assertNotIn("source_id", names, "shown elsewhere in the form")
+        field = self._custom_char_field("crm.lead", "x_sop_budget_note", "Budget")
+        self.assertNotIn("x_sop_budget_note", Lead.get_view(view_type="form")["arch"])
+        self.tt_visit.field_ids += field
+        arch = etree.fromstring(Lead.get_view(view_type="form")["arch"])
+        self.assertIn(
+            "x_sop_budget_note", arch.xpath("//group[@name='sop_profile']/field/@name")
+        )
+        self.env["crm.sop.template"].search([]).action_archive()
+        arch = Lead.get_view(view_type="form")["arch"]
+        self.assertNotIn("sop_profile", arch)
+        self.assertNotIn("x_sop_companions", arch)
+
     def test_customer_centre_shows_collected_data(self):
         field = self._custom_char_field(
             "res.partner", "x_sop_budget_band", "Budget band"
         )
         Partner = self.env["res.partner"].with_user(self.user_sales_salesman)
         arch = Partner.get_view(view_type="form")["arch"]
-        self.assertIn('name="sop_gender"', arch)
+        self.assertIn('name="x_sop_gender"', arch)
         self.assertNotIn("x_sop_budget_band", arch)
         self.tt_customer.field_ids += field
         arch = Partner.get_view(view_type="form")["arch"]
@@ -579,8 +605,8 @@ class TestSopEngine(TestSopCommon):
         lead = self.env["crm.lead"].create(
             self._sop_lead_vals(partner_id=self.customer.id)
         )
-        lead.sop_companions = "Husband"
-        lead.sop_decision_makers = "Both"
+        lead.x_sop_companions = "Husband"
+        lead.x_sop_decision_makers = "Both"
         data = self.customer.with_user(self.user_sales_salesman).web_read(
             {"sop_opportunity_ids": {"fields": {"sop_progress": {}, "name": {}}}}
         )[0]
@@ -620,7 +646,7 @@ class TestSopEngine(TestSopCommon):
             self._sop_lead_vals(partner_id=self.customer.id)
         )
         customer = self.customer.with_user(self.user_sales_salesman)
-        customer.write({"sop_gender": "female", "sop_age_range": "25_34"})
+        customer.write({"x_sop_gender": "female", "x_sop_age_range": "25_34"})
         task = self._task(lead, self.tt_customer)
         self.assertEqual(task.state, "done")
         credit = (task.date_done, task.done_user_id)
@@ -633,9 +659,9 @@ class TestSopEngine(TestSopCommon):
 
         before = (board(self.user_sales_salesman), board(intruder))
         with self.mock_datetime_and_now(credit[0] + timedelta(days=1)):
-            self.customer.with_user(intruder).write({"sop_gender": False})
+            self.customer.with_user(intruder).write({"x_sop_gender": False})
             self.assertEqual(task.state, "todo")
-            self.customer.with_user(intruder).write({"sop_gender": "female"})
+            self.customer.with_user(intruder).write({"x_sop_gender": "female"})
         self.assertEqual(task.state, "done")
         self.assertEqual((task.date_done, task.done_user_id), credit)
         self.assertEqual((board(self.user_sales_salesman), board(intruder)), before)

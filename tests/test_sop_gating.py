@@ -35,11 +35,11 @@ class TestSopGating(TestSopCommon):
         self.tt_customer.sudo().required = False
         self.tt_script.sudo().required = False
         lead = self.env["crm.lead"].create(self._sop_lead_vals())
-        lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        lead.write({"x_sop_companions": "A", "x_sop_decision_makers": "B"})
         lead.write({"stage_id": self.stage_team1_2.id})
         self.assertEqual(lead.stage_id, self.stage_team1_2)
         self.tt_visit.sudo().required = True
-        lead.write({"sop_companions": False})
+        lead.write({"x_sop_companions": False})
         # moving back is always allowed
         lead.write({"stage_id": self.stage_team1_1.id})
         self.assertEqual(lead.stage_id, self.stage_team1_1)
@@ -121,7 +121,7 @@ class TestSopGating(TestSopCommon):
     @users("user_sales_salesman")
     def test_block_batch_write_is_atomic(self):
         ok = self.env["crm.lead"].create(self._sop_lead_vals(name="OK"))
-        ok.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        ok.write({"x_sop_companions": "A", "x_sop_decision_makers": "B"})
         self.env["crm.sop.task"].sudo().search(
             [("lead_id", "=", ok.id), ("stage_id", "=", self.sop_stage_contact.id)]
         ).write({"state": "done"})
@@ -154,7 +154,7 @@ class TestSopGating(TestSopCommon):
     def test_warn_passes_and_logs(self):
         self.sop_stage_contact.sudo().gate = "warn"
         lead = self.env["crm.lead"].create(self._sop_lead_vals())
-        lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        lead.write({"x_sop_companions": "A", "x_sop_decision_makers": "B"})
         lead.write({"stage_id": self.stage_team1_2.id})
         self.assertEqual(lead.stage_id, self.stage_team1_2)
         message = lead.message_ids[0]
@@ -414,7 +414,7 @@ class TestSopGatingCreate(TestSopCommon):
             lead.message_ids.filtered(lambda m: "Sales SOP" in (m.body or ""))
         )
         # and with the required tasks done (customer known), a later stage too
-        self.customer.write({"sop_gender": "female", "sop_age_range": "25_34"})
+        self.customer.write({"x_sop_gender": "female", "x_sop_age_range": "25_34"})
         self.tt_visit.sudo().required = False
         self.tt_script.sudo().required = False
         lead = self.env["crm.lead"].create(
@@ -451,7 +451,7 @@ class TestSopGatingCreate(TestSopCommon):
         """A lead lacking a required task (a task template added while it was
         being created) does not slip through the gate: the task is given to
         it and counts as open."""
-        self.customer.write({"sop_gender": "male", "sop_age_range": "35_44"})
+        self.customer.write({"x_sop_gender": "male", "x_sop_age_range": "35_44"})
         self.tt_script.sudo().required = False
         lead = self.env["crm.lead"].create(
             self._sop_lead_vals(partner_id=self.customer.id)

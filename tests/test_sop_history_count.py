@@ -70,8 +70,8 @@ class TestSopHistoryCount(TestSopCommon):
             self._sop_lead_vals(
                 name="Imported won deal",
                 stage_id=self.stage_team1_won.id,
-                sop_companions="Spouse",
-                sop_decision_makers="Both",
+                x_sop_companions="Spouse",
+                x_sop_decision_makers="Both",
             )
         )
         self.assertKept("deal created won with its fields filled")
@@ -80,7 +80,9 @@ class TestSopHistoryCount(TestSopCommon):
         # a task of a won deal ticked, then its fields filled (evaluated)
         self._task(won, self.tt_manual).action_sop_mark_done()
         self.assertKept("task ticked on a won deal")
-        self.won[2].write({"sop_companions": "Spouse", "sop_decision_makers": "Both"})
+        self.won[2].write(
+            {"x_sop_companions": "Spouse", "x_sop_decision_makers": "Both"}
+        )
         self.assertKept("fields filled on a won deal")
         self._task(won, self.tt_manual).action_sop_reopen()
         self.assertKept("task reopened on a won deal")
@@ -107,7 +109,7 @@ class TestSopHistoryCount(TestSopCommon):
         self.assertKept("won deal changes team")
         # back to a team of the test playbook: its tasks come back and are
         # evaluated inside the write that counts the deal out and in
-        self.won[1].write({"team_id": self.sales_team_1.id, "sop_companions": False})
+        self.won[1].write({"team_id": self.sales_team_1.id, "x_sop_companions": False})
         self.assertKept("won deal back in its team, a task undone in the write")
         self.won[1].write({"company_id": False})
         self.assertKept("won deal changes company")

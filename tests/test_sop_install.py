@@ -18,8 +18,8 @@ class TestSopInstall(TransactionCase):
         partner = self.env["res.partner"].create(
             {
                 "name": "Known",
-                "sop_gender": "female",
-                "sop_age_range": "25_34",
+                "x_sop_gender": "female",
+                "x_sop_age_range": "25_34",
                 "phone": "1",
             }
         )

@@ -98,7 +98,7 @@ class TestSopLoadSmallRun(HttpCase):
             .search([("team_id", "=", self.team.id)])
         )
         self.assertEqual(len(leads), REPS * (DEALS + LOOPS))
-        self.assertTrue(leads.filtered("sop_companions"))
+        self.assertTrue(leads.filtered("x_sop_companions"))
         won = leads.filtered(lambda lead: lead.stage_id.is_won and lead.active)
         lost = leads.filtered(lambda lead: not lead.active)
         self.assertEqual((len(won), len(lost)), (REPS * LOOPS // 2,) * 2)

@@ -28,10 +28,10 @@ class TestSopMerge(TestSopCommon):
         tail = Lead.create(
             self._sop_lead_vals(
                 name="Tail",
-                sop_companions="Her sister",
-                sop_decision_makers="Her",
-                sop_intended_category="Bed",
-                sop_intended_style="Modern",
+                x_sop_companions="Her sister",
+                x_sop_decision_makers="Her",
+                x_sop_intended_category="Bed",
+                x_sop_intended_style="Modern",
                 partner_id=self.customer.id,
             )
         )
@@ -46,10 +46,10 @@ class TestSopMerge(TestSopCommon):
         merged = (head + tail).merge_opportunity(auto_unlink=True)
         self.assertEqual(merged, head, "the higher revenue survives")
         self.assertFalse(tail.exists())
-        self.assertEqual(merged.sop_companions, "Her sister")
-        self.assertEqual(merged.sop_decision_makers, "Her")
-        self.assertEqual(merged.sop_intended_category, "Bed")
-        self.assertEqual(merged.sop_intended_style, "Modern")
+        self.assertEqual(merged.x_sop_companions, "Her sister")
+        self.assertEqual(merged.x_sop_decision_makers, "Her")
+        self.assertEqual(merged.x_sop_intended_category, "Bed")
+        self.assertEqual(merged.x_sop_intended_style, "Modern")
         for task_template in (
             self.tt_visit,
             self.tt_manual,
@@ -65,13 +65,35 @@ class TestSopMerge(TestSopCommon):
         self.assertEqual(self._task(merged, self.tt_customer).state, "todo")
         self.assertEqual(merged.sop_progress, 83)
 
+    def test_merge_keeps_what_the_playbooks_collect(self):
+        """A field a playbook collects merges as core's own, whoever added it;
+        a field no playbook collects is left to core (not merged)."""
+        collected = self._custom_char_field("crm.lead", "x_sop_budget_note", "Budget")
+        other = self._custom_char_field("crm.lead", "x_other_note", "Other")
+        self.tt_visit.field_ids += collected
+        Lead = self.env["crm.lead"].with_user(self.user_sales_manager)
+        head = Lead.create(
+            self._sop_lead_vals(name="Head", expected_revenue=900, probability=60)
+        )
+        tail = Lead.create(
+            self._sop_lead_vals(
+                name="Tail", x_sop_budget_note="About 20k", x_other_note="Kept?"
+            )
+        )
+        merged = (head + tail).merge_opportunity(auto_unlink=True)
+        self.assertEqual(merged, head)
+        self.assertEqual(merged.x_sop_budget_note, "About 20k")
+        self.assertFalse(merged.x_other_note)
+        self.assertNotIn(other.name, merged._merge_get_fields())
+        self.assertNotIn("sop_template_id", merged._merge_get_fields())
+
     @users("user_sales_manager")
     def test_merge_wizard(self):
         Lead = self.env["crm.lead"]
         first = Lead.create(self._sop_lead_vals(name="First", expected_revenue=900))
         second = Lead.create(self._sop_lead_vals(name="Second"))
         self._task(second, self.tt_manual).action_sop_mark_done()
-        second.sop_companions = "Husband"
+        second.x_sop_companions = "Husband"
         wizard = Form(
             self.env["crm.merge.opportunity"].with_context(
                 active_model="crm.lead", active_ids=(first + second).ids
@@ -80,7 +102,7 @@ class TestSopMerge(TestSopCommon):
         merged = wizard.action_merge()
         head = Lead.browse(merged["res_id"])
         self.assertEqual(head, first)
-        self.assertEqual(head.sop_companions, "Husband")
+        self.assertEqual(head.x_sop_companions, "Husband")
         self.assertEqual(self._task(head, self.tt_manual).state, "done")
 
     @users("user_sales_salesman")
@@ -182,7 +204,7 @@ class TestSopMergeOtherPlaybook(TestSopCommon):
         self._task(tail, self.tt_b_tick).action_sop_mark_done()
         self._task(tail, self.tt_b_aside)._sop_set_aside("No catalogue in stock")
         self._task(tail, self.tt_b_script).action_sop_send_script(channel="copy")
-        tail.sop_companions = "Her sister"
+        tail.x_sop_companions = "Her sister"
         # a call done on the tail completes the head's call task once merged
         tail.activity_schedule(
             activity_type_id=self.activity_type_call.id, user_id=self.env.uid

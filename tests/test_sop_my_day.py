@@ -43,11 +43,13 @@ class TestSopMyDayToday(TestSopCommon):
                 name="Ahead deal",
                 user_id=self.env.uid,
                 partner_id=self.customer.id,
-                sop_companions="Spouse",
-                sop_decision_makers="Both",
+                x_sop_companions="Spouse",
+                x_sop_decision_makers="Both",
             )
         )
-        self.customer.sudo().write({"sop_gender": "female", "sop_age_range": "25_34"})
+        self.customer.sudo().write(
+            {"x_sop_gender": "female", "x_sop_age_range": "25_34"}
+        )
         ahead.action_sop_send_script(self.mail_template.id, channel="copy")
         self.assertEqual(ahead.sop_next_task_id.task_template_id, self.tt_call)
         # closed deals and another rep's deals are never in it

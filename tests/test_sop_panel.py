@@ -82,7 +82,7 @@ class TestSopPanel(TestSopCommon):
         self.assertIn("Customer already agreed by phone", lead.message_ids[0].body)
         # counted neither as open nor as done: 0 of 5 applicable tasks done
         self.assertEqual(lead.sop_progress, 0)
-        lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        lead.write({"x_sop_companions": "A", "x_sop_decision_makers": "B"})
         self.assertEqual(lead.sop_progress, 20)
         self.assertEqual(task.state, "na", "the system leaves it alone")
         # reversible
@@ -117,7 +117,7 @@ class TestSopPanel(TestSopCommon):
         lead = self._lead()
         visit = self._task(lead, self.tt_visit)
         self.assertEqual(visit.hint, "Missing: Companions and Decision Makers")
-        lead.sop_companions = "Husband"
+        lead.x_sop_companions = "Husband"
         visit.invalidate_recordset(["hint"])
         self.assertEqual(visit.hint, "Missing: Decision Makers")
         customer = self._task(lead, self.tt_customer)
@@ -133,7 +133,7 @@ class TestSopPanel(TestSopCommon):
             .get_view(view_type="form")["arch"]
         )
         self.assertIn('name="expected_revenue"', arch)
-        self.assertNotIn('name="sop_companions"', arch)
+        self.assertNotIn('name="x_sop_companions"', arch)
         # an activity booked says when, and its button opens it
         call = self._task(lead, self.tt_call)
         self.assertEqual(call.button, "schedule")
@@ -276,8 +276,8 @@ class TestSopPanelView(TestSopCommon):
         form = self._arch(task.action_sop_open())
         self.assertNotEqual(form.get("edit"), "0")
         self.assertFalse(form.xpath("//footer"))
-        self.assertTrue(form.xpath("//field[@name='sop_companions']"))
-        lead.write({"sop_companions": "Her sister", "sop_decision_makers": "Both"})
+        self.assertTrue(form.xpath("//field[@name='x_sop_companions']"))
+        lead.write({"x_sop_companions": "Her sister", "x_sop_decision_makers": "Both"})
         task.invalidate_recordset(["button"])
         self.assertEqual((task.state, task.button), ("done", "view"))
         action = task.action_sop_open()
@@ -285,19 +285,21 @@ class TestSopPanelView(TestSopCommon):
         form = self._arch(action)
         # the same fields, to read: no edit, a Close button
         self.assertEqual(form.get("edit"), "0")
-        self.assertTrue(form.xpath("//field[@name='sop_companions']"))
+        self.assertTrue(form.xpath("//field[@name='x_sop_companions']"))
         self.assertEqual(
             [b.get("special") for b in form.xpath("//footer/button")], ["cancel"]
         )
         # a customer task too
         lead.partner_id = self.customer
-        self.customer.sudo().write({"sop_gender": "female", "sop_age_range": "35_44"})
+        self.customer.sudo().write(
+            {"x_sop_gender": "female", "x_sop_age_range": "35_44"}
+        )
         customer_task = self._task(lead, self.tt_customer)
         customer_task.invalidate_recordset(["button"])
         self.assertEqual(customer_task.button, "view")
         form = self._arch(customer_task.action_sop_open())
         self.assertEqual(form.get("edit"), "0")
-        self.assertTrue(form.xpath("//field[@name='sop_gender']"))
+        self.assertTrue(form.xpath("//field[@name='x_sop_gender']"))
 
     def test_view_key_is_checked_like_the_fill_in_key(self):
         # another value than "<id>" or "<id>:view": the normal form

@@ -52,7 +52,7 @@ class TestSopPerformance(TestSopCommon):
                 self._sop_lead_vals(
                     name=f"{tag} {i}",
                     partner_id=self.customer.id,
-                    sop_companions="X" if i % 2 else False,
+                    x_sop_companions="X" if i % 2 else False,
                 )
                 for i in range(count)
             ]
@@ -100,7 +100,7 @@ class TestSopPerformance(TestSopCommon):
             for value in ("W", False, "A"):
                 sop = self._count(
                     lambda value=value: records.write(
-                        {"sop_companions": value, "sop_decision_makers": value}
+                        {"x_sop_companions": value, "x_sop_decision_makers": value}
                     )
                 )
                 core = self._count(
@@ -132,12 +132,12 @@ class TestSopPerformance(TestSopCommon):
     @warmup
     def test_write_completing_task_budget(self):
         lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Budget"))
-        lead.write({"sop_companions": "A"})
+        lead.write({"x_sop_companions": "A"})
         self.env.flush_all()
         # 5, and the task analysis' facts of the deal made anew in one
         # statement when the transaction commits (a task's state changed)
         with self.assertQueryCount(user_sales_salesman=6):
-            lead.write({"sop_decision_makers": "B"})
+            lead.write({"x_sop_decision_makers": "B"})
             self.env.flush_all()
         self.assertEqual(self._task(lead, self.tt_visit).state, "done")
 

@@ -126,7 +126,7 @@ class TestSopProgressBand(TestSopCommon):
         lead = self.env["crm.lead"].create(self._sop_lead_vals())
         self.assertEqual((lead.sop_progress, lead.sop_progress_band), (0, "0"))
         # 2 of 6 tasks: 33 %
-        lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        lead.write({"x_sop_companions": "A", "x_sop_decision_makers": "B"})
         self._tasks(lead, self.tt_manual).action_sop_mark_done()
         self.assertEqual((lead.sop_progress, lead.sop_progress_band), (33, "25"))
         # won: the band stays the one it closed with
@@ -136,7 +136,7 @@ class TestSopProgressBand(TestSopCommon):
         # lost too
         lost = self.env["crm.lead"].create(self._sop_lead_vals())
         lost.action_set_lost()
-        lost.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        lost.write({"x_sop_companions": "A", "x_sop_decision_makers": "B"})
         self._tasks(lost, self.tt_manual).sudo().write({"state": "done"})
         self.env["crm.sop.engine"]._sop_evaluate(lost)
         self.assertEqual(lost.sop_progress_band, "0")
@@ -176,7 +176,7 @@ class TestSopProgressBand(TestSopCommon):
         lead = self.env["crm.lead"].create(self._sop_lead_vals())
         self.assertEqual(lead.sop_progress_band, "0")
         before = lead.automated_probability
-        lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        lead.write({"x_sop_companions": "A", "x_sop_decision_makers": "B"})
         self._tasks(lead, self.tt_manual).action_sop_mark_done()
         self.assertEqual(lead.sop_progress_band, "25")
         self.assertGreater(lead.automated_probability, before + 20)
@@ -269,8 +269,8 @@ class TestSopStageDays(TestSopCommon):
             Log.search([("lead_id", "=", lead.id)]).sop_stage_id, self.sop_stage_contact
         )
         # Contact done, the deal moves to Pitch: the Contact stint ends
-        self.customer.write({"sop_gender": "male", "sop_age_range": "25_34"})
-        lead.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        self.customer.write({"x_sop_gender": "male", "x_sop_age_range": "25_34"})
+        lead.write({"x_sop_companions": "A", "x_sop_decision_makers": "B"})
         self.env["crm.sop.script.send"]._sop_record(lead, self.mail_template, "copy")
         lead.write({"stage_id": self.stage_team1_2.id})
         self.assertEqual(lead.sop_stage_id, self.sop_stage_pitch)

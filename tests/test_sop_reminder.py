@@ -218,11 +218,11 @@ class TestSopReminder(TestSopReminderCommon):
         # the rep works on the big deal during the day
         with self.mock_datetime_and_now(datetime(2026, 3, 2, 3, 0)):
             big.with_user(rep).write(
-                {"sop_companions": "Her sister", "sop_decision_makers": "Both"}
+                {"x_sop_companions": "Her sister", "x_sop_decision_makers": "Both"}
             )
             # the system completes a task of another deal (an evaluation run
             # as the superuser): not the rep's work
-            medium.write({"sop_companions": "Alone", "sop_decision_makers": "Him"})
+            medium.write({"x_sop_companions": "Alone", "x_sop_decision_makers": "Him"})
         self.assertEqual(
             medium.sop_task_ids.filtered("done_user_id").done_user_id.ids, [1]
         )
@@ -804,7 +804,7 @@ class TestSopMyDay(TestSopReminderCommon):
             .sorted("expected_revenue")
         )
         small_done = self._task(small, self.tt_visit)
-        small.write({"sop_companions": "Alone", "sop_decision_makers": "Him"})
+        small.write({"x_sop_companions": "Alone", "x_sop_decision_makers": "Him"})
         self.assertEqual(small_done.state, "done")
         self.env.cr.execute(
             "UPDATE crm_lead SET sop_stalled = TRUE WHERE id = %s", [small.id]

@@ -54,7 +54,7 @@ class TestSopReportsCommon(TestSopCommon):
         super().setUpClass()
         cls.rep_a = cls.user_sales_salesman
         cls.rep_b = cls.user_sales_leads
-        visit = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
+        visit = {"x_sop_companions": "Spouse", "x_sop_decision_makers": "Both"}
         Lead = cls.env["crm.lead"]
         with cls._at(T0):
             cls.w1, cls.w2, cls.w3, cls.l1, cls.l2, cls.l3, cls.o2 = Lead.create(
@@ -335,8 +335,8 @@ class TestSopTaskReport(TestSopReportsCommon):
                 self._sop_lead_vals(
                     name="Silent",
                     user_id=self.rep_a.id,
-                    sop_companions="Spouse",
-                    sop_decision_makers="Both",
+                    x_sop_companions="Spouse",
+                    x_sop_decision_makers="Both",
                 )
             )
         with self._at(T1):
@@ -558,7 +558,7 @@ class TestSopCoachingQueue(TestSopCommon):
         super().setUpClass()
         cls.history_won = cls._sop_close_history(40, True, 30)
         cls.history_lost = cls._sop_close_history(40, False, 10)
-        visit = {"sop_companions": "Spouse", "sop_decision_makers": "Both"}
+        visit = {"x_sop_companions": "Spouse", "x_sop_decision_makers": "Both"}
         cls.d1, cls.d2, cls.d3, cls.d4 = cls.env["crm.lead"].create(
             [
                 cls._sop_lead_vals(name="D1", expected_revenue=10000, probability=20),

@@ -352,7 +352,7 @@ class TestSopFillViewAccess(TestSopCommon):
     def test_fill_view_only_for_readers(self):
         # the rep of the playbook's company gets the dialog
         arch = self._form(self.user_sales_salesman, "crm.lead", self.tt_visit)
-        self.assertIn('name="sop_companions"', arch)
+        self.assertIn('name="x_sop_companions"', arch)
         self.assertNotIn('name="expected_revenue"', arch)
         # another company's manager, a portal user, an internal user without
         # sales rights: the normal form, nothing of the task
@@ -591,7 +591,7 @@ class TestSopActivityForged(TestSopCommon):
         """A change of a watched field: the engine evaluates every task of
         the deal (as the rep would trigger it)."""
         self.lead.with_user(user).write(
-            {"sop_companions": f"{user.name} {self.lead.sop_companions or ''}"}
+            {"x_sop_companions": f"{user.name} {self.lead.x_sop_companions or ''}"}
         )
 
     def test_messages_do_not_complete_activity_tasks(self):

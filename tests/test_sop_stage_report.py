@@ -30,8 +30,8 @@ class TestSopStageReport(TestSopCommon):
             ]
         )
         # A finishes Contact and moves on in the pipeline: the SOP follows
-        self.customer.write({"sop_gender": "male", "sop_age_range": "25_34"})
-        lead_a.write({"sop_companions": "A", "sop_decision_makers": "B"})
+        self.customer.write({"x_sop_gender": "male", "x_sop_age_range": "25_34"})
+        lead_a.write({"x_sop_companions": "A", "x_sop_decision_makers": "B"})
         self.env["crm.sop.script.send"]._sop_record(lead_a, self.mail_template, "copy")
         self.assertEqual(lead_a.sop_stage_id, self.sop_stage_contact)
         lead_a.write({"stage_id": self.stage_team1_2.id})

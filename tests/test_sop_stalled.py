@@ -132,7 +132,7 @@ class TestSopStalled(TestSopCommon):
         # the rep fills the visit data on Thursday: the SOP moves, the flag goes
         with self.mock_datetime_and_now(self._at(12, 11)):
             lead.with_user(self.user_sales_salesman).write(
-                {"sop_companions": "Her sister", "sop_decision_makers": "Both"}
+                {"x_sop_companions": "Her sister", "x_sop_decision_makers": "Both"}
             )
             self.assertFalse(lead.sop_stalled)
             self.assertEqual(lead.sop_stage_date, self._at(12, 11))
@@ -175,12 +175,12 @@ class TestSopStalled(TestSopCommon):
             self.assertTrue(lead.sop_stalled)
             # data filled, cleared: the task was done, the clock moved once
             rep_lead.write(
-                {"sop_companions": "Her sister", "sop_decision_makers": "Both"}
+                {"x_sop_companions": "Her sister", "x_sop_decision_makers": "Both"}
             )
             self.assertEqual(lead.sop_stage_date, self._at(6, 11))
         with self.mock_datetime_and_now(self._at(10, 11)):
-            rep_lead.write({"sop_companions": False})
-            rep_lead.write({"sop_companions": "Her sister"})
+            rep_lead.write({"x_sop_companions": False})
+            rep_lead.write({"x_sop_companions": "Her sister"})
             self.assertEqual(lead.sop_stage_date, self._at(6, 11), "no new movement")
             # a move back and forth in the pipeline: only the forward one
             rep_lead.write({"stage_id": self.stage_team1_2.id})
@@ -302,7 +302,7 @@ class TestSopStalled(TestSopCommon):
             worked = self._lead(name="Worked")
         with self.mock_datetime_and_now(self._at(3, 15)):
             worked.write(
-                {"sop_companions": "Her sister", "sop_decision_makers": "Both"}
+                {"x_sop_companions": "Her sister", "x_sop_decision_makers": "Both"}
             )
         leads = idle + worked
         self.env.flush_all()

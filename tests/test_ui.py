@@ -156,7 +156,7 @@ class TestSopUi(HttpCase):
         )
         self.start_tour("/odoo/crm", "crm_sales_sop_fill_task", login="sop_tour_rep")
         lead = self.env["crm.lead"].search([("name", "=", "Tour opportunity")])
-        self.assertEqual(lead.sop_companions, "Her sister")
+        self.assertEqual(lead.x_sop_companions, "Her sister")
         visit = lead.sop_task_ids.filtered(
             lambda t: (
                 t.task_template_id
@@ -254,7 +254,7 @@ class TestSopUi(HttpCase):
         lead = _gated_deal(self.env, "sop_day_rep", "Day team", "Gated opportunity")
         self.start_tour("/odoo/crm", "crm_sales_sop_rep_day", login="sop_day_rep")
         self.assertEqual(lead.stage_id, self.env.ref("crm.stage_lead1"))
-        self.assertEqual(lead.sop_companions, "Her sister")
+        self.assertEqual(lead.x_sop_companions, "Her sister")
         tasks = _tasks(lead)
         self.assertEqual(tasks["crm_sop_task_follow_up_call"].state, "done")
         reference = tasks["crm_sop_task_reference"]

@@ -85,7 +85,7 @@ function myDaySteps(row) {
         },
         {
             content: "it opens the task's dialog",
-            trigger: ".modal .o_form_view [name=sop_companions]",
+            trigger: ".modal .o_form_view [name=x_sop_companions]",
         },
         {
             trigger: ".modal .btn-close",

@@ -42,7 +42,7 @@ registry.category("web_tour.tours").add("crm_sales_sop_rep_day", {
         },
         {
             content: "the task's fields are marked",
-            trigger: ".modal .o_crm_sop_fill_field[name=sop_companions] input",
+            trigger: ".modal .o_crm_sop_fill_field[name=x_sop_companions] input",
             run: "edit Her sister",
         },
         {

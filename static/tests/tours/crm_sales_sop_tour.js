@@ -48,12 +48,12 @@ registry.category("web_tour.tours").add("crm_sales_sop_fill_task", {
         },
         {
             content: "fill the companions",
-            trigger: ".modal .o_field_widget[name=sop_companions] input",
+            trigger: ".modal .o_field_widget[name=x_sop_companions] input",
             run: "edit Her sister",
         },
         {
             content: "fill the decision makers",
-            trigger: ".modal .o_field_widget[name=sop_decision_makers] input",
+            trigger: ".modal .o_field_widget[name=x_sop_decision_makers] input",
             run: "edit Her and her husband",
         },
         {
