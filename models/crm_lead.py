@@ -381,15 +381,7 @@ class CrmLead(models.Model):
         ]
 
     def _merge_data(self, fnames=None):
-        # custom fields (the default playbook's among them) are not
-        # prefetched: Odoo would read them one query each
-        manual = [
-            fname
-            for fname in fnames or ()
-            if fname in self._fields and self._fields[fname].manual
-        ]
-        if manual:
-            self.fetch(manual)
+        self._sop_fetch_collected()
         return super()._merge_data(fnames)
 
     @api.model

@@ -100,6 +100,14 @@ class CrmSopRecordMixin(models.AbstractModel):
             if not len(group):
                 group.getparent().remove(group)
 
+    def _sop_fetch_collected(self):
+        """Read at once, for all of ``self``, the fields the active playbooks
+        collect: Odoo reads custom fields (the default playbook's are) one
+        query each, never prefetched with the rest."""
+        names = self.env["crm.sop.task.template"]._sop_collected_fields(self._name)
+        if self and names:
+            self.fetch([name for name in names if name in self._fields])
+
     # ------------------------------------------------------------
     # WATCHED VALUES
     # ------------------------------------------------------------

@@ -636,6 +636,9 @@ class CrmSopScriptSend(models.Model):
     def _sop_render(self, lead, template, lang):
         """{'subject', 'body' (HTML), 'text' (plain, ready to paste)}."""
         template = template.with_context(lang=lang)
+        # scripts render what the playbooks collect: read together
+        lead._sop_fetch_collected()
+        lead.partner_id._sop_fetch_collected()
         try:
             subject = template._render_field("subject", lead.ids)[lead.id] or ""
             body = template._render_field("body_html", lead.ids)[lead.id] or ""

@@ -177,6 +177,9 @@ class CrmSopTask(models.Model):
     )
     def _compute_hint(self):
         Kind = self.env["crm.sop.task.kind"]
+        # the fields tasks list what is missing of, for all of them at once
+        self.lead_id._sop_fetch_collected()
+        self.lead_id.partner_id._sop_fetch_collected()
         for task in self:
             kind = task.task_template_id.kind
             method = kind and Kind._sop_kind(kind, "hint")

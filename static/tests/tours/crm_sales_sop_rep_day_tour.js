@@ -52,7 +52,7 @@ registry.category("web_tour.tours").add("crm_sales_sop_rep_day", {
         },
         {
             content: "the panel says what is still missing",
-            trigger: "body:not(:has(.modal)) .o_crm_sop_tasks .o_data_row:contains('Visit data'):contains('Missing: Decision Makers and Source')",
+            trigger: "body:not(:has(.modal)) .o_crm_sop_tasks .o_data_row:contains('Visit data'):contains('Missing: Source and Decision Makers')",
         },
         {
             content: "the booked call shows when it is planned",
