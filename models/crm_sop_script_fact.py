@@ -95,9 +95,9 @@ class CrmSopScriptFact(models.Model):
     @api.model
     def _sop_facts_sql(self, lead_ids=None):
         """SQL of the facts (columns as SOP_SCRIPT_FACT_COLUMNS) of the
-        opportunities ``lead_ids`` (all when None)."""
+        opportunities ``lead_ids`` (an SQL array of ids; all when None)."""
         of_leads = (
-            SQL("sd.lead_id = ANY(%s)", list(lead_ids))
+            SQL("sd.lead_id = ANY(%s)", lead_ids)
             if lead_ids is not None
             else SQL("TRUE")
         )

@@ -1,4 +1,6 @@
-from odoo import api, fields, models
+import hashlib
+
+from odoo import api, fields, models, tools
 from odoo.tools import SQL
 
 from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
@@ -47,6 +49,9 @@ SOP_FACT_COLUMNS = (
 SOP_FACT_PENDING = "crm_sop_task_fact.lead_ids"
 # system parameter: every deal's facts wait for the job to make them anew
 SOP_FACT_STALE = "crm_sales_sop.review_facts_stale"
+# a refresh of at most this many deals runs prepared, on a generic plan
+# (_sop_execute_prepared); more, planned for their own ids
+SOP_FACT_PREPARED_MAX = 100
 
 
 class CrmSopTaskFact(models.Model):
@@ -124,10 +129,10 @@ class CrmSopTaskFact(models.Model):
     @api.model
     def _sop_facts_sql(self, lead_ids=None):
         """SQL of the facts (columns as the table's, ``task_id`` first) of
-        the opportunities ``lead_ids`` (all when None)."""
-        leads = SQL("l.id = ANY(%s)", list(lead_ids)) if lead_ids is not None else None
+        the opportunities ``lead_ids`` (an SQL array of ids; all when None)."""
+        leads = SQL("l.id = ANY(%s)", lead_ids) if lead_ids is not None else None
         of_leads = (
-            SQL("mv.lead_id = ANY(%s)", list(lead_ids))
+            SQL("mv.lead_id = ANY(%s)", lead_ids)
             if lead_ids is not None
             else SQL("TRUE")
         )
@@ -201,10 +206,10 @@ class CrmSopTaskFact(models.Model):
             counted=SQL(SOP_ADHERENCE_COUNTED_SQL),
             adhered=SQL(SOP_ADHERED_SQL),
             of_leads=of_leads,
-            of_deals=SQL("l.id = ANY(%s)", list(lead_ids))
+            of_deals=SQL("l.id = ANY(%s)", lead_ids)
             if lead_ids is not None
             else SQL("TRUE"),
-            of_tasks=SQL("t.lead_id = ANY(%s)", list(lead_ids))
+            of_tasks=SQL("t.lead_id = ANY(%s)", lead_ids)
             if lead_ids is not None
             else SQL("TRUE"),
         )
@@ -395,18 +400,9 @@ class CrmSopTaskFact(models.Model):
         before the statement, never the rows inserted); all: emptied and
         filled again."""
         self._sop_flush()
-        tables = (
-            ("crm_sop_task_fact", SOP_FACT_COLUMNS, ("task_id",), self),
-            (
-                "crm_sop_script_fact",
-                SOP_SCRIPT_FACT_COLUMNS,
-                ("lead_id", "mail_template_id"),
-                self.env["crm.sop.script.fact"],
-            ),
-        )
         cr = self.env.cr
         if lead_ids is None:
-            for table, columns, _key, model in tables:
+            for table, columns, _key, model in self._sop_fact_tables():
                 cr.execute(SQL("DELETE FROM %s", SQL.identifier(table)))
                 cr.execute(
                     SQL(
@@ -416,29 +412,94 @@ class CrmSopTaskFact(models.Model):
                         model._sop_facts_sql(),
                     )
                 )
+        elif len(lead_ids) <= SOP_FACT_PREPARED_MAX:
+            self._sop_execute_prepared(*self._sop_refresh_prepared(), lead_ids)
         else:
-            parts = [
-                self._sop_refresh_sql(index, table, columns, key, model, lead_ids)
-                for index, (table, columns, key, model) in enumerate(tables)
-            ]
-            # the last DELETE is the statement's own, the rest its CTEs
-            cr.execute(
-                SQL(
-                    "WITH %s, %s, %s %s",
-                    SQL(", ").join(part[0] for part in parts),
-                    SQL(", ").join(part[1] for part in parts),
-                    SQL(", ").join(part[2] for part in parts[:-1]),
-                    parts[-1][3],
-                )
-            )
+            cr.execute(self._sop_refresh_statement(SQL("%s", list(lead_ids))))
         self.invalidate_model()
         self.env["crm.sop.script.fact"].invalidate_model()
 
     @api.model
+    def _sop_fact_tables(self):
+        """(table, columns, key, model) of the two kinds of facts."""
+        return (
+            ("crm_sop_task_fact", SOP_FACT_COLUMNS, ("task_id",), self),
+            (
+                "crm_sop_script_fact",
+                SOP_SCRIPT_FACT_COLUMNS,
+                ("lead_id", "mail_template_id"),
+                self.env["crm.sop.script.fact"],
+            ),
+        )
+
+    @api.model
+    def _sop_refresh_statement(self, lead_ids):
+        """The one statement that makes anew the facts (both tables) of the
+        deals ``lead_ids`` (an SQL array of ids)."""
+        parts = [
+            self._sop_refresh_sql(index, table, columns, key, model, lead_ids)
+            for index, (table, columns, key, model) in enumerate(
+                self._sop_fact_tables()
+            )
+        ]
+        # the last DELETE is the statement's own, the rest its CTEs
+        return SQL(
+            "WITH %s, %s, %s %s",
+            SQL(", ").join(part[0] for part in parts),
+            SQL(", ").join(part[1] for part in parts),
+            SQL(", ").join(part[2] for part in parts[:-1]),
+            parts[-1][3],
+        )
+
+    @api.model
+    @tools.ormcache()
+    def _sop_refresh_prepared(self):
+        """(name, text) of the refresh statement to prepare: its deals are
+        its parameter ``$1``; its name carries a hash of its text, so that
+        another text (another version of the addon) is another statement."""
+        statement = self._sop_refresh_statement(SQL("$1"))
+        text = self.env.cr.mogrify(statement.code, statement.params).decode()
+        return f"crm_sop_facts_{hashlib.sha1(text.encode()).hexdigest()[:16]}", text
+
+    @api.model
+    def _sop_execute_prepared(self, name, text, ids):
+        """Run the statement ``text`` (SQL whose one parameter is ``$1``, an
+        array of ids) prepared as ``name``, on a generic plan.
+
+        Made anew for a few deals at each close, the facts' statement (many
+        CTEs and joins) costs PostgreSQL several times more to plan than to
+        run. Prepared once per database session and run on a generic plan, it
+        is planned once. Whether the session has it is asked in the same
+        transaction, so a pooler that gives each transaction another server
+        session (PgBouncer in transaction mode) still finds it, or prepares
+        it there."""
+        cr = self.env.cr
+        cr.execute(SQL("SELECT 1 FROM pg_prepared_statements WHERE name = %s", name))
+        if not cr.rowcount:
+            cr.execute(
+                SQL(
+                    "PREPARE %s (int4[]) AS %s",
+                    SQL.identifier(name),
+                    SQL(text.replace("%", "%%")),
+                )
+            )
+        # a generic plan for this statement only: the setting is the
+        # transaction's, set back at once
+        cr.execute(
+            SQL(
+                """SET LOCAL plan_cache_mode = force_generic_plan;
+                   EXECUTE %s(%s);
+                   SET LOCAL plan_cache_mode TO DEFAULT""",
+                SQL.identifier(name),
+                list(ids),
+            )
+        )
+
+    @api.model
     def _sop_refresh_sql(self, index, table, columns, key, model, lead_ids):
-        """The parts of the refresh of ``table`` for ``lead_ids``: its facts
-        (a CTE), their upsert (a CTE), the delete of the rows that no longer
-        hold as a CTE and as a statement."""
+        """The parts of the refresh of ``table`` for ``lead_ids`` (an SQL
+        array of ids): its facts (a CTE), their upsert (a CTE), the delete of
+        the rows that no longer hold as a CTE and as a statement."""
         facts = SQL.identifier(f"facts_{index}")
         names = SQL(", ").join(SQL.identifier(c) for c in columns)
         delete = SQL(
@@ -446,7 +507,7 @@ class CrmSopTaskFact(models.Model):
                 WHERE f.lead_id = ANY(%(lead_ids)s)
                   AND NOT EXISTS (SELECT 1 FROM %(facts)s n WHERE %(same)s)""",
             table=SQL.identifier(table),
-            lead_ids=list(lead_ids),
+            lead_ids=lead_ids,
             facts=facts,
             same=SQL(" AND ").join(
                 SQL("n.%s = f.%s", SQL.identifier(c), SQL.identifier(c)) for c in key
