@@ -1080,25 +1080,7 @@ class CrmSopEngine(models.AbstractModel):
         changes (the stint left ends, the new one starts)."""
         self.env["crm.lead"].flush_model([*SOP_SUMMARY_FIELDS, "sop_template_id"])
         self.env["crm.sop.task"].flush_model(["state", "date_done", "active"])
-        columns = [*SopSummary._fields]
-        types = ["integer", "integer", "integer", "integer", "varchar"]
-        types += ["boolean", "boolean"]
-        arrays = [list(column) for column in zip(*summaries, strict=True)]
-        set_template = SQL()
-        if templates:
-            columns.append("template_id")
-            types.append("integer")
-            arrays.append([templates.get(s.lead_id) or None for s in summaries])
-            set_template = SQL("sop_template_id = c.template_id,")
-        # one array per column rather than a VALUES list: one parameter each,
-        # not one SQL object per lead
-        values = SQL(
-            "SELECT * FROM unnest(%s)",
-            SQL(", ").join(
-                SQL("%s::%s[]", array, SQL(type_))
-                for array, type_ in zip(arrays, types, strict=True)
-            ),
-        )
+        columns, values, set_template = self._sop_summary_values(summaries, templates)
         # the stall clock: a later value is a real forward movement (the deal
         # is not stalled any more); an earlier one (a task reopened) leaves
         # the flag to the next stall pass.
@@ -1163,6 +1145,31 @@ class CrmSopEngine(models.AbstractModel):
             )
         )
         self.env["crm.sop.stage.log"].invalidate_model()
+
+    @api.model
+    def _sop_summary_values(self, summaries, templates):
+        """The summaries as the statement reads them: (column names, the
+        rows as SQL, the SET of the playbook when new leads get one)."""
+        columns = [*SopSummary._fields]
+        types = ["integer", "integer", "integer", "integer", "varchar"]
+        types += ["boolean", "boolean"]
+        arrays = [list(column) for column in zip(*summaries, strict=True)]
+        set_template = SQL()
+        if templates:
+            columns.append("template_id")
+            types.append("integer")
+            arrays.append([templates.get(s.lead_id) or None for s in summaries])
+            set_template = SQL("sop_template_id = c.template_id,")
+        # one array per column rather than a VALUES list: one parameter each,
+        # not one SQL object per lead
+        values = SQL(
+            "SELECT * FROM unnest(%s)",
+            SQL(", ").join(
+                SQL("%s::%s[]", array, SQL(type_))
+                for array, type_ in zip(arrays, types, strict=True)
+            ),
+        )
+        return columns, values, set_template
 
     @api.model
     def _sop_leads_written(self, leads, fnames):
