@@ -103,10 +103,18 @@ class CrmSopRecordMixin(models.AbstractModel):
     def _sop_fetch_collected(self):
         """Read at once, for all of ``self``, the fields the active playbooks
         collect: Odoo reads custom fields (the default playbook's are) one
-        query each, never prefetched with the rest."""
-        names = self.env["crm.sop.task.template"]._sop_collected_fields(self._name)
+        query each, never prefetched with the rest. Only those the user may
+        read: a field of another playbook kept to a group is not this
+        caller's to read."""
+        names = [
+            name
+            for name in self.env["crm.sop.task.template"]._sop_collected_fields(
+                self._name
+            )
+            if name in self._fields and self._fields[name].is_accessible(self.env)
+        ]
         if self and names:
-            self.fetch([name for name in names if name in self._fields])
+            self.fetch(names)
 
     # ------------------------------------------------------------
     # WATCHED VALUES

@@ -591,6 +591,27 @@ class TestSopEngine(TestSopCommon):
         self.assertNotIn("sop_profile", arch)
         self.assertNotIn("x_sop_companions", arch)
 
+    def test_collected_fields_read_together_as_the_user_may(self):
+        """What the playbooks collect is read together for the panel's hints,
+        only the fields the user may read: a field of another playbook kept
+        to a group stays unread (no access error for the rep)."""
+        restricted = self.env["ir.model.fields"]._get("res.partner", "signup_type")
+        self.assertTrue(self.env["res.partner"]._fields["signup_type"].groups)
+        basic = self.env.ref("crm_sales_sop.crm_sop_task_basic_data")
+        basic.field_ids += restricted
+        self.assertIn(
+            "signup_type",
+            self.env["crm.sop.task.template"]._sop_collected_fields("res.partner"),
+        )
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        self.env.invalidate_all()
+        data = lead.with_user(self.user_sales_salesman).web_read(
+            {"sop_task_ids": {"fields": {"hint": {}}}}
+        )[0]
+        self.assertTrue(data["sop_task_ids"])
+
     def test_customer_centre_shows_collected_data(self):
         field = self._custom_char_field(
             "res.partner", "x_sop_budget_band", "Budget band"
