@@ -371,13 +371,17 @@ class CrmLead(models.Model):
 
     def _merge_get_fields(self):
         # what the playbooks collect on the opportunity merges as core's own
-        # fields (the first deal's value that is set; texts put together)
+        # fields (the first deal's value that is set; texts put together),
+        # those the user may read and write: a field kept to a group they
+        # lack stays as the kept deal has it, as core's merge would leave it
         merged = super()._merge_get_fields()
         collected = self.env["crm.sop.task.template"]._sop_collected_fields(self._name)
         return merged + [
             fname
             for fname in collected
-            if fname not in merged and self._sop_mergeable(self._fields.get(fname))
+            if fname not in merged
+            and self._sop_mergeable(self._fields.get(fname))
+            and self._fields[fname].is_accessible(self.env)
         ]
 
     def _merge_data(self, fnames=None):

@@ -87,6 +87,42 @@ class TestSopMerge(TestSopCommon):
         self.assertNotIn(other.name, merged._merge_get_fields())
         self.assertNotIn("sop_template_id", merged._merge_get_fields())
 
+    def test_merge_leaves_a_collected_field_the_user_may_not_read(self):
+        """A playbook collecting a deal field kept to a group the rep lacks:
+        the rep's merge leaves it as the kept deal has it (no access error);
+        an administrator's merge takes it as core's own fields."""
+        restricted = self._custom_char_field("crm.lead", "x_sop_margin", "Margin")
+        # as a module's field declared with groups= (custom fields have none)
+        self.patch(
+            self.env["crm.lead"]._fields["x_sop_margin"], "groups", "base.group_system"
+        )
+        self.tt_visit.field_ids += restricted
+        Lead = self.env["crm.lead"]
+        head = Lead.create(
+            self._sop_lead_vals(
+                name="Head",
+                user_id=self.user_sales_salesman.id,
+                expected_revenue=900,
+                probability=60,
+            )
+        )
+        tail = Lead.create(
+            self._sop_lead_vals(
+                name="Tail", user_id=self.user_sales_salesman.id, x_sop_margin="12%"
+            )
+        )
+        self.env.invalidate_all()
+        as_rep = (head + tail).with_user(self.user_sales_salesman)
+        self.assertNotIn("x_sop_margin", as_rep._merge_get_fields())
+        merged = as_rep.merge_opportunity(auto_unlink=True)
+        self.assertEqual(merged, head)
+        self.assertFalse(head.sudo().x_sop_margin)
+        # who may read it merges it
+        other = Lead.create(self._sop_lead_vals(name="Other", x_sop_margin="9%"))
+        self.assertIn("x_sop_margin", head._merge_get_fields())
+        self.assertEqual((head + other).merge_opportunity(auto_unlink=True), head)
+        self.assertEqual(head.x_sop_margin, "9%")
+
     @users("user_sales_manager")
     def test_merge_wizard(self):
         Lead = self.env["crm.lead"]
