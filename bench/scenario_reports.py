@@ -4,8 +4,10 @@ reports over N opportunities of one team, read by its sales manager.
 The data, inserted in SQL into a copy of the bench database
 (``<db>_reports``, dropped afterwards) and committed, then ``VACUUM
 ANALYZE`` as autovacuum leaves a database in use: N opportunities of 10
-salespeople given their tasks by the engine's install path (13 per
-opportunity), a third of the tasks done, 40 % of the opportunities won and
+salespeople given their tasks by the engine's install path and the setup
+job's batches (13 per
+opportunity), a third of the tasks done and one in 50 of the others set
+aside (four reasons), 40 % of the opportunities won and
 20 % lost (a third of the closed ones moved to a second playbook, to
 compare), one recorded stage move each, and a script sent to a third of
 them. (Seeded in a transaction rolled back, every opportunity updated
@@ -84,8 +86,28 @@ def _seed(env, fixture, count):
         source=fixture.source,
         stages=fixture.stages,
     )
-    env["crm.sop.engine"]._sop_sync_all(everything=True)
+    engine = env["crm.sop.engine"]
+    engine._sop_sync_all(everything=True)
+    # beyond what an install sets up at once (SOP_SETUP_INLINE), the other
+    # deals as the setup job sets them up, batch by batch (without it, only
+    # the newest 10,000 had tasks: the reports read a tenth of the history)
+    while True:
+        lead_ids, _waiting = engine._sop_waiting_ids(20_000)
+        if not lead_ids:
+            break
+        engine._sop_setup(lead_ids)
     cr = env.cr
+    cr.execute(
+        SQL(
+            """SELECT count(*) FROM crm_lead l
+                WHERE l.id >= %s
+                  AND NOT EXISTS (SELECT 1 FROM crm_sop_task t WHERE t.lead_id = l.id)""",
+            first_id,
+        )
+    )
+    missing = cr.fetchone()[0]
+    if missing:
+        raise RuntimeError(f"{missing:,} opportunities without their tasks")
     # a third of the open tasks done, within 20 days of the deal's creation
     cr.execute(
         SQL(
@@ -95,6 +117,18 @@ def _seed(env, fixture, count):
                  FROM crm_lead l
                 WHERE l.id = t.lead_id AND l.id >= %s AND t.state = 'todo'
                   AND mod(t.id * 7 + t.lead_id, 3) = 0""",
+            first_id,
+        )
+    )
+    # one task in 50 of the others set aside, with one of four reasons
+    cr.execute(
+        SQL(
+            """UPDATE crm_sop_task t
+                  SET state = 'na',
+                      na_reason = (ARRAY['Customer in a hurry', 'Bought elsewhere',
+                                         'No showroom visit', 'Repeat customer']
+                                  )[1 + mod(t.lead_id, 4)]
+                WHERE t.lead_id >= %s AND t.state = 'todo' AND mod(t.id, 50) = 0""",
             first_id,
         )
     )

@@ -25,11 +25,12 @@ class CrmSopHistoryCount(models.Model):
     """The closed opportunities' SOP history, counted per (team, company):
     the won and lost deals (``task_template_id`` empty: ``won_with`` and
     ``lost_with`` hold them), and for each task template how many won and
-    lost deals had it done (``*_with``) or left open (``*_without``).
+    lost deals had it done (``*_with``), left open (``*_without``) or set
+    aside (``set_aside``).
 
-    What the uplift and the coaching queue read instead of every closed
-    task of the team on each call, as predictive lead scoring reads its
-    frequency table: kept up to date as deals close, reopen or move and as
+    What the uplift, the coaching queue and the Task Feedback read instead
+    of every closed task of the team on each call, as predictive lead
+    scoring reads its frequency table: kept up to date as deals close, reopen or move and as
     the tasks of closed deals change (``_sop_add_leads`` /
     ``_sop_add_tasks`` with -1 before the change and +1 after), made anew
     when the playbook's structure changes (``_sop_rebuild``). Written by
@@ -60,6 +61,8 @@ class CrmSopHistoryCount(models.Model):
     lost_with = fields.Integer(readonly=True)
     won_without = fields.Integer(readonly=True)
     lost_without = fields.Integer(readonly=True)
+    # the closed deals' tasks set aside (not applicable), won or lost
+    set_aside = fields.Integer(readonly=True)
 
     def init(self):
         # one row per (team, company, task template, salesperson), an empty
@@ -79,7 +82,8 @@ class CrmSopHistoryCount(models.Model):
     @api.model
     def _sop_rows_sql(self, leads=None, tasks=None):
         """SELECT (team, company, task template, salesperson, won_with,
-        lost_with, won_without, lost_without) of what the closed opportunities count:
+        lost_with, won_without, lost_without, set_aside) of what the closed
+        opportunities count:
         of the leads ``leads`` (SQL condition on ``l``; their totals and
         tasks), or of the tasks ``tasks`` alone (SQL condition on ``t``)."""
         won, lost = SQL(SOP_WON_SQL), SQL(SOP_LOST_SQL)
@@ -88,7 +92,8 @@ class CrmSopHistoryCount(models.Model):
                       (t.state = 'done' AND %(won)s)::int,
                       (t.state = 'done' AND %(lost)s)::int,
                       (t.state = 'todo' AND %(won)s)::int,
-                      (t.state = 'todo' AND %(lost)s)::int
+                      (t.state = 'todo' AND %(lost)s)::int,
+                      (t.state = 'na')::int
                  FROM crm_sop_task t
                  JOIN crm_lead l ON l.id = t.lead_id
             LEFT JOIN crm_stage s ON s.id = l.stage_id
@@ -102,7 +107,7 @@ class CrmSopHistoryCount(models.Model):
             return task_rows
         return SQL(
             """SELECT l.team_id, l.company_id, NULL::integer, l.user_id,
-                      (%(won)s)::int, (%(lost)s)::int, 0, 0
+                      (%(won)s)::int, (%(lost)s)::int, 0, 0, 0
                  FROM crm_lead l
             LEFT JOIN crm_stage s ON s.id = l.stage_id
                 WHERE %(which)s AND l.type = 'opportunity' AND (%(won)s OR %(lost)s)
@@ -134,18 +139,22 @@ class CrmSopHistoryCount(models.Model):
             SQL(
                 """INSERT INTO crm_sop_history_count AS c
                           (team_id, company_id, task_template_id, user_key,
-                           won_with, lost_with, won_without, lost_without)
+                           won_with, lost_with, won_without, lost_without,
+                           set_aside)
                    SELECT r.team, r.company, r.template, r.salesperson,
                           %(sign)s * sum(r.ww), %(sign)s * sum(r.lw),
-                          %(sign)s * sum(r.wo), %(sign)s * sum(r.lo)
+                          %(sign)s * sum(r.wo), %(sign)s * sum(r.lo),
+                          %(sign)s * sum(r.na)
                      FROM (%(rows)s)
-                          AS r (team, company, template, salesperson, ww, lw, wo, lo)
+                          AS r (team, company, template, salesperson,
+                                ww, lw, wo, lo, na)
                  GROUP BY r.team, r.company, r.template, r.salesperson
               ON CONFLICT (team_id, company_id, task_template_id, user_key) DO UPDATE
                       SET won_with = c.won_with + EXCLUDED.won_with,
                           lost_with = c.lost_with + EXCLUDED.lost_with,
                           won_without = c.won_without + EXCLUDED.won_without,
-                          lost_without = c.lost_without + EXCLUDED.lost_without""",
+                          lost_without = c.lost_without + EXCLUDED.lost_without,
+                          set_aside = c.set_aside + EXCLUDED.set_aside""",
                 sign=sign,
                 rows=rows,
             )

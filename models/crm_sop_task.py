@@ -4,7 +4,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, create_index
 
 from .crm_sop_deal import SOP_OPEN_SQL, sop_is_open
 from .crm_sop_history_count import SOP_HISTORY_TASK_FIELDS
@@ -153,6 +153,17 @@ class CrmSopTask(models.Model):
             "An opportunity has one task per task template.",
         ),
     ]
+
+    def init(self):
+        # the tasks set aside, whose reasons the Task Feedback lists: found
+        # without reading the others (they are few of all tasks)
+        create_index(
+            self.env.cr,
+            "crm_sop_task_set_aside_index",
+            self._table,
+            ["task_template_id"],
+            where="state = 'na'",
+        )
 
     @api.depends("state", "task_template_id.kind")
     def _compute_button(self):

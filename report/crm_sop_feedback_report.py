@@ -1,6 +1,7 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
+from ..models.crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
 from .crm_sop_task_report import CrmSopTaskReport
 
 # the row of a SOP stage (suggestions about the stage itself) and of a task
@@ -19,6 +20,9 @@ class CrmSopFeedbackReport(models.Model):
     - **set aside**: the deals' tasks of the template marked not applicable
       (``crm.sop.task`` in state ``na``, the product's own record of the
       rep's reason), their count, share and reasons (each with its count);
+      the closed deals' tasks are counted by ``crm.sop.history.count``, kept
+      as they change, so that a read counts only the other deals' tasks (the
+      pipeline, not the history) and the set-aside ones' reasons;
     - **suggestions** (``crm.sop.suggestion``): how many, how many say the
       step does not help, how many the managers have not reviewed yet;
     - the task's **lift**, as the task analysis computes it
@@ -56,7 +60,21 @@ class CrmSopFeedbackReport(models.Model):
                 "state",
             ],
             "crm.sop.stage": ["template_id"],
-            "crm.lead": ["company_id"],
+            # the closed deals' tasks, counted (in SQL, with the changes
+            # themselves: nothing of theirs waits to be flushed)
+            "crm.sop.history.count": [
+                "task_template_id",
+                "company_id",
+                "won_with",
+                "lost_with",
+                "won_without",
+                "lost_without",
+                "set_aside",
+            ],
+            # what decides whether a deal's tasks are in those counts
+            "crm.lead": ["company_id", "type", "active", "probability", "stage_id"],
+            "crm.stage": ["is_won"],
+            "crm.sop.task.template": ["stage_id"],
         }.items()
     }
 
@@ -143,14 +161,34 @@ class CrmSopFeedbackReport(models.Model):
                  WHERE reached
               GROUP BY 1, 2
             ), tasks AS (
-                SELECT t.task_template_id AS task_key, t.stage_id AS sop_stage_id,
-                       COALESCE(l.company_id, 0) AS company_key,
-                       COUNT(*) AS task_count,
-                       COUNT(*) FILTER (WHERE t.state = 'na') AS set_aside_count
-                  FROM crm_sop_task t
-                  JOIN crm_lead l ON l.id = t.lead_id
-                 WHERE t.active
+                SELECT c.task_key, tt.stage_id AS sop_stage_id, c.company_key,
+                       SUM(c.task_count) AS task_count,
+                       SUM(c.set_aside_count) AS set_aside_count
+                  FROM (
+                      -- the closed opportunities' tasks: as the history
+                      -- counts keep them, not read again on each call
+                      SELECT h.task_template_id AS task_key,
+                             COALESCE(h.company_id, 0) AS company_key,
+                             h.won_with + h.lost_with + h.won_without
+                             + h.lost_without + h.set_aside AS task_count,
+                             h.set_aside AS set_aside_count
+                        FROM crm_sop_history_count h
+                       WHERE h.task_template_id IS NOT NULL
+                   UNION ALL
+                      -- the other deals' tasks (open, leads, archived not
+                      -- lost): what the history counts leave out, exactly
+                      SELECT t.task_template_id, COALESCE(l.company_id, 0),
+                             1, (t.state = 'na')::int
+                        FROM crm_lead l
+                   LEFT JOIN crm_stage s ON s.id = l.stage_id
+                        JOIN crm_sop_task t ON t.lead_id = l.id
+                       WHERE t.active
+                         AND (l.type = 'opportunity' AND (%(won)s OR %(lost)s))
+                             IS NOT TRUE
+                  ) c
+                  JOIN crm_sop_task_template tt ON tt.id = c.task_key
               GROUP BY 1, 2, 3
+                HAVING SUM(c.task_count) != 0
             ), reasons AS (
                 SELECT task_key, company_key,
                        STRING_AGG(reason || ' (' || n || ')', E'\n'
@@ -183,6 +221,8 @@ class CrmSopFeedbackReport(models.Model):
             """,
             # the task analysis' own rows: the lift cannot drift from it
             task_report=self.env["crm.sop.task.report"]._sop_query(),
+            won=SQL(SOP_WON_SQL),
+            lost=SQL(SOP_LOST_SQL),
         )
 
     def _select(self):

@@ -417,7 +417,8 @@ CHECKS = {
         recount AS (
             SELECT team_id, company_id, NULL::integer AS template,
                    count(*) FILTER (WHERE won) AS ww,
-                   count(*) FILTER (WHERE lost) AS lw, 0 AS wo, 0 AS lo
+                   count(*) FILTER (WHERE lost) AS lw, 0 AS wo, 0 AS lo,
+                   0 AS na
               FROM closed WHERE won OR lost
           GROUP BY team_id, company_id
          UNION ALL
@@ -425,28 +426,31 @@ CHECKS = {
                    count(*) FILTER (WHERE t.state = 'done' AND c.won),
                    count(*) FILTER (WHERE t.state = 'done' AND c.lost),
                    count(*) FILTER (WHERE t.state = 'todo' AND c.won),
-                   count(*) FILTER (WHERE t.state = 'todo' AND c.lost)
+                   count(*) FILTER (WHERE t.state = 'todo' AND c.lost),
+                   count(*) FILTER (WHERE t.state = 'na')
               FROM closed c JOIN crm_sop_task t ON t.lead_id = c.id AND t.active
              WHERE c.won OR c.lost
           GROUP BY c.team_id, c.company_id, t.task_template_id),
         stored AS (
             SELECT team_id, company_id, task_template_id AS template,
                    sum(won_with) AS ww, sum(lost_with) AS lw,
-                   sum(won_without) AS wo, sum(lost_without) AS lo
+                   sum(won_without) AS wo, sum(lost_without) AS lo,
+                   sum(set_aside) AS na
               FROM crm_sop_history_count
           GROUP BY team_id, company_id, task_template_id)
         SELECT COALESCE(r.team_id, s.team_id),
                (COALESCE(r.company_id, s.company_id),
                 COALESCE(r.template, s.template),
-                ARRAY[r.ww, r.lw, r.wo, r.lo], ARRAY[s.ww, s.lw, s.wo, s.lo])
+                ARRAY[r.ww, r.lw, r.wo, r.lo, r.na],
+                ARRAY[s.ww, s.lw, s.wo, s.lo, s.na])
           FROM recount r FULL JOIN stored s
             ON COALESCE(s.team_id, 0) = COALESCE(r.team_id, 0)
            AND COALESCE(s.company_id, 0) = COALESCE(r.company_id, 0)
            AND COALESCE(s.template, 0) = COALESCE(r.template, 0)
          WHERE ARRAY[COALESCE(r.ww, 0), COALESCE(r.lw, 0), COALESCE(r.wo, 0),
-                     COALESCE(r.lo, 0)]
+                     COALESCE(r.lo, 0), COALESCE(r.na, 0)]
                != ARRAY[COALESCE(s.ww, 0), COALESCE(s.lw, 0), COALESCE(s.wo, 0),
-                        COALESCE(s.lo, 0)]""",
+                        COALESCE(s.lo, 0), COALESCE(s.na, 0)]""",
 }
 
 

@@ -7,19 +7,23 @@ from odoo.tools import SQL
 
 from .common import TestSopCommon
 
-PRE_MIGRATION = (
-    Path(__file__).parent.parent
-    / "migrations"
-    / "18.0.1.4.0"
-    / "pre-history_user_key.py"
-)
+MIGRATIONS = Path(__file__).parent.parent / "migrations"
+PRE_MIGRATION = MIGRATIONS / "18.0.1.4.0" / "pre-history_user_key.py"
+SET_ASIDE_MIGRATION = MIGRATIONS / "18.0.1.6.0" / "post-migration.py"
+
+
+def _load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @tagged("post_install", "-at_install")
 class TestSopHistoryCount(TestSopCommon):
-    """The history counts the uplift and the coaching queue read are kept
-    equal to a count of every closed deal's tasks, whatever happens to the
-    deals and their tasks."""
+    """The history counts the uplift, the coaching queue and the Task
+    Feedback read are kept equal to a count of every closed deal's tasks,
+    whatever happens to the deals and their tasks."""
 
     @classmethod
     def setUpClass(cls):
@@ -34,11 +38,13 @@ class TestSopHistoryCount(TestSopCommon):
         self.env.flush_all()
         self.env.cr.execute(
             """SELECT team_id, company_id, task_template_id, sum(won_with),
-                      sum(lost_with), sum(won_without), sum(lost_without)
+                      sum(lost_with), sum(won_without), sum(lost_without),
+                      sum(set_aside)
                  FROM crm_sop_history_count
              GROUP BY team_id, company_id, task_template_id
                HAVING sum(won_with) != 0 OR sum(lost_with) != 0
-                      OR sum(won_without) != 0 OR sum(lost_without) != 0"""
+                      OR sum(won_without) != 0 OR sum(lost_without) != 0
+                      OR sum(set_aside) != 0"""
         )
         return sorted(self.env.cr.fetchall(), key=str)
 
@@ -47,19 +53,62 @@ class TestSopHistoryCount(TestSopCommon):
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
-                """SELECT team, company, template, sum(ww), sum(lw), sum(wo), sum(lo)
+                """SELECT team, company, template, sum(ww), sum(lw), sum(wo),
+                          sum(lo), sum(na)
                      FROM (%s)
-                          AS r (team, company, template, salesperson, ww, lw, wo, lo)
+                          AS r (team, company, template, salesperson,
+                                ww, lw, wo, lo, na)
                  GROUP BY team, company, template
                    HAVING sum(ww) != 0 OR sum(lw) != 0 OR sum(wo) != 0
-                          OR sum(lo) != 0""",
+                          OR sum(lo) != 0 OR sum(na) != 0""",
                 self.History._sop_rows_sql(SQL("TRUE")),
             )
         )
         return sorted(self.env.cr.fetchall(), key=str)
 
+    def feedback(self):
+        """The Task Feedback's task and set-aside counts per (task template,
+        company): the closed deals' from the counts, the others' read."""
+        # a view's rows: what an earlier step read is not kept
+        self.env["crm.sop.feedback.report"].invalidate_model()
+        rows = (
+            self.env["crm.sop.feedback.report"]
+            .sudo()
+            .search_read(
+                [("scope", "=", "task")],
+                ["task_template_id", "company_id", "task_count", "set_aside_count"],
+            )
+        )
+        return sorted(
+            (
+                row["task_template_id"][0],
+                row["company_id"] and row["company_id"][0],
+                row["task_count"],
+                row["set_aside_count"],
+            )
+            for row in rows
+            if row["task_count"]
+        )
+
+    def feedback_counted(self):
+        """Every active task counted now, as the Task Feedback read them
+        before the counts kept them."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """SELECT t.task_template_id, COALESCE(l.company_id, 0), count(*),
+                      count(*) FILTER (WHERE t.state = 'na')
+                 FROM crm_sop_task t JOIN crm_lead l ON l.id = t.lead_id
+                WHERE t.active
+             GROUP BY 1, 2"""
+        )
+        return sorted(
+            (template, company or False, total, set_aside)
+            for template, company, total, set_aside in self.env.cr.fetchall()
+        )
+
     def assertKept(self, step):
         self.assertEqual(self.stored(), self.counted(), step)
+        self.assertEqual(self.feedback(), self.feedback_counted(), step)
 
     def test_counts_follow_every_change(self):
         self.assertTrue(self.stored(), "the closed history is counted")
@@ -219,11 +268,22 @@ class TestSopHistoryCount(TestSopCommon):
                    ON crm_sop_history_count (team_id, company_id, task_template_id)
                    WHERE FALSE"""
         )
-        spec = importlib.util.spec_from_file_location("sop_pre", PRE_MIGRATION)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        module.migrate(self.env.cr, "18.0.1.3.0")
+        _load(PRE_MIGRATION, "sop_pre").migrate(self.env.cr, "18.0.1.3.0")
         self.env.cr.execute(
             "SELECT 1 FROM pg_indexes WHERE indexname = 'crm_sop_history_count_key'"
         )
         self.assertFalse(self.env.cr.fetchall())
+
+    def test_migration_counts_what_was_set_aside(self):
+        """A database of 18.0.1.5.0 gets the set-aside column empty (the ORM
+        adds it): the migration counts it for the closed deals there are,
+        and the Task Feedback reads them right."""
+        task = self._task(self.lost[1], self.tt_manual)
+        task._sop_set_aside("Not for this customer")
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE crm_sop_history_count SET set_aside = NULL")
+        self.assertNotEqual(self.stored(), self.counted())
+        _load(SET_ASIDE_MIGRATION, "sop_post_set_aside").migrate(
+            self.env.cr, "18.0.1.5.0"
+        )
+        self.assertKept("set-aside column counted by the migration")
