@@ -168,9 +168,8 @@ class TestSopEngine(TestSopCommon):
         with self.assertQueryCount(user_sales_salesman=18):
             todo.action_feedback("Done")
         self.env.invalidate_all()
-        # 27, and the deal's task analysis facts made anew (a task is done):
-        # whether the session has the statement prepared, the statement
-        with self.assertQueryCount(user_sales_salesman=29):
+        # 27, and the deal's task analysis facts made anew (a task is done)
+        with self.assertQueryCount(user_sales_salesman=28):
             call.action_feedback("Called")
         self.assertEqual(self._task(lead, self.tt_call).state, "done")
 

@@ -126,9 +126,7 @@ class TestSopPerformance(TestSopCommon):
             {"done"},
         )
         self.assertEqual(extra_1, extra_100, f"extra queries grow: {self.counts}")
-        # 8, and whether this database session has the facts' statement
-        # prepared (asked in the transaction, see _sop_execute_prepared)
-        self.assertLessEqual(extra_1, 9)
+        self.assertLessEqual(extra_1, 8)
 
     @users("user_sales_salesman")
     @warmup
@@ -136,10 +134,9 @@ class TestSopPerformance(TestSopCommon):
         lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Budget"))
         lead.write({"x_sop_companions": "A"})
         self.env.flush_all()
-        # 5, and the task analysis' facts of the deal made anew when the
-        # transaction commits (a task's state changed): whether the session
-        # has the statement prepared, then the statement
-        with self.assertQueryCount(user_sales_salesman=7):
+        # 5, and the task analysis' facts of the deal made anew in one
+        # statement when the transaction commits (a task's state changed)
+        with self.assertQueryCount(user_sales_salesman=6):
             lead.write({"x_sop_decision_makers": "B"})
             self.env.flush_all()
         self.assertEqual(self._task(lead, self.tt_visit).state, "done")

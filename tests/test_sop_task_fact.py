@@ -1,10 +1,7 @@
-from unittest.mock import patch
-
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tools import SQL
 
-from ..models import crm_sop_task_fact as task_fact
 from .common import TestSopCommon
 
 
@@ -175,44 +172,6 @@ class TestSopTaskFact(TestSopCommon):
         self.assertKept("a won stage is no longer won")
         team.unlink()
         self.assertKept("team deleted")
-
-    def test_a_few_deals_are_made_anew_on_a_generic_plan(self):
-        """The refresh of a few deals runs prepared on a generic plan (planned
-        once per database session); of more deals, planned for their ids:
-        the same facts either way."""
-        cr = self.env.cr
-
-        def prepared():
-            cr.execute(
-                """SELECT name, generic_plans, custom_plans
-                     FROM pg_prepared_statements
-                    WHERE name LIKE 'crm\\_sop\\_facts\\_%'"""
-            )
-            return {name: (generic, custom) for name, generic, custom in cr.fetchall()}
-
-        won, lost = self.won[0], self.lost[0]
-        won.write({"user_id": self.user_sales_manager.id})
-        self.assertKept("one deal made anew")
-        statements = prepared()
-        self.assertTrue(statements, "prepared")
-        self.assertFalse(
-            [name for name, (_g, custom) in statements.items() if custom],
-            "never planned for its ids",
-        )
-        lost.with_context(active_test=False).write(
-            {"user_id": self.user_sales_manager.id}
-        )
-        self.assertKept("another deal made anew")
-        again = prepared()
-        self.assertEqual(again.keys(), statements.keys(), "the same statement")
-        self.assertEqual(
-            sum(generic for generic, _c in again.values()),
-            sum(generic for generic, _c in statements.values()) + 1,
-        )
-        with patch.object(task_fact, "SOP_FACT_PREPARED_MAX", 1):
-            (won | self.won[1]).write({"user_id": self.user_sales_salesman.id})
-            self.assertKept("more deals made anew, planned for their ids")
-        self.assertEqual(prepared(), again, "not run prepared")
 
     def test_a_pipeline_change_has_the_job_make_every_deals_facts_anew(self):
         """Stages reordered: not in the transaction (seconds over a large
