@@ -789,6 +789,11 @@ class CrmSopEngine(models.AbstractModel):
             for row in self._sop_read_rows(leads.ids)
             if row.task_template_id in config
         ]
+        # the probability core may still have to compute (lead scoring, after
+        # a write of what it scores) is computed here, as the read below
+        # needs it, in a context that prefetches: in the engine's, core's
+        # compute read its scoring frequencies one field per query (+4)
+        leads.with_context(prefetch_fields=True)._recompute_recordset(["probability"])
         self._sop_fetch(
             leads, rows, config, extra=("sop_template_id", "active", "probability")
         )

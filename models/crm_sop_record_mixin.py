@@ -133,6 +133,8 @@ class CrmSopRecordMixin(models.AbstractModel):
         ]
         if not watched:
             return watched, {}
+        # custom fields among them are read together, not one query each
+        self._sop_fetch_collected()
         return watched, {
             record.id: [record[fname] for fname in watched] for record in self
         }

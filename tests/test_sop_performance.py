@@ -142,6 +142,33 @@ class TestSopPerformance(TestSopCommon):
         self.assertEqual(self._task(lead, self.tt_visit).state, "done")
 
     @users("user_sales_salesman")
+    @warmup
+    def test_fill_in_budget(self):
+        """A rep's fill in as the load test sends it: the phone (which lead
+        scoring scores: core's probability is computed in the engine's
+        evaluation, reading its scoring frequencies in one query) and two
+        fields the playbook collects (custom fields, read together before
+        the write, not one query each)."""
+        # the team's scoring frequencies, as closed deals leave them
+        self._sop_close_history(2, won=True, visited=1)
+        self._sop_close_history(2, won=False, visited=1)
+        lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Fill in"))
+        self.env.flush_all()
+        self.env.invalidate_all()
+        # 24 when core's compute ran in the engine's context (its scoring
+        # frequencies read one field per query, +4) and the custom fields
+        # were read one query each (+1)
+        with self.assertQueryCount(user_sales_salesman=19):
+            lead.write(
+                {
+                    "phone": "+86 10 1234 5678",
+                    "x_sop_companions": "Spouse",
+                    "x_sop_decision_makers": "Both",
+                }
+            )
+            self.env.flush_all()
+
+    @users("user_sales_salesman")
     def test_kanban_read_at_most_two_extra_queries(self):
         leads = self.env["crm.lead"].create(
             [self._sop_lead_vals(name=f"K {i}") for i in range(80)]
