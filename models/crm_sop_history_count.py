@@ -30,11 +30,11 @@ class CrmSopHistoryCount(models.Model):
 
     What the uplift, the coaching queue and the Task Feedback read instead
     of every closed task of the team on each call, as predictive lead
-    scoring reads its frequency table: kept up to date as deals close, reopen or move and as
-    the tasks of closed deals change (``_sop_add_leads`` /
-    ``_sop_add_tasks`` with -1 before the change and +1 after), made anew
-    when the playbook's structure changes (``_sop_rebuild``). Written by
-    the engine only, in SQL.
+    scoring reads its frequency table: kept up to date as deals close,
+    reopen or move and as the tasks of closed deals change
+    (``_sop_add_leads`` / ``_sop_add_tasks`` with -1 before the change and
+    +1 after), made anew when the playbook's structure changes
+    (``_sop_rebuild``). Written by the engine only, in SQL.
 
     A (team, company, task template) has one row per salesperson of the
     deals counted (``user_key``, the deal's as it is when counted), and what
