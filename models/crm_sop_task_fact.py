@@ -173,6 +173,11 @@ class CrmSopTaskFact(models.Model):
                            OR ra.lead_id IS NOT NULL
                        )) IS TRUE AS reached,
                        la.date_left, %(adhered)s AS adhered
+                  -- the deals alone say which tasks: filtering the tasks
+                  -- by the same ids again made PostgreSQL expect one row
+                  -- for them (two filters taken as independent) and join
+                  -- every task to the stages left in a loop (100 deals:
+                  -- 300 ms, 47 ms without)
                   FROM deals d
                   JOIN crm_sop_task t ON t.lead_id = d.id
                   JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
@@ -185,7 +190,7 @@ class CrmSopTaskFact(models.Model):
                    AND %(counted)s
              LEFT JOIN reached_at ra
                     ON ra.lead_id = t.lead_id AND ra.crm_stage_id = ss.crm_stage_id
-                 WHERE t.active AND t.state != 'na' AND %(of_tasks)s
+                 WHERE t.active AND t.state != 'na'
             )
             SELECT id, lead_id, task_template_id, sop_stage_id, template_id,
                    user_id, team_id, company_id, date_closed, lead_create_date,
@@ -202,9 +207,6 @@ class CrmSopTaskFact(models.Model):
             adhered=SQL(SOP_ADHERED_SQL),
             of_leads=of_leads,
             of_deals=SQL("l.id = ANY(%s)", lead_ids)
-            if lead_ids is not None
-            else SQL("TRUE"),
-            of_tasks=SQL("t.lead_id = ANY(%s)", lead_ids)
             if lead_ids is not None
             else SQL("TRUE"),
         )
