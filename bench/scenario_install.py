@@ -5,7 +5,7 @@ PostgreSQL alone inserting the same task rows."""
 import resource
 import time
 
-from fixture import DEFAULT_PLAYBOOK, Fixture, insert_leads, set_mode
+from fixture import DEFAULT_PLAYBOOK, Fixture, insert_leads, run_setup_job, set_mode
 from harness import log, measure, transaction, vacuum
 
 from odoo import SUPERUSER_ID, api
@@ -139,23 +139,6 @@ def leads_set_up(env, first_id):
         )
     )
     return env.cr.fetchone()[0]
-
-
-def run_setup_job(env, batches):
-    """The setup job as Odoo's cron runner calls it: a progress record, the
-    job's server action, what the commit would run (the review facts
-    pending), again while its progress says some deals wait. Each batch's
-    seconds go to ``batches`` (how long a batch holds its deals)."""
-    cron = env.ref("crm_sales_sop.ir_cron_sop_setup")
-    while True:
-        started = time.perf_counter()
-        cron_in_progress, progress = cron._add_progress()
-        cron_in_progress._callback(cron.cron_name, cron.ir_actions_server_id.id)
-        env.flush_all()
-        env.cr.precommit.run()
-        batches.append(time.perf_counter() - started)
-        if not progress.remaining:
-            return
 
 
 def commit_leads(registry, count):

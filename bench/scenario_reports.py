@@ -17,7 +17,7 @@ the playbooks compared (``compare()``), the team's coaching queue."""
 
 import time
 
-from fixture import Fixture, insert_leads, recount_history, set_mode
+from fixture import Fixture, insert_leads, recount_history, run_setup_job, set_mode
 from harness import (
     drop_database,
     log,
@@ -86,16 +86,11 @@ def _seed(env, fixture, count):
         source=fixture.source,
         stages=fixture.stages,
     )
-    engine = env["crm.sop.engine"]
-    engine._sop_sync_all(everything=True)
+    env["crm.sop.engine"]._sop_sync_all(everything=True)
     # beyond what an install sets up at once (SOP_SETUP_INLINE), the other
-    # deals as the setup job sets them up, batch by batch (without it, only
-    # the newest 10,000 had tasks: the reports read a tenth of the history)
-    while True:
-        lead_ids, _waiting = engine._sop_waiting_ids(20_000)
-        if not lead_ids:
-            break
-        engine._sop_setup(lead_ids)
+    # deals by the setup job, batch by batch (without it, only the newest
+    # 10,000 had tasks: the reports read a tenth of the history)
+    run_setup_job(env)
     cr = env.cr
     cr.execute(
         SQL(
