@@ -1,4 +1,8 @@
+from odoo.tools import SQL
+
 from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
+
+from .models.crm_lead import SOP_DATE_CLOSED_INDEX
 
 
 def _crm_sop_post_init(env):
@@ -21,6 +25,8 @@ def _crm_sop_uninstall(env):
       ``crm.pls_fields`` (a manager may have added the SOP band) and their
       learnt frequencies deleted, so that core's scoring and its settings name
       no field that is gone.
+    - The index the addon puts on core's ``crm_lead`` columns (the closed
+      deals' dates) is dropped: no column of the addon takes it away.
     - The record of each script sent refuses the deletion of its script
       (``ondelete="restrict"``, the history must not lose its script); the
       scripts the addon ships are deleted before its tables are dropped, so
@@ -63,3 +69,6 @@ def _crm_sop_uninstall(env):
     env["crm.sop.script.send"].sudo().with_context(
         **{MODULE_UNINSTALL_FLAG: True}
     ).search([]).unlink()
+    env.cr.execute(
+        SQL("DROP INDEX IF EXISTS %s", SQL.identifier(SOP_DATE_CLOSED_INDEX))
+    )

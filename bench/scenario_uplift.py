@@ -89,7 +89,8 @@ def plan_summary(plan):
 def add_closed(env, count, team, rep, partners, source, stages):
     """``count`` closed deals of the team (half won, half lost) with the
     default playbook's tasks, inserted in SQL: a task is done on 7 won deals
-    in 10 and on 4 lost deals in 10 (by id), the others left open."""
+    in 10 and on 4 lost deals in 10 (by id), the others left open; and
+    their stints in the playbook's SOP stages."""
     if count <= 0:
         return
     first_id = insert_leads(env, count, PREFIX, team, rep, partners, source, stages)
@@ -142,8 +143,32 @@ def add_closed(env, count, team, rep, partners, source, stages):
             team.id,
         )
     )
+    # each closed deal stood in every SOP stage of the playbook in turn, a
+    # few days each (2 to 10 by id), up to its closing: what the days in
+    # the SOP stage are compared with (the won deals' stints)
+    env.cr.execute(
+        SQL(
+            """INSERT INTO crm_sop_stage_log (lead_id, sop_stage_id, date_start, date_end)
+                SELECT l.id, ss.id,
+                       l.date_closed - make_interval(days => (
+                           (st.stages - st.rank + 1) * (2 + mod(l.id, 9)))::integer),
+                       l.date_closed - make_interval(days => (
+                           (st.stages - st.rank) * (2 + mod(l.id, 9)))::integer)
+                  FROM crm_lead l
+                  JOIN crm_sop_stage ss ON ss.template_id = l.sop_template_id
+                  JOIN (SELECT id, count(*) OVER () AS stages,
+                               row_number() OVER (ORDER BY sequence, id) AS rank
+                          FROM crm_sop_stage WHERE template_id = %s) st
+                    ON st.id = ss.id
+                 WHERE l.id >= %s AND l.team_id = %s""",
+            playbook.id,
+            first_id,
+            team.id,
+        )
+    )
     env.invalidate_all()
     recount_history(env)
+    env.cr.execute("ANALYZE crm_sop_stage_log")
     env.cr.execute("ANALYZE crm_lead")
     env.cr.execute("ANALYZE crm_sop_task")
 
@@ -211,6 +236,7 @@ def run(registry, args):
                 "lost": answer["lost"],
                 "enough_history": answer["enough_history"],
                 "tasks": len(answer["tasks"]),
+                "won_stage_deals": answer["won_stage_deals"],
                 "plans": [
                     {"summary": plan_summary(plan), "plan": plan} for plan in plans
                 ],
@@ -220,7 +246,8 @@ def run(registry, args):
                 f"  {size:,} closed deals: {result['queries']} queries, "
                 f"{1000 * result['seconds']:.1f} ms (median of {rounds}), "
                 f"{answer['won']} won / {answer['lost']} lost, "
-                f"{len(answer['tasks'])} tasks explained"
+                f"{len(answer['tasks'])} tasks explained, days in the SOP stage "
+                f"against {answer['won_stage_deals']} won deals' stints"
             )
             for index, plan in enumerate(result["plans"], start=1):
                 log(

@@ -11,6 +11,9 @@ from .crm_sop_history_count import (
 )
 from .crm_sop_task_fact import SOP_FACT_LEAD_FIELDS
 
+# an index of core's table: the uninstall drops it (hooks.py)
+SOP_DATE_CLOSED_INDEX = "crm_lead_sop_date_closed_index"
+
 # set by the engine only (in SQL): refused in create and write
 SOP_ENGINE_FIELDS = (
     "sop_template_id",
@@ -143,6 +146,16 @@ class CrmLead(models.Model):
             "crm_lead",
             ["id"],
             where="sop_stalled",
+        )
+        # the days in a SOP stage are compared with the last won deals: found
+        # from the newest closing date back (crm_sop_prediction), whatever
+        # the history; open and lost (archived) deals hold no entry
+        create_index(
+            self.env.cr,
+            SOP_DATE_CLOSED_INDEX,
+            "crm_lead",
+            ["date_closed", "id"],
+            where="active AND date_closed IS NOT NULL",
         )
         return res
 

@@ -1,10 +1,13 @@
+import importlib.util
 from datetime import datetime
+from pathlib import Path
 
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged, users
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
+from ..models import crm_sop_prediction
 from .common import TestSopCommon
 from .test_ui import _rep_panel_deals
 
@@ -239,6 +242,90 @@ class TestSopStageDays(TestSopCommon):
         self.assertEqual(uplift["stage_days"], 6)
         self.assertEqual(uplift["won_median_days"], 4)
         self.assertEqual(uplift["won_stage_deals"], 3)
+
+    def test_median_of_the_last_won_deals(self):
+        """The median reads the last won deals that stood in the SOP stage,
+        newest closing first (STAGE_DAYS_WON_DEALS), not the whole year: the
+        read does not grow with the history."""
+        self.env.company.resource_calendar_id = self.env["resource.calendar"].create(
+            {"name": "Mon-Fri, no holiday", "tz": "UTC"}
+        )
+        now = datetime(2026, 11, 25, 10, 0)  # a Wednesday
+        with self.mock_datetime_and_now(now):
+            lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Open"))
+            won = self.env["crm.lead"].create(
+                [self._sop_lead_vals(name=f"Won {i}") for i in range(4)]
+            )
+            won.write({"stage_id": self.stage_team1_won.id})
+            # a deal won without a stint in the stage is not one of them
+            skipped = self.env["crm.lead"].create(self._sop_lead_vals(name="Won"))
+            skipped.write({"stage_id": self.stage_team1_won.id})
+            self.env.flush_all()
+            self.env.cr.execute(
+                "DELETE FROM crm_sop_stage_log WHERE lead_id = %s", (skipped.id,)
+            )
+            self.env.cr.execute(
+                "UPDATE crm_lead SET date_closed = %s WHERE id = %s",
+                (datetime(2026, 11, 24, 9), skipped.id),
+            )
+            self._stint(lead, datetime(2026, 11, 16, 10))
+            # closed the 2nd, 3rd, 16th and 20th: 1, 2, 5 and 9 working days
+            self._stint(
+                won[0], datetime(2026, 10, 29, 9), None, datetime(2026, 11, 2, 9)
+            )
+            self._stint(
+                won[1], datetime(2026, 10, 29, 9), None, datetime(2026, 11, 3, 9)
+            )
+            self._stint(
+                won[2], datetime(2026, 11, 6, 9), None, datetime(2026, 11, 16, 9)
+            )
+            self._stint(
+                won[3], datetime(2026, 11, 6, 9), None, datetime(2026, 11, 20, 9)
+            )
+            rep_lead = lead.with_user(self.user_sales_salesman)
+            uplift = rep_lead.get_sop_uplift()
+            self.assertEqual(
+                (uplift["won_median_days"], uplift["won_stage_deals"]), (3.5, 4)
+            )
+            # the last two closed: 5 and 9 days
+            self.patch(crm_sop_prediction, "STAGE_DAYS_WON_DEALS", 2)
+            uplift = rep_lead.get_sop_uplift()
+        self.assertEqual(
+            (
+                uplift["stage_days"],
+                uplift["won_median_days"],
+                uplift["won_stage_deals"],
+            ),
+            (6, 7, 2),
+        )
+
+    def test_stints_indexed_by_deal_and_stage(self):
+        """The stints are read per deal and SOP stage through one index; the
+        upgrade drops the deal's own index, which Odoo keeps."""
+
+        def indexes():
+            self.env.cr.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'crm_sop_stage_log'"
+            )
+            return {row[0] for row in self.env.cr.fetchall()}
+
+        self.assertIn("crm_sop_stage_log_lead_stage_index", indexes())
+        self.env.cr.execute(
+            "CREATE INDEX crm_sop_stage_log__lead_id_index "
+            "ON crm_sop_stage_log (lead_id)"
+        )
+        spec = importlib.util.spec_from_file_location(
+            "sop_post_stint_index",
+            Path(__file__).parent.parent
+            / "migrations"
+            / "18.0.1.7.0"
+            / "post-migration.py",
+        )
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        migration.migrate(self.env.cr, "18.0.1.6.0")
+        self.assertNotIn("crm_sop_stage_log__lead_id_index", indexes())
+        self.assertIn("crm_sop_stage_log_lead_stage_index", indexes())
 
     def test_days_in_stage_count_in_the_calendars_time_zone(self):
         """Stints are counted in the calendar's days: in Shanghai (UTC+8) a
