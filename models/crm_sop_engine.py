@@ -849,8 +849,8 @@ class CrmSopEngine(models.AbstractModel):
         History._sop_add_tasks(None, -1, lead_of=changed)
         self._sop_write_states(to_done, to_todo)
         History._sop_add_tasks(None, 1, lead_of=changed)
-        # the deals' review facts follow
-        self.env["crm.sop.task.fact"]._sop_mark({lead.id for lead in changed.values()})
+        # the deals' review facts follow, where the tasks have theirs
+        self.env["crm.sop.task.fact"]._sop_mark_ticked(changed)
         return new_rows
 
     @api.model

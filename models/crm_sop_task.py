@@ -10,6 +10,10 @@ from .crm_sop_deal import SOP_OPEN_SQL, sop_is_open
 from .crm_sop_history_count import SOP_HISTORY_TASK_FIELDS
 from .crm_sop_task_fact import SOP_FACT_TASK_FIELDS
 
+# a task ticked or reopened between these keeps or lacks its review facts'
+# row as before (crm.sop.task.fact._sop_mark_ticked)
+SOP_TICKED_STATES = ("todo", "done")
+
 
 class CrmSopTask(models.Model):
     _name = "crm.sop.task"
@@ -313,18 +317,30 @@ class CrmSopTask(models.Model):
 
     def write(self, vals):
         History = self.env["crm.sop.history.count"]
+        Fact = self.env["crm.sop.task.fact"]
         recount = not vals.keys().isdisjoint(SOP_HISTORY_TASK_FIELDS)
         facts = not vals.keys().isdisjoint(SOP_FACT_TASK_FIELDS) or "lead_id" in vals
-        if facts:
+        # ticked or reopened (a task set aside or restored, moved or
+        # deactivated may gain or lose its row: its deal is marked)
+        written = vals.keys() & {*SOP_FACT_TASK_FIELDS, "lead_id"}
+        ticked = (
+            facts
+            and written <= {"state", "date_done"}
+            and vals.get("state", "todo") in SOP_TICKED_STATES
+            and all(task.state in SOP_TICKED_STATES for task in self)
+        )
+        if facts and not ticked:
             # the deal a task leaves, and the one it joins
-            self.env["crm.sop.task.fact"]._sop_mark(self.lead_id.ids)
+            Fact._sop_mark(self.lead_id.ids)
         if recount:
             History._sop_add_tasks(self, -1)
         res = super().write(vals)
         if recount:
             History._sop_add_tasks(self, 1)
-        if facts:
-            self.env["crm.sop.task.fact"]._sop_mark(self.lead_id.ids)
+        if ticked:
+            Fact._sop_mark_ticked(self.ids)
+        elif facts:
+            Fact._sop_mark(self.lead_id.ids)
         return res
 
     def unlink(self):
