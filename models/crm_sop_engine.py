@@ -198,6 +198,9 @@ class CrmSopEngine(models.AbstractModel):
         ``_merge_dependences``): the activities done on the tails, the SOP
         work the system cannot re-derive (ticked by hand, set aside, scripts
         sent) and the script sends survive on the head."""
+        # the head's review facts are made anew (its tasks take the tails'
+        # history): marked first, the tasks it takes need no look-up
+        self.env["crm.sop.task.fact"]._sop_mark(head.ids)
         self.env["crm.sop.activity.done"]._sop_merge(head, tails)
         self._sop_merge(head, tails)
         # sudo: nobody writes sends but the engine; they follow their deal
@@ -850,7 +853,9 @@ class CrmSopEngine(models.AbstractModel):
         self._sop_write_states(to_done, to_todo)
         History._sop_add_tasks(None, 1, lead_of=changed)
         # the deals' review facts follow, where the tasks have theirs
-        self.env["crm.sop.task.fact"]._sop_mark_ticked(changed)
+        self.env["crm.sop.task.fact"]._sop_mark_ticked(
+            {task_id: lead.id for task_id, lead in changed.items()}
+        )
         return new_rows
 
     @api.model

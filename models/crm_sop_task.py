@@ -338,7 +338,7 @@ class CrmSopTask(models.Model):
         if recount:
             History._sop_add_tasks(self, 1)
         if ticked:
-            Fact._sop_mark_ticked(self.ids)
+            Fact._sop_mark_ticked({task.id: task.lead_id.id for task in self})
         elif facts:
             Fact._sop_mark(self.lead_id.ids)
         return res

@@ -236,21 +236,26 @@ class CrmSopTaskFact(models.Model):
             self._sop_pending().update(lead_ids)
 
     @api.model
-    def _sop_mark_ticked(self, task_ids):
-        """Tasks ``task_ids`` were ticked or reopened (todo and done, their
-        done date with them): that changes their own rows only, and whether
-        a task has a row does not depend on it being done (the deal closed
-        and reached the task's stage, or left it with the task required).
-        Only the deals of the tasks that have a row are marked: a rep's tick
-        in the stage the deal stands in refreshes nothing. A deal marked in
-        this transaction is made anew anyway; the others' rows are as they
+    def _sop_mark_ticked(self, task_leads):
+        """Tasks were ticked or reopened (todo and done, their done date with
+        them), ``task_leads`` {task id: its deal's id}: that changes their
+        own rows only, and whether a task has a row does not depend on it
+        being done (the deal closed and reached the task's stage, or left it
+        with the task required). Only the deals of the tasks that have a row
+        are marked: a rep's tick in the stage the deal stands in refreshes
+        nothing. A deal already marked in this transaction is made anew
+        anyway (its tasks are not looked up); the others' rows are as they
         are decided (kept so at every commit)."""
+        marked = self.env.cr.precommit.data.get(SOP_FACT_PENDING, ())
+        task_ids = [
+            task_id for task_id, lead_id in task_leads.items() if lead_id not in marked
+        ]
         if not task_ids:
             return
         self.env.cr.execute(
             SQL(
                 "SELECT DISTINCT lead_id FROM crm_sop_task_fact WHERE task_id = ANY(%s)",
-                list(task_ids),
+                task_ids,
             )
         )
         self._sop_mark([lead_id for (lead_id,) in self.env.cr.fetchall()])
