@@ -20,7 +20,7 @@ UPLIFT_MAX_TASKS = 5
 # last ones closed, in the last year at most (the procedure and the market
 # change); a median of 200 says what a median of 20,000 says, and reading
 # them costs the same whatever the history (through the closing dates'
-# index, crm.lead's ``_sop_date_closed_index``)
+# index, crm_lead_sop_date_closed_index: crm_lead.py's init)
 STAGE_DAYS_HISTORY_DAYS = 365
 STAGE_DAYS_WON_DEALS = 200
 
