@@ -11,8 +11,11 @@ panel's own call), fill in, mark done, move a stage,
 create a deal, close a deal (won or lost in turn), the board) for
 ``--load-seconds``, all at once (one thread each). Reported per operation:
 p50 / p95 / max latency on each side, the p95 ratio, every server error (a
-refusal is an answer, not an error), and the serialization conflicts Odoo
-retried, per operation and per table where they were met.
+refusal is an answer, not an error), the serialization conflicts Odoo
+retried, per operation and per table where they were met, and where the
+machine's time went while the reps worked: CPU milliseconds per loop of the
+reps' client (this process), the Odoo server (its process and workers) and
+PostgreSQL (every ``postgres`` process), read from ``/proc``.
 
 With the addon, the reminder job is due twice during the run (the reps work
 around the clock in UTC): after the run, each prompt has exactly one ledger
@@ -23,6 +26,7 @@ rule).
 """
 
 import importlib.util
+import os
 import re
 import statistics
 import subprocess
@@ -279,18 +283,59 @@ def server(db, args):
             time.sleep(0.2)
         else:
             sys.exit("error: the Odoo server did not start")
-        yield url, errors, retried
+        yield url, errors, retried, process.pid
     finally:
         process.terminate()
         process.wait(60)
         reader.join(5)
 
 
+def _proc_stats():
+    """{pid: (parent pid, command name, CPU seconds so far)} of the
+    machine's processes, from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with suppress(OSError):
+            with open(f"/proc/{entry.name}/stat") as stat:
+                text = stat.read()
+            # the command name is in parentheses and may hold spaces
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            fields_ = text[text.rindex(")") + 2 :].split()
+            # after the name: state, ppid, ... utime (14th) and stime (15th)
+            stats[int(entry.name)] = (
+                int(fields_[1]),
+                name,
+                (int(fields_[11]) + int(fields_[12])) / tick,
+            )
+    return stats
+
+
+def cpu_snapshot(server_pid):
+    """CPU seconds used so far by the Odoo server (its process and its
+    workers) and by PostgreSQL (every ``postgres`` process), and by this
+    process (the reps' client threads)."""
+    stats = _proc_stats()
+    odoo_pids, frontier = {server_pid}, [server_pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, st in stats.items() if st[0] == parent]
+        odoo_pids.update(children)
+        frontier.extend(children)
+    return {
+        "client": time.process_time(),
+        "odoo": sum(stats[pid][2] for pid in odoo_pids if pid in stats),
+        "postgresql": sum(st[2] for st in stats.values() if st[1] == "postgres"),
+    }
+
+
 def run_side(side, args):
     db = db_name(args, side)
     data = prepare(db, side, args)
     samples, lock = [], threading.Lock()
-    with server(db, args) as (url, server_errors, retried):
+    with server(db, args) as (url, server_errors, retried, server_pid):
         days = [
             load_day.RepDay(
                 url,
@@ -323,14 +368,21 @@ def run_side(side, args):
                 threads.append(
                     threading.Thread(target=trigger_reminders, args=(db, delay))
                 )
+        cpu_before = cpu_snapshot(server_pid)
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        cpu_after = cpu_snapshot(server_pid)
         if side == "sop":
             wait_for_reminders(db)
     result = {
         "loops": sum(loops),
+        # where the machine's time went during the run: the reps' client
+        # (this process), the Odoo server and PostgreSQL, in CPU seconds
+        "cpu_seconds": {
+            part: round(cpu_after[part] - cpu_before[part], 2) for part in cpu_before
+        },
         "operations": summarize(samples),
         "errors": sorted({s[2] for s in samples if s[2] not in ("ok", "refused")}),
         "error_count": sum(1 for s in samples if s[2] not in ("ok", "refused")),
@@ -544,6 +596,23 @@ def report_rows(result):
                 ),
             )
         )
+        if "cpu_seconds" in core and "cpu_seconds" in sop:
+            per_loop = {
+                side: {
+                    part: 1000 * seconds / max(data["loops"], 1)
+                    for part, seconds in data["cpu_seconds"].items()
+                }
+                for side, data in (("core", core), ("sop", sop))
+            }
+            rows.append(
+                (
+                    f"{tag} CPU ms per loop (client / Odoo / PostgreSQL)",
+                    " / ".join(f"{v:.0f}" for v in per_loop["core"].values()),
+                    " / ".join(f"{v:.0f}" for v in per_loop["sop"].values()),
+                    f"{sum(per_loop['sop'].values()) / sum(per_loop['core'].values()):.2f}x",
+                    "",
+                )
+            )
         rows.append(
             (
                 f"{tag} retried conflicts per operation",
