@@ -853,7 +853,7 @@ class CrmSopEngine(models.AbstractModel):
         self._sop_write_states(to_done, to_todo)
         History._sop_add_tasks(None, 1, lead_of=changed)
         # the deals' review facts follow, where the tasks have theirs
-        self.env["crm.sop.task.fact"]._sop_mark_ticked(
+        self.env["crm.sop.task.fact"]._sop_write_ticked(
             {task_id: lead.id for task_id, lead in changed.items()}
         )
         return new_rows

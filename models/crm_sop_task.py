@@ -11,7 +11,7 @@ from .crm_sop_history_count import SOP_HISTORY_TASK_FIELDS
 from .crm_sop_task_fact import SOP_FACT_TASK_FIELDS
 
 # a task ticked or reopened between these keeps or lacks its review facts'
-# row as before (crm.sop.task.fact._sop_mark_ticked)
+# row as before (crm.sop.task.fact._sop_write_ticked)
 SOP_TICKED_STATES = ("todo", "done")
 
 
@@ -338,7 +338,7 @@ class CrmSopTask(models.Model):
         if recount:
             History._sop_add_tasks(self, 1)
         if ticked:
-            Fact._sop_mark_ticked({task.id: task.lead_id.id for task in self})
+            Fact._sop_write_ticked({task.id: task.lead_id.id for task in self})
         elif facts:
             Fact._sop_mark(self.lead_id.ids)
         return res

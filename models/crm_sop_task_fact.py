@@ -236,29 +236,38 @@ class CrmSopTaskFact(models.Model):
             self._sop_pending().update(lead_ids)
 
     @api.model
-    def _sop_mark_ticked(self, task_leads):
+    def _sop_write_ticked(self, task_leads):
         """Tasks were ticked or reopened (todo and done, their done date with
         them), ``task_leads`` {task id: its deal's id}: that changes their
-        own rows only, and whether a task has a row does not depend on it
-        being done (the deal closed and reached the task's stage, or left it
-        with the task required). Only the deals of the tasks that have a row
-        are marked: a rep's tick in the stage the deal stands in refreshes
-        nothing. A deal already marked in this transaction is made anew
-        anyway (its tasks are not looked up); the others' rows are as they
-        are decided (kept so at every commit)."""
+        own rows only (done, done date, done in time), and whether a task
+        has a row does not depend on it being done (the deal closed and
+        reached the task's stage, or left it with the task required). Those
+        rows are written in place, by the same definition of done in time
+        (``SOP_ADHERED_SQL``, against the row's own stage-left date); a
+        task without a row changes nothing (a rep's tick in the stage the
+        deal stands in). A deal already marked in this transaction is made
+        anew whole at commit: its tasks are left to it."""
         marked = self.env.cr.precommit.data.get(SOP_FACT_PENDING, ())
         task_ids = [
             task_id for task_id, lead_id in task_leads.items() if lead_id not in marked
         ]
         if not task_ids:
             return
+        self.env["crm.sop.task"].flush_model(["state", "date_done"])
+        # one UPDATE for the batch; ``la`` names the row as the facts'
+        # definition names the stage-left dates it reads the row's from
         self.env.cr.execute(
             SQL(
-                "SELECT DISTINCT lead_id FROM crm_sop_task_fact WHERE task_id = ANY(%s)",
-                task_ids,
+                """UPDATE crm_sop_task_fact la
+                      SET done = t.state = 'done', date_done = t.date_done,
+                          adhered = %(adhered)s
+                     FROM crm_sop_task t
+                    WHERE t.id = la.task_id AND la.task_id = ANY(%(task_ids)s)""",
+                adhered=SQL(SOP_ADHERED_SQL),
+                task_ids=task_ids,
             )
         )
-        self._sop_mark([lead_id for (lead_id,) in self.env.cr.fetchall()])
+        self.invalidate_model(["done", "date_done", "adhered"])
 
     @api.model
     def _sop_mark_moved(self, leads, moves):

@@ -240,16 +240,25 @@ class TestSopTaskFact(TestSopCommon):
             "an open deal created in a stage is not marked",
         )
 
-    def test_a_tick_in_the_stage_the_deal_stands_in_marks_nothing(self):
+    def test_a_tick_writes_its_own_row_in_place(self):
         """A task ticked or reopened changes its own row only: on an open deal
         in the task's stage (or before it) it has none, and nothing is made
-        anew at commit; once the deal left the stage or closed, or when the
-        task is set aside and restored, its deal is marked and the row
-        follows. By hand and by the deal's data alike."""
+        anew at commit; once the deal left the stage or closed, its row is
+        written in place (done, done date, done in time), still without
+        making the deal's facts anew; a task set aside and restored marks
+        its deal (its row goes and comes back). By hand and by the deal's
+        data alike."""
 
         def pending():
             self.env.flush_all()
             return self.env.cr.precommit.data.get("crm_sop_task_fact.lead_ids")
+
+        def row(task):
+            self.env.cr.execute(
+                "SELECT done, adhered FROM crm_sop_task_fact WHERE task_id = %s",
+                [task.id],
+            )
+            return self.env.cr.fetchone()
 
         lead = self.open_lead
         visit = self._task(lead, self.tt_visit)
@@ -261,35 +270,42 @@ class TestSopTaskFact(TestSopCommon):
         emptied = dict.fromkeys(filled, False)
         self.stored()
         # in Contact, the visit's stage; the manual task's stage ahead
-        lead.write(filled)
-        self.assertEqual(visit.state, "done")
-        self.assertFalse(pending(), "ticked by the data in the stage it stands in")
         lead.write(emptied)
         self.assertEqual(visit.state, "todo")
         self.assertFalse(pending(), "reopened by the data in the stage it stands in")
+        lead.write(filled)
+        self.assertEqual(visit.state, "done")
+        self.assertFalse(pending(), "ticked by the data in the stage it stands in")
         self._task(lead, self.tt_manual).action_sop_mark_done()
         self.assertFalse(pending(), "ticked by hand before its stage")
         self._task(lead, self.tt_manual).action_sop_reopen()
+        self.assertFalse(pending(), "reopened by hand before its stage")
         self.assertKept("ticked and reopened in the stage the deal stands in")
-        # the deal left Contact: the visit has its row, which follows
+        # the deal left Contact with the visit done: its row, done in time
         lead.write({"stage_id": self.stage_team1_2.id})
         self.assertKept("moved past the task's stage")
+        self.assertEqual(row(visit), (True, True))
+        lead.write(emptied)
+        self.assertFalse(pending(), "reopened after the stage was left")
+        self.assertEqual(row(visit), (False, False), "written in place")
+        self.assertKept("reopened by the data after the stage was left")
         lead.write(filled)
-        self.assertEqual(pending(), {lead.id}, "ticked after the stage was left")
+        self.assertFalse(pending(), "ticked after the stage was left")
         self.assertKept("ticked by the data after the stage was left")
         lead.write(emptied)
-        self.assertKept("reopened by the data after the stage was left")
         visit._sop_set_aside("Not for this customer")
         self.assertEqual(pending(), {lead.id}, "set aside: its row goes")
         self.assertKept("set aside after the stage was left")
         visit.action_sop_restore()
         self.assertEqual(pending(), {lead.id}, "restored: its row comes back")
         self.assertKept("restored after the stage was left")
-        # a won deal reached every stage: a tick by hand marks it
+        # a won deal reached every stage: a tick by hand writes its row
         won = self.won[0]
-        self._task(won, self.tt_manual).action_sop_reopen()
-        self.assertEqual(pending(), {won.id}, "reopened on a won deal")
-        self.assertKept("reopened by hand on a won deal")
+        manual = self._task(won, self.tt_manual)
+        for action in (manual.action_sop_mark_done, manual.action_sop_reopen):
+            action()
+            self.assertFalse(pending(), f"{action.__name__} on a won deal")
+            self.assertKept(f"{action.__name__} by hand on a won deal")
 
     def test_a_change_the_product_does_not_see_is_found(self):
         """The comparison can fail: a task done in SQL, behind the
