@@ -204,17 +204,23 @@ class TestSopStageDays(TestSopCommon):
             )
         self.env.invalidate_all()
 
-    def test_days_in_stage_and_median_of_won_deals(self):
+    def _open_and_won(self, count):
+        """An open deal and ``count`` won deals created now, the company on a
+        Monday-to-Friday calendar without holidays, in UTC."""
         self.env.company.resource_calendar_id = self.env["resource.calendar"].create(
             {"name": "Mon-Fri, no holiday", "tz": "UTC"}
         )
+        lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Open"))
+        won = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"Won {i}") for i in range(count)]
+        )
+        won.write({"stage_id": self.stage_team1_won.id})
+        return lead, won
+
+    def test_days_in_stage_and_median_of_won_deals(self):
         now = datetime(2026, 11, 25, 10, 0)  # a Wednesday
         with self.mock_datetime_and_now(now):
-            lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Open"))
-            won = self.env["crm.lead"].create(
-                [self._sop_lead_vals(name=f"Won {i}") for i in range(4)]
-            )
-            won.write({"stage_id": self.stage_team1_won.id})
+            lead, won = self._open_and_won(4)
             lost = self.env["crm.lead"].create(self._sop_lead_vals(name="Lost"))
             lost.action_set_lost()
             history = self.env["crm.sop.stage.log"].search([("lead_id", "=", lead.id)])
@@ -247,16 +253,9 @@ class TestSopStageDays(TestSopCommon):
         """The median reads the last won deals that stood in the SOP stage,
         newest closing first (STAGE_DAYS_WON_DEALS), not the whole year: the
         read does not grow with the history."""
-        self.env.company.resource_calendar_id = self.env["resource.calendar"].create(
-            {"name": "Mon-Fri, no holiday", "tz": "UTC"}
-        )
         now = datetime(2026, 11, 25, 10, 0)  # a Wednesday
         with self.mock_datetime_and_now(now):
-            lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Open"))
-            won = self.env["crm.lead"].create(
-                [self._sop_lead_vals(name=f"Won {i}") for i in range(4)]
-            )
-            won.write({"stage_id": self.stage_team1_won.id})
+            lead, won = self._open_and_won(4)
             # a deal won without a stint in the stage is not one of them
             skipped = self.env["crm.lead"].create(self._sop_lead_vals(name="Won"))
             skipped.write({"stage_id": self.stage_team1_won.id})
