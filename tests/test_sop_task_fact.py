@@ -247,7 +247,7 @@ class TestSopTaskFact(TestSopCommon):
         written in place (done, done date, done in time), still without
         making the deal's facts anew; a task set aside and restored marks
         its deal (its row goes and comes back). By hand and by the deal's
-        data alike."""
+        data alike, as the salesperson."""
 
         def pending():
             self.env.flush_all()
@@ -260,7 +260,8 @@ class TestSopTaskFact(TestSopCommon):
             )
             return self.env.cr.fetchone()
 
-        lead = self.open_lead
+        # as the salesperson who ticks (the deals are hers)
+        lead = self.open_lead.with_user(self.user_sales_salesman)
         visit = self._task(lead, self.tt_visit)
         self.assertTrue(visit.task_template_id.required)
         filled = {
@@ -293,14 +294,15 @@ class TestSopTaskFact(TestSopCommon):
         self.assertFalse(pending(), "ticked after the stage was left")
         self.assertKept("ticked by the data after the stage was left")
         lead.write(emptied)
-        visit._sop_set_aside("Not for this customer")
+        # setting a required task aside is a manager's
+        visit.with_user(self.env.user)._sop_set_aside("Not for this customer")
         self.assertEqual(pending(), {lead.id}, "set aside: its row goes")
         self.assertKept("set aside after the stage was left")
-        visit.action_sop_restore()
+        visit.with_user(self.env.user).action_sop_restore()
         self.assertEqual(pending(), {lead.id}, "restored: its row comes back")
         self.assertKept("restored after the stage was left")
         # a won deal reached every stage: a tick by hand writes its row
-        won = self.won[0]
+        won = self.won[0].with_user(self.user_sales_salesman)
         manual = self._task(won, self.tt_manual)
         for action in (manual.action_sop_mark_done, manual.action_sop_reopen):
             action()
