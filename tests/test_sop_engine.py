@@ -168,7 +168,7 @@ class TestSopEngine(TestSopCommon):
         with self.assertQueryCount(user_sales_salesman=18):
             todo.action_feedback("Done")
         self.env.invalidate_all()
-        # 27, and the deal's task analysis facts made anew (a task is done)
+        # 27, and the done task's task analysis row written in place
         with self.assertQueryCount(user_sales_salesman=28):
             call.action_feedback("Called")
         self.assertEqual(self._task(lead, self.tt_call).state, "done")

@@ -134,8 +134,9 @@ class TestSopPerformance(TestSopCommon):
         lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Budget"))
         lead.write({"x_sop_companions": "A"})
         self.env.flush_all()
-        # 5, and the task analysis' facts of the deal made anew in one
-        # statement when the transaction commits (a task's state changed)
+        # 5, and the ticked task's task analysis row written in place (one
+        # UPDATE, none to write yet here: the deal never left the stage);
+        # the deal's facts are not made anew at commit
         with self.assertQueryCount(user_sales_salesman=6):
             lead.write({"x_sop_decision_makers": "B"})
             self.env.flush_all()
