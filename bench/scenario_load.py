@@ -15,7 +15,11 @@ refusal is an answer, not an error), the serialization conflicts Odoo
 retried, per operation and per table where they were met, and where the
 machine's time went while the reps worked: CPU milliseconds per loop of the
 reps' client (this process), the Odoo server (its process and workers) and
-PostgreSQL (every ``postgres`` process), read from ``/proc``.
+PostgreSQL (every ``postgres`` process), read from ``/proc``; and, when
+PostgreSQL preloads ``pg_stat_statements``, its own view of the side's
+database during the run: planning and execution milliseconds per loop, and
+the statements whose time per loop differs most between the two sides
+(matched by their normalized text).
 
 With the addon, the reminder job is due twice during the run (the reps work
 around the clock in UTC): after the run, each prompt has exactly one ledger
@@ -36,6 +40,7 @@ import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import psycopg2
 import requests
 from harness import log, prepare_database, verdict
 
@@ -91,6 +96,14 @@ def add_arguments(parser):
         help="load: core then SOP, N times, alternating which goes first",
     )
     group.add_argument("--load-http-port", type=int, default=8180, metavar="N")
+    group.add_argument(
+        "--load-statements",
+        type=int,
+        default=8,
+        metavar="N",
+        help="load: with pg_stat_statements preloaded, the N statements whose "
+        "time per loop differs most between the sides (0: none)",
+    )
 
 
 def check_args(args):
@@ -331,6 +344,72 @@ def cpu_snapshot(server_pid):
     }
 
 
+@contextmanager
+def statements(db):
+    """PostgreSQL's own view of what ``db`` ran inside the block, when it
+    preloads ``pg_stat_statements`` (``shared_preload_libraries``): yields a
+    dict filled at the end with {normalized text: [calls, planning ms,
+    execution ms]} (empty when the view is not there). The extension is
+    created in the maintenance database ``postgres``, never in the bench's."""
+    found = {}
+    try:
+        connection = psycopg2.connect(dbname="postgres")
+    except psycopg2.Error:
+        connection = None
+    if connection is None:
+        yield found
+        return
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cr:
+            cr.execute("SHOW shared_preload_libraries")
+            if "pg_stat_statements" not in cr.fetchone()[0]:
+                yield found
+                return
+            cr.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            cr.execute("SELECT oid FROM pg_database WHERE datname = %s", [db])
+            dbid = cr.fetchone()[0]
+            cr.execute("SELECT pg_stat_statements_reset(0, %s, 0)", [dbid])
+            yield found
+            cr.execute(
+                """SELECT query, calls, total_plan_time, total_exec_time
+                     FROM pg_stat_statements WHERE dbid = %s""",
+                [dbid],
+            )
+            for query, calls, plan, execution in cr.fetchall():
+                text = " ".join(query.split())
+                entry = found.setdefault(text, [0, 0.0, 0.0])
+                entry[0] += calls
+                entry[1] += plan
+                entry[2] += execution
+    finally:
+        connection.close()
+
+
+def statement_rows(core, sop, count):
+    """PostgreSQL's time per loop on each side (planning, execution), and
+    the ``count`` statements whose time per loop (planning + execution)
+    differs most between them: [(text, core (calls, ms), sop (calls, ms))]."""
+    loops = {"core": max(core["loops"], 1), "sop": max(sop["loops"], 1)}
+    per_loop = {}
+    for side, data in (("core", core), ("sop", sop)):
+        for text, (calls, plan, execution) in data["statements"].items():
+            per_loop.setdefault(text, {})[side] = (
+                calls / loops[side],
+                (plan + execution) / loops[side],
+            )
+    ranked = sorted(
+        per_loop.items(),
+        key=lambda item: (
+            -abs(item[1].get("sop", (0, 0))[1] - item[1].get("core", (0, 0))[1])
+        ),
+    )
+    return [
+        (text, sides.get("core", (0, 0)), sides.get("sop", (0, 0)))
+        for text, sides in ranked[:count]
+    ]
+
+
 def run_side(side, args):
     db = db_name(args, side)
     data = prepare(db, side, args)
@@ -368,12 +447,13 @@ def run_side(side, args):
                 threads.append(
                     threading.Thread(target=trigger_reminders, args=(db, delay))
                 )
-        cpu_before = cpu_snapshot(server_pid)
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        cpu_after = cpu_snapshot(server_pid)
+        with statements(db) as ran:
+            cpu_before = cpu_snapshot(server_pid)
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            cpu_after = cpu_snapshot(server_pid)
         if side == "sop":
             wait_for_reminders(db)
     result = {
@@ -384,6 +464,9 @@ def run_side(side, args):
             part: round(cpu_after[part] - cpu_before[part], 2) for part in cpu_before
         },
         "operations": summarize(samples),
+        # PostgreSQL's own account of the run (pg_stat_statements), when
+        # it keeps one: {normalized text: [calls, planning ms, execution ms]}
+        "statements": ran,
         "errors": sorted({s[2] for s in samples if s[2] not in ("ok", "refused")}),
         "error_count": sum(1 for s in samples if s[2] not in ("ok", "refused")),
         "refused": sum(1 for s in samples if s[2] == "refused"),
@@ -540,6 +623,7 @@ def run(registry, args):
         "reps": args.load_reps,
         "seconds": args.load_seconds,
         "workers": args.load_workers,
+        "statements_listed": args.load_statements,
         "rounds": rounds,
     }
 
@@ -613,6 +697,38 @@ def report_rows(result):
                     "",
                 )
             )
+        if core.get("statements") and sop.get("statements"):
+            planned = {
+                side: (
+                    sum(v[1] for v in data["statements"].values())
+                    / max(data["loops"], 1),
+                    sum(v[2] for v in data["statements"].values())
+                    / max(data["loops"], 1),
+                )
+                for side, data in (("core", core), ("sop", sop))
+            }
+            rows.append(
+                (
+                    f"{tag} PostgreSQL ms per loop, planning / execution "
+                    "(pg_stat_statements)",
+                    "{:.1f} / {:.1f}".format(*planned["core"]),
+                    "{:.1f} / {:.1f}".format(*planned["sop"]),
+                    f"{sum(planned['sop']) / max(sum(planned['core']), 1e-9):.2f}x",
+                    "",
+                )
+            )
+            for text, (c_calls, c_ms), (s_calls, s_ms) in statement_rows(
+                core, sop, result.get("statements_listed", 8)
+            ):
+                rows.append(
+                    (
+                        f"{tag}   {text[:70]}",
+                        f"{c_ms:.2f} ms ({c_calls:.1f} calls)" if c_calls else "",
+                        f"{s_ms:.2f} ms ({s_calls:.1f} calls)" if s_calls else "",
+                        f"{s_ms - c_ms:+.2f} ms",
+                        "",
+                    )
+                )
         rows.append(
             (
                 f"{tag} retried conflicts per operation",
