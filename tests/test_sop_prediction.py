@@ -370,6 +370,32 @@ class TestSopStageDays(TestSopCommon):
         with self.assertRaises(AccessError):
             Log.with_user(self.user_sales_salesman).search([])
 
+    def test_history_when_the_orm_is_behind_the_database(self):
+        """The summary's statement leaves the stints out when no deal enters
+        another SOP stage as the ORM holds them; a deal whose stored SOP stage
+        differs all the same gets its stints from what the database held."""
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        Log = self.env["crm.sop.stage.log"]
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
+        # the database says Pitch, the ORM's cache still Contact
+        self.env.cr.execute(
+            "UPDATE crm_lead SET sop_stage_id = %s WHERE id = %s",
+            (self.sop_stage_pitch.id, lead.id),
+        )
+        # a task of Contact done: the deal stays in Contact
+        self.customer.write({"x_sop_gender": "male", "x_sop_age_range": "25_34"})
+        self.env.invalidate_all()
+        self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
+        logs = Log.search([("lead_id", "=", lead.id)], order="id")
+        # from Pitch (as the database held it) into Contact: the open stint
+        # ends and a new one starts
+        self.assertEqual(logs.sop_stage_id, self.sop_stage_contact)
+        self.assertEqual(len(logs), 2)
+        self.assertTrue(logs[0].date_end)
+        self.assertFalse(logs[1].date_end)
+
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopHistoryCompanies(TestSopCommon):
