@@ -85,36 +85,59 @@ class CrmSopHistoryCount(models.Model):
         lost_with, won_without, lost_without, set_aside) of what the closed
         opportunities count:
         of the leads ``leads`` (SQL condition on ``l``; their totals and
-        tasks), or of the tasks ``tasks`` alone (SQL condition on ``t``)."""
+        tasks), of the tasks ``tasks`` alone (SQL condition on ``t``), or of
+        every deal (neither given)."""
         won, lost = SQL(SOP_WON_SQL), SQL(SOP_LOST_SQL)
-        task_rows = SQL(
-            """SELECT l.team_id, l.company_id, t.task_template_id, l.user_id,
-                      (t.state = 'done' AND %(won)s)::int,
-                      (t.state = 'done' AND %(lost)s)::int,
-                      (t.state = 'todo' AND %(won)s)::int,
-                      (t.state = 'todo' AND %(lost)s)::int,
-                      (t.state = 'na')::int
-                 FROM crm_sop_task t
-                 JOIN crm_lead l ON l.id = t.lead_id
-            LEFT JOIN crm_stage s ON s.id = l.stage_id
-                WHERE %(which)s AND t.active AND l.type = 'opportunity'
-                  AND (%(won)s OR %(lost)s)""",
-            won=won,
-            lost=lost,
-            which=tasks if tasks is not None else leads,
-        )
         if tasks is not None:
-            return task_rows
-        return SQL(
-            """SELECT l.team_id, l.company_id, NULL::integer, l.user_id,
-                      (%(won)s)::int, (%(lost)s)::int, 0, 0, 0
+            # the deals of the tasks
+            which = SQL(
+                "l.id IN (SELECT t.lead_id FROM crm_sop_task t WHERE %s)", tasks
+            )
+        else:
+            which = leads if leads is not None else SQL("TRUE")
+        # whether each deal is won or lost, decided once: written again at
+        # each use in the totals' and the tasks' rows, the OR of the two made
+        # PostgreSQL take 1 ms to plan the count of one closing deal; a CTE
+        # planned apart, 0.25 ms. Every deal's (a rebuild) keeps the one
+        # join: materialized, 110,000 closed deals took 0.89 s instead of
+        # 0.51 s
+        fence = (
+            SQL("NOT MATERIALIZED")
+            if leads is None and tasks is None
+            else SQL("MATERIALIZED")
+        )
+        deals = SQL(
+            """SELECT l.id, l.team_id, l.company_id, l.user_id,
+                      %(won)s AS won, %(lost)s AS lost
                  FROM crm_lead l
             LEFT JOIN crm_stage s ON s.id = l.stage_id
-                WHERE %(which)s AND l.type = 'opportunity' AND (%(won)s OR %(lost)s)
-            UNION ALL %(task_rows)s""",
+                WHERE %(which)s AND l.type = 'opportunity' AND (%(won)s OR %(lost)s)""",
             won=won,
             lost=lost,
-            which=leads,
+            which=which,
+        )
+        task_rows = SQL(
+            """SELECT d.team_id, d.company_id, t.task_template_id, d.user_id,
+                      (t.state = 'done' AND d.won)::int,
+                      (t.state = 'done' AND d.lost)::int,
+                      (t.state = 'todo' AND d.won)::int,
+                      (t.state = 'todo' AND d.lost)::int,
+                      (t.state = 'na')::int
+                 FROM sop_deals d
+                 JOIN crm_sop_task t ON t.lead_id = d.id
+                WHERE %s AND t.active""",
+            tasks if tasks is not None else SQL("TRUE"),
+        )
+        if tasks is not None:
+            return SQL("WITH sop_deals AS MATERIALIZED (%s) %s", deals, task_rows)
+        return SQL(
+            """WITH sop_deals AS %(fence)s (%(deals)s)
+               SELECT d.team_id, d.company_id, NULL::integer, d.user_id,
+                      d.won::int, d.lost::int, 0, 0, 0
+                 FROM sop_deals d
+            UNION ALL %(task_rows)s""",
+            fence=fence,
+            deals=deals,
             task_rows=task_rows,
         )
 
@@ -251,7 +274,7 @@ class CrmSopHistoryCount(models.Model):
         changes: task templates archived or moved, a won stage redefined)."""
         self._sop_flush()
         self.env.cr.execute("DELETE FROM crm_sop_history_count")
-        self._sop_add(self._sop_rows_sql(SQL("TRUE")), 1)
+        self._sop_add(self._sop_rows_sql(), 1)
 
     # ------------------------------------------------------------
     # READ: what the uplift (crm.lead.get_sop_uplift) and the coaching

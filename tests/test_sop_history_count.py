@@ -61,7 +61,7 @@ class TestSopHistoryCount(TestSopCommon):
                  GROUP BY team, company, template
                    HAVING sum(ww) != 0 OR sum(lw) != 0 OR sum(wo) != 0
                           OR sum(lo) != 0 OR sum(na) != 0""",
-                self.History._sop_rows_sql(SQL("TRUE")),
+                self.History._sop_rows_sql(),
             )
         )
         return sorted(self.env.cr.fetchall(), key=str)
