@@ -125,7 +125,6 @@ class CrmSopTaskFact(models.Model):
     def _sop_facts_sql(self, lead_ids=None):
         """SQL of the facts (columns as the table's, ``task_id`` first) of
         the opportunities ``lead_ids`` (an SQL array of ids; all when None)."""
-        leads = SQL("l.id = ANY(%s)", lead_ids) if lead_ids is not None else None
         of_leads = (
             SQL("mv.lead_id = ANY(%s)", lead_ids)
             if lead_ids is not None
@@ -211,7 +210,7 @@ class CrmSopTaskFact(models.Model):
             won=SQL(SOP_WON_SQL),
             lost=SQL(SOP_LOST_SQL),
             # adherence as the achievement board counts it
-            left_at=self.env["crm.sop.stage.move"]._sop_left_at_sql(where=leads),
+            left_at=self.env["crm.sop.stage.move"]._sop_left_at_sql(lead_ids=lead_ids),
             counted=SQL(SOP_ADHERENCE_COUNTED_SQL),
             adhered=SQL(SOP_ADHERED_SQL),
             of_leads=of_leads,
@@ -310,7 +309,7 @@ class CrmSopTaskFact(models.Model):
         self.env["crm.sop.script.send"].flush_model(["lead_id"])
         Move = self.env["crm.sop.stage.move"]
         move_ids = [move_id for move_id, _lead_id in moves]
-        of_moved = SQL("l.id = ANY(%s)", [lead_id for _move_id, lead_id in moves])
+        moved_ids = [lead_id for _move_id, lead_id in moves]
         self.env.cr.execute(
             SQL(
                 """WITH left_now AS (
@@ -334,8 +333,8 @@ class CrmSopTaskFact(models.Model):
                            OR EXISTS (SELECT 1 FROM crm_sop_script_send sd
                                        WHERE sd.lead_id = l.id)
                            OR l.id IN (SELECT lead_id FROM left_now))))""",
-                left_at=Move._sop_left_at_sql(where=of_moved),
-                left_before=Move._sop_left_at_sql(where=of_moved, but=move_ids),
+                left_at=Move._sop_left_at_sql(lead_ids=moved_ids),
+                left_before=Move._sop_left_at_sql(lead_ids=moved_ids, but=move_ids),
                 move_ids=move_ids,
                 lead_ids=open_leads.ids,
             )
