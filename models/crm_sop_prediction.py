@@ -206,21 +206,24 @@ class CrmLead(models.Model):
             return empty
         tz_name = calendar.tz or "UTC"
         now = self.env.cr.now()
-        won_sql, _lost_sql = self._sop_closed_sql()
         # sudo: the history is aggregated into one median, never shown deal
         # by deal; the rep may read this deal (checked by the caller). The
         # last won deals are found from the newest closing date back (the
         # partial index of the closed deals' dates), so that the read does
-        # not grow with the history; each stint's first and last day in the
-        # calendar's time zone, from PostgreSQL
+        # not grow with the history; won as predictive lead scoring counts
+        # them (active in a won stage), the won stages' ids given: joined to
+        # the stages, PostgreSQL misjudged how many deals it would read and
+        # aggregated every stint of the stage instead (load test: 3.7 ->
+        # 1.4 ms run, 1.7 -> 1.4 ms planned, the same rows); each stint's
+        # first and last day in the calendar's time zone, from PostgreSQL
         self.env.cr.execute(
             SQL(
                 """WITH won AS (
                        SELECT l.id, l.date_closed
                          FROM crm_lead l
-                         JOIN crm_stage s ON s.id = l.stage_id
                         WHERE l.active AND l.date_closed IS NOT NULL
-                          AND l.date_closed >= %(since)s AND %(won)s
+                          AND l.date_closed >= %(since)s
+                          AND l.stage_id = ANY(%(won_stages)s)
                           AND l.company_id IS NOT DISTINCT FROM %(company)s
                           AND %(companies)s
                           AND EXISTS (SELECT 1 FROM crm_sop_stage_log g
@@ -249,7 +252,7 @@ class CrmLead(models.Model):
                 companies=self.env["crm.sop.history.count"]._sop_companies_sql(),
                 tz=tz_name,
                 stage=stage.id,
-                won=won_sql,
+                won_stages=sorted(self.env["crm.stage"]._sop_won_ids()),
                 since=now - timedelta(days=STAGE_DAYS_HISTORY_DAYS),
                 limit=STAGE_DAYS_WON_DEALS,
             )
