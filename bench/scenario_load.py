@@ -47,6 +47,7 @@ from harness import log, prepare_database, vacuum, verdict
 import odoo
 from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.modules.registry import Registry
+from odoo.sql_db import connection_info_for
 
 NAME = "load"
 TARGET_P95_RATIO = 1.25
@@ -353,7 +354,10 @@ def statements(db):
     created in the maintenance database ``postgres``, never in the bench's."""
     found = {}
     try:
-        connection = psycopg2.connect(dbname="postgres")
+        # Odoo's own connection settings (host, port, user), as the
+        # harness's VACUUM: the server the bench's databases are on
+        _name, params = connection_info_for("postgres")
+        connection = psycopg2.connect(**params)
     except psycopg2.Error:
         connection = None
     if connection is None:
