@@ -4,6 +4,8 @@ the reviews, the uplift and the coaching queue cannot drift apart. SQL
 fragments on crm_lead ``l`` (and its crm_stage ``s``, joined LEFT, for won),
 and the same test on a record."""
 
+from odoo.tools import SQL
+
 # Open: active and not at probability 100 (core's won, and what lead scoring
 # leaves to it). The engine gives tasks to, reminds about, stalls and ranks
 # open deals only.
@@ -13,6 +15,14 @@ SOP_OPEN_SQL = "(l.active AND COALESCE(l.probability, 0) < 100)"
 # won stage, lost when archived at probability 0.
 SOP_WON_SQL = "(l.active AND COALESCE(s.is_won, FALSE))"
 SOP_LOST_SQL = "(NOT l.active AND COALESCE(l.probability, 0) = 0)"
+
+
+def sop_won_in_stages_sql(won_stage_ids):
+    """SOP_WON_SQL without the stage joined, the won stages' ids given
+    (crm.stage._sop_won_ids): where a join on ``crm_stage`` misleads
+    PostgreSQL's estimate of how many deals are won (the days in the SOP
+    stage of the closing prediction)."""
+    return SQL("(l.active AND l.stage_id = ANY(%s))", sorted(won_stage_ids))
 
 
 def sop_is_open(lead):

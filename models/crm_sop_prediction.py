@@ -7,7 +7,12 @@ import pytz
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .crm_sop_deal import SOP_LOST_SQL, SOP_PROGRESS_BANDS, SOP_WON_SQL
+from .crm_sop_deal import (
+    SOP_LOST_SQL,
+    SOP_PROGRESS_BANDS,
+    SOP_WON_SQL,
+    sop_won_in_stages_sql,
+)
 
 # Below this many won AND lost deals in the team's history, a rate says more
 # about luck than about the SOP: the floor Microsoft's predictive opportunity
@@ -222,8 +227,7 @@ class CrmLead(models.Model):
                        SELECT l.id, l.date_closed
                          FROM crm_lead l
                         WHERE l.active AND l.date_closed IS NOT NULL
-                          AND l.date_closed >= %(since)s
-                          AND l.stage_id = ANY(%(won_stages)s)
+                          AND l.date_closed >= %(since)s AND %(won)s
                           AND l.company_id IS NOT DISTINCT FROM %(company)s
                           AND %(companies)s
                           AND EXISTS (SELECT 1 FROM crm_sop_stage_log g
@@ -252,7 +256,7 @@ class CrmLead(models.Model):
                 companies=self.env["crm.sop.history.count"]._sop_companies_sql(),
                 tz=tz_name,
                 stage=stage.id,
-                won_stages=sorted(self.env["crm.stage"]._sop_won_ids()),
+                won=sop_won_in_stages_sql(self.env["crm.stage"]._sop_won_ids()),
                 since=now - timedelta(days=STAGE_DAYS_HISTORY_DAYS),
                 limit=STAGE_DAYS_WON_DEALS,
             )

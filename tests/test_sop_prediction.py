@@ -346,6 +346,31 @@ class TestSopStageDays(TestSopCommon):
             uplift = lead.with_user(self.user_sales_salesman).get_sop_uplift()
         self.assertEqual((uplift["stage_days"], uplift["won_median_days"]), (5, 1))
 
+    def test_median_counts_won_deals_only(self):
+        """A deal with a closing date that is not won (active in a stage
+        that is not won, as predictive lead scoring tells) is not one of the
+        won deals, however recent."""
+        now = datetime(2026, 11, 25, 10, 0)  # a Wednesday
+        with self.mock_datetime_and_now(now):
+            lead, won = self._open_and_won(2)
+            other = self.env["crm.lead"].create(self._sop_lead_vals(name="Open"))
+            self._stint(lead, datetime(2026, 11, 16, 10))
+            # 1 and 2 working days
+            self._stint(
+                won[0], datetime(2026, 10, 29, 9), None, datetime(2026, 11, 2, 9)
+            )
+            self._stint(
+                won[1], datetime(2026, 10, 29, 9), None, datetime(2026, 11, 3, 9)
+            )
+            # open, closed the 24th in the database: 16 days, not counted
+            self._stint(
+                other, datetime(2026, 10, 30, 9), None, datetime(2026, 11, 24, 9)
+            )
+            uplift = lead.with_user(self.user_sales_salesman).get_sop_uplift()
+        self.assertEqual(
+            (uplift["won_median_days"], uplift["won_stage_deals"]), (1.5, 2)
+        )
+
     def test_history_follows_the_sop_stage(self):
         lead = self.env["crm.lead"].create(
             self._sop_lead_vals(partner_id=self.customer.id)
