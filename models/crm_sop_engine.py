@@ -776,7 +776,7 @@ class CrmSopEngine(models.AbstractModel):
         )
         done = self._sop_decide(batch, rows)
         new_rows = self._sop_apply_states(batch, rows, done, new=bool(templates))
-        self._sop_update_summary(leads, new_rows, templates)
+        self._sop_update_summary(leads, new_rows, templates, created=created)
 
     @api.model
     def _sop_evaluated_rows(self, leads, rows, config):
@@ -976,11 +976,15 @@ class CrmSopEngine(models.AbstractModel):
         )
 
     @api.model
-    def _sop_update_summary(self, leads, rows=None, templates=None, forward=()):
+    def _sop_update_summary(
+        self, leads, rows=None, templates=None, forward=(), created=False
+    ):
         """Write sop_progress, sop_stage_id and sop_next_task_id (and, for new
         leads, sop_template_id) of the leads in one UPDATE of the rows that
         change; ``forward``: ids of leads whose pipeline stage just moved
-        forward.
+        forward; ``created``: the leads are being created by the ORM (the
+        summary goes with core's own first write of them,
+        ``_sop_cache_summaries``).
 
         The stall clock (``sop_stage_date``) is the last real forward
         movement: the lead's creation, its last forward pipeline move
@@ -994,10 +998,12 @@ class CrmSopEngine(models.AbstractModel):
         prototype (compute_sudo, recompute marked by the engine): 1-2 queries
         fewer on create and stage moves, but one more per batch on every
         re-evaluation (the compute re-reads the task rows), 0.1-0.3 s slower
-        per 1,000 leads re-evaluated, and the new lead's playbook then needs a
-        dirty cache write outside write(). The new-lead path writes the
-        playbook in this same statement. No caller outside the engine may
-        write these fields (crm.lead refuses them)."""
+        per 1,000 leads re-evaluated. The install and the setup job write the
+        playbook in this same statement; leads the ORM is creating have theirs
+        and their summary written with core's own first write of the new rows
+        (``_sop_cache_summaries``: the statement would make a second version
+        of each new row). No caller outside the engine may write these fields
+        (crm.lead refuses them)."""
         if not leads:
             return
         leads = leads.sudo().with_context(prefetch_fields=False)
@@ -1005,6 +1011,9 @@ class CrmSopEngine(models.AbstractModel):
             leads, rows, templates, forward
         )
         if not summaries:
+            return
+        if created:
+            self._sop_cache_summaries(leads, summaries, rows, templates)
             return
         self._sop_write_summaries(summaries, templates, entering)
         # the band is refreshed only where it moved (below): its recompute is
@@ -1180,6 +1189,81 @@ class CrmSopEngine(models.AbstractModel):
                     )
                 )
         self.env["crm.sop.stage.log"].invalidate_model()
+
+    @api.model
+    def _sop_cache_summaries(self, leads, summaries, rows, templates=None):
+        """The summaries [SopSummary] of leads the ORM is creating (and their
+        playbook ``templates``), given to the ORM as values to write, as a
+        write() would: core's flush of the new rows writes them in the one
+        UPDATE it makes of each new lead anyway (its computed fields: company,
+        stage, probability...), rather than the summary statement making a
+        second version of every new row with all of crm_lead's index entries.
+        ``rows``: the leads' task rows as they now are.
+
+        The same values as the statement's (``_sop_write_summaries``) for a
+        lead that nothing wrote in SQL yet: the stall clock starts at the
+        deal's creation or now, when a task is done now (a new lead has no
+        earlier completion, no stall flag to clear); the SOP stage entered
+        opens its stint now."""
+        now = self.env.cr.now()
+        by_id = {lead.id: lead for lead in leads}
+        done_now = {row.lead_id for row in rows or () if row.state == "done"}
+        entered, values = [], defaultdict(dict)
+        for summary in summaries:
+            lead = by_id[summary.lead_id]
+            vals = values[lead.id]
+            if lead.sop_stage_id.id != (summary.stage_id or False):
+                entered.append((lead.id, summary.stage_id))
+            date = lead.create_date
+            if summary.forward or lead.id in done_now:
+                date = max(date, now)
+            if lead.sop_stage_date and date > lead.sop_stage_date:
+                vals["sop_stalled"] = False
+            if summary.forward:
+                vals["sop_forward_date"] = now
+            if summary.band is not None:
+                vals["sop_progress_band"] = summary.band
+            if templates:
+                vals["sop_template_id"] = templates.get(lead.id) or None
+            vals.update(
+                sop_progress=summary.progress,
+                sop_stage_id=summary.stage_id,
+                sop_next_task_id=summary.task_id,
+                sop_gate_held=summary.held,
+                sop_stage_date=date,
+            )
+        if entered:
+            self.env["crm.sop.stage.log"].flush_model()
+            self.env.cr.execute(
+                SQL(
+                    """WITH entered(lead_id, stage_id) AS (
+                           SELECT * FROM unnest(%s::integer[], %s::integer[])
+                       ), %s""",
+                    [lead_id for lead_id, _stage_id in entered],
+                    [stage_id for _lead_id, stage_id in entered],
+                    self._sop_stints_sql(now),
+                )
+            )
+            self.env["crm.sop.stage.log"].invalidate_model()
+        by_fields = defaultdict(list)
+        for lead_id, vals in values.items():
+            by_fields[tuple(sorted(vals))].append(lead_id)
+        cache = self.env.cache
+        for fnames, lead_ids in by_fields.items():
+            records = leads.browse(lead_ids)
+            for fname in fnames:
+                field = records._fields[fname]
+                cache.update(
+                    records,
+                    field,
+                    [
+                        field.convert_to_cache(values[lead_id][fname], record)
+                        for lead_id, record in zip(lead_ids, records, strict=True)
+                    ],
+                    dirty=True,
+                )
+            # what depends on them follows (lead scoring on the band)
+            records.modified(list(fnames))
 
     @api.model
     def _sop_stints_sql(self, now):

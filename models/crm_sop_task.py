@@ -246,6 +246,19 @@ class CrmSopTask(models.Model):
         user's deals (crm_lead's user index)."""
         if operator not in ("=", "!=") or not isinstance(value, bool):
             raise UserError(self.env._("Operation not supported"))
+        # what the subquery reads, flushed as the ORM does for its own
+        # domains: a deal created in this transaction has its summary
+        # waiting for core's write of the new row
+        self.env["crm.lead"].flush_model(
+            ["user_id", "active", "probability", "stage_id"]
+            + ["sop_stage_id", "sop_next_task_id"]
+        )
+        self.env["crm.sop.task"].flush_model(
+            ["lead_id", "task_template_id", "stage_id", "state", "active"]
+        )
+        self.env["crm.sop.task.template"].flush_model(["required"])
+        self.env["crm.sop.stage"].flush_model(["crm_stage_id"])
+        self.env["crm.stage"].flush_model(["sequence"])
         # pipeline stages in the order of crm.stage._sop_orders (sequence, id)
         query = SQL(
             """

@@ -93,6 +93,17 @@ class TestSopMyDayToday(TestSopCommon):
             (new | moved).sop_task_ids - tasks,
         )
 
+    def test_a_deal_created_in_this_transaction(self):
+        """The search reads the deals' summary in SQL: a deal created in the
+        same transaction, its summary still waiting for the ORM's write of
+        the new row, has its next steps in it."""
+        lead = self.env["crm.lead"].create(self._sop_lead_vals(user_id=self.env.uid))
+        Task = self.env["crm.sop.task"].sudo()
+        self.assertEqual(
+            Task.search([("sop_my_day", "=", True), ("lead_id", "=", lead.id)]),
+            lead.sop_task_ids.filtered(lambda t: t.stage_id == lead.sop_stage_id),
+        )
+
     def test_another_rep_never_sees_mine(self):
         lead = self.env["crm.lead"].create(self._sop_lead_vals())
         Task = self.env["crm.sop.task"]

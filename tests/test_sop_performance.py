@@ -1,7 +1,12 @@
 import logging
+import re
+from unittest.mock import patch
 
+from odoo.sql_db import Cursor
 from odoo.tests import tagged, users, warmup
+from odoo.tools import SQL
 
+from ..models.crm_sop_deal import sop_progress_band
 from .common import TestSopCommon
 
 _logger = logging.getLogger(__name__)
@@ -61,9 +66,60 @@ class TestSopPerformance(TestSopCommon):
     @users("user_sales_manager")
     @warmup
     def test_create_batch_budget(self):
-        # 20 opportunities, 120 tasks, evaluated
-        with self.assertQueryCount(user_sales_manager=434):
+        # 20 opportunities, 120 tasks, evaluated; 434 before their summary
+        # went with core's own write of the new rows
+        with self.assertQueryCount(user_sales_manager=429):
             self._create_leads(20, "Budget")
+
+    @users("user_sales_salesman")
+    def test_create_writes_each_new_row_once(self):
+        """New deals' playbook and SOP summary go with core's own write of
+        the new rows (their computed fields: company, stage, probability):
+        no statement of the engine updates crm_lead, which holds what the
+        engine's statement would write (summary, stall clock from the creation, band), their
+        SOP stage's stint open since then."""
+        statements = []
+        execute = Cursor.execute
+
+        def spy(cr, query, params=None, log_exceptions=True):
+            statements.append(query.code if isinstance(query, SQL) else str(query))
+            return execute(cr, query, params, log_exceptions)
+
+        self.env.flush_all()
+        with patch.object(Cursor, "execute", spy):
+            leads = self._create_leads(3, "Once")
+            self.env.flush_all()
+        updates = [q for q in statements if re.search(r'UPDATE\s+"?crm_lead"?\s', q)]
+        # the ORM's flush alone (one UPDATE per set of fields written), the
+        # summary in it
+        self.assertTrue(updates)
+        for update in updates:
+            self.assertTrue(update.lstrip().startswith('UPDATE "crm_lead"'), update)
+            self.assertIn('"sop_next_task_id" = ', update)
+        self.env.invalidate_all()
+        Engine = self.env["crm.sop.engine"].sudo()
+        stale, _banded, _entering = Engine._sop_summaries(
+            leads.sudo(), None, None, set()
+        )
+        self.assertFalse(stale)
+        self.env.cr.execute(
+            """SELECT l.sop_template_id, l.sop_stage_date = l.create_date,
+                      l.sop_progress_band, l.sop_progress, g.sop_stage_id,
+                      g.date_start = l.create_date, g.date_end
+                 FROM crm_lead l
+                 JOIN crm_sop_stage_log g ON g.lead_id = l.id
+                WHERE l.id = ANY(%s)""",
+            [leads.ids],
+        )
+        rows = self.env.cr.fetchall()
+        self.assertEqual(len(rows), 3)
+        for template, clock, band, progress, stint, since, end in rows:
+            self.assertEqual(template, self.playbook.id)
+            self.assertTrue(clock)
+            self.assertEqual(band, sop_progress_band(progress))
+            self.assertEqual(stint, self.sop_stage_contact.id)
+            self.assertTrue(since)
+            self.assertIsNone(end)
 
     @users("user_sales_manager")
     def test_create_extra_queries_constant(self):

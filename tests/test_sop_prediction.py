@@ -402,6 +402,8 @@ class TestSopStageDays(TestSopCommon):
         lead = self.env["crm.lead"].create(
             self._sop_lead_vals(partner_id=self.customer.id)
         )
+        # created earlier: its summary is in the database
+        self.env.flush_all()
         Log = self.env["crm.sop.stage.log"]
         self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
         # the database says Pitch, the ORM's cache still Contact

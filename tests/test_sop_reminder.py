@@ -175,6 +175,8 @@ class TestSopReminder(TestSopReminderCommon):
         deals = self.env["crm.lead"].search([("user_id", "=", rep.id)])
         small, medium, big = deals.sorted("expected_revenue")
         self.sop_stage_contact.stall_days = 1
+        # the deals were created earlier: their summary is in the database
+        self.env.flush_all()
         self.env.cr.execute(
             "UPDATE crm_lead SET sop_stage_date = '2026-02-20' WHERE id = %s",
             [small.id],
@@ -536,6 +538,8 @@ class TestSopReminderCompanies(TestSopReminderCommon):
             )
         )
         cls.sop_stage_contact.stall_days = 1
+        # the deals were created earlier: their summary is in the database
+        cls.env.flush_all()
         cls.env.cr.execute(
             "UPDATE crm_lead SET sop_stage_date = '2026-02-20' WHERE id = ANY(%s)",
             [(cls.lead_a + cls.lead_b).ids],
@@ -642,6 +646,8 @@ class TestSopReminderCompanies(TestSopReminderCommon):
         self.env.cr.execute(
             "ALTER TABLE crm_sop_stage DROP CONSTRAINT crm_sop_stage_stall_days_positive"
         )
+        # the deals were created earlier: their summary is in the database
+        self.env.flush_all()
         self.env.cr.execute(
             """UPDATE crm_sop_stage SET stall_days = 3000000 WHERE id = %s;
                UPDATE crm_lead SET sop_stage_date = '2016-01-04' WHERE id = %s""",
