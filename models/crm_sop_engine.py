@@ -1178,16 +1178,7 @@ class CrmSopEngine(models.AbstractModel):
             )
             entered = self.env.cr.fetchall()
             if entered:
-                self.env.cr.execute(
-                    SQL(
-                        """WITH entered(lead_id, stage_id) AS (
-                               SELECT * FROM unnest(%s::integer[], %s::integer[])
-                           ), %s""",
-                        [lead_id for lead_id, _stage_id in entered],
-                        [stage_id for _lead_id, stage_id in entered],
-                        self._sop_stints_sql(now),
-                    )
-                )
+                self._sop_enter_stages(entered, now)
         self.env["crm.sop.stage.log"].invalidate_model()
 
     @api.model
@@ -1233,18 +1224,7 @@ class CrmSopEngine(models.AbstractModel):
                 sop_stage_date=date,
             )
         if entered:
-            self.env["crm.sop.stage.log"].flush_model()
-            self.env.cr.execute(
-                SQL(
-                    """WITH entered(lead_id, stage_id) AS (
-                           SELECT * FROM unnest(%s::integer[], %s::integer[])
-                       ), %s""",
-                    [lead_id for lead_id, _stage_id in entered],
-                    [stage_id for _lead_id, stage_id in entered],
-                    self._sop_stints_sql(now),
-                )
-            )
-            self.env["crm.sop.stage.log"].invalidate_model()
+            self._sop_enter_stages(entered, now)
         by_fields = defaultdict(list)
         for lead_id, vals in values.items():
             by_fields[tuple(sorted(vals))].append(lead_id)
@@ -1264,6 +1244,22 @@ class CrmSopEngine(models.AbstractModel):
                 )
             # what depends on them follows (lead scoring on the band)
             records.modified(list(fnames))
+
+    @api.model
+    def _sop_enter_stages(self, entered, now):
+        """The SOP stage history of the leads ``entered`` [(lead id, SOP
+        stage id or None)], which entered another SOP stage at ``now``."""
+        self.env.cr.execute(
+            SQL(
+                """WITH entered(lead_id, stage_id) AS (
+                       SELECT * FROM unnest(%s::integer[], %s::integer[])
+                   ), %s""",
+                [lead_id for lead_id, _stage_id in entered],
+                [stage_id for _lead_id, stage_id in entered],
+                self._sop_stints_sql(now),
+            )
+        )
+        self.env["crm.sop.stage.log"].invalidate_model()
 
     @api.model
     def _sop_stints_sql(self, now):
