@@ -75,6 +75,9 @@ CONFLICT_TABLE = re.compile(
 # loop: a worker serves one request at a time, so a retry belongs to the
 # next request its process logs
 REQUEST_LINE = re.compile(r" werkzeug: .*\"POST [^ ?\"]*\?op=([\w()]+) ")
+# its end: queries, seconds in SQL, seconds besides (Odoo's request line):
+# how long the worker served it, without the wait for a free worker
+SERVED = re.compile(r" \d+ (\d+\.\d+) (\d+\.\d+)\s*$")
 
 _spec = importlib.util.spec_from_file_location(
     "load_day", Path(__file__).resolve().parent.parent / "tests" / "load_day.py"
@@ -261,7 +264,7 @@ def server(db, args):
         "--log-handler=werkzeug:INFO",
     ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    errors, retried, pending = [], {}, {}
+    errors, retried, pending, served = [], {}, {}, {}
 
     def read_log():
         """The server's ERROR records, each with its continuation lines, and
@@ -276,9 +279,16 @@ def server(db, args):
                 pid = match.group(1)
                 if RETRY_LINE.search(line):
                     pending[pid] = pending.get(pid, 0) + 1
-                elif pending.get(pid) and (request := REQUEST_LINE.search(line)):
+                elif request := REQUEST_LINE.search(line):
                     operation = request.group(1).replace("_", " ")
-                    retried[operation] = retried.get(operation, 0) + pending.pop(pid)
+                    if pending.get(pid):
+                        retried[operation] = retried.get(operation, 0) + pending.pop(
+                            pid
+                        )
+                    if times := SERVED.search(line):
+                        served.setdefault(operation, []).append(
+                            1000 * (float(times.group(1)) + float(times.group(2)))
+                        )
             elif record is not None:
                 record.append(line)
         if record and " ERROR " in record[0]:
@@ -297,7 +307,7 @@ def server(db, args):
             time.sleep(0.2)
         else:
             sys.exit("error: the Odoo server did not start")
-        yield url, errors, retried, process.pid
+        yield url, errors, retried, served, process.pid
     finally:
         process.terminate()
         process.wait(60)
@@ -423,7 +433,7 @@ def run_side(side, args):
     # scans, against core's tables analyzed at install)
     vacuum(db)
     samples, lock = [], threading.Lock()
-    with server(db, args) as (url, server_errors, retried, server_pid):
+    with server(db, args) as (url, server_errors, retried, served, server_pid):
         days = [
             load_day.RepDay(
                 url,
@@ -473,6 +483,13 @@ def run_side(side, args):
             part: round(cpu_after[part] - cpu_before[part], 2) for part in cpu_before
         },
         "operations": summarize(samples),
+        # how long a worker served each request of an operation (ms, the
+        # server's own line): the operation's latency less this is time
+        # spent waiting for a free worker (per request: an operation may
+        # send several)
+        "served_ms": {
+            operation: percentiles(times) for operation, times in served.items()
+        },
         # PostgreSQL's own account of the run (pg_stat_statements), when
         # it keeps one: {normalized text: [calls, planning ms, execution ms]}
         "statements": ran,
@@ -560,16 +577,15 @@ def summarize(samples):
     for operation, seconds, outcome in samples:
         if outcome in ("ok", "refused") and operation in load_day.OPERATIONS:
             by_operation.setdefault(operation, []).append(seconds * 1000)
+    return {operation: percentiles(times) for operation, times in by_operation.items()}
+
+
+def percentiles(times):
     return {
-        operation: {
-            "n": len(times),
-            "p50": statistics.median(times),
-            "p95": statistics.quantiles(times, n=20)[-1]
-            if len(times) > 1
-            else times[0],
-            "max": max(times),
-        }
-        for operation, times in by_operation.items()
+        "n": len(times),
+        "p50": statistics.median(times),
+        "p95": statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0],
+        "max": max(times),
     }
 
 
@@ -639,6 +655,15 @@ def run(registry, args):
 
 def per_operation(counts):
     return ", ".join(f"{op} {n}" for op, n in counts.items()) or "none"
+
+
+def served_text(data):
+    """The served p95 of the operations whose tails this bench watches."""
+    served = data.get("served_ms") or {}
+    return " / ".join(
+        f"{served[op]['p95']:.0f}" if op in served else "-"
+        for op in ("create deal", "close deal", "move stage")
+    )
 
 
 def report_rows(result):
@@ -738,6 +763,15 @@ def report_rows(result):
                         "",
                     )
                 )
+        rows.append(
+            (
+                f"{tag} served p95 ms per request (create / close / move)",
+                served_text(core),
+                served_text(sop),
+                "",
+                "the rest of a p95: waiting for a worker",
+            )
+        )
         rows.append(
             (
                 f"{tag} retried conflicts per operation",
