@@ -611,7 +611,7 @@ class CrmSopEngine(models.AbstractModel):
     def _sop_prune(self, lead_ids=None, task_template_ids=None):
         """Tasks that no longer belong to their lead's playbook (or whose
         template was archived): open ones are deleted, done ones archived with
-        their history."""
+        their history. Returns the ids of the leads that lost tasks."""
         condition = SQL(
             """(tt.template_id IS DISTINCT FROM l.sop_template_id
                  OR NOT tt.active OR NOT s.active)"""
@@ -651,7 +651,8 @@ class CrmSopEngine(models.AbstractModel):
         # facts go with it: ondelete cascade)
         self.env["crm.sop.task.fact"]._sop_mark(pruned)
         self.env["crm.sop.task"].invalidate_model()
-        self.env["crm.lead"].invalidate_model(["sop_task_ids"])
+        self.env["crm.lead"].invalidate_model(["sop_task_ids", "sop_next_task_id"])
+        return pruned
 
     @api.model
     def _sop_instantiate_templates(self, task_templates):
@@ -659,9 +660,11 @@ class CrmSopEngine(models.AbstractModel):
         opportunities of its playbook get (or lose) its task."""
         if not task_templates or self._sop_deferred():
             return
-        self._sop_prune(task_template_ids=task_templates.ids)
+        pruned = self._sop_prune(task_template_ids=task_templates.ids)
         self._sop_insert(task_template_ids=task_templates.ids)
-        self._sop_evaluate_templates(task_templates)
+        # and the deals that lost an open task: it may have been their next
+        # step (its key is emptied with it)
+        self._sop_evaluate_templates(task_templates, also=pruned)
         # the prune reaches closed deals too (their open tasks of an archived
         # task template go): the history is counted anew, the task
         # analysis' facts made anew
@@ -669,8 +672,9 @@ class CrmSopEngine(models.AbstractModel):
         self.env["crm.sop.task.fact"]._sop_mark_all()
 
     @api.model
-    def _sop_evaluate_templates(self, task_templates):
-        """Re-evaluate every lead holding a task of these task templates."""
+    def _sop_evaluate_templates(self, task_templates, also=()):
+        """Re-evaluate every lead holding a task of these task templates, and
+        the leads ``also``."""
         if self._sop_deferred():
             return
         self._sop_flush()
@@ -681,7 +685,8 @@ class CrmSopEngine(models.AbstractModel):
                 task_templates.ids,
             )
         )
-        self._sop_evaluate_ids([row[0] for row in self.env.cr.fetchall()])
+        lead_ids = {row[0] for row in self.env.cr.fetchall()} | set(also)
+        self._sop_evaluate_ids(sorted(lead_ids))
 
     @api.model
     def _sop_evaluate_ids(self, lead_ids):

@@ -356,6 +356,22 @@ class TestSopEngine(TestSopCommon):
         self.assertEqual(self._sop_tick_snapshot(archived), before[1:])
         self.assertFalse(self._task(ticked_lead, self.tt_manual))
 
+    def test_archiving_the_next_step_moves_it_on(self):
+        """A manager archives the task that is a deal's next step: the deal's
+        next step is its next open task, not none (the archived task's open
+        rows are deleted, and with them the key that named it)."""
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        self.env.flush_all()
+        first = lead.sop_next_task_id
+        archived = first.task_template_id
+        self.assertTrue(first)
+        archived.with_user(self.user_sales_manager).action_archive()
+        self.env.invalidate_all()
+        self.assertFalse(first.exists())
+        self.assertTrue(lead.sop_next_task_id)
+        self.assertEqual(lead.sop_next_task_id.state, "todo")
+        self.assertNotEqual(lead.sop_next_task_id.task_template_id, archived)
+
     def test_kind_switch_without_ticks(self):
         """Without hand ticks a task may change kind, back and forth; tasks
         set aside stay set aside with their reason."""
