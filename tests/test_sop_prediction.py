@@ -204,6 +204,12 @@ class TestSopStageDays(TestSopCommon):
             )
         self.env.invalidate_all()
 
+    def _closed_stints(self, *stints):
+        """Each (deal, start, closed): its stint from ``start``, open, and
+        its closing date."""
+        for lead, start, closed in stints:
+            self._stint(lead, start, None, closed)
+
     def _open_and_won(self, count):
         """An open deal and ``count`` won deals created now, the company on a
         Monday-to-Friday calendar without holidays, in UTC."""
@@ -269,17 +275,11 @@ class TestSopStageDays(TestSopCommon):
             )
             self._stint(lead, datetime(2026, 11, 16, 10))
             # closed the 2nd, 3rd, 16th and 20th: 1, 2, 5 and 9 working days
-            self._stint(
-                won[0], datetime(2026, 10, 29, 9), None, datetime(2026, 11, 2, 9)
-            )
-            self._stint(
-                won[1], datetime(2026, 10, 29, 9), None, datetime(2026, 11, 3, 9)
-            )
-            self._stint(
-                won[2], datetime(2026, 11, 6, 9), None, datetime(2026, 11, 16, 9)
-            )
-            self._stint(
-                won[3], datetime(2026, 11, 6, 9), None, datetime(2026, 11, 20, 9)
+            self._closed_stints(
+                (won[0], datetime(2026, 10, 29, 9), datetime(2026, 11, 2, 9)),
+                (won[1], datetime(2026, 10, 29, 9), datetime(2026, 11, 3, 9)),
+                (won[2], datetime(2026, 11, 6, 9), datetime(2026, 11, 16, 9)),
+                (won[3], datetime(2026, 11, 6, 9), datetime(2026, 11, 20, 9)),
             )
             rep_lead = lead.with_user(self.user_sales_salesman)
             uplift = rep_lead.get_sop_uplift()
@@ -355,16 +355,12 @@ class TestSopStageDays(TestSopCommon):
             lead, won = self._open_and_won(2)
             other = self.env["crm.lead"].create(self._sop_lead_vals(name="Open"))
             self._stint(lead, datetime(2026, 11, 16, 10))
-            # 1 and 2 working days
-            self._stint(
-                won[0], datetime(2026, 10, 29, 9), None, datetime(2026, 11, 2, 9)
-            )
-            self._stint(
-                won[1], datetime(2026, 10, 29, 9), None, datetime(2026, 11, 3, 9)
-            )
-            # open, closed the 24th in the database: 16 days, not counted
-            self._stint(
-                other, datetime(2026, 10, 30, 9), None, datetime(2026, 11, 24, 9)
+            self._closed_stints(
+                # 1 and 2 working days
+                (won[0], datetime(2026, 10, 29, 9), datetime(2026, 11, 2, 9)),
+                (won[1], datetime(2026, 10, 29, 9), datetime(2026, 11, 3, 9)),
+                # open, closed the 24th in the database: 16 days, not counted
+                (other, datetime(2026, 10, 30, 9), datetime(2026, 11, 24, 9)),
             )
             uplift = lead.with_user(self.user_sales_salesman).get_sop_uplift()
         self.assertEqual(
