@@ -29,6 +29,8 @@ SopTaskConfig = namedtuple(
 )
 
 # A task row as the engine reads it: SQL, no records (millions of rows).
+# ``date_done``: its first completion (kept when it is reopened)
 SopTaskRow = namedtuple(
-    "SopTaskRow", ["id", "lead_id", "task_template_id", "state", "date_script_sent"]
+    "SopTaskRow",
+    ["id", "lead_id", "task_template_id", "state", "date_script_sent", "date_done"],
 )

@@ -54,10 +54,12 @@ SOP_SUMMARY_FIELDS = (
 )
 
 # A lead's SOP summary as the engine writes it (None: no SOP stage, no next
-# step, a band kept as it is)
+# step, a band kept as it is, no task done); ``done_date``: the latest first
+# completion of its done tasks (the stall clock's)
 SopSummary = namedtuple(
     "SopSummary",
-    ["lead_id", "progress", "stage_id", "task_id", "band", "forward", "held"],
+    ["lead_id", "progress", "stage_id", "task_id", "band", "forward", "held"]
+    + ["done_date"],
 )
 
 
@@ -578,7 +580,8 @@ class CrmSopEngine(models.AbstractModel):
                      WHERE %(where)s
                 ON CONFLICT (lead_id, task_template_id)
                 DO UPDATE SET active = TRUE WHERE crm_sop_task.active IS NOT TRUE
-                RETURNING id, lead_id, task_template_id, state, date_script_sent""",
+                RETURNING id, lead_id, task_template_id, state, date_script_sent,
+                          date_done""",
                 source=source,
                 where=SQL(" AND ").join(conditions),
             )
@@ -708,7 +711,8 @@ class CrmSopEngine(models.AbstractModel):
         self.env["crm.sop.task"].flush_model()
         self.env.cr.execute(
             SQL(
-                """SELECT id, lead_id, task_template_id, state, date_script_sent
+                """SELECT id, lead_id, task_template_id, state, date_script_sent,
+                          date_done
                      FROM crm_sop_task
                     WHERE active AND lead_id = ANY(%s)""",
                 list(lead_ids),
@@ -832,12 +836,14 @@ class CrmSopEngine(models.AbstractModel):
         the leads are being created (counted whole once created; their facts
         marked by create when they are created closed)."""
         to_done, to_todo, new_rows = [], [], []
+        now = self.env.cr.now()
         for row in rows:
             if row.state == "na":
                 pass  # set aside by the rep: the system leaves it alone
             elif done[row.id] and row.state == "todo":
                 to_done.append(row.id)
-                row = row._replace(state="done")
+                # the first completion's date, as _sop_write_states keeps it
+                row = row._replace(state="done", date_done=row.date_done or now)
             elif not done[row.id] and row.state == "done":
                 to_todo.append(row.id)
                 row = row._replace(state="todo")
@@ -993,9 +999,10 @@ class CrmSopEngine(models.AbstractModel):
 
         The stall clock (``sop_stage_date``) is the last real forward
         movement: the lead's creation, its last forward pipeline move
-        (``sop_forward_date``), or the first completion of a task done now.
-        Setting a task aside and restoring it, or ticking a task and
-        reopening it, leaves it where it was.
+        (``sop_forward_date``), or the latest first completion of its done
+        tasks (``SopSummary.done_date``, from the task rows). Setting a task
+        aside and restoring it, or ticking a task and reopening it, leaves it
+        where it was.
 
         Raw SQL rather than stored computed fields (as core does for
         automated_probability): the summary derives from task rows that the
@@ -1018,7 +1025,7 @@ class CrmSopEngine(models.AbstractModel):
         if not summaries:
             return
         if created:
-            self._sop_cache_summaries(leads, summaries, rows, templates)
+            self._sop_cache_summaries(leads, summaries, templates)
             return
         self._sop_write_summaries(summaries, templates, entering)
         # the band is refreshed only where it moved (below): its recompute is
@@ -1085,6 +1092,14 @@ class CrmSopEngine(models.AbstractModel):
                     and lead_order is not None
                     and self._sop_gate_held(items, lead_order, orders)
                 ),
+                done_date=max(
+                    (
+                        row.date_done
+                        for _order, _c, row in items
+                        if row.state == "done" and row.date_done
+                    ),
+                    default=None,
+                ),
             )
             enters = lead.sop_stage_id.id != (summary.stage_id or False)
             if (
@@ -1110,7 +1125,6 @@ class CrmSopEngine(models.AbstractModel):
         whether a lead may enter another SOP stage (when not, the history
         has a second statement only if the database says one did)."""
         self.env["crm.lead"].flush_model([*SOP_SUMMARY_FIELDS, "sop_template_id"])
-        self.env["crm.sop.task"].flush_model(["state", "date_done", "active"])
         columns, values, set_template = self._sop_summary_values(summaries, templates)
         lead_ids = [summary.lead_id for summary in summaries]
         # ``entering``: whether a lead enters another SOP stage, as the ORM
@@ -1123,14 +1137,11 @@ class CrmSopEngine(models.AbstractModel):
         now = self.env.cr.now()
         # the stall clock: a later value is a real forward movement (the deal
         # is not stalled any more); an earlier one (a task reopened) leaves
-        # the flag to the next stall pass.
-        # The plan matters here (EXPLAIN ANALYZE of imports and installs): the
-        # last completions are aggregated once for the batch in a grouped
-        # subquery joined to the values, not a subquery per lead (PostgreSQL
-        # inlined it at each use of the date) nor a CTE (it has no statistics:
-        # joined on it, the rows were estimated 100 times too many). Either
-        # way the estimated cost passed jit_above_cost, and compiling the plan
-        # took 0.9 s of a 1,000-opportunity import whose execution takes 0.1 s.
+        # the flag to the next stall pass. The last completion comes with the
+        # values, from the task rows the summary was made of: the statement
+        # reads no task (an aggregate of crm_sop_task joined here cost a
+        # scan per batch, and a sequential one of the whole table when its
+        # statistics were behind, as while the setup job fills it).
         # ``l0`` is the row before the statement: its SOP stage is the one
         # left
         summary = SQL(
@@ -1154,15 +1165,9 @@ class CrmSopEngine(models.AbstractModel):
                                           l0.create_date,
                                           CASE WHEN v.forward THEN %(now)s
                                                ELSE l0.sop_forward_date END,
-                                          d.date) AS date
+                                          v.done_date) AS date
                                   FROM v JOIN crm_lead l0
                                     ON l0.id = v.lead_id AND l0.id = ANY(%(lead_ids)s)
-                                  LEFT JOIN (
-                                      SELECT t.lead_id, MAX(t.date_done) AS date
-                                        FROM crm_sop_task t
-                                       WHERE t.lead_id = ANY(%(lead_ids)s)
-                                         AND t.active AND t.state = 'done'
-                                    GROUP BY t.lead_id) d ON d.lead_id = v.lead_id
                                ) c
                          WHERE l.id = c.lead_id
                      RETURNING c.lead_id, c.stage_id, c.stage_before),
@@ -1187,14 +1192,13 @@ class CrmSopEngine(models.AbstractModel):
         self.env["crm.sop.stage.log"].invalidate_model()
 
     @api.model
-    def _sop_cache_summaries(self, leads, summaries, rows, templates=None):
+    def _sop_cache_summaries(self, leads, summaries, templates=None):
         """The summaries [SopSummary] of leads the ORM is creating (and their
         playbook ``templates``), given to the ORM as values to write, as a
         write() would: core's flush of the new rows writes them in the one
         UPDATE it makes of each new lead anyway (its computed fields: company,
         stage, probability...), rather than the summary statement making a
         second version of every new row with all of crm_lead's index entries.
-        ``rows``: the leads' task rows as they now are.
 
         The same values as the statement's (``_sop_write_summaries``) for a
         lead that nothing wrote in SQL yet: the stall clock starts at the
@@ -1203,16 +1207,23 @@ class CrmSopEngine(models.AbstractModel):
         opens its stint now."""
         now = self.env.cr.now()
         by_id = {lead.id: lead for lead in leads}
-        done_now = {row.lead_id for row in rows or () if row.state == "done"}
         entered, values = [], defaultdict(dict)
         for summary in summaries:
             lead = by_id[summary.lead_id]
             vals = values[lead.id]
             if lead.sop_stage_id.id != (summary.stage_id or False):
                 entered.append((lead.id, summary.stage_id))
-            date = lead.create_date
-            if summary.forward or lead.id in done_now:
-                date = max(date, now)
+            # as the statement's GREATEST, which skips what is NULL
+            date = max(
+                filter(
+                    None,
+                    (
+                        lead.create_date,
+                        now if summary.forward else None,
+                        summary.done_date,
+                    ),
+                )
+            )
             if lead.sop_stage_date and date > lead.sop_stage_date:
                 vals["sop_stalled"] = False
             if summary.forward:
@@ -1288,7 +1299,7 @@ class CrmSopEngine(models.AbstractModel):
         rows as SQL, the SET of the playbook when new leads get one)."""
         columns = [*SopSummary._fields]
         types = ["integer", "integer", "integer", "integer", "varchar"]
-        types += ["boolean", "boolean"]
+        types += ["boolean", "boolean", "timestamp"]
         arrays = [list(column) for column in zip(*summaries, strict=True)]
         set_template = SQL()
         if templates:

@@ -59,6 +59,36 @@ class TestSopEngine(TestSopCommon):
         self.assertIn(done_task, lead.sop_task_ids)
         self.assertEqual(done_task.state, "done")
 
+    def test_a_playbook_back_gives_its_deals_their_history(self):
+        """Deals waiting for their playbook's tasks get the ones archived
+        with it back as they were, decided as they are: ticked by hand stays
+        done, a task whose data was cleared meanwhile is open again."""
+        lead = self.env["crm.lead"].create(
+            self._sop_lead_vals(
+                x_sop_companions="Husband", x_sop_decision_makers="Both"
+            )
+        )
+        manual, visit = (
+            self._task(lead, self.tt_manual),
+            self._task(lead, self.tt_visit),
+        )
+        manual.action_sop_mark_done()
+        self.assertEqual(visit.state, "done")
+        playbooks = self.env["crm.sop.template"].search([])
+        playbooks.action_archive()
+        self.assertFalse(lead.sop_template_id)
+        self.assertFalse((manual | visit).filtered("active"))
+        lead.x_sop_decision_makers = False
+        playbooks.action_unarchive()
+        self.assertEqual(lead.sop_template_id, self.playbook)
+        self.assertTrue(manual.active and visit.active)
+        self.assertEqual(manual.state, "done")
+        self.assertEqual(manual.completion, "manual")
+        self.assertEqual(visit.state, "todo")
+        self.assertEqual(len(lead.sop_task_ids), 6)
+        self.assertEqual(lead.sop_progress, 17)  # 1 of 6
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_customer)
+
     def test_no_playbook(self):
         self.env["crm.sop.template"].search([]).action_archive()
         lead = self.env["crm.lead"].create(self._sop_lead_vals())

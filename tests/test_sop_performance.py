@@ -185,6 +185,39 @@ class TestSopPerformance(TestSopCommon):
         self.assertLessEqual(extra_1, 8)
 
     @users("user_sales_salesman")
+    def test_summary_statement_reads_no_task(self):
+        """The stall clock's last completion comes with the summary's values,
+        from the task rows the engine holds: its statement reads no task."""
+        with self.mock_datetime_and_now("2026-03-02 09:00:00"):
+            lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Clock"))
+            self.env.flush_all()
+        statements = []
+        execute = Cursor.execute
+
+        def spy(cr, query, params=None, log_exceptions=True):
+            statements.append(query.code if isinstance(query, SQL) else str(query))
+            return execute(cr, query, params, log_exceptions)
+
+        with (
+            self.mock_datetime_and_now("2026-03-04 15:30:00"),
+            patch.object(Cursor, "execute", spy),
+        ):
+            lead.write({"x_sop_companions": "Husband", "x_sop_decision_makers": "Both"})
+            self.env.flush_all()
+        summary = [q for q in statements if "sop_stage_date =" in q]
+        self.assertEqual(len(summary), 1, statements)
+        self.assertNotIn("crm_sop_task", summary[0])
+        visit = self._task(lead, self.tt_visit)
+        self.assertEqual(visit.state, "done")
+        self.assertEqual(str(visit.date_done), "2026-03-04 15:30:00")
+        self.assertEqual(lead.sop_stage_date, visit.date_done)
+        # reopened: the clock goes back to the deal's creation
+        with self.mock_datetime_and_now("2026-03-05 10:00:00"):
+            lead.write({"x_sop_companions": False})
+        self.assertEqual(visit.state, "todo")
+        self.assertEqual(str(lead.sop_stage_date), "2026-03-02 09:00:00")
+
+    @users("user_sales_salesman")
     @warmup
     def test_write_completing_task_budget(self):
         lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Budget"))
