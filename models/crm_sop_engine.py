@@ -275,7 +275,11 @@ class CrmSopEngine(models.AbstractModel):
         """Flush what the engine's SQL reads, and only that: flushing everything
         would compute unrelated pending fields (e.g. PLS probabilities) earlier
         than core does."""
-        self.env["crm.lead"].flush_model(["sop_template_id", "active", *lead_fields])
+        # the summary too: a next step the ORM holds, not written yet, must
+        # reach the database before a statement deletes its task
+        self.env["crm.lead"].flush_model(
+            ["sop_template_id", "active", *SOP_SUMMARY_FIELDS, *lead_fields]
+        )
         self.env["crm.sop.task.template"].flush_model(
             ["template_id", "stage_id", "active", "name"]
         )
@@ -990,12 +994,18 @@ class CrmSopEngine(models.AbstractModel):
     def _sop_update_summary(
         self, leads, rows=None, templates=None, forward=(), created=False
     ):
-        """Write sop_progress, sop_stage_id and sop_next_task_id (and, for new
-        leads, sop_template_id) of the leads in one UPDATE of the rows that
-        change; ``forward``: ids of leads whose pipeline stage just moved
-        forward; ``created``: the leads are being created by the ORM (the
-        summary goes with core's own first write of them,
-        ``_sop_cache_summaries``).
+        """Write the SOP summary (sop_progress, sop_stage_id,
+        sop_next_task_id, the stall clock, the band) of the leads whose
+        summary changes; ``forward``: ids of leads whose pipeline stage just
+        moved forward; ``templates``: the playbooks of leads that get theirs
+        with it; ``created``: the leads are being created by the ORM.
+
+        Deals the ORM holds (written, created, evaluated) have their summary
+        given to the ORM as values to write (``_sop_cache_summaries``): core's
+        own UPDATE of the row carries it, one version of the row per
+        transaction. Deals set up around the ORM (the install, the setup
+        job: the playbook written with the summary) have it written by one
+        statement for the batch (``_sop_write_summaries``).
 
         The stall clock (``sop_stage_date``) is the last real forward
         movement: the lead's creation, its last forward pipeline move
@@ -1004,18 +1014,16 @@ class CrmSopEngine(models.AbstractModel):
         aside and restoring it, or ticking a task and reopening it, leaves it
         where it was.
 
-        Raw SQL rather than stored computed fields (as core does for
-        automated_probability): the summary derives from task rows that the
-        engine already holds, written in SQL. Measured with a stored-compute
-        prototype (compute_sudo, recompute marked by the engine): 1-2 queries
-        fewer on create and stage moves, but one more per batch on every
-        re-evaluation (the compute re-reads the task rows), 0.1-0.3 s slower
-        per 1,000 leads re-evaluated. The install and the setup job write the
-        playbook in this same statement; leads the ORM is creating have theirs
-        and their summary written with core's own first write of the new rows
-        (``_sop_cache_summaries``: the statement would make a second version
-        of each new row). No caller outside the engine may write these fields
-        (crm.lead refuses them)."""
+        Values decided by the engine rather than stored computed fields (as
+        core does for automated_probability): the summary derives from task
+        rows that the engine already holds, written in SQL. Measured with a
+        stored-compute prototype (compute_sudo, recompute marked by the
+        engine): 1-2 queries fewer on create and stage moves, but one more
+        per batch on every re-evaluation (the compute re-reads the task
+        rows), 0.1-0.3 s slower per 1,000 leads re-evaluated. No caller
+        outside the engine may write these fields (crm.lead refuses them);
+        the engine's own SQL flushes them first (``_sop_flush``), a next step
+        the ORM holds reaching the database before its task can go."""
         if not leads:
             return
         leads = leads.sudo().with_context(prefetch_fields=False)
@@ -1024,7 +1032,8 @@ class CrmSopEngine(models.AbstractModel):
         )
         if not summaries:
             return
-        if created:
+        if created or not templates:
+            # in the ORM's hands: the summary goes with core's UPDATE
             self._sop_cache_summaries(leads, summaries, templates)
             return
         self._sop_write_summaries(summaries, templates, entering)
@@ -1054,7 +1063,8 @@ class CrmSopEngine(models.AbstractModel):
                 by_lead[row.lead_id].append((c.order, c, row))
         leads.fetch(
             ["sop_progress", "sop_stage_id", "sop_next_task_id", "sop_gate_held"]
-            + ["sop_progress_band", "active"]
+            + ["sop_progress_band", "active", "create_date", "sop_forward_date"]
+            + ["sop_stage_date"]
         )
         # New leads whose stage core has not computed yet are in the first
         # stage of their team: reading it here would compute it now, lead by
@@ -1128,12 +1138,11 @@ class CrmSopEngine(models.AbstractModel):
         columns, values, set_template = self._sop_summary_values(summaries, templates)
         lead_ids = [summary.lead_id for summary in summaries]
         # ``entering``: whether a lead enters another SOP stage, as the ORM
-        # holds their stage (_sop_summaries): most writes (a tick, a field
-        # filled in, a close) enter none, and their statement leaves the
-        # stints out (planned and run in 0.55 ms against 0.83 in the load
-        # test); the leads that entered one all the same (the ORM behind the
-        # database) are returned by it and given their stints by a second
-        # statement
+        # holds their stage (_sop_summaries): when none does, the statement
+        # leaves the stints out (planned and run in 0.55 ms against 0.83 when
+        # it served writes); the leads that entered one all the same (the ORM
+        # behind the database) are returned by it and given their stints by
+        # a second statement
         now = self.env.cr.now()
         # the stall clock: a later value is a real forward movement (the deal
         # is not stalled any more); an earlier one (a task reopened) leaves
@@ -1193,18 +1202,21 @@ class CrmSopEngine(models.AbstractModel):
 
     @api.model
     def _sop_cache_summaries(self, leads, summaries, templates=None):
-        """The summaries [SopSummary] of leads the ORM is creating (and their
-        playbook ``templates``), given to the ORM as values to write, as a
-        write() would: core's flush of the new rows writes them in the one
-        UPDATE it makes of each new lead anyway (its computed fields: company,
-        stage, probability...), rather than the summary statement making a
-        second version of every new row with all of crm_lead's index entries.
+        """The summaries [SopSummary] of leads the ORM holds (being created or
+        written, and their playbook ``templates``), given to the ORM as values
+        to write, as a write() would: core's flush writes them in the UPDATE
+        it makes of the row anyway (a new lead's computed fields, the values
+        a write changed), rather than a statement of the engine making a
+        second version of the row with all of crm_lead's index entries (and,
+        the row being the transaction's own, every foreign key checked
+        again).
 
-        The same values as the statement's (``_sop_write_summaries``) for a
-        lead that nothing wrote in SQL yet: the stall clock starts at the
-        deal's creation or now, when a task is done now (a new lead has no
-        earlier completion, no stall flag to clear); the SOP stage entered
-        opens its stint now."""
+        The same values as the statement's (``_sop_write_summaries``), from
+        the lead as the ORM holds it: the stall clock is the latest of its
+        creation, its last forward move (now when it moves forward) and its
+        tasks' last completion, a later one clearing the stall flag; the SOP
+        stage entered opens its stint now (SQL: the history is the engine's
+        own table)."""
         now = self.env.cr.now()
         by_id = {lead.id: lead for lead in leads}
         entered, values = [], defaultdict(dict)
@@ -1219,7 +1231,7 @@ class CrmSopEngine(models.AbstractModel):
                     None,
                     (
                         lead.create_date,
-                        now if summary.forward else None,
+                        now if summary.forward else lead.sop_forward_date,
                         summary.done_date,
                     ),
                 )

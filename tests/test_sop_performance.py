@@ -1,5 +1,6 @@
 import logging
 import re
+from datetime import datetime
 from unittest.mock import patch
 
 from odoo.sql_db import Cursor
@@ -185,10 +186,14 @@ class TestSopPerformance(TestSopCommon):
         self.assertLessEqual(extra_1, 8)
 
     @users("user_sales_salesman")
-    def test_summary_statement_reads_no_task(self):
-        """The stall clock's last completion comes with the summary's values,
-        from the task rows the engine holds: its statement reads no task."""
-        with self.mock_datetime_and_now("2026-03-02 09:00:00"):
+    def test_write_summary_goes_with_core_update(self):
+        """A write's SOP summary is given to the ORM as values to write: core's
+        own UPDATE of the deal carries it (no second version of the row), and
+        the stall clock's last completion comes from the task rows the engine
+        holds: no statement of the engine updates crm_lead or reads the
+        tasks' completions."""
+        created = datetime(2026, 3, 2, 9, 0)
+        with self.mock_datetime_and_now(created):
             lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Clock"))
             self.env.flush_all()
         statements = []
@@ -198,24 +203,33 @@ class TestSopPerformance(TestSopCommon):
             statements.append(query.code if isinstance(query, SQL) else str(query))
             return execute(cr, query, params, log_exceptions)
 
+        ticked = datetime(2026, 3, 4, 15, 30)
         with (
-            self.mock_datetime_and_now("2026-03-04 15:30:00"),
+            self.mock_datetime_and_now(ticked),
             patch.object(Cursor, "execute", spy),
         ):
             lead.write({"x_sop_companions": "Husband", "x_sop_decision_makers": "Both"})
             self.env.flush_all()
-        summary = [q for q in statements if "sop_stage_date =" in q]
-        self.assertEqual(len(summary), 1, statements)
-        self.assertNotIn("crm_sop_task", summary[0])
+        updates = [q for q in statements if re.search(r'UPDATE\s+"?crm_lead"?\s', q)]
+        self.assertEqual(len(updates), 1, updates)
+        self.assertTrue(updates[0].lstrip().startswith('UPDATE "crm_lead"'))
+        self.assertIn('"sop_stage_date"', updates[0])
+        self.assertFalse([q for q in statements if "MAX(t.date_done)" in q])
+        self.env.invalidate_all()
         visit = self._task(lead, self.tt_visit)
         self.assertEqual(visit.state, "done")
-        self.assertEqual(str(visit.date_done), "2026-03-04 15:30:00")
-        self.assertEqual(lead.sop_stage_date, visit.date_done)
+        self.assertEqual(visit.date_done, ticked)
+        self.assertEqual(lead.sop_stage_date, ticked)
+        self.assertEqual(lead.sop_progress, 17)
+        self.assertEqual(lead.sop_next_task_id.task_template_id, self.tt_customer)
         # reopened: the clock goes back to the deal's creation
-        with self.mock_datetime_and_now("2026-03-05 10:00:00"):
+        with self.mock_datetime_and_now(datetime(2026, 3, 5, 10, 0)):
             lead.write({"x_sop_companions": False})
+            self.env.flush_all()
+        self.env.invalidate_all()
         self.assertEqual(visit.state, "todo")
-        self.assertEqual(str(lead.sop_stage_date), "2026-03-02 09:00:00")
+        self.assertEqual(lead.sop_stage_date, created)
+        self.assertEqual(lead.sop_progress, 0)
 
     @users("user_sales_salesman")
     @warmup
@@ -223,10 +237,12 @@ class TestSopPerformance(TestSopCommon):
         lead = self.env["crm.lead"].create(self._sop_lead_vals(name="Budget"))
         lead.write({"x_sop_companions": "A"})
         self.env.flush_all()
-        # 5, and the ticked task's task analysis row written in place (one
-        # UPDATE, none to write yet here: the deal never left the stage);
-        # the deal's facts are not made anew at commit
-        with self.assertQueryCount(user_sales_salesman=6):
+        # 4 (the deal's summary goes with core's UPDATE of the row, no
+        # statement of its own: 5 before), and the ticked task's task
+        # analysis row written in place (one UPDATE, none to write yet here:
+        # the deal never left the stage); the deal's facts are not made anew
+        # at commit
+        with self.assertQueryCount(user_sales_salesman=5):
             lead.write({"x_sop_decision_makers": "B"})
             self.env.flush_all()
         self.assertEqual(self._task(lead, self.tt_visit).state, "done")
@@ -247,8 +263,9 @@ class TestSopPerformance(TestSopCommon):
         self.env.invalidate_all()
         # 24 when core's compute ran in the engine's context (its scoring
         # frequencies read one field per query, +4) and the custom fields
-        # were read one query each (+1)
-        with self.assertQueryCount(user_sales_salesman=19):
+        # were read one query each (+1); 19 while the summary was a
+        # statement of its own
+        with self.assertQueryCount(user_sales_salesman=18):
             lead.write(
                 {
                     "phone": "+86 10 1234 5678",

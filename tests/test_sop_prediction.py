@@ -392,8 +392,9 @@ class TestSopStageDays(TestSopCommon):
             Log.with_user(self.user_sales_salesman).search([])
 
     def test_history_when_the_orm_is_behind_the_database(self):
-        """The summary's statement leaves the stints out when no deal enters
-        another SOP stage as the ORM holds them; a deal whose stored SOP stage
+        """The summary's statement (the setup job's, which writes the
+        playbook with it) leaves the stints out when no deal enters another
+        SOP stage as the ORM holds them; a deal whose stored SOP stage
         differs all the same gets its stints from what the database held."""
         lead = self.env["crm.lead"].create(
             self._sop_lead_vals(partner_id=self.customer.id)
@@ -407,8 +408,10 @@ class TestSopStageDays(TestSopCommon):
             "UPDATE crm_lead SET sop_stage_id = %s WHERE id = %s",
             (self.sop_stage_pitch.id, lead.id),
         )
-        # a task of Contact done: the deal stays in Contact
-        self.customer.write({"x_sop_gender": "male", "x_sop_age_range": "25_34"})
+        # the deal's summary written by the statement: it stays in Contact
+        self.env["crm.sop.engine"]._sop_update_summary(
+            lead, templates={lead.id: self.playbook.id}
+        )
         self.env.invalidate_all()
         self.assertEqual(lead.sop_stage_id, self.sop_stage_contact)
         logs = Log.search([("lead_id", "=", lead.id)], order="id")
