@@ -1040,9 +1040,7 @@ class CrmSopEngine(models.AbstractModel):
         # the band is refreshed only where it moved (below): its recompute is
         # predictive lead scoring's
         fnames = [f for f in SOP_SUMMARY_FIELDS if f != "sop_progress_band"]
-        if templates:
-            fnames.append("sop_template_id")
-        self._sop_leads_written(leads, fnames)
+        self._sop_leads_written(leads, [*fnames, "sop_template_id"])
         if banded:
             # the band is a variable of predictive lead scoring: the deals
             # whose band moved get their automated probability recomputed
@@ -1127,15 +1125,15 @@ class CrmSopEngine(models.AbstractModel):
         return summaries, banded, entering
 
     @api.model
-    def _sop_write_summaries(self, summaries, templates=None, entering=True):
-        """Write the summaries [SopSummary] (and, for new leads, their
-        playbook ``templates`` {lead id: playbook id}) in one statement, with
+    def _sop_write_summaries(self, summaries, templates, entering=True):
+        """Write the summaries [SopSummary] and the leads' playbook
+        ``templates`` {lead id: playbook id} in one statement, with
         the stall clock and the SOP stage history of the leads whose SOP stage
         changes (the stint left ends, the new one starts); ``entering``:
         whether a lead may enter another SOP stage (when not, the history
         has a second statement only if the database says one did)."""
         self.env["crm.lead"].flush_model([*SOP_SUMMARY_FIELDS, "sop_template_id"])
-        columns, values, set_template = self._sop_summary_values(summaries, templates)
+        columns, values = self._sop_summary_values(summaries, templates)
         lead_ids = [summary.lead_id for summary in summaries]
         # ``entering``: whether a lead enters another SOP stage, as the ORM
         # holds their stage (_sop_summaries): when none does, the statement
@@ -1161,7 +1159,7 @@ class CrmSopEngine(models.AbstractModel):
                                sop_stage_id = c.stage_id,
                                sop_next_task_id = c.task_id,
                                sop_gate_held = c.held,
-                               %(set_template)s
+                               sop_template_id = c.template_id,
                                sop_forward_date = CASE WHEN c.forward THEN %(now)s
                                                   ELSE l.sop_forward_date END,
                                sop_stage_date = c.date,
@@ -1185,7 +1183,6 @@ class CrmSopEngine(models.AbstractModel):
                          WHERE stage_before IS DISTINCT FROM stage_id)""",
             columns=SQL(", ").join(SQL.identifier(c) for c in columns),
             values=values,
-            set_template=set_template,
             now=now,
             lead_ids=lead_ids,
         )
@@ -1307,18 +1304,13 @@ class CrmSopEngine(models.AbstractModel):
 
     @api.model
     def _sop_summary_values(self, summaries, templates):
-        """The summaries as the statement reads them: (column names, the
-        rows as SQL, the SET of the playbook when new leads get one)."""
-        columns = [*SopSummary._fields]
+        """The summaries and the leads' playbooks as the statement reads them:
+        (column names, the rows as SQL)."""
+        columns = [*SopSummary._fields, "template_id"]
         types = ["integer", "integer", "integer", "integer", "varchar"]
-        types += ["boolean", "boolean", "timestamp"]
+        types += ["boolean", "boolean", "timestamp", "integer"]
         arrays = [list(column) for column in zip(*summaries, strict=True)]
-        set_template = SQL()
-        if templates:
-            columns.append("template_id")
-            types.append("integer")
-            arrays.append([templates.get(s.lead_id) or None for s in summaries])
-            set_template = SQL("sop_template_id = c.template_id,")
+        arrays.append([templates.get(s.lead_id) or None for s in summaries])
         # one array per column rather than a VALUES list: one parameter each,
         # not one SQL object per lead
         values = SQL(
@@ -1328,7 +1320,7 @@ class CrmSopEngine(models.AbstractModel):
                 for array, type_ in zip(arrays, types, strict=True)
             ),
         )
-        return columns, values, set_template
+        return columns, values
 
     @api.model
     def _sop_leads_written(self, leads, fnames):
