@@ -3,7 +3,7 @@ import contextlib
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
+from .crm_sop_deal import SOP_LOST_SQL, sop_won_in_stages_sql
 
 # the opportunity's fields that decide whether, where and how it counts in
 # the history (closed: won or lost; team; company; an opportunity)
@@ -87,7 +87,8 @@ class CrmSopHistoryCount(models.Model):
         of the leads ``leads`` (SQL condition on ``l``; their totals and
         tasks), of the tasks ``tasks`` alone (SQL condition on ``t``), or of
         every deal (neither given)."""
-        won, lost = SQL(SOP_WON_SQL), SQL(SOP_LOST_SQL)
+        won = sop_won_in_stages_sql(self.env["crm.stage"]._sop_won_ids())
+        lost = SQL(SOP_LOST_SQL)
         if tasks is not None:
             # the deals of the tasks
             which = SQL(
@@ -110,7 +111,6 @@ class CrmSopHistoryCount(models.Model):
             """SELECT l.id, l.team_id, l.company_id, l.user_id,
                       %(won)s AS won, %(lost)s AS lost
                  FROM crm_lead l
-            LEFT JOIN crm_stage s ON s.id = l.stage_id
                 WHERE %(which)s AND l.type = 'opportunity' AND (%(won)s OR %(lost)s)""",
             won=won,
             lost=lost,
@@ -257,11 +257,10 @@ class CrmSopHistoryCount(models.Model):
             self.env.cr.execute(
                 SQL(
                     """SELECT l.id FROM crm_lead l
-                    LEFT JOIN crm_stage s ON s.id = l.stage_id
                         WHERE l.id = ANY(%s) AND l.type = 'opportunity'
                           AND (%s OR %s)""",
                     unknown,
-                    SQL(SOP_WON_SQL),
+                    sop_won_in_stages_sql(won_ids),
                     SQL(SOP_LOST_SQL),
                 )
             )

@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
+from .crm_sop_deal import SOP_LOST_SQL, sop_won_in_stages_sql
 
 # the table's columns, in the order _sop_facts_sql gives them
 SOP_SCRIPT_FACT_COLUMNS = (
@@ -129,10 +129,10 @@ class CrmSopScriptFact(models.Model):
                    )
               FROM got g
               JOIN crm_lead l ON l.id = g.lead_id
-         LEFT JOIN crm_stage s ON s.id = l.stage_id
          LEFT JOIN crm_stage cs ON cs.id = g.crm_stage_id
             """,
             of_leads=of_leads,
-            won=SQL(SOP_WON_SQL),
+            # the won stages' ids: the deal's stage not joined to know it
+            won=sop_won_in_stages_sql(self.env["crm.stage"]._sop_won_ids()),
             lost=SQL(SOP_LOST_SQL),
         )

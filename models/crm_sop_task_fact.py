@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .crm_sop_deal import SOP_LOST_SQL, SOP_WON_SQL
+from .crm_sop_deal import SOP_LOST_SQL, sop_won_in_stages_sql
 from .crm_sop_script_fact import (
     SOP_SCRIPT_FACT_COLUMNS,
     SOP_SCRIPT_FACT_SEND_FIELDS,
@@ -138,7 +138,6 @@ class CrmSopTaskFact(models.Model):
                 -- read (an install over open deals reads none)
                 SELECT l.id
                   FROM crm_lead l
-             LEFT JOIN crm_stage s ON s.id = l.stage_id
                  WHERE (%(won)s OR %(lost)s) AND %(of_deals)s
                  UNION
                 SELECT mv.lead_id
@@ -207,7 +206,8 @@ class CrmSopTaskFact(models.Model):
               FROM tasks
              WHERE reached OR date_left IS NOT NULL
             """,
-            won=SQL(SOP_WON_SQL),
+            # the won stages' ids: the deals' stages not joined to know it
+            won=sop_won_in_stages_sql(self.env["crm.stage"]._sop_won_ids()),
             lost=SQL(SOP_LOST_SQL),
             # adherence as the achievement board counts it
             left_at=self.env["crm.sop.stage.move"]._sop_left_at_sql(lead_ids=lead_ids),
