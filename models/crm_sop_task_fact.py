@@ -169,6 +169,15 @@ class CrmSopTaskFact(models.Model):
                   JOIN crm_stage ms ON ms.id IN (mv.stage_from_id, mv.stage_id)
                   JOIN sop_stages p ON (ms.sequence, ms.id) >= (p.sequence, p.id)
                  WHERE mv.stage_from_id IS NOT NULL AND %(of_leads)s
+            ), stage_places AS %(fence)s (
+                -- each SOP stage's playbook and the pipeline stage it
+                -- belongs to, with its order (a few deals: planned apart,
+                -- the tasks' join one relation shorter: 1.48 -> 1.21 ms
+                -- planning a close's refresh)
+                SELECT ss.id, ss.template_id, ss.crm_stage_id,
+                       ps.sequence AS crm_stage_sequence
+                  FROM crm_sop_stage ss
+             LEFT JOIN crm_stage ps ON ps.id = ss.crm_stage_id
             ), tasks AS %(fence)s (
                 SELECT t.id, t.lead_id, t.task_template_id,
                        t.stage_id AS sop_stage_id, ss.template_id,
@@ -178,7 +187,8 @@ class CrmSopTaskFact(models.Model):
                        d.won,
                        (d.closed AND (
                            d.won
-                           OR (d.stage_sequence, d.stage_id) >= (ps.sequence, ps.id)
+                           OR (d.stage_sequence, d.stage_id)
+                              >= (ss.crm_stage_sequence, ss.crm_stage_id)
                            OR ra.lead_id IS NOT NULL
                        )) IS TRUE AS reached,
                        la.date_left, %(adhered)s AS adhered
@@ -190,8 +200,7 @@ class CrmSopTaskFact(models.Model):
                   FROM deals d
                   JOIN crm_sop_task t ON t.lead_id = d.id
                   JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
-                  JOIN crm_sop_stage ss ON ss.id = t.stage_id
-             LEFT JOIN crm_stage ps ON ps.id = ss.crm_stage_id
+                  JOIN stage_places ss ON ss.id = t.stage_id
              LEFT JOIN left_at la
                     ON la.lead_id = t.lead_id AND la.crm_stage_id = ss.crm_stage_id
                    AND %(counted)s
