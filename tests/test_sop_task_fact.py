@@ -106,6 +106,17 @@ class TestSopTaskFact(TestSopCommon):
         other = self.env["crm.lead"].create(self._sop_lead_vals(name="Back and forth"))
         other.write({"stage_id": self.stage_team1_2.id})
         self.assertKept("a second open deal moved past a SOP stage")
+        # that move made in an earlier request: a stage first left in this
+        # transaction (dated with its time) marks its deal, whichever of its
+        # moves left it
+        self.env.cr.execute(
+            "UPDATE crm_sop_stage_move SET date = date - interval '1 hour'"
+            " WHERE lead_id = %s",
+            [other.id],
+        )
+        self.env["crm.sop.stage.move"].invalidate_model()
+        self.env["crm.sop.task.fact"]._sop_refresh([other.id])
+        self.assertKept("its move an hour ago")
         for stage in (self.stage_team1_1, self.stage_team1_2, self.stage_team1_1):
             other.write({"stage_id": stage.id})
             self.assertFalse(
