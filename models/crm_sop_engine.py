@@ -941,9 +941,9 @@ class CrmSopEngine(models.AbstractModel):
     @api.model
     def _sop_summary(self, items, lead_order, orders):
         """(progress, SOP stage id, next task id) of a lead from its tasks
-        [(SopTaskConfig, SopTaskRow)] in SOP order and the order of its
-        pipeline stage. Tasks marked not applicable count neither as open nor
-        as done.
+        [(order, SopTaskConfig, SopTaskRow)] in SOP order and the order of
+        its pipeline stage. Tasks marked not applicable count neither as open
+        nor as done.
 
         The SOP stage follows the deal: the SOP stage mapped to its pipeline
         stage, or the last one mapped at or before it (a SOP stage mapped to
@@ -951,10 +951,13 @@ class CrmSopEngine(models.AbstractModel):
         is an open task of that SOP stage, required first; only when it has
         none, a required task left behind (of a SOP stage mapped before the
         deal's pipeline stage), else the first open task of a later SOP stage.
-        An optional task left behind is never the next step. Without a pipeline stage yet (a new lead), the first open
-        task is the next step."""
-        applicable = [(c, row) for c, row in items if row.state != "na"]
-        open_items = [(c, row) for c, row in applicable if row.state == "todo"]
+        An optional task left behind is never the next step. Without a
+        pipeline stage yet (a new lead), the first open task is the next
+        step."""
+        # the items themselves, not pairs made of them (13,000 tuples fewer
+        # for a batch of 1,000 deals)
+        applicable = [item for item in items if item[2].state != "na"]
+        open_items = [item for item in applicable if item[2].state == "todo"]
         if applicable:
             done = len(applicable) - len(open_items)
             progress = round(100 * done / len(applicable))
@@ -964,12 +967,12 @@ class CrmSopEngine(models.AbstractModel):
             return progress, False, False
         if lead_order is None:
             if not open_items:
-                return progress, items[-1][0].stage_id, False
-            c, row = open_items[0]
+                return progress, items[-1][1].stage_id, False
+            _order, c, row = open_items[0]
             return progress, c.stage_id, row.id
         # the pipeline level of each SOP stage, in SOP order
         levels, level = {}, None
-        for c, _row in items:
+        for _order, c, _row in items:
             if c.stage_id not in levels:
                 mapped = orders.get(c.crm_stage_id) if c.crm_stage_id else None
                 level = mapped if mapped is not None else level
@@ -982,20 +985,20 @@ class CrmSopEngine(models.AbstractModel):
         if reached:
             top = max(lvl for lvl, _stage_id in reached)
             current = [stage_id for lvl, stage_id in reached if lvl == top]
-            open_stages = {c.stage_id for c, _row in open_items}
+            open_stages = {c.stage_id for _order, c, _row in open_items}
             stage_id = next((s for s in current if s in open_stages), current[-1])
         else:
-            stage_id = items[0][0].stage_id
+            stage_id = items[0][1].stage_id
         # required first, then in SOP order (the sort is stable)
         here = sorted(
-            (pair for pair in open_items if pair[0].stage_id == stage_id),
-            key=lambda pair: not pair[0].required,
+            (item for item in open_items if item[1].stage_id == stage_id),
+            key=lambda item: not item[1].required,
         )
         if here:
-            return progress, stage_id, here[0][1].id
+            return progress, stage_id, here[0][2].id
         behind = [
             row.id
-            for c, row in open_items
+            for _order, c, row in open_items
             if c.required
             and c.crm_stage_id
             and orders.get(c.crm_stage_id, lead_order) < lead_order
@@ -1003,7 +1006,7 @@ class CrmSopEngine(models.AbstractModel):
         # nothing here nor left behind: the first open task ahead, if any
         ahead = [
             row.id
-            for c, row in open_items
+            for _order, c, row in open_items
             if levels[c.stage_id] is None or levels[c.stage_id] > lead_order
         ]
         return progress, stage_id, (behind or ahead or [False])[0]
@@ -1130,7 +1133,7 @@ class CrmSopEngine(models.AbstractModel):
             stage = stage_of.get(lead_id)
             lead_order = orders.get(stage)
             progress, stage_id, next_task_id = self._sop_summary(
-                [(c, row) for _order, c, row in items], lead_order, orders
+                items, lead_order, orders
             )
             # the band follows the progress while the deal is open, and is
             # frozen once it is won or lost (what predictive lead scoring
