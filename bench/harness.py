@@ -192,6 +192,23 @@ def vacuum(db):
         connection.close()
 
 
+def checkpoint(db):
+    """Write every dirty page to disk now (CHECKPOINT), so that what ran
+    before (the other side of a load round, a VACUUM) is not flushed by the
+    checkpointer during the next measurement. Needs a superuser or the
+    pg_checkpoint role: without it, said and skipped."""
+    _name, params = connection_info_for(db)
+    connection = psycopg2.connect(**params)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cr:
+            cr.execute("CHECKPOINT")
+    except psycopg2.errors.InsufficientPrivilege:
+        log("  (no CHECKPOINT: the database user may not run one)")
+    finally:
+        connection.close()
+
+
 # ------------------------------------------------------------
 # transactions
 # ------------------------------------------------------------
