@@ -1062,16 +1062,14 @@ class CrmSopEngine(models.AbstractModel):
         if not leads:
             return
         leads = leads.sudo().with_context(prefetch_fields=False)
-        summaries, banded, entering = self._sop_summaries(
-            leads, rows, templates, forward
-        )
+        summaries, banded = self._sop_summaries(leads, rows, templates, forward)
         if not summaries:
             return
         if created or not templates:
             # in the ORM's hands: the summary goes with core's UPDATE
             self._sop_cache_summaries(leads, summaries, templates)
             return
-        self._sop_write_summaries(summaries, templates, entering)
+        self._sop_write_summaries(summaries, templates)
         # the band is refreshed only where it moved (below): its recompute is
         # predictive lead scoring's
         fnames = [f for f in SOP_SUMMARY_FIELDS if f != "sop_progress_band"]
@@ -1084,8 +1082,7 @@ class CrmSopEngine(models.AbstractModel):
     @api.model
     def _sop_summaries(self, leads, rows, templates, forward):
         """([SopSummary] of the leads whose summary changes, [ids of open
-        leads whose progress band changes], whether one of them enters
-        another SOP stage as the ORM holds it), from their task rows."""
+        leads whose progress band changes]), from their task rows."""
         config = self.env["crm.sop.task.template"]._sop_config()
         if rows is None:
             rows = self._sop_read_rows(leads.ids)
@@ -1110,7 +1107,7 @@ class CrmSopEngine(models.AbstractModel):
         stage_of = dict(zip(staged._ids, held_values(staged, "stage_id"), strict=True))
         orders = self.env["crm.stage"]._sop_orders()
         won_ids = self.env["crm.stage"]._sop_won_ids()
-        summaries, banded, entering = [], [], False
+        summaries, banded = [], []
         for lead_id, active, *before in zip(
             leads._ids,
             *(
@@ -1160,38 +1157,29 @@ class CrmSopEngine(models.AbstractModel):
                     default=None,
                 ),
             )
-            enters = sop_stage_id != summary.stage_id
             if (
                 templates
                 or summary.forward
-                or enters
+                or sop_stage_id != summary.stage_id
                 or progress_before != summary.progress
                 or next_before != summary.task_id
                 or held_before != summary.held
             ):
                 summaries.append(summary)
-                entering = entering or enters
                 if summary.band is not None and band_before != summary.band:
                     banded.append(lead_id)
-        return summaries, banded, entering
+        return summaries, banded
 
     @api.model
-    def _sop_write_summaries(self, summaries, templates, entering=True):
+    def _sop_write_summaries(self, summaries, templates):
         """Write the summaries [SopSummary] and the leads' playbook
         ``templates`` {lead id: playbook id} in one statement, with
         the stall clock and the SOP stage history of the leads whose SOP stage
-        changes (the stint left ends, the new one starts); ``entering``:
-        whether a lead may enter another SOP stage (when not, the history
-        has a second statement only if the database says one did)."""
+        changes (the stint left ends, the new one starts). Its callers give
+        deals their playbook around the ORM (the install, the setup job)."""
         self.env["crm.lead"].flush_model([*SOP_SUMMARY_FIELDS, "sop_template_id"])
         columns, values = self._sop_summary_values(summaries, templates)
         lead_ids = [summary.lead_id for summary in summaries]
-        # ``entering``: whether a lead enters another SOP stage, as the ORM
-        # holds their stage (_sop_summaries): when none does, the statement
-        # leaves the stints out (planned and run in 0.55 ms against 0.83 when
-        # it served writes); the leads that entered one all the same (the ORM
-        # behind the database) are returned by it and given their stints by
-        # a second statement
         now = self.env.cr.now()
         # the stall clock: a later value is a real forward movement (the deal
         # is not stalled any more); an earlier one (a task reopened) leaves
@@ -1237,15 +1225,9 @@ class CrmSopEngine(models.AbstractModel):
             now=now,
             lead_ids=lead_ids,
         )
-        if entering:
-            self.env.cr.execute(SQL("%s, %s", summary, self._sop_stints_sql(now)))
-        else:
-            self.env.cr.execute(
-                SQL("%s SELECT lead_id, stage_id FROM entered", summary)
-            )
-            entered = self.env.cr.fetchall()
-            if entered:
-                self._sop_enter_stages(entered, now)
+        # the stints of the leads that entered another SOP stage, as the
+        # database says (the stage the row held before the statement)
+        self.env.cr.execute(SQL("%s, %s", summary, self._sop_stints_sql(now)))
         self.env["crm.sop.stage.log"].invalidate_model()
 
     @api.model

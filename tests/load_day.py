@@ -471,7 +471,7 @@ def integrity_problems(cr, engine=None):
     if engine is not None:
         cr.execute(OPEN_DEALS)
         leads = engine.env["crm.lead"].browse([row[0] for row in cr.fetchall()])
-        stale, _banded, _entering = engine._sop_summaries(leads, None, None, set())
+        stale, _banded = engine._sop_summaries(leads, None, None, set())
         if stale:
             problems["summary differs from the engine's"] = [
                 (summary.lead_id, summary) for summary in stale

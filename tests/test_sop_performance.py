@@ -99,9 +99,7 @@ class TestSopPerformance(TestSopCommon):
             self.assertIn('"sop_next_task_id" = ', update)
         self.env.invalidate_all()
         Engine = self.env["crm.sop.engine"].sudo()
-        stale, _banded, _entering = Engine._sop_summaries(
-            leads.sudo(), None, None, set()
-        )
+        stale, _banded = Engine._sop_summaries(leads.sudo(), None, None, set())
         self.assertFalse(stale)
         self.env.cr.execute(
             """SELECT l.sop_template_id, l.sop_stage_date = l.create_date,
