@@ -5,6 +5,7 @@ from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tools import SQL
 
+from ..models.crm_sop_deal import SOP_WON_SQL, sop_won_in_stages_sql
 from .common import TestSopCommon
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
@@ -65,6 +66,42 @@ class TestSopHistoryCount(TestSopCommon):
             )
         )
         return sorted(self.env.cr.fetchall(), key=str)
+
+    def test_won_by_stage_ids_is_won_by_stage(self):
+        """What a close reads (the won stages' ids, no stage joined) says won
+        of exactly the deals SOP_WON_SQL says it of, joining each deal's
+        stage: true or false, never empty, a deal without stage included."""
+        no_stage = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name="No stage"), self._sop_lead_vals(name="Gone")]
+        )
+        no_stage[1].action_archive()
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE crm_lead SET stage_id = NULL, probability = 0 WHERE id = ANY(%s)",
+            [no_stage.ids],
+        )
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.id, %s, %s FROM crm_lead l
+                LEFT JOIN crm_stage s ON s.id = l.stage_id""",
+                sop_won_in_stages_sql(self.env["crm.stage"]._sop_won_ids()),
+                SQL(SOP_WON_SQL),
+            )
+        )
+        rows = {
+            lead_id: (by_ids, joined)
+            for lead_id, by_ids, joined in self.env.cr.fetchall()
+        }
+        self.assertEqual(
+            [
+                lead_id
+                for lead_id, (by_ids, joined) in rows.items()
+                if by_ids is not joined
+            ],
+            [],
+        )
+        self.assertEqual({rows[lead.id][0] for lead in self.won}, {True})
+        self.assertEqual([rows[lead.id][0] for lead in no_stage], [False, False])
 
     def feedback(self):
         """The Task Feedback's task and set-aside counts per (task template,
