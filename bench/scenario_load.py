@@ -99,6 +99,14 @@ def add_arguments(parser):
         metavar="N",
         help="load: core then SOP, N times, alternating which goes first",
     )
+    group.add_argument(
+        "--load-warmup",
+        type=int,
+        default=10,
+        metavar="N",
+        help="load: seconds of the same loop before the measured run, not "
+        "counted (the server's workers and PostgreSQL's buffers warm)",
+    )
     group.add_argument("--load-http-port", type=int, default=8180, metavar="N")
     group.add_argument(
         "--load-statements",
@@ -113,6 +121,8 @@ def add_arguments(parser):
 def check_args(args):
     if min(args.load_reps, args.load_deals, args.load_seconds) < 1:
         return "load: counts must be positive"
+    if args.load_warmup < 0:
+        return "load: the warm-up cannot be negative"
     return None
 
 
@@ -452,19 +462,35 @@ def run_side(side, args):
             )
             for login in data["reps"]
         ]
+        # a warm-up first, not counted: the same loop for --load-warmup
+        # seconds, so that neither side is measured on workers and buffers
+        # the other side's run left cold
+        warmed = dict.fromkeys(range(len(days)), 0)
+        if args.load_warmup:
+            warm_until = time.perf_counter() + args.load_warmup
+            warm = [
+                threading.Thread(target=warm_up, args=(day, warm_until, warmed, i))
+                for i, day in enumerate(days)
+            ]
+            for thread in warm:
+                thread.start()
+            for thread in warm:
+                thread.join()
         deadline = time.perf_counter() + args.load_seconds
         loops = []
 
-        def work(day):
+        def work(day, index):
             done = 0
             while time.perf_counter() < deadline:
-                result = day.step(done)
+                result = day.step(warmed[index] + done)
                 with lock:
                     samples.extend(result)
                 done += 1
             loops.append(done)
 
-        threads = [threading.Thread(target=work, args=(day,)) for day in days]
+        threads = [
+            threading.Thread(target=work, args=(day, i)) for i, day in enumerate(days)
+        ]
         if side == "sop":
             # the reminder job twice during the load: at 5 s and half-way
             for delay in (5, args.load_seconds / 2):
@@ -488,6 +514,9 @@ def run_side(side, args):
             part: round(cpu_after[part] - cpu_before[part], 2) for part in cpu_before
         },
         "operations": summarize(samples),
+        # each operation's latencies, for the p95 over every round (taken
+        # out of the result once pooled)
+        "_times": latencies(samples),
         # how long a worker served each request of an operation (ms, the
         # server's own line): the operation's latency less this is time
         # spent waiting for a free worker (per request: an operation may
@@ -520,6 +549,14 @@ def run_side(side, args):
         f"{result['retried_conflicts']} retried conflicts in the server's log"
     )
     return result
+
+
+def warm_up(day, until, warmed, index):
+    """The rep's loop until ``until``, its latencies not kept; the loops it
+    made go in ``warmed[index]`` (the measured loops go on from there)."""
+    while time.perf_counter() < until:
+        day.step(warmed[index])
+        warmed[index] += 1
 
 
 def trigger_reminders(db, delay):
@@ -577,12 +614,35 @@ def errors_by_operation(samples):
     return errors
 
 
-def summarize(samples):
+def latencies(samples):
+    """{operation: [ms]} of the operations answered (a refusal is an answer)."""
     by_operation = {}
     for operation, seconds, outcome in samples:
         if outcome in ("ok", "refused") and operation in load_day.OPERATIONS:
             by_operation.setdefault(operation, []).append(seconds * 1000)
-    return {operation: percentiles(times) for operation, times in by_operation.items()}
+    return by_operation
+
+
+def summarize(samples):
+    return {
+        operation: percentiles(times) for operation, times in latencies(samples).items()
+    }
+
+
+def pooled(rounds):
+    """{side: {operation: percentiles}} over every round's latencies: the
+    rounds alternate which side goes first, so the order a side ran in
+    weighs the same on both (one round's p95 follows the few slowest
+    requests of one minute)."""
+    times = {}
+    for round_ in rounds:
+        for side, data in round_.items():
+            for operation, values in data.pop("_times").items():
+                times.setdefault(side, {}).setdefault(operation, []).extend(values)
+    return {
+        side: {operation: percentiles(values) for operation, values in ops.items()}
+        for side, ops in times.items()
+    }
 
 
 def percentiles(times):
@@ -652,7 +712,9 @@ def run(registry, args):
     return {
         "reps": args.load_reps,
         "seconds": args.load_seconds,
+        "warmup_seconds": args.load_warmup,
         "workers": args.load_workers,
+        "pooled": pooled(rounds),
         "statements_listed": args.load_statements,
         "rounds": rounds,
     }
@@ -821,6 +883,33 @@ def report_rows(result):
                 f"{reminders['prompts']} prompts, {reminders['messages_to_reps']} messages",
                 "",
                 verdict(once, "each prompt once"),
+            )
+        )
+    rows.extend(pooled_rows(result))
+    return rows
+
+
+def pooled_rows(result):
+    """The p95 of each operation over every round, core's against the
+    addon's (with one round, the round's own)."""
+    pooled_ = result.get("pooled")
+    if not pooled_ or len(result["rounds"]) < 2:
+        return []
+    tag = f"load, {len(result['rounds'])} rounds pooled"
+    rows = []
+    for operation in SAME:
+        c = pooled_.get("core", {}).get(operation)
+        s = pooled_.get("sop", {}).get(operation)
+        if not (c and s):
+            continue
+        ratio = s["p95"] / c["p95"]
+        rows.append(
+            (
+                f"{tag} {operation} p95 ms",
+                f"{c['p95']:.0f} (p50 {c['p50']:.0f}, n {c['n']})",
+                f"{s['p95']:.0f} (p50 {s['p50']:.0f}, n {s['n']})",
+                f"{ratio:.2f}x",
+                verdict(ratio <= TARGET_P95_RATIO, f"<= {TARGET_P95_RATIO}x"),
             )
         )
     return rows
