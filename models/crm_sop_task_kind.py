@@ -1,10 +1,12 @@
 import logging
+from collections import defaultdict
 
 from odoo import api, models
 from odoo.exceptions import UserError
 from odoo.tools.i18n import format_list
 from odoo.tools.misc import format_date
 
+from .crm_sop_engine import held_values
 from .crm_sop_record_mixin import SOP_FILL_VIEW_SUFFIX
 
 _logger = logging.getLogger(__name__)
@@ -120,14 +122,44 @@ class CrmSopTaskKind(models.AbstractModel):
     # ------------------------------------------------------------
 
     def _sop_done_fields(self, batch, rows):
-        done = {}
+        # the rows of each set of fields, on the deal or on its customer:
+        # each field read once for the batch as the ORM holds it
+        # (held_values), not through a record per row and field (the setup
+        # job's 5,000 deals: 15,000 rows, 45,000 reads)
+        by_names = defaultdict(list)
         for row in rows:
             c = batch.config[row.task_template_id]
-            lead = batch.leads[row.lead_id]
-            record = lead.partner_id if c.partner_fields else lead
-            names = c.partner_fields or c.lead_fields
+            if c.partner_fields:
+                by_names[True, c.partner_fields].append(row)
+            else:
+                by_names[False, c.lead_fields].append(row)
+        done = {}
+        for (on_partner, names), group in by_names.items():
+            lead_ids = list(dict.fromkeys(row.lead_id for row in group))
+            records = batch.leads[lead_ids[0]].browse(lead_ids)
+            # the record each deal's fields are read on: itself or its
+            # customer (None without one)
+            if on_partner:
+                owner = dict(
+                    zip(lead_ids, held_values(records, "partner_id"), strict=True)
+                )
+                records = records.env["res.partner"].browse(
+                    dict.fromkeys(filter(None, owner.values()))
+                )
+            else:
+                owner = dict(zip(lead_ids, lead_ids, strict=True))
             # a task whose fields are all gone checks nothing: never done
-            done[row.id] = bool(record and names) and all(record[n] for n in names)
+            filled = set(records._ids) if names else set()
+            for name in names:
+                filled.intersection_update(
+                    record_id
+                    for record_id, value in zip(
+                        records._ids, held_values(records, name), strict=True
+                    )
+                    if value
+                )
+            for row in group:
+                done[row.id] = owner[row.lead_id] in filled
         return done
 
     def _sop_action_fields(self, task):

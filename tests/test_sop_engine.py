@@ -141,6 +141,56 @@ class TestSopEngine(TestSopCommon):
         lead.partner_id = known
         self.assertEqual(task.state, "done")
 
+    def test_fields_tasks_of_a_batch_read_each_deal_and_customer(self):
+        """Evaluated in one batch, the fields read for all the deals and
+        customers at once: each task is done exactly when its own deal, or
+        its own customer, has every field set (partners shared, missing,
+        half filled; deals half filled), as read through each record."""
+        Partner = self.env["res.partner"]
+        full = Partner.create(
+            {"name": "Full", "x_sop_gender": "female", "x_sop_age_range": "35_44"}
+        )
+        half = Partner.create({"name": "Half", "x_sop_gender": "male"})
+        visit = {"x_sop_companions": "Spouse", "x_sop_decision_makers": "Both"}
+        vals = [
+            {"partner_id": full.id, **visit},
+            {"partner_id": half.id, "x_sop_companions": "Spouse"},
+            {"partner_id": False, **visit},
+            {"partner_id": full.id},
+            {"partner_id": half.id, **visit},
+        ]
+        leads = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"Batch {i}", **v) for i, v in enumerate(vals)]
+        )
+        expected = {
+            (self.tt_customer, lead): bool(
+                lead.partner_id.x_sop_gender and lead.partner_id.x_sop_age_range
+            )
+            for lead in leads
+        } | {
+            (self.tt_visit, lead): bool(
+                lead.x_sop_companions and lead.x_sop_decision_makers
+            )
+            for lead in leads
+        }
+        self.assertEqual(
+            [done for (_tt, _lead), done in expected.items()],
+            [True, False, False, True, False, True, False, True, False, True],
+        )
+        for (tt, lead), done in expected.items():
+            self.assertEqual(
+                self._task(lead, tt).state, "done" if done else "todo", lead.name
+            )
+        # evaluated again in one batch after the customers change
+        half.x_sop_age_range = "25_34"
+        full.x_sop_gender = False
+        for lead in leads:
+            self.assertEqual(
+                self._task(lead, self.tt_customer).state,
+                "done" if lead.partner_id == half else "todo",
+                lead.name,
+            )
+
     @users("user_sales_salesman")
     def test_condition_task(self):
         lead = self.env["crm.lead"].create(self._sop_lead_vals())
