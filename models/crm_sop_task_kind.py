@@ -144,7 +144,7 @@ class CrmSopTaskKind(models.AbstractModel):
                     zip(lead_ids, held_values(records, "partner_id"), strict=True)
                 )
                 records = records.env["res.partner"].browse(
-                    dict.fromkeys(filter(None, owner.values()))
+                    list(dict.fromkeys(filter(None, owner.values())))
                 )
             else:
                 owner = dict(zip(lead_ids, lead_ids, strict=True))
