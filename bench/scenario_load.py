@@ -465,17 +465,24 @@ def run_side(side, args):
         # a warm-up first, not counted: the same loop for --load-warmup
         # seconds, so that neither side is measured on workers and buffers
         # the other side's run left cold
-        warmed = dict.fromkeys(range(len(days)), 0)
+        warmed, warm_samples = dict.fromkeys(range(len(days)), 0), []
         if args.load_warmup:
             warm_until = time.perf_counter() + args.load_warmup
             warm = [
-                threading.Thread(target=warm_up, args=(day, warm_until, warmed, i))
+                threading.Thread(
+                    target=warm_up, args=(day, warm_until, warmed, i, warm_samples)
+                )
                 for i, day in enumerate(days)
             ]
             for thread in warm:
                 thread.start()
             for thread in warm:
                 thread.join()
+            # the server's retries and serving times of the measured run
+            # only; its ERROR records of the warm-up stay (a server error
+            # is one whenever it happens)
+            retried.clear()
+            served.clear()
         deadline = time.perf_counter() + args.load_seconds
         loops = []
 
@@ -529,6 +536,10 @@ def run_side(side, args):
         "statements": ran,
         "errors": sorted({s[2] for s in samples if s[2] not in ("ok", "refused")}),
         "error_count": sum(1 for s in samples if s[2] not in ("ok", "refused")),
+        # errors answered during the warm-up (an error is one whenever)
+        "warmup_error_count": sum(
+            1 for s in warm_samples if s[2] not in ("ok", "refused")
+        ),
         "refused": sum(1 for s in samples if s[2] == "refused"),
         # every retry of the server (Odoo's own, then succeeded or not), per
         # operation; the exhausted ones are also among the errors answered
@@ -551,11 +562,12 @@ def run_side(side, args):
     return result
 
 
-def warm_up(day, until, warmed, index):
+def warm_up(day, until, warmed, index, samples):
     """The rep's loop until ``until``, its latencies not kept; the loops it
-    made go in ``warmed[index]`` (the measured loops go on from there)."""
+    made go in ``warmed[index]`` (the measured loops go on from there), its
+    samples in ``samples`` (their errors are counted)."""
     while time.perf_counter() < until:
-        day.step(warmed[index])
+        samples.extend(day.step(warmed[index]))
         warmed[index] += 1
 
 
@@ -766,16 +778,20 @@ def report_rows(result):
                     else "",
                 )
             )
+        answered = {
+            side: data["error_count"] + data.get("warmup_error_count", 0)
+            for side, data in (("core", core), ("sop", sop))
+        }
         rows.append(
             (
-                f"{tag} loops / errors (answered, logged) / retried",
-                f"{core['loops']} / {core['error_count']}, "
+                f"{tag} loops / errors (answered, logged; warm-up included) / retried",
+                f"{core['loops']} / {answered['core']}, "
                 f"{len(core['server_errors'])} / {core['retried_conflicts']}",
-                f"{sop['loops']} / {sop['error_count']}, "
+                f"{sop['loops']} / {answered['sop']}, "
                 f"{len(sop['server_errors'])} / {sop['retried_conflicts']}",
                 "",
                 verdict(
-                    not (core["error_count"] or sop["error_count"])
+                    not (answered["core"] or answered["sop"])
                     and not (core["server_errors"] or sop["server_errors"]),
                     "0 errors",
                 ),
