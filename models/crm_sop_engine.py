@@ -63,6 +63,14 @@ def held_values(records, fname):
     return values
 
 
+def held_rows(records, fnames):
+    """(id, value of each of ``fnames``) of each record, in their order, the
+    values as the ORM holds them (``held_values``)."""
+    return zip(
+        records._ids, *(held_values(records, fname) for fname in fnames), strict=True
+    )
+
+
 # the columns of crm_lead the summary statement writes
 SOP_SUMMARY_FIELDS = (
     "sop_progress",
@@ -251,13 +259,8 @@ class CrmSopEngine(models.AbstractModel):
         Team, Company = self.env["crm.team"], self.env["res.company"]
         targets = {}
         playbook_of = {}  # (team, company): resolved once per pair, not per lead
-        for lead_id, active, team_id, company_id, template_before in zip(
-            leads._ids,
-            *(
-                held_values(leads, fname)
-                for fname in ("active", "team_id", "company_id", "sop_template_id")
-            ),
-            strict=True,
+        for lead_id, active, team_id, company_id, template_before in held_rows(
+            leads, ("active", "team_id", "company_id", "sop_template_id")
         ):
             if active:
                 key = (team_id, company_id)
@@ -1100,32 +1103,31 @@ class CrmSopEngine(models.AbstractModel):
         # stage of their team: reading it here would compute it now, lead by
         # lead, out of core's batch; the first open task is then the next step.
         stage_field = leads._fields["stage_id"]
-        staged = leads.filtered(
-            lambda lead: not self.env.is_to_compute(stage_field, lead)
-        )
+        staged = self.env.not_to_compute(stage_field, leads)
         # the pipeline stage of those (the others: None)
-        stage_of = dict(zip(staged._ids, held_values(staged, "stage_id"), strict=True))
+        stage_of = dict(held_rows(staged, ("stage_id",)))
         orders = self.env["crm.stage"]._sop_orders()
         won_ids = self.env["crm.stage"]._sop_won_ids()
         summaries, banded = [], []
-        for lead_id, active, *before in zip(
-            leads._ids,
-            *(
-                held_values(leads, fname)
-                for fname in (
-                    "active",
-                    "sop_stage_id",
-                    "sop_progress",
-                    "sop_next_task_id",
-                    "sop_gate_held",
-                    "sop_progress_band",
-                )
+        for (
+            lead_id,
+            active,
+            sop_stage_id,
+            progress_before,
+            next_before,
+            held_before,
+            band_before,
+        ) in held_rows(
+            leads,
+            (
+                "active",
+                "sop_stage_id",
+                "sop_progress",
+                "sop_next_task_id",
+                "sop_gate_held",
+                "sop_progress_band",
             ),
-            strict=True,
         ):
-            sop_stage_id, progress_before, next_before, held_before, band_before = (
-                before
-            )
             items = sorted(by_lead.get(lead_id, ()))
             stage = stage_of.get(lead_id)
             lead_order = orders.get(stage)
@@ -1248,24 +1250,13 @@ class CrmSopEngine(models.AbstractModel):
         stage entered opens its stint now (SQL: the history is the engine's
         own table)."""
         now = self.env.cr.now()
-        held = dict(
-            zip(
-                leads._ids,
-                zip(
-                    *(
-                        held_values(leads, fname)
-                        for fname in (
-                            "sop_stage_id",
-                            "create_date",
-                            "sop_forward_date",
-                            "sop_stage_date",
-                        )
-                    ),
-                    strict=True,
-                ),
-                strict=True,
+        held = {
+            lead_id: values
+            for lead_id, *values in held_rows(
+                leads,
+                ("sop_stage_id", "create_date", "sop_forward_date", "sop_stage_date"),
             )
-        )
+        }
         entered, values = [], defaultdict(dict)
         for summary in summaries:
             lead_id = summary.lead_id

@@ -3,10 +3,11 @@ from collections import defaultdict
 
 from odoo import api, models
 from odoo.exceptions import UserError
+from odoo.tools import unique
 from odoo.tools.i18n import format_list
 from odoo.tools.misc import format_date
 
-from .crm_sop_engine import held_values
+from .crm_sop_engine import held_rows
 from .crm_sop_record_mixin import SOP_FILL_VIEW_SUFFIX
 
 _logger = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class CrmSopTaskKind(models.AbstractModel):
     def _sop_done_fields(self, batch, rows):
         # the rows of each set of fields, on the deal or on its customer:
         # each field read once for the batch as the ORM holds it
-        # (held_values), not through a record per row and field (the setup
+        # (held_rows), not through a record per row and field (the setup
         # job's 5,000 deals: 15,000 rows, 45,000 reads)
         by_names = defaultdict(list)
         for row in rows:
@@ -135,27 +136,23 @@ class CrmSopTaskKind(models.AbstractModel):
                 by_names[False, c.lead_fields].append(row)
         done = {}
         for (on_partner, names), group in by_names.items():
-            lead_ids = list(dict.fromkeys(row.lead_id for row in group))
+            lead_ids = list(unique(row.lead_id for row in group))
             records = batch.leads[lead_ids[0]].browse(lead_ids)
             # the record each deal's fields are read on: itself or its
             # customer (None without one)
             if on_partner:
-                owner = dict(
-                    zip(lead_ids, held_values(records, "partner_id"), strict=True)
-                )
+                owner = dict(held_rows(records, ("partner_id",)))
                 records = records.env["res.partner"].browse(
-                    list(dict.fromkeys(filter(None, owner.values())))
+                    list(unique(filter(None, owner.values())))
                 )
             else:
-                owner = dict(zip(lead_ids, lead_ids, strict=True))
+                owner = {lead_id: lead_id for lead_id in lead_ids}
             # a task whose fields are all gone checks nothing: never done
             filled = set(records._ids) if names else set()
             for name in names:
                 filled.intersection_update(
                     record_id
-                    for record_id, value in zip(
-                        records._ids, held_values(records, name), strict=True
-                    )
+                    for record_id, value in held_rows(records, (name,))
                     if value
                 )
             for row in group:
