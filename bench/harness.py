@@ -178,18 +178,24 @@ def schema_drift(registry):
     return sorted(set(drift))
 
 
+def _outside_transaction(db, statement):
+    """Run ``statement`` on ``db`` in a connection of its own, in autocommit
+    (VACUUM and CHECKPOINT cannot run in a transaction)."""
+    _name, params = connection_info_for(db)
+    connection = psycopg2.connect(**params)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cr:
+            cr.execute(statement)
+    finally:
+        connection.close()
+
+
 def vacuum(db):
     """VACUUM ANALYZE the database. The scenarios roll back what they insert
     (1.3 million tasks for the install), which leaves dead rows: with
     autovacuum off or late, they would slow the next scenarios down."""
-    _name, params = connection_info_for(db)
-    connection = psycopg2.connect(**params)
-    try:
-        connection.autocommit = True  # VACUUM cannot run in a transaction
-        with connection.cursor() as cr:
-            cr.execute("VACUUM (ANALYZE)")
-    finally:
-        connection.close()
+    _outside_transaction(db, "VACUUM (ANALYZE)")
 
 
 def checkpoint(db):
@@ -197,16 +203,10 @@ def checkpoint(db):
     before (the other side of a load round, a VACUUM) is not flushed by the
     checkpointer during the next measurement. Needs a superuser or the
     pg_checkpoint role: without it, said and skipped."""
-    _name, params = connection_info_for(db)
-    connection = psycopg2.connect(**params)
     try:
-        connection.autocommit = True
-        with connection.cursor() as cr:
-            cr.execute("CHECKPOINT")
+        _outside_transaction(db, "CHECKPOINT")
     except psycopg2.errors.InsufficientPrivilege:
         log("  (no CHECKPOINT: the database user may not run one)")
-    finally:
-        connection.close()
 
 
 # ------------------------------------------------------------
