@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from odoo import api, models, tools
 from odoo.exceptions import UserError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL, split_every
 
 from .crm_sop_config import SopTaskRow
@@ -33,6 +34,10 @@ SOP_BULK_MIN_LEADS = 10_000
 # and the setup job does the others, committed batch by batch
 # (_cron_sop_setup)
 SOP_SETUP_INLINE = 10_000
+# when a batch of the setup job set up no deal while some wait (reps'
+# transactions held them, or changed one meanwhile), the job comes back
+# after this delay rather than at its next daily run
+SOP_SETUP_RETRY_MINUTES = 1
 # how far back the stall pass reads a calendar's working days, beyond the
 # largest stall days: a deal that has not moved for longer is counted on this
 # window only (enough for any calendar with one working day a week and a
@@ -340,7 +345,8 @@ class CrmSopEngine(models.AbstractModel):
         - leads without playbook yet whose team has one take the path of new
           leads: their tasks are inserted with RETURNING and evaluated from
           those rows, and the playbook is written with the summary (one
-          UPDATE of crm_lead); the newest SOP_SETUP_INLINE of them here, the
+          UPDATE of crm_lead); the newest SOP_SETUP_INLINE of them here
+          (but those a rep's transaction holds, when not installing), the
           others by the setup job (``_cron_sop_setup``), batch by batch;
         - leads mapped to another playbook: one UPDATE per (team, company),
           then their old open tasks go, the new ones are inserted, evaluated.
@@ -360,6 +366,11 @@ class CrmSopEngine(models.AbstractModel):
         # leads without playbook yet: the path of new leads, the newest first;
         # beyond SOP_SETUP_INLINE, the setup job does the others
         new_ids, waiting = self._sop_waiting_ids(SOP_SETUP_INLINE)
+        if not everything:
+            # a manager's change while reps work: the deals a rep's
+            # transaction holds are left to the job (the install holds
+            # crm_lead's table lock: no rep's transaction runs)
+            new_ids = self._sop_lock_leads(new_ids)
         with self._sop_bulk_load(everything and len(new_ids) >= SOP_BULK_MIN_LEADS):
             self._sop_setup(new_ids)
         if waiting > len(new_ids):
@@ -496,12 +507,59 @@ class CrmSopEngine(models.AbstractModel):
         the newest first. Each batch is its own transaction (the cron
         runner commits after each call and calls again while some wait):
         the deals are locked for one batch, not for the whole setup. Daily,
-        it also sets up deals that reached the database around the ORM."""
+        it also sets up deals that reached the database around the ORM.
+
+        Reps keep working meanwhile. The batch locks its deals first,
+        skipping those a rep's transaction holds (a later batch sets them
+        up), so that no rep's save lands between the batch's reads and its
+        writes. A deal a rep saved after the batch's transaction began, and
+        before the lock, is a serialization failure (REPEATABLE READ): the
+        batch is undone (its savepoint; nothing else was written), and the
+        job comes back in a new transaction, which sees the rep's change.
+        Raised, such a failure would have failed the job, and left the
+        remaining deals without tasks until its next daily run."""
         lead_ids, waiting = self._sop_waiting_ids(EVALUATE_CHUNK)
-        self._sop_setup(lead_ids)
+        try:
+            with self.env.cr.savepoint():
+                lead_ids = self._sop_lock_leads(lead_ids)
+                self._sop_setup(lead_ids)
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
+            _logger.info(
+                "Sales SOP: the setup job met a rep's change (%s), "
+                "its batch is undone and tried again shortly",
+                error.pgcode,
+            )
+            lead_ids = []
+        if waiting and not lead_ids:
+            # no progress to report: the runner would wait for the next
+            # daily run; this one comes back soon instead (sudo: the
+            # engine's own job)
+            self.env.ref("crm_sales_sop.ir_cron_sop_setup").sudo()._trigger(
+                at=self.env.cr.now() + timedelta(minutes=SOP_SETUP_RETRY_MINUTES)
+            )
         self.env["ir.cron"]._notify_progress(
             done=len(lead_ids), remaining=waiting - len(lead_ids)
         )
+
+    @api.model
+    def _sop_lock_leads(self, lead_ids):
+        """Lock the leads ``lead_ids`` as an UPDATE would, but those another
+        transaction holds (skipped, not waited for); returns the ids locked.
+        A lead another transaction changed after this one's snapshot raises
+        a serialization failure (REPEATABLE READ), not logged as a bad
+        query: the caller decides (a request is retried by Odoo, the setup
+        job tries again later)."""
+        if not lead_ids:
+            return []
+        self.env.cr.execute(
+            SQL(
+                """SELECT id FROM crm_lead WHERE id = ANY(%s)
+                 ORDER BY id DESC FOR NO KEY UPDATE SKIP LOCKED""",
+                list(lead_ids),
+            ),
+            log_exceptions=False,
+        )
+        return [row[0] for row in self.env.cr.fetchall()]
 
     @contextmanager
     def _sop_bulk_load(self, enabled=True):

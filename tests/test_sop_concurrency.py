@@ -5,11 +5,16 @@ from odoo.tests import TransactionCase, tagged
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopConcurrency(TransactionCase):
-    """Two transactions: one creates an opportunity while the other adds a
-    task to its playbook. Neither sees the other's rows (REPEATABLE READ), so
-    the opportunity is created without the new task; the engine heals it on
-    the opportunity's next evaluation, and a gate counts the missing task as
-    not done until then."""
+    """Two transactions at once, each seeing the database as it was when it
+    began (REPEATABLE READ).
+
+    - One creates an opportunity while the other adds a task to its
+      playbook: the opportunity is created without the new task; the engine
+      heals it on the opportunity's next evaluation, and a gate counts the
+      missing task as not done until then.
+    - The setup job sets up waiting deals while a rep saves one of them: the
+      job neither fails nor waits; every deal gets its tasks, in a later
+      batch for the rep's."""
 
     def setUp(self):
         super().setUp()
@@ -96,6 +101,129 @@ class TestSopConcurrency(TransactionCase):
             env["crm.sop.task.template"]._sop_clear_caches()
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
+
+    def _waiting_deals(self, count):
+        """``count`` open deals of the test's team, committed as an install
+        over a large pipeline leaves them to the setup job: no playbook, no
+        task."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            leads = env["crm.lead"].create(
+                [
+                    {
+                        "name": f"Waiting deal {index}",
+                        "type": "opportunity",
+                        "team_id": self.ids["team"],
+                        "user_id": self.ids["rep"],
+                        "stage_id": self.ids["stages"][0],
+                    }
+                    for index in range(count)
+                ]
+            )
+            env.flush_all()
+            cr.execute("DELETE FROM crm_sop_task WHERE lead_id = ANY(%s)", [leads.ids])
+            cr.execute(
+                """UPDATE crm_lead SET sop_template_id = NULL, sop_stage_id = NULL,
+                          sop_next_task_id = NULL, sop_progress = NULL
+                    WHERE id = ANY(%s)""",
+                [leads.ids],
+            )
+            cron = env.ref("crm_sales_sop.ir_cron_sop_setup")
+            cr.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger WHERE cron_id = %s",
+                [cron.id],
+            )
+            last_trigger = cr.fetchone()[0]
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        self.addCleanup(self._forget_job_runs, cron.id, last_trigger)
+        return leads.ids
+
+    def _forget_job_runs(self, cron_id, last_trigger):
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "DELETE FROM ir_cron_trigger WHERE cron_id = %s AND id > %s",
+                [cron_id, last_trigger],
+            )
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+
+    def _run_setup_job(self, env):
+        """One call of the setup job as Odoo's cron runner makes it, in
+        ``env``'s transaction: (done, remaining) as it reported them."""
+        cron = env.ref("crm_sales_sop.ir_cron_sop_setup")
+        _cron, progress = cron._add_progress()
+        env["crm.sop.engine"].with_context(
+            ir_cron_progress_id=progress.id
+        )._cron_sop_setup()
+        env.flush_all()
+        return progress.done, progress.remaining
+
+    def _set_up_deals(self, env, lead_ids):
+        """{deal id: its tasks' template ids} of those set up, in ``env``'s
+        transaction as it now sees the database."""
+        env.invalidate_all()
+        env.cr.execute(
+            """SELECT l.id, array_agg(t.task_template_id ORDER BY t.id)
+                 FROM crm_lead l JOIN crm_sop_task t ON t.lead_id = l.id
+                WHERE l.id = ANY(%s) AND l.sop_template_id = %s
+             GROUP BY l.id""",
+            [lead_ids, self.ids["playbook"]],
+        )
+        return dict(env.cr.fetchall())
+
+    def test_setup_job_meets_a_deal_saved_meanwhile(self):
+        """A rep saves a waiting deal after the job's transaction began: the
+        batch is undone rather than failing the job (which would leave the
+        deals without tasks until its next daily run), the job is due again
+        shortly, and its next transaction sets every deal up."""
+        lead_ids = self._waiting_deals(3)
+        env_job, env_rep = self.envs
+        env_job.cr.execute("SELECT 1")  # the job's transaction starts first
+        env_rep["crm.lead"].browse(lead_ids[0]).write({"description": "Called"})
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+
+        self.assertEqual(self._run_setup_job(env_job), (0, 3))
+        self.assertEqual(self._set_up_deals(env_job, lead_ids), {})
+        cron = env_job.ref("crm_sales_sop.ir_cron_sop_setup")
+        trigger = env_job["ir.cron.trigger"].search(
+            [("cron_id", "=", cron.id)], order="id desc", limit=1
+        )
+        self.assertGreater(trigger.call_at, env_job.cr.now())
+        env_job.cr.commit()  # pylint: disable=invalid-commit
+
+        self.assertEqual(self._run_setup_job(env_job), (3, 0))
+        env_job.cr.commit()  # pylint: disable=invalid-commit
+        tasks = env_job["crm.sop.task.template"].search(
+            [("template_id", "=", self.ids["playbook"])]
+        )
+        self.assertEqual(
+            self._set_up_deals(env_job, lead_ids),
+            dict.fromkeys(lead_ids, tasks.ids),
+        )
+        self.assertEqual(
+            env_job["crm.lead"].browse(lead_ids[0]).description, "<p>Called</p>"
+        )
+
+    def test_setup_job_skips_a_deal_a_rep_holds(self):
+        """A rep's transaction holds a waiting deal (saving it) while the job
+        runs: the job neither waits for it nor fails; it sets up the others,
+        and the rep's deal in its next batch, once the rep's save is done."""
+        lead_ids = self._waiting_deals(3)
+        env_job, env_rep = self.envs
+        env_rep["crm.lead"].browse(lead_ids[0]).write({"description": "Called"})
+        env_rep.flush_all()
+        # waiting for the rep would fail the test instead of hanging it
+        env_job.cr.execute("SET LOCAL lock_timeout = '5s'")
+
+        self.assertEqual(self._run_setup_job(env_job), (2, 1))
+        env_job.cr.commit()  # pylint: disable=invalid-commit
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+        self.assertEqual(set(self._set_up_deals(env_job, lead_ids)), set(lead_ids[1:]))
+
+        self.assertEqual(self._run_setup_job(env_job), (1, 0))
+        env_job.cr.commit()  # pylint: disable=invalid-commit
+        self.assertEqual(set(self._set_up_deals(env_job, lead_ids)), set(lead_ids))
 
     def test_task_added_while_a_lead_is_created(self):
         env_lead, env_config = self.envs
