@@ -1,4 +1,8 @@
+import logging
+from datetime import timedelta
+
 from odoo import api, fields, models
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
 from .crm_sop_deal import SOP_LOST_SQL, sop_won_in_stages_sql
@@ -47,6 +51,10 @@ SOP_FACT_COLUMNS = (
 SOP_FACT_PENDING = "crm_sop_task_fact.lead_ids"
 # system parameter: every deal's facts wait for the job to make them anew
 SOP_FACT_STALE = "crm_sales_sop.review_facts_stale"
+# the job met a deal's change: it comes back after this delay
+SOP_FACT_RETRY_MINUTES = 1
+
+_logger = logging.getLogger(__name__)
 
 
 class CrmSopTaskFact(models.Model):
@@ -409,11 +417,43 @@ class CrmSopTaskFact(models.Model):
 
     @api.model
     def _cron_sop_rebuild(self):
-        """The job: every deal's facts made anew when they were marked so."""
+        """The job: every deal's facts made anew when they were marked so.
+
+        Reps keep closing and moving deals meanwhile, each transaction
+        making its deals' facts anew. The job locks both tables first: their
+        refreshes wait for it, as they would for the rows it deletes. One
+        committed after the job's transaction began, and before the lock,
+        is a serialization failure (REPEATABLE READ): the job is undone (its
+        savepoint: the deals stay marked) and comes back a minute later, in
+        a new transaction that sees it. Raised, the failure would have
+        failed the job, and left every deal's facts stale until its next
+        daily run."""
+        # sudo: the engine's own flag and job
         params = self.env["ir.config_parameter"].sudo()
-        if params.get_param(SOP_FACT_STALE):
-            params.set_param(SOP_FACT_STALE, False)
-            self._sop_rebuild()
+        if not params.get_param(SOP_FACT_STALE):
+            return
+        try:
+            with self.env.cr.savepoint():
+                self.env.cr.execute(
+                    SQL(
+                        "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE",
+                        SQL(", ").join(
+                            SQL.identifier(table)
+                            for table, _c, _k, _m in self._sop_fact_tables()
+                        ),
+                    )
+                )
+                params.set_param(SOP_FACT_STALE, False)
+                self._sop_rebuild()
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
+            _logger.info(
+                "Sales SOP: making the review facts anew met a deal's change "
+                "(%s), undone and tried again shortly",
+                error.pgcode,
+            )
+            self.env.ref("crm_sales_sop.ir_cron_sop_facts_rebuild").sudo()._trigger(
+                at=self.env.cr.now() + timedelta(minutes=SOP_FACT_RETRY_MINUTES)
+            )
 
     @api.model
     def _sop_pending(self):
@@ -461,7 +501,11 @@ class CrmSopTaskFact(models.Model):
         cr = self.env.cr
         if lead_ids is None:
             for table, columns, _key, model in self._sop_fact_tables():
-                cr.execute(SQL("DELETE FROM %s", SQL.identifier(table)))
+                # a deal's facts changed meanwhile (the job's serialization
+                # failure, which it answers): not logged as a bad query
+                cr.execute(
+                    SQL("DELETE FROM %s", SQL.identifier(table)), log_exceptions=False
+                )
                 cr.execute(
                     SQL(
                         "INSERT INTO %s (%s) %s",

@@ -2,6 +2,8 @@ from odoo import SUPERUSER_ID, api
 from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
 
+from ..models.crm_sop_task_fact import SOP_FACT_STALE
+
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
 class TestSopConcurrency(TransactionCase):
@@ -20,6 +22,9 @@ class TestSopConcurrency(TransactionCase):
         super().setUp()
         with self.env.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
+            # the pipeline stages made and deleted mark every deal's review
+            # facts stale: the flag is put back as it was
+            self.facts_stale = env["ir.config_parameter"].get_param(SOP_FACT_STALE)
             team = env["crm.team"].create({"name": "SOP concurrency team"})
             stage_1 = env["crm.stage"].create(
                 {"name": "SOP concurrency 1", "sequence": 1, "team_id": team.id}
@@ -99,6 +104,7 @@ class TestSopConcurrency(TransactionCase):
             rep.unlink()
             partner.unlink()
             env["crm.sop.task.template"]._sop_clear_caches()
+            env["ir.config_parameter"].set_param(SOP_FACT_STALE, self.facts_stale)
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
 
@@ -224,6 +230,58 @@ class TestSopConcurrency(TransactionCase):
         self.assertEqual(self._run_setup_job(env_job), (1, 0))
         env_job.cr.commit()  # pylint: disable=invalid-commit
         self.assertEqual(set(self._set_up_deals(env_job, lead_ids)), set(lead_ids))
+
+    def test_facts_rebuild_meets_a_deal_changed_meanwhile(self):
+        """The job that makes every deal's review facts anew (after a
+        pipeline change) starts while a rep reassigns a won deal, whose
+        facts the rep's transaction makes anew: the job is undone rather
+        than failing (which would leave every deal's facts stale until its
+        next daily run), is due again shortly, and then makes them all."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            lead = env["crm.lead"].create(
+                {
+                    "name": "Won before the change",
+                    "type": "opportunity",
+                    "team_id": self.ids["team"],
+                    "user_id": self.ids["rep"],
+                    "stage_id": self.ids["stages"][0],
+                }
+            )
+            lead.action_set_won()
+            env["crm.sop.task.fact"]._sop_mark_all()
+            cron = env.ref("crm_sales_sop.ir_cron_sop_facts_rebuild")
+            cr.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger WHERE cron_id = %s",
+                [cron.id],
+            )
+            self.addCleanup(self._forget_job_runs, cron.id, cr.fetchone()[0])
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        env_job, env_rep = self.envs
+        env_job.cr.execute("SELECT 1")  # the job's transaction starts first
+        env_rep["crm.lead"].browse(lead.id).write(
+            # the team given: the cleanup finds the deal by its team
+            {"user_id": SUPERUSER_ID, "team_id": self.ids["team"]}
+        )
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+
+        Facts = env_job["crm.sop.task.fact"]
+        Facts._cron_sop_rebuild()
+        params = env_job["ir.config_parameter"]
+        self.assertTrue(params.get_param(SOP_FACT_STALE))
+        trigger = env_job["ir.cron.trigger"].search(
+            [("cron_id", "=", cron.id)], order="id desc", limit=1
+        )
+        self.assertGreater(trigger.call_at, env_job.cr.now())
+        env_job.cr.commit()  # pylint: disable=invalid-commit
+
+        Facts._cron_sop_rebuild()
+        env_job.cr.commit()  # pylint: disable=invalid-commit
+        self.assertFalse(params.get_param(SOP_FACT_STALE))
+        facts = Facts.search([("lead_id", "=", lead.id)])
+        self.assertTrue(facts)
+        self.assertEqual(set(facts.mapped("user_id")), {SUPERUSER_ID})
 
     def test_task_added_while_a_lead_is_created(self):
         env_lead, env_config = self.envs
