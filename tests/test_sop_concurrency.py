@@ -231,6 +231,40 @@ class TestSopConcurrency(TransactionCase):
         env_job.cr.commit()  # pylint: disable=invalid-commit
         self.assertEqual(set(self._set_up_deals(env_job, lead_ids)), set(lead_ids))
 
+    def test_playbook_change_leaves_a_deal_a_rep_holds_to_the_job(self):
+        """A manager's playbook change sets up the team's waiting deals in
+        the manager's transaction while a rep saves one of them: the
+        manager's save neither waits for the rep nor fails; the rep's deal
+        goes to the setup job, which sets it up once the rep's save is
+        done."""
+        lead_ids = self._waiting_deals(3)
+        env_manager, env_rep = self.envs
+        env_rep["crm.lead"].browse(lead_ids[0]).write({"description": "Called"})
+        env_rep.flush_all()
+        # waiting for the rep would fail the test instead of hanging it
+        env_manager.cr.execute("SET LOCAL lock_timeout = '5s'")
+        cron = env_manager.ref("crm_sales_sop.ir_cron_sop_setup")
+        triggers = env_manager["ir.cron.trigger"].search_count(
+            [("cron_id", "=", cron.id)]
+        )
+
+        # what a playbook given to a team, or made active again, runs
+        env_manager["crm.sop.engine"]._sop_sync_all()
+        env_manager.flush_all()
+        self.assertEqual(
+            set(self._set_up_deals(env_manager, lead_ids)), set(lead_ids[1:])
+        )
+        self.assertGreater(
+            env_manager["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]),
+            triggers,
+        )
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+
+        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        self.assertEqual(set(self._set_up_deals(env_manager, lead_ids)), set(lead_ids))
+
     def test_facts_rebuild_meets_a_deal_changed_meanwhile(self):
         """The job that makes every deal's review facts anew (after a
         pipeline change) starts while a rep reassigns a won deal, whose
