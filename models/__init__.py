@@ -14,6 +14,7 @@ from . import (  # isort: skip
     crm_sop_stage_log,
     crm_sop_stage_move,
     crm_sop_engine,
+    crm_sop_evaluation_queue,
     crm_sop_gate_pass,
     crm_sop_activity_done,
     crm_sop_history_count,

@@ -34,6 +34,10 @@ SOP_BULK_MIN_LEADS = 10_000
 # and the setup job does the others, committed batch by batch
 # (_cron_sop_setup)
 SOP_SETUP_INLINE = 10_000
+# a manager's playbook change evaluates at most this many deals in the
+# manager's transaction, the newest; the setup job evaluates the others
+# (_sop_evaluate_soon)
+SOP_EVALUATE_INLINE = 1_000
 # when a batch of the setup job set up no deal while some wait (reps'
 # transactions held them, or changed one meanwhile), the job comes back
 # after this delay rather than at its next daily run
@@ -507,7 +511,9 @@ class CrmSopEngine(models.AbstractModel):
         the newest first. Each batch is its own transaction (the cron
         runner commits after each call and calls again while some wait):
         the deals are locked for one batch, not for the whole setup. Daily,
-        it also sets up deals that reached the database around the ORM.
+        it also sets up deals that reached the database around the ORM. A
+        batch's room left goes to the deals a playbook change queued for
+        evaluation (``_sop_evaluate_soon``), the newest first.
 
         Reps keep working meanwhile. The batch locks its deals first,
         skipping those a rep's transaction holds (a later batch sets them
@@ -518,19 +524,26 @@ class CrmSopEngine(models.AbstractModel):
         job comes back in a new transaction, which sees the rep's change.
         Raised, such a failure would have failed the job, and left the
         remaining deals without tasks until its next daily run."""
+        Queue = self.env["crm.sop.evaluation.queue"]
         lead_ids, waiting = self._sop_waiting_ids(EVALUATE_CHUNK)
+        # then the deals a playbook change left to evaluate, in the same batch
+        queued_ids, queued = Queue._sop_next(EVALUATE_CHUNK - len(lead_ids))
         try:
             with self.env.cr.savepoint():
                 lead_ids = self._sop_lock_leads(lead_ids)
                 self._sop_setup(lead_ids)
+                queued_ids = self._sop_lock_leads(queued_ids)
+                self._sop_evaluate_ids(sorted(queued_ids))
+                Queue._sop_remove(queued_ids)
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
             _logger.info(
                 "Sales SOP: the setup job met a rep's change (%s), "
                 "its batch is undone and tried again shortly",
                 error.pgcode,
             )
-            lead_ids = []
-        if waiting and not lead_ids:
+            lead_ids = queued_ids = []
+        done = len(lead_ids) + len(queued_ids)
+        if (waiting or queued) and not done:
             # no progress to report: the runner would wait for the next
             # daily run; this one comes back soon instead (sudo: the
             # engine's own job)
@@ -538,7 +551,7 @@ class CrmSopEngine(models.AbstractModel):
                 at=self.env.cr.now() + timedelta(minutes=SOP_SETUP_RETRY_MINUTES)
             )
         self.env["ir.cron"]._notify_progress(
-            done=len(lead_ids), remaining=waiting - len(lead_ids)
+            done=done, remaining=waiting + queued - done
         )
 
     @api.model
@@ -766,9 +779,12 @@ class CrmSopEngine(models.AbstractModel):
         # step (its key is emptied with it)
         self._sop_evaluate_templates(task_templates, also=pruned)
         # the prune reaches closed deals too (their open tasks of an archived
-        # task template go): the history is counted anew, the task
-        # analysis' facts made anew
-        self.env["crm.sop.history.count"]._sop_rebuild()
+        # task template go): the history is counted anew; a task added or
+        # restored reaches open deals only, whose history is not counted
+        if pruned:
+            self.env["crm.sop.history.count"]._sop_rebuild()
+        # the task analysis' facts made anew (an open deal past the stage of
+        # a task added has facts for it)
         self.env["crm.sop.task.fact"]._sop_mark_all()
 
     @api.model
@@ -786,7 +802,30 @@ class CrmSopEngine(models.AbstractModel):
             )
         )
         lead_ids = {row[0] for row in self.env.cr.fetchall()} | set(also)
-        self._sop_evaluate_ids(sorted(lead_ids))
+        self._sop_evaluate_soon(lead_ids)
+
+    @api.model
+    def _sop_evaluate_soon(self, lead_ids):
+        """Evaluate the deals ``lead_ids`` after a manager's playbook change:
+        the newest SOP_EVALUATE_INLINE now, but those a rep's transaction
+        holds; the others are queued (crm.sop.evaluation.queue) for the
+        setup job, triggered. Over a large pipeline, the manager's request
+        then neither takes minutes nor writes deals the reps are saving (a
+        deal a rep saved after it began, written by it, fails it: Odoo tries
+        it again, and again, while the reps work)."""
+        lead_ids = sorted(lead_ids, reverse=True)
+        now_ids = self._sop_lock_leads(lead_ids[:SOP_EVALUATE_INLINE])
+        self._sop_evaluate_ids(sorted(now_ids))
+        later = set(lead_ids).difference(now_ids)
+        if later:
+            _logger.info(
+                "Sales SOP: %s opportunities evaluated now, %s by the setup job",
+                len(now_ids),
+                len(later),
+            )
+            self.env["crm.sop.evaluation.queue"]._sop_add(later)
+            # sudo: the engine's own job, whoever changed the playbook
+            self.env.ref("crm_sales_sop.ir_cron_sop_setup").sudo()._trigger()
 
     @api.model
     def _sop_evaluate_ids(self, lead_ids):

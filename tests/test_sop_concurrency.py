@@ -265,6 +265,69 @@ class TestSopConcurrency(TransactionCase):
         env_manager.cr.commit()  # pylint: disable=invalid-commit
         self.assertEqual(set(self._set_up_deals(env_manager, lead_ids)), set(lead_ids))
 
+    def test_task_added_while_a_rep_holds_a_deal(self):
+        """A manager adds a task to the playbook while a rep saves one of
+        its deals: the manager's save neither waits for the rep nor fails;
+        every deal gets the task, the rep's is evaluated by the setup job
+        once the rep's save is done."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            leads = env["crm.lead"].create(
+                [
+                    {
+                        "name": f"Deal of the playbook {index}",
+                        "type": "opportunity",
+                        "team_id": self.ids["team"],
+                        "user_id": self.ids["rep"],
+                        "stage_id": self.ids["stages"][0],
+                    }
+                    for index in range(3)
+                ]
+            )
+            lead_ids = leads.ids
+            cron = env.ref("crm_sales_sop.ir_cron_sop_setup")
+            cr.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger WHERE cron_id = %s",
+                [cron.id],
+            )
+            self.addCleanup(self._forget_job_runs, cron.id, cr.fetchone()[0])
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        env_manager, env_rep = self.envs
+        env_rep["crm.lead"].browse(lead_ids[0]).write({"description": "Called"})
+        env_rep.flush_all()
+        # waiting for the rep would fail the test instead of hanging it
+        env_manager.cr.execute("SET LOCAL lock_timeout = '5s'")
+
+        added = env_manager["crm.sop.task.template"].create(
+            {
+                "name": "Send the catalogue",
+                "stage_id": self.ids["sop_stage"],
+                "kind": "manual",
+            }
+        )
+        env_manager.flush_all()
+        tasks = env_manager["crm.sop.task"].search(
+            [("task_template_id", "=", added.id)]
+        )
+        self.assertEqual(set(tasks.lead_id.ids), set(lead_ids))
+        queue = env_manager["crm.sop.evaluation.queue"].search([])
+        self.assertEqual(queue.lead_id.ids, lead_ids[:1])
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+
+        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_manager.invalidate_all()
+        self.assertFalse(env_manager["crm.sop.evaluation.queue"].search([]))
+        # two open tasks of two: every deal's progress and next step alike
+        deals = env_manager["crm.lead"].browse(lead_ids)
+        self.assertEqual(set(deals.mapped("sop_progress")), {0})
+        self.assertEqual(
+            [deal.sop_next_task_id.task_template_id.name for deal in deals],
+            ["Say hello"] * 3,
+        )
+
     def test_facts_rebuild_meets_a_deal_changed_meanwhile(self):
         """The job that makes every deal's review facts anew (after a
         pipeline change) starts while a rep reassigns a won deal, whose

@@ -264,3 +264,61 @@ class TestSopSetupByManager(TestSopCommon):
         cron.method_direct_trigger()
         self.assertEqual(leads.sop_template_id, self.playbook)
         self.assertTrue(all(lead.sop_task_ids for lead in leads))
+
+    def test_task_added_over_many_deals_leaves_the_rest_to_the_job(self):
+        """A task added to a live playbook reaches more deals than one
+        request evaluates: every deal gets it at once; the newest are
+        evaluated in the manager's transaction, the others queued for the
+        setup job, which evaluates them (done where their data already is)
+        and empties the queue."""
+        from ..models import crm_sop_engine
+
+        leads = self.env["crm.lead"].create(
+            [
+                self._sop_lead_vals(name=f"Team deal {i}", x_sop_companions="Spouse")
+                for i in range(5)
+            ]
+        )
+        cron = self.env.ref("crm_sales_sop.ir_cron_sop_setup")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        triggers = Trigger.search_count([("cron_id", "=", cron.id)])
+        Queue = self.env["crm.sop.evaluation.queue"].sudo()
+        with patch.object(crm_sop_engine, "SOP_EVALUATE_INLINE", 2):
+            added = (
+                self.env["crm.sop.task.template"]
+                .with_user(self.user_sales_manager)
+                .create(
+                    {
+                        "name": "Who came along, again",
+                        "stage_id": self.sop_stage_contact.id,
+                        "kind": "fields",
+                        "field_ids": [(6, 0, self.field_lead_companions.ids)],
+                    }
+                )
+            )
+        tasks = self.env["crm.sop.task"].search(
+            [("task_template_id", "=", added.id), ("lead_id", "in", leads.ids)]
+        )
+        self.assertEqual(tasks.lead_id, leads)
+        newest = leads.sorted("id")[-2:]
+        self.assertEqual(
+            {task.lead_id: task.state for task in tasks},
+            {lead: "done" if lead in newest else "todo" for lead in leads},
+        )
+        self.assertEqual(
+            set(Queue.search([]).lead_id.ids) & set(leads.ids),
+            set((leads - newest).ids),
+        )
+        self.assertGreater(Trigger.search_count([("cron_id", "=", cron.id)]), triggers)
+        progress_before = {lead: lead.sop_progress for lead in leads}
+
+        cron.method_direct_trigger()
+        self.assertEqual(set(tasks.mapped("state")), {"done"})
+        self.assertFalse(Queue.search([("lead_id", "in", leads.ids)]))
+        # the queued deals' summaries now count the task done, as the
+        # newest's did at once
+        self.assertEqual(len(set(leads.mapped("sop_progress"))), 1)
+        self.assertEqual(
+            {lead.sop_progress for lead in newest},
+            {progress_before[lead] for lead in newest},
+        )
