@@ -284,6 +284,9 @@ class TestSopConcurrency(TransactionCase):
                     for index in range(3)
                 ]
             )
+            # their one task done: the task added changes every summary
+            leads.sop_task_ids.action_sop_mark_done()
+            self.assertEqual(set(leads.mapped("sop_progress")), {100})
             lead_ids = leads.ids
             cron = env.ref("crm_sales_sop.ir_cron_sop_setup")
             cr.execute(
@@ -320,12 +323,12 @@ class TestSopConcurrency(TransactionCase):
         env_manager.cr.commit()  # pylint: disable=invalid-commit
         env_manager.invalidate_all()
         self.assertFalse(env_manager["crm.sop.evaluation.queue"].search([]))
-        # two open tasks of two: every deal's progress and next step alike
+        # one task done of two: every deal's progress and next step alike
         deals = env_manager["crm.lead"].browse(lead_ids)
-        self.assertEqual(set(deals.mapped("sop_progress")), {0})
+        self.assertEqual(set(deals.mapped("sop_progress")), {50})
         self.assertEqual(
             [deal.sop_next_task_id.task_template_id.name for deal in deals],
-            ["Say hello"] * 3,
+            ["Send the catalogue"] * 3,
         )
 
     def test_facts_rebuild_meets_a_deal_changed_meanwhile(self):
