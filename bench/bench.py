@@ -57,6 +57,7 @@ import scenario_create
 import scenario_import
 import scenario_install
 import scenario_kanban
+import scenario_playbook_edit
 import scenario_reminder
 import scenario_script
 import scenario_uplift
@@ -81,6 +82,8 @@ SCENARIOS = {
         scenario_reminder,
         scenario_core_db,
         scenario_import,
+        # a playbook edited over many deals (only when asked for)
+        scenario_playbook_edit,
         # achievement board
         scenario_board,
         # predictive lead scoring back-test, SOP uplift (only when asked for)

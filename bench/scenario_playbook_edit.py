@@ -1,0 +1,148 @@
+"""Scenario ``playbook-edit``: a sales manager adds a task to the live
+playbook of N open opportunities (a fields task, done on the deals whose
+data already holds it): the manager's save, which evaluates the newest
+deals and queues the others, then the setup job that evaluates the queue;
+against the same save evaluating every deal itself (the engine before the
+queue: ``SOP_EVALUATE_INLINE`` raised above N)."""
+
+from unittest.mock import patch
+
+from fixture import DEFAULT_PLAYBOOK, Fixture, insert_leads, run_setup_job, set_mode
+from harness import log, measure, rolled_back, transaction
+
+from odoo.tools import SQL
+
+NAME = "playbook-edit"
+# the task added: done where the deal has a source (every other deal)
+TASK_FIELD = "source_id"
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--playbook-edit-leads",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="playbook-edit: open opportunities of the playbook",
+    )
+
+
+def check_args(args):
+    return "counts must be positive" if args.playbook_edit_leads < 1 else None
+
+
+def run(registry, args):
+    """N open opportunities inserted in SQL and set up by the engine (not
+    timed), in a transaction rolled back afterwards; then, each in a
+    savepoint undone afterwards: the task added as the addon does it (the
+    save, then the job), and as it did before the queue (the save alone)."""
+    from odoo.addons.crm_sales_sop.models import crm_sop_engine
+
+    count = args.playbook_edit_leads
+    with transaction(registry) as env:
+        fixture = Fixture(env)
+        set_mode(env, "sop")
+        first_id = insert_leads(
+            env,
+            count,
+            "Bench Playbook Edit",
+            team=fixture.team,
+            user=fixture.manager | fixture.salesman,
+            partners=fixture.partners,
+            source=fixture.source,
+            stages=env["crm.stage"].search([("is_won", "=", False)]),
+        )
+        env.cr.execute(
+            SQL("SELECT id FROM crm_lead WHERE id >= %s ORDER BY id DESC", first_id)
+        )
+        env["crm.sop.engine"]._sop_setup([row[0] for row in env.cr.fetchall()])
+        env.cr.execute("ANALYZE crm_lead")
+        env.cr.execute("ANALYZE crm_sop_task")
+        manager = fixture.manager
+        values = {
+            "name": "Bench: where the deal comes from",
+            "stage_id": env.ref(DEFAULT_PLAYBOOK).stage_ids.sorted("sequence")[0].id,
+            "kind": "fields",
+            "field_ids": [
+                (6, 0, env["ir.model.fields"]._get("crm.lead", TASK_FIELD).ids)
+            ],
+        }
+        TaskTemplate = env["crm.sop.task.template"].with_user(manager)
+        result = {"leads": count}
+        with rolled_back(env, clear_caches=True):
+            added = []
+            save = measure(env, lambda: added.append(TaskTemplate.create(values)))
+            queued = queue_size(env)
+            batches = []
+            job = measure(env, lambda: run_setup_job(env, batches))
+            result.update(
+                save_seconds=save.seconds,
+                save_queries=save.queries,
+                queued=queued,
+                job_seconds=job.seconds,
+                job_batches=len(batches),
+                left_in_queue=queue_size(env),
+                done=done_count(env, added[0], first_id),
+            )
+        with (
+            rolled_back(env, clear_caches=True),
+            patch.object(crm_sop_engine, "SOP_EVALUATE_INLINE", count + 1),
+        ):
+            added = []
+            inline = measure(env, lambda: added.append(TaskTemplate.create(values)))
+            result.update(
+                inline_seconds=inline.seconds,
+                inline_queries=inline.queries,
+                inline_done=done_count(env, added[0], first_id),
+            )
+    log(
+        f"  task added over {count:,} deals: the save {result['save_seconds']:.2f} s "
+        f"({result['queued']:,} queued), the job {result['job_seconds']:.1f} s; "
+        f"every deal in the save {result['inline_seconds']:.2f} s"
+    )
+    return result
+
+
+def queue_size(env):
+    env.flush_all()
+    env.cr.execute("SELECT COUNT(*) FROM crm_sop_evaluation_queue")
+    return env.cr.fetchone()[0]
+
+
+def done_count(env, task_template, first_id):
+    env.flush_all()
+    env.cr.execute(
+        SQL(
+            """SELECT COUNT(*) FROM crm_sop_task
+                WHERE task_template_id = %s AND lead_id >= %s AND state = 'done'""",
+            task_template.id,
+            first_id,
+        )
+    )
+    return env.cr.fetchone()[0]
+
+
+def report_rows(result):
+    """(scenario, core, SOP, ratio / extra, target / note) rows: the save
+    as before the queue in the core column, as now in the SOP column."""
+    leads = f"{result['leads']:,}"
+    return [
+        (
+            f"task added over {leads} deals (the manager's save)",
+            f"{result['inline_seconds']:.2f} s",
+            f"{result['save_seconds']:.2f} s",
+            f"{result['save_seconds'] / result['inline_seconds']:.2f}x",
+            f"core column: every deal evaluated in the save ({result['inline_queries']}"
+            f" queries), SOP: {result['queued']:,} queued ({result['save_queries']}"
+            " queries)",
+        ),
+        (
+            f"task added over {leads} deals (the setup job)",
+            "",
+            f"{result['job_seconds']:.1f} s",
+            "",
+            f"{result['job_batches']} batches, {result['left_in_queue']} left queued;"
+            f" tasks done {result['done']:,} (in the save alone: "
+            f"{result['inline_done']:,})",
+        ),
+    ]
