@@ -108,24 +108,29 @@ class TestSopConcurrency(TransactionCase):
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
 
+    def _team_deals(self, env, name, count):
+        """``count`` open deals of the test's team and rep, in its first
+        pipeline stage, created in ``env``."""
+        return env["crm.lead"].create(
+            [
+                {
+                    "name": f"{name} {index}",
+                    "type": "opportunity",
+                    "team_id": self.ids["team"],
+                    "user_id": self.ids["rep"],
+                    "stage_id": self.ids["stages"][0],
+                }
+                for index in range(count)
+            ]
+        )
+
     def _waiting_deals(self, count):
         """``count`` open deals of the test's team, committed as an install
         over a large pipeline leaves them to the setup job: no playbook, no
         task."""
         with self.env.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            leads = env["crm.lead"].create(
-                [
-                    {
-                        "name": f"Waiting deal {index}",
-                        "type": "opportunity",
-                        "team_id": self.ids["team"],
-                        "user_id": self.ids["rep"],
-                        "stage_id": self.ids["stages"][0],
-                    }
-                    for index in range(count)
-                ]
-            )
+            leads = self._team_deals(env, "Waiting deal", count)
             env.flush_all()
             cr.execute("DELETE FROM crm_sop_task WHERE lead_id = ANY(%s)", [leads.ids])
             cr.execute(
@@ -134,16 +139,21 @@ class TestSopConcurrency(TransactionCase):
                     WHERE id = ANY(%s)""",
                 [leads.ids],
             )
-            cron = env.ref("crm_sales_sop.ir_cron_sop_setup")
-            cr.execute(
-                "SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger WHERE cron_id = %s",
-                [cron.id],
-            )
-            last_trigger = cr.fetchone()[0]
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
-        self.addCleanup(self._forget_job_runs, cron.id, last_trigger)
         return leads.ids
+
+    def _forget_job_runs_after(self, env, xmlid):
+        """The triggers of the job ``xmlid`` made from now on are deleted
+        after the test (a new job run planned is what some tests check)."""
+        cron = env.ref(xmlid)
+        env.cr.execute(
+            "SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger WHERE cron_id = %s",
+            [cron.id],
+        )
+        self.addCleanup(self._forget_job_runs, cron.id, env.cr.fetchone()[0])
+        return cron
 
     def _forget_job_runs(self, cron_id, last_trigger):
         with self.env.registry.cursor() as cr:
@@ -272,28 +282,12 @@ class TestSopConcurrency(TransactionCase):
         once the rep's save is done."""
         with self.env.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            leads = env["crm.lead"].create(
-                [
-                    {
-                        "name": f"Deal of the playbook {index}",
-                        "type": "opportunity",
-                        "team_id": self.ids["team"],
-                        "user_id": self.ids["rep"],
-                        "stage_id": self.ids["stages"][0],
-                    }
-                    for index in range(3)
-                ]
-            )
+            leads = self._team_deals(env, "Deal of the playbook", 3)
             # their one task done: the task added changes every summary
             leads.sop_task_ids.action_sop_mark_done()
             self.assertEqual(set(leads.mapped("sop_progress")), {100})
             lead_ids = leads.ids
-            cron = env.ref("crm_sales_sop.ir_cron_sop_setup")
-            cr.execute(
-                "SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger WHERE cron_id = %s",
-                [cron.id],
-            )
-            self.addCleanup(self._forget_job_runs, cron.id, cr.fetchone()[0])
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
         env_manager, env_rep = self.envs
@@ -350,12 +344,9 @@ class TestSopConcurrency(TransactionCase):
             )
             lead.action_set_won()
             env["crm.sop.task.fact"]._sop_mark_all()
-            cron = env.ref("crm_sales_sop.ir_cron_sop_facts_rebuild")
-            cr.execute(
-                "SELECT COALESCE(MAX(id), 0) FROM ir_cron_trigger WHERE cron_id = %s",
-                [cron.id],
+            cron = self._forget_job_runs_after(
+                env, "crm_sales_sop.ir_cron_sop_facts_rebuild"
             )
-            self.addCleanup(self._forget_job_runs, cron.id, cr.fetchone()[0])
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
         env_job, env_rep = self.envs
