@@ -360,28 +360,27 @@ class CrmSopEngine(models.AbstractModel):
         if self._sop_deferred() and not everything:
             return
         self._sop_flush(["team_id", "company_id", "probability"])
-        changed_ids = self._sop_remap()
-        if changed_ids:
-            self._sop_prune(changed_ids)
-            self._sop_insert(changed_ids)
-            self._sop_evaluate_ids(changed_ids)
+        # a manager's change while reps work: at most SOP_SETUP_INLINE
+        # re-mapped here, but those a rep's transaction holds (the install
+        # holds crm_lead's table lock: no rep's transaction runs)
+        changed_ids = self._sop_remap(None if everything else SOP_SETUP_INLINE)
+        self._sop_resync(changed_ids)
         # leads mapped before this pass whose playbook did not change
         mapped_ids = self._sop_mapped_ids(but=changed_ids) if everything else []
         # leads without playbook yet: the path of new leads, the newest first;
         # beyond SOP_SETUP_INLINE, the setup job does the others
         new_ids, waiting = self._sop_waiting_ids(SOP_SETUP_INLINE)
         if not everything:
-            # a manager's change while reps work: the deals a rep's
-            # transaction holds are left to the job (the install holds
-            # crm_lead's table lock: no rep's transaction runs)
             new_ids = self._sop_lock_leads(new_ids)
         with self._sop_bulk_load(everything and len(new_ids) >= SOP_BULK_MIN_LEADS):
             self._sop_setup(new_ids)
-        if waiting > len(new_ids):
+        left = waiting - len(new_ids) + (0 if everything else self._sop_remap_left())
+        if left:
             _logger.info(
-                "Sales SOP: %s opportunities set up now, %s by the setup job",
-                len(new_ids),
-                waiting - len(new_ids),
+                "Sales SOP: %s opportunities set up or re-mapped now, %s by the "
+                "setup job",
+                len(new_ids) + len(changed_ids),
+                left,
             )
             # sudo: the engine's own job, whoever changed the playbooks
             self.env.ref("crm_sales_sop.ir_cron_sop_setup").sudo()._trigger()
@@ -394,9 +393,10 @@ class CrmSopEngine(models.AbstractModel):
             self.env["crm.sop.task.fact"]._sop_rebuild()
 
     @api.model
-    def _sop_remap(self):
-        """Ids of the open leads mapped to a playbook that is no longer
-        theirs, now mapped to their (team, company)'s: one UPDATE per pair."""
+    def _sop_remap_pairs(self):
+        """[(team id, company id, playbook id or None)]: each (team,
+        company) of the open leads with a playbook, and the playbook that is
+        theirs now."""
         Template = self.env["crm.sop.template"]
         self.env.cr.execute(
             SQL(
@@ -405,31 +405,97 @@ class CrmSopEngine(models.AbstractModel):
                 SQL(SOP_OPEN_SQL),
             )
         )
-        changed_ids = []
-        for team_id, company_id in self.env.cr.fetchall():
-            template_id = Template._sop_template_for(
-                self.env["crm.team"].browse(team_id),
-                self.env["res.company"].browse(company_id),
+        return [
+            (
+                team_id,
+                company_id,
+                Template._sop_template_for(
+                    self.env["crm.team"].browse(team_id),
+                    self.env["res.company"].browse(company_id),
+                )
+                or None,
             )
+            for team_id, company_id in self.env.cr.fetchall()
+        ]
+
+    @api.model
+    def _sop_remap(self, limit=None):
+        """Ids of the open leads mapped to a playbook that is no longer
+        theirs, now mapped to their (team, company)'s: one UPDATE per pair.
+        ``limit``: at most that many, the newest, locked first and skipping
+        those another transaction holds (the others stay for the setup
+        job); None: all (the install, which holds crm_lead's table lock)."""
+        changed_ids = []
+        for team_id, company_id, template_id in self._sop_remap_pairs():
+            if limit is not None and len(changed_ids) >= limit:
+                break
+            which = SQL(
+                """%(open)s AND sop_template_id IS NOT NULL
+                   AND team_id IS NOT DISTINCT FROM %(team)s
+                   AND company_id IS NOT DISTINCT FROM %(company)s
+                   AND sop_template_id IS DISTINCT FROM %(template)s""",
+                template=template_id,
+                team=team_id,
+                company=company_id,
+                open=SQL(SOP_OPEN_SQL),
+            )
+            if limit is not None:
+                which = SQL(
+                    """l.id IN (SELECT id FROM crm_lead l WHERE %s
+                              ORDER BY id DESC LIMIT %s
+                                FOR NO KEY UPDATE SKIP LOCKED)""",
+                    which,
+                    limit - len(changed_ids),
+                )
             self.env.cr.execute(
                 SQL(
-                    """UPDATE crm_lead l SET sop_template_id = %(template)s
-                        WHERE %(open)s AND sop_template_id IS NOT NULL
-                          AND team_id IS NOT DISTINCT FROM %(team)s
-                          AND company_id IS NOT DISTINCT FROM %(company)s
-                          AND sop_template_id IS DISTINCT FROM %(template)s
-                    RETURNING id""",
-                    template=template_id or None,
-                    team=team_id,
-                    company=company_id,
-                    open=SQL(SOP_OPEN_SQL),
-                )
+                    """UPDATE crm_lead l SET sop_template_id = %s
+                        WHERE %s RETURNING id""",
+                    template_id,
+                    which,
+                ),
+                # a lead changed after this transaction began: the caller
+                # decides (a request is retried by Odoo, the job later)
+                log_exceptions=limit is None,
             )
             changed_ids += [row[0] for row in self.env.cr.fetchall()]
         self._sop_leads_written(
             self.env["crm.lead"].browse(changed_ids), ["sop_template_id"]
         )
         return changed_ids
+
+    @api.model
+    def _sop_remap_left(self):
+        """How many open leads are still mapped to a playbook that is no
+        longer theirs."""
+        pairs = self._sop_remap_pairs()
+        if not pairs:
+            return 0
+        self.env.cr.execute(
+            SQL(
+                """SELECT COUNT(*) FROM crm_lead l
+                     JOIN unnest(%s::integer[], %s::integer[], %s::integer[])
+                          AS p(team_id, company_id, template_id)
+                       ON l.team_id IS NOT DISTINCT FROM p.team_id
+                      AND l.company_id IS NOT DISTINCT FROM p.company_id
+                    WHERE %s AND l.sop_template_id IS NOT NULL
+                      AND l.sop_template_id IS DISTINCT FROM p.template_id""",
+                [pair[0] for pair in pairs],
+                [pair[1] for pair in pairs],
+                [pair[2] for pair in pairs],
+                SQL(SOP_OPEN_SQL),
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _sop_resync(self, lead_ids):
+        """The leads ``lead_ids`` were mapped to another playbook: their old
+        open tasks go, the new ones are inserted and evaluated."""
+        if lead_ids:
+            self._sop_prune(lead_ids)
+            self._sop_insert(lead_ids)
+            self._sop_evaluate_ids(lead_ids)
 
     @api.model
     def _sop_mapped_ids(self, but=()):
@@ -481,11 +547,12 @@ class CrmSopEngine(models.AbstractModel):
                 [team_id for team_id, _company_id in pairs],
                 [company_id for _team_id, company_id in pairs],
                 SQL(SOP_OPEN_SQL),
-                limit,
+                # one row at least: the count comes with it
+                max(limit, 1),
             )
         )
         rows = self.env.cr.fetchall()
-        return [row[0] for row in rows], rows[0][1] if rows else 0
+        return [row[0] for row in rows[:limit]], rows[0][1] if rows else 0
 
     @api.model
     def _sop_setup(self, lead_ids):
@@ -505,15 +572,13 @@ class CrmSopEngine(models.AbstractModel):
 
     @api.model
     def _cron_sop_setup(self):
-        """The setup job: a batch of the open leads waiting for their
-        playbook's tasks (more than one transaction sets up at once: an
-        install over a large pipeline, a playbook given to a large team),
-        the newest first. Each batch is its own transaction (the cron
+        """The setup job: a batch of the open leads waiting for the engine
+        (more than one transaction does at once: an install over a large
+        pipeline, a playbook given to a large team or taken from it, a task
+        added to a live playbook; ``_sop_job_batch``), the newest first. Each batch is its own transaction (the cron
         runner commits after each call and calls again while some wait):
         the deals are locked for one batch, not for the whole setup. Daily,
-        it also sets up deals that reached the database around the ORM. A
-        batch's room left goes to the deals a playbook change queued for
-        evaluation (``_sop_evaluate_soon``), the newest first.
+        it also sets up deals that reached the database around the ORM.
 
         Reps keep working meanwhile. The batch locks its deals first,
         skipping those a rep's transaction holds (a later batch sets them
@@ -524,34 +589,53 @@ class CrmSopEngine(models.AbstractModel):
         job comes back in a new transaction, which sees the rep's change.
         Raised, such a failure would have failed the job, and left the
         remaining deals without tasks until its next daily run."""
-        Queue = self.env["crm.sop.evaluation.queue"]
-        lead_ids, waiting = self._sop_waiting_ids(EVALUATE_CHUNK)
-        # then the deals a playbook change left to evaluate, in the same batch
-        queued_ids, queued = Queue._sop_next(EVALUATE_CHUNK - len(lead_ids))
         try:
             with self.env.cr.savepoint():
-                lead_ids = self._sop_lock_leads(lead_ids)
-                self._sop_setup(lead_ids)
-                queued_ids = self._sop_lock_leads(queued_ids)
-                self._sop_evaluate_ids(sorted(queued_ids))
-                Queue._sop_remove(queued_ids)
+                done, remaining = self._sop_job_batch(EVALUATE_CHUNK)
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
             _logger.info(
                 "Sales SOP: the setup job met a rep's change (%s), "
                 "its batch is undone and tried again shortly",
                 error.pgcode,
             )
-            lead_ids = queued_ids = []
-        done = len(lead_ids) + len(queued_ids)
-        if (waiting or queued) and not done:
+            done, remaining = 0, self._sop_job_left()
+        if remaining and not done:
             # no progress to report: the runner would wait for the next
             # daily run; this one comes back soon instead (sudo: the
             # engine's own job)
             self.env.ref("crm_sales_sop.ir_cron_sop_setup").sudo()._trigger(
                 at=self.env.cr.now() + timedelta(minutes=SOP_SETUP_RETRY_MINUTES)
             )
-        self.env["ir.cron"]._notify_progress(
-            done=done, remaining=waiting + queued - done
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+
+    @api.model
+    def _sop_job_batch(self, size):
+        """One batch of the setup job, at most ``size`` deals, the newest of
+        each kind first: those mapped to a playbook no longer theirs
+        re-mapped, then those without playbook set up, then those a
+        playbook change queued evaluated; the deals a rep's transaction
+        holds are skipped. Returns (deals done, deals left)."""
+        Queue = self.env["crm.sop.evaluation.queue"]
+        changed_ids = self._sop_remap(size)
+        self._sop_resync(changed_ids)
+        room = size - len(changed_ids)
+        lead_ids = self._sop_lock_leads(self._sop_waiting_ids(room)[0])
+        self._sop_setup(lead_ids)
+        room -= len(lead_ids)
+        queued_ids = self._sop_lock_leads(Queue._sop_next(room)[0])
+        self._sop_evaluate_ids(sorted(queued_ids))
+        Queue._sop_remove(queued_ids)
+        return len(changed_ids) + len(lead_ids) + len(queued_ids), self._sop_job_left()
+
+    @api.model
+    def _sop_job_left(self):
+        """How many deals the setup job has yet to do: mapped to a playbook
+        no longer theirs, without the playbook their team has, queued for
+        evaluation."""
+        return (
+            self._sop_remap_left()
+            + self._sop_waiting_ids(0)[1]
+            + self.env["crm.sop.evaluation.queue"]._sop_next(0)[1]
         )
 
     @api.model

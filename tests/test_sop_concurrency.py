@@ -325,6 +325,42 @@ class TestSopConcurrency(TransactionCase):
             ["Send the catalogue"] * 3,
         )
 
+    def test_playbook_taken_while_a_rep_holds_a_deal(self):
+        """A manager archives the team's playbook while a rep saves one of
+        its deals: the manager's save neither waits for the rep nor fails;
+        the other deals go to the fallback playbook at once, the rep's by
+        the setup job once the rep's save is done."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            lead_ids = self._team_deals(env, "Deal of the playbook", 3).ids
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        env_manager, env_rep = self.envs
+        env_rep["crm.lead"].browse(lead_ids[0]).write({"description": "Called"})
+        env_rep.flush_all()
+        # waiting for the rep would fail the test instead of hanging it
+        env_manager.cr.execute("SET LOCAL lock_timeout = '5s'")
+        playbook = env_manager["crm.sop.template"].browse(self.ids["playbook"])
+        fallback = env_manager["crm.sop.template"]._sop_template_for(
+            env_manager["crm.team"], env_manager.company
+        )
+
+        playbook.action_archive()
+        env_manager.flush_all()
+        deals = env_manager["crm.lead"].browse(lead_ids)
+        self.assertEqual(
+            [deal.sop_template_id.id for deal in deals],
+            [playbook.id, fallback, fallback],
+        )
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+
+        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_manager.invalidate_all()
+        self.assertEqual(set(deals.mapped("sop_template_id").ids), {fallback})
+
     def test_facts_rebuild_meets_a_deal_changed_meanwhile(self):
         """The job that makes every deal's review facts anew (after a
         pipeline change) starts while a rep reassigns a won deal, whose

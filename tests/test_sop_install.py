@@ -322,3 +322,30 @@ class TestSopSetupByManager(TestSopCommon):
             {lead.sop_progress for lead in newest},
             {progress_before[lead] for lead in newest},
         )
+
+    def test_playbook_taken_from_a_large_team_leaves_the_rest_to_the_job(self):
+        """The team's playbook archived over more deals than one request
+        re-maps: the newest go to the fallback playbook in the manager's
+        transaction, with its tasks; the setup job re-maps the others."""
+        from ..models import crm_sop_engine
+
+        default = self.env.ref("crm_sales_sop.crm_sop_template_default")
+        leads = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"Team deal {i}") for i in range(5)]
+        )
+        self.assertEqual(leads.sop_template_id, self.playbook)
+        cron = self.env.ref("crm_sales_sop.ir_cron_sop_setup")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        triggers = Trigger.search_count([("cron_id", "=", cron.id)])
+        with patch.object(crm_sop_engine, "SOP_SETUP_INLINE", 2):
+            self.playbook.with_user(self.user_sales_manager).action_archive()
+        newest = leads.sorted("id")[-2:]
+        self.assertEqual(newest.sop_template_id, default)
+        self.assertEqual((leads - newest).sop_template_id, self.playbook)
+        self.assertGreater(Trigger.search_count([("cron_id", "=", cron.id)]), triggers)
+
+        cron.method_direct_trigger()
+        self.assertEqual(leads.sop_template_id, default)
+        expected = default.task_template_ids.filtered("stage_id.active")
+        for lead in leads:
+            self.assertEqual(lead.sop_task_ids.task_template_id, expected, lead.name)
