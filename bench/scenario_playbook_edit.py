@@ -1,9 +1,15 @@
-"""Scenario ``playbook-edit``: a sales manager adds a task to the live
-playbook of N open opportunities (a fields task, done on the deals whose
-data already holds it): the manager's save, which evaluates the newest
-deals and queues the others, then the setup job that evaluates the queue;
-against the same save evaluating every deal itself (the engine before the
-queue: ``SOP_EVALUATE_INLINE`` raised above N)."""
+"""Scenario ``playbook-edit``: a sales manager edits the live playbook of N
+open opportunities.
+
+- adds a task to it (a fields task, done on the deals whose data already
+  holds it): the manager's save, which evaluates the newest deals and
+  queues the others, then the setup job that evaluates the queue; against
+  the same save evaluating every deal itself (the engine before the queue:
+  ``SOP_EVALUATE_INLINE`` raised above every deal);
+- archives it (the team's deals lose it): the manager's save, which
+  re-maps the newest deals, then the setup job that re-maps the others;
+  against the same save re-mapping every deal (``SOP_SETUP_INLINE`` raised
+  above every deal)."""
 
 from unittest.mock import patch
 
@@ -15,6 +21,8 @@ from odoo.tools import SQL
 NAME = "playbook-edit"
 # the task added: done where the deal has a source (every other deal)
 TASK_FIELD = "source_id"
+# the engine before the queue: every deal of the playbook in the save
+EVERY_DEAL = 10**9
 
 
 def add_arguments(parser):
@@ -86,7 +94,7 @@ def run(registry, args):
             )
         with (
             rolled_back(env, clear_caches=True),
-            patch.object(crm_sop_engine, "SOP_EVALUATE_INLINE", count + 1),
+            patch.object(crm_sop_engine, "SOP_EVALUATE_INLINE", EVERY_DEAL),
         ):
             added = []
             inline = measure(env, lambda: added.append(TaskTemplate.create(values)))
@@ -95,12 +103,49 @@ def run(registry, args):
                 inline_queries=inline.queries,
                 inline_done=done_count(env, added[0], first_id),
             )
+        playbook = env.ref(DEFAULT_PLAYBOOK).with_user(manager)
+        with rolled_back(env, clear_caches=True):
+            archive = measure(env, playbook.action_archive)
+            left = mapped_count(env, first_id, playbook)
+            batches = []
+            job = measure(env, lambda: run_setup_job(env, batches))
+            result.update(
+                archive_seconds=archive.seconds,
+                archive_queries=archive.queries,
+                archive_left=left,
+                archive_job_seconds=job.seconds,
+                archive_job_batches=len(batches),
+                archive_left_after_job=mapped_count(env, first_id, playbook),
+            )
+        with (
+            rolled_back(env, clear_caches=True),
+            patch.object(crm_sop_engine, "SOP_SETUP_INLINE", EVERY_DEAL),
+        ):
+            inline = measure(env, playbook.action_archive)
+            result.update(
+                archive_inline_seconds=inline.seconds,
+                archive_inline_queries=inline.queries,
+                archive_inline_left=mapped_count(env, first_id, playbook),
+            )
     log(
         f"  task added over {count:,} deals: the save {result['save_seconds']:.2f} s "
         f"({result['queued']:,} queued), the job {result['job_seconds']:.1f} s; "
         f"every deal in the save {result['inline_seconds']:.2f} s"
     )
     return result
+
+
+def mapped_count(env, first_id, playbook):
+    """The scenario's deals still mapped to ``playbook``."""
+    env.flush_all()
+    env.cr.execute(
+        SQL(
+            "SELECT COUNT(*) FROM crm_lead WHERE id >= %s AND sop_template_id = %s",
+            first_id,
+            playbook.id,
+        )
+    )
+    return env.cr.fetchone()[0]
 
 
 def queue_size(env):
@@ -144,5 +189,24 @@ def report_rows(result):
             f"{result['job_batches']} batches, {result['left_in_queue']} left queued;"
             f" tasks done {result['done']:,} (in the save alone: "
             f"{result['inline_done']:,})",
+        ),
+        (
+            f"playbook archived over {leads} deals (the manager's save)",
+            f"{result['archive_inline_seconds']:.2f} s",
+            f"{result['archive_seconds']:.2f} s",
+            f"{result['archive_seconds'] / result['archive_inline_seconds']:.2f}x",
+            "core column: every deal re-mapped in the save "
+            f"({result['archive_inline_queries']} queries, "
+            f"{result['archive_inline_left']} left), SOP: "
+            f"{result['archive_left']:,} left to the job "
+            f"({result['archive_queries']} queries)",
+        ),
+        (
+            f"playbook archived over {leads} deals (the setup job)",
+            "",
+            f"{result['archive_job_seconds']:.1f} s",
+            "",
+            f"{result['archive_job_batches']} batches, "
+            f"{result['archive_left_after_job']} left mapped",
         ),
     ]
