@@ -1952,12 +1952,16 @@ class CrmSopEngine(models.AbstractModel):
         """The flag set on ``stalled`` and cleared on every other deal but
         ``keep``: two UPDATEs, the cache of the deals that changed
         refreshed."""
+        # a deal a rep saved after the pass began: the job answers the
+        # serialization failure (crm.sop.reminder._sop_stall_pass), not
+        # logged as a bad query
         self.env.cr.execute(
             SQL(
                 """UPDATE crm_lead SET sop_stalled = FALSE
                     WHERE sop_stalled AND NOT id = ANY(%s) RETURNING id""",
                 list(stalled) + list(keep),
-            )
+            ),
+            log_exceptions=False,
         )
         cleared = [row[0] for row in self.env.cr.fetchall()]
         self.env.cr.execute(
@@ -1965,7 +1969,8 @@ class CrmSopEngine(models.AbstractModel):
                 """UPDATE crm_lead SET sop_stalled = TRUE
                     WHERE id = ANY(%s) AND sop_stalled IS NOT TRUE RETURNING id""",
                 list(stalled),
-            )
+            ),
+            log_exceptions=False,
         )
         flagged = [row[0] for row in self.env.cr.fetchall()]
         if cleared or flagged:

@@ -7,6 +7,7 @@ import psycopg2.errors
 import pytz
 
 from odoo import SUPERUSER_ID, api, fields, models
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL, split_every
 
 from .crm_sop_deal import SOP_OPEN_SQL
@@ -97,13 +98,27 @@ class CrmSopReminder(models.Model):
         salesperson with open SOP tasks whose workday start (or end) moment
         has come, while they are at work. The stall pass failing (each
         company is already counted apart) does not stop the reminders."""
+        self._sop_stall_pass()
+        self._sop_commit()
+        self._sop_remind()
+
+    @api.model
+    def _sop_stall_pass(self):
+        """The stall pass, undone in its savepoint when it fails. A rep who
+        saved one of the deals it flags after the job began (a
+        serialization failure, REPEATABLE READ) is no error: the next pass,
+        15 minutes later, flags them."""
         try:
             with self.env.cr.savepoint():
                 self.env["crm.sop.engine"]._sop_flag_stalled()
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
+            _logger.info(
+                "Sales SOP: stall pass met a rep's change (%s), the next pass "
+                "flags the deals",
+                error.pgcode,
+            )
         except Exception:
             _logger.exception("Sales SOP: stall pass failed, reminders go on")
-        self._sop_commit()
-        self._sop_remind()
 
     @api.model
     def _sop_testing(self):

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from odoo import SUPERUSER_ID, api
 from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
@@ -360,6 +362,51 @@ class TestSopConcurrency(TransactionCase):
         env_manager.cr.commit()  # pylint: disable=invalid-commit
         env_manager.invalidate_all()
         self.assertEqual(set(deals.mapped("sop_template_id").ids), {fallback})
+
+    def test_stall_pass_meets_a_deal_saved_meanwhile(self):
+        """The reminder job's stall pass is about to flag a deal that a rep
+        saved after the job began: no error is logged, the pass is undone
+        in its savepoint, and the next pass flags the deal."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            # the pass flags every stalled deal of the database: each one's
+            # flag is put back as it was
+            cr.execute("SELECT id FROM crm_lead WHERE sop_stalled")
+            self.addCleanup(self._restore_stalled, [row[0] for row in cr.fetchall()])
+            env["crm.sop.stage"].browse(self.ids["sop_stage"]).stall_days = 1
+            lead = self._team_deals(env, "Stalled deal", 1)
+            env.flush_all()
+            cr.execute(
+                "UPDATE crm_lead SET sop_stage_date = %s WHERE id = %s",
+                [cr.now() - timedelta(days=30), lead.id],
+            )
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        env_job, env_rep = self.envs
+        env_job.cr.execute("SELECT 1")  # the job's transaction starts first
+        env_rep["crm.lead"].browse(lead.id).write({"description": "Called"})
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+
+        with self.assertNoLogs("odoo", level="ERROR"):
+            env_job["crm.sop.reminder"]._sop_stall_pass()
+        deal = env_job["crm.lead"].browse(lead.id)
+        self.assertFalse(deal.sop_stalled)
+        env_job.cr.commit()  # pylint: disable=invalid-commit
+
+        env_job["crm.sop.reminder"]._sop_stall_pass()
+        env_job.invalidate_all()
+        self.assertTrue(deal.sop_stalled)
+        env_job.cr.commit()  # pylint: disable=invalid-commit
+
+    def _restore_stalled(self, stalled_ids):
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "UPDATE crm_lead SET sop_stalled = id = ANY(%s) "
+                "WHERE sop_stalled IS DISTINCT FROM (id = ANY(%s))",
+                [stalled_ids, stalled_ids],
+            )
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
 
     def test_facts_rebuild_meets_a_deal_changed_meanwhile(self):
         """The job that makes every deal's review facts anew (after a
