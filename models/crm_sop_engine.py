@@ -575,10 +575,11 @@ class CrmSopEngine(models.AbstractModel):
         """The setup job: a batch of the open leads waiting for the engine
         (more than one transaction does at once: an install over a large
         pipeline, a playbook given to a large team or taken from it, a task
-        added to a live playbook; ``_sop_job_batch``), the newest first. Each batch is its own transaction (the cron
-        runner commits after each call and calls again while some wait):
-        the deals are locked for one batch, not for the whole setup. Daily,
-        it also sets up deals that reached the database around the ORM.
+        added to a live playbook; ``_sop_job_batch``), the newest first.
+        Each batch is its own transaction (the cron runner commits after
+        each call and calls again while some wait): the deals are locked
+        for one batch, not for the whole setup. Daily, it also sets up deals
+        that reached the database around the ORM.
 
         Reps keep working meanwhile. The batch locks its deals first,
         skipping those a rep's transaction holds (a later batch sets them
