@@ -429,6 +429,28 @@ class TestSopOtherCompany(TestSopCommon):
             }
         )
 
+    @users("user_sales_salesman", "user_sales_manager")
+    def test_evaluation_queue_is_the_engines(self):
+        """The deals queued for the engine's evaluation: neither a rep nor a
+        sales manager reads them or queues one (another company's deal, or
+        their own), as a client could ask over RPC."""
+        Queue = self.env["crm.sop.evaluation.queue"].sudo()
+        Queue._sop_add([self.lead_2.id])
+        queued = Queue.search([("lead_id", "=", self.lead_2.id)])
+        own = self.env["crm.lead"].sudo().create(self._sop_lead_vals())
+        user_queue = self.env["crm.sop.evaluation.queue"].with_user(self.env.user)
+        for call in (
+            lambda: user_queue.search([("lead_id", "=", self.lead_2.id)]),
+            lambda: queued.with_user(self.env.user).read(["lead_id"]),
+            lambda: user_queue.create({"lead_id": own.id}),
+            lambda: user_queue.create({"lead_id": self.lead_2.id}),
+            lambda: queued.with_user(self.env.user).write({"lead_id": own.id}),
+            lambda: queued.with_user(self.env.user).unlink(),
+        ):
+            with self.subTest(call=call), self.assertRaises(AccessError):
+                call()
+        self.assertEqual(Queue.search([]).lead_id, self.lead_2)
+
     @users("user_sales_salesman")
     def test_column_tooltip_of_another_company_team(self):
         stage = (
