@@ -126,6 +126,14 @@ class TestSopConcurrency(TransactionCase):
             ]
         )
 
+    def _rep_holds(self, env_rep, lead_id, env_other):
+        """The rep's transaction saves the deal ``lead_id`` and holds it,
+        uncommitted; ``env_other``'s transaction would fail (after 5 s)
+        rather than hang the test if it waited for the rep."""
+        env_rep["crm.lead"].browse(lead_id).write({"description": "Called"})
+        env_rep.flush_all()
+        env_other.cr.execute("SET LOCAL lock_timeout = '5s'")
+
     def _waiting_deals(self, count):
         """``count`` open deals of the test's team, committed as an install
         over a large pipeline leaves them to the setup job: no playbook, no
@@ -229,10 +237,7 @@ class TestSopConcurrency(TransactionCase):
         and the rep's deal in its next batch, once the rep's save is done."""
         lead_ids = self._waiting_deals(3)
         env_job, env_rep = self.envs
-        env_rep["crm.lead"].browse(lead_ids[0]).write({"description": "Called"})
-        env_rep.flush_all()
-        # waiting for the rep would fail the test instead of hanging it
-        env_job.cr.execute("SET LOCAL lock_timeout = '5s'")
+        self._rep_holds(env_rep, lead_ids[0], env_job)
 
         self.assertEqual(self._run_setup_job(env_job), (2, 1))
         env_job.cr.commit()  # pylint: disable=invalid-commit
@@ -251,10 +256,7 @@ class TestSopConcurrency(TransactionCase):
         done."""
         lead_ids = self._waiting_deals(3)
         env_manager, env_rep = self.envs
-        env_rep["crm.lead"].browse(lead_ids[0]).write({"description": "Called"})
-        env_rep.flush_all()
-        # waiting for the rep would fail the test instead of hanging it
-        env_manager.cr.execute("SET LOCAL lock_timeout = '5s'")
+        self._rep_holds(env_rep, lead_ids[0], env_manager)
         cron = env_manager.ref("crm_sales_sop.ir_cron_sop_setup")
         triggers = env_manager["ir.cron.trigger"].search_count(
             [("cron_id", "=", cron.id)]
@@ -293,10 +295,7 @@ class TestSopConcurrency(TransactionCase):
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
         env_manager, env_rep = self.envs
-        env_rep["crm.lead"].browse(lead_ids[0]).write({"description": "Called"})
-        env_rep.flush_all()
-        # waiting for the rep would fail the test instead of hanging it
-        env_manager.cr.execute("SET LOCAL lock_timeout = '5s'")
+        self._rep_holds(env_rep, lead_ids[0], env_manager)
 
         added = env_manager["crm.sop.task.template"].create(
             {
@@ -339,10 +338,7 @@ class TestSopConcurrency(TransactionCase):
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
         env_manager, env_rep = self.envs
-        env_rep["crm.lead"].browse(lead_ids[0]).write({"description": "Called"})
-        env_rep.flush_all()
-        # waiting for the rep would fail the test instead of hanging it
-        env_manager.cr.execute("SET LOCAL lock_timeout = '5s'")
+        self._rep_holds(env_rep, lead_ids[0], env_manager)
         playbook = env_manager["crm.sop.template"].browse(self.ids["playbook"])
         fallback = env_manager["crm.sop.template"]._sop_template_for(
             env_manager["crm.team"], env_manager.company
