@@ -79,17 +79,16 @@ def run(registry, args):
         result = {"leads": count}
         with rolled_back(env, clear_caches=True):
             added = []
-            save = measure(env, lambda: added.append(TaskTemplate.create(values)))
-            queued = queue_size(env)
-            batches = []
-            job = measure(env, lambda: run_setup_job(env, batches))
+            save, queued, job, batches, left = edit_then_job(
+                env, lambda: added.append(TaskTemplate.create(values)), queue_size
+            )
             result.update(
                 save_seconds=save.seconds,
                 save_queries=save.queries,
                 queued=queued,
                 job_seconds=job.seconds,
-                job_batches=len(batches),
-                left_in_queue=queue_size(env),
+                job_batches=batches,
+                left_in_queue=left,
                 done=done_count(env, added[0], first_id),
             )
         with (
@@ -105,17 +104,18 @@ def run(registry, args):
             )
         playbook = env.ref(DEFAULT_PLAYBOOK).with_user(manager)
         with rolled_back(env, clear_caches=True):
-            archive = measure(env, playbook.action_archive)
-            left = mapped_count(env, first_id, playbook)
-            batches = []
-            job = measure(env, lambda: run_setup_job(env, batches))
+            archive, left, job, batches, left_after = edit_then_job(
+                env,
+                playbook.action_archive,
+                lambda env: mapped_count(env, first_id, playbook),
+            )
             result.update(
                 archive_seconds=archive.seconds,
                 archive_queries=archive.queries,
                 archive_left=left,
                 archive_job_seconds=job.seconds,
-                archive_job_batches=len(batches),
-                archive_left_after_job=mapped_count(env, first_id, playbook),
+                archive_job_batches=batches,
+                archive_left_after_job=left_after,
             )
         with (
             rolled_back(env, clear_caches=True),
@@ -133,6 +133,17 @@ def run(registry, args):
         f"every deal in the save {result['inline_seconds']:.2f} s"
     )
     return result
+
+
+def edit_then_job(env, edit, left):
+    """The manager's ``edit`` measured, then the setup job run as Odoo's
+    cron runner calls it, measured: (the edit's Sample, ``left(env)``
+    after it, the job's Sample, its batches, ``left(env)`` after it)."""
+    save = measure(env, edit)
+    left_by_save = left(env)
+    batches = []
+    job = measure(env, lambda: run_setup_job(env, batches))
+    return save, left_by_save, job, len(batches), left(env)
 
 
 def mapped_count(env, first_id, playbook):
