@@ -823,6 +823,11 @@ class CrmSopEngine(models.AbstractModel):
                 list(task_template_ids),
             )
         self._sop_flush()
+        if task_template_ids is not None:
+            # a change of the playbook's structure: the closed deals' history
+            # counts lose the tasks about to go, on those task templates'
+            # rows alone (a deal's own prune is in its write's recount)
+            self.env["crm.sop.history.count"]._sop_add_pruned(condition)
         self.env.cr.execute(
             SQL(
                 """DELETE FROM crm_sop_task t
@@ -863,11 +868,6 @@ class CrmSopEngine(models.AbstractModel):
         # and the deals that lost an open task: it may have been their next
         # step (its key is emptied with it)
         self._sop_evaluate_templates(task_templates, also=pruned)
-        # the prune reaches closed deals too (their open tasks of an archived
-        # task template go): the history is counted anew; a task added or
-        # restored reaches open deals only, whose history is not counted
-        if pruned:
-            self.env["crm.sop.history.count"]._sop_rebuild()
         # the task analysis' facts made anew (an open deal past the stage of
         # a task added has facts for it)
         self.env["crm.sop.task.fact"]._sop_mark_all()

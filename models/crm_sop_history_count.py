@@ -33,8 +33,9 @@ class CrmSopHistoryCount(models.Model):
     scoring reads its frequency table: kept up to date as deals close,
     reopen or move and as the tasks of closed deals change
     (``_sop_add_leads`` / ``_sop_add_tasks`` with -1 before the change and
-    +1 after), made anew when the playbook's structure changes
-    (``_sop_rebuild``). Written by the engine only, in SQL.
+    +1 after), and as a task template leaves a playbook
+    (``_sop_add_pruned``); made anew when which deals are won changes or a
+    team goes (``_sop_rebuild``). Written by the engine only, in SQL.
 
     A (team, company, task template) has one row per salesperson of the
     deals counted (``user_key``, the deal's as it is when counted), and what
@@ -213,6 +214,32 @@ class CrmSopHistoryCount(models.Model):
             self._sop_add(self._sop_rows_sql(tasks=SQL("t.id = ANY(%s)", ids)), sign)
 
     @api.model
+    def _sop_add_pruned(self, condition):
+        """The engine is about to prune the tasks of ``condition`` (SQL on
+        ``t``, its task template ``tt``, SOP stage ``s`` and deal ``l``):
+        what those of closed deals count is taken out, on their task
+        templates' rows alone. A manager archiving or moving a task
+        template then neither recounts every team's history nor meets the
+        reps closing deals of other teams meanwhile (a rebuild deleted every
+        row: a rep's close committed after the manager's save began failed
+        it)."""
+        self._sop_add(
+            self._sop_rows_sql(
+                tasks=SQL(
+                    """t.id IN (
+                        SELECT t.id
+                          FROM crm_sop_task t
+                          JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
+                          JOIN crm_sop_stage s ON s.id = tt.stage_id
+                          JOIN crm_lead l ON l.id = t.lead_id
+                         WHERE t.active AND %s)""",
+                    condition,
+                )
+            ),
+            -1,
+        )
+
+    @api.model
     def _sop_recounted(self):
         """Ids of the deals a write is counting out and in again whole
         (crm.lead.write): what their tasks do meanwhile is in that count."""
@@ -269,8 +296,8 @@ class CrmSopHistoryCount(models.Model):
 
     @api.model
     def _sop_rebuild(self):
-        """Count the whole history anew (install, playbook structure
-        changes: task templates archived or moved, a won stage redefined)."""
+        """Count the whole history anew (install, a won stage redefined or
+        deleted, a team deleted)."""
         self._sop_flush()
         self.env.cr.execute("DELETE FROM crm_sop_history_count")
         self._sop_add(self._sop_rows_sql(), 1)

@@ -3,6 +3,7 @@ from datetime import timedelta
 from odoo import SUPERUSER_ID, api
 from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
+from odoo.tools import SQL
 
 from ..models.crm_sop_task_fact import SOP_FACT_STALE
 
@@ -358,6 +359,84 @@ class TestSopConcurrency(TransactionCase):
         env_manager.cr.commit()  # pylint: disable=invalid-commit
         env_manager.invalidate_all()
         self.assertEqual(set(deals.mapped("sop_template_id").ids), {fallback})
+
+    def test_task_archived_while_a_rep_closes_elsewhere(self):
+        """A manager archives a task of the playbook while a rep of another
+        team wins a deal: the manager's save counts out only the archived
+        task's history, and neither waits for the rep nor fails (recounting
+        every team's history deleted the rep's row, changed meanwhile: a
+        serialization failure); the counts stay those of every closed
+        deal."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            other = env["crm.team"].create({"name": "SOP concurrency team 2"})
+            self.addCleanup(self._delete_team, other.id)
+            # a won deal of the playbook, its task left open
+            self._team_deals(env, "Won with its task open", 1).action_set_won()
+            # the rep's team: a deal won already (its history row exists),
+            # one the rep wins while the manager saves
+            deals = env["crm.lead"].create(
+                [
+                    {
+                        "name": f"Deal of the other team {index}",
+                        "type": "opportunity",
+                        "team_id": other.id,
+                        "user_id": self.ids["rep"],
+                    }
+                    for index in range(2)
+                ]
+            )
+            deals[0].action_set_won()
+            task_template = env["crm.sop.stage"].browse(self.ids["sop_stage"])
+            task_template = task_template.task_template_ids
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_facts_rebuild")
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        env_manager, env_rep = self.envs
+        env_manager.cr.execute("SELECT 1")  # the manager's save starts first
+        env_rep["crm.lead"].browse(deals[1].id).action_set_won()
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+        env_manager.cr.execute("SET LOCAL lock_timeout = '5s'")
+
+        env_manager["crm.sop.task.template"].browse(task_template.id).active = False
+        env_manager.flush_all()
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+
+        History = env_manager["crm.sop.history.count"]
+        teams = [self.ids["team"], other.id]
+        env_manager.cr.execute(
+            """SELECT team_id, task_template_id, sum(won_with), sum(won_without)
+                 FROM crm_sop_history_count WHERE team_id = ANY(%s)
+             GROUP BY 1, 2 HAVING sum(won_with) != 0 OR sum(won_without) != 0""",
+            [teams],
+        )
+        stored = sorted(env_manager.cr.fetchall(), key=str)
+        env_manager.cr.execute(
+            SQL(
+                """SELECT team, template, sum(ww), sum(wo)
+                     FROM (%s) AS r (team, company, template, salesperson,
+                                     ww, lw, wo, lo, na)
+                    WHERE team = ANY(%s)
+                 GROUP BY 1, 2 HAVING sum(ww) != 0 OR sum(wo) != 0""",
+                History._sop_rows_sql(),
+                teams,
+            )
+        )
+        self.assertEqual(stored, sorted(env_manager.cr.fetchall(), key=str))
+        # the two teams' won deals, the archived task no longer counted
+        self.assertIn((other.id, None, 2, 0), stored)
+        self.assertIn((self.ids["team"], None, 1, 0), stored)
+        self.assertNotIn(task_template.id, [row[1] for row in stored])
+
+    def _delete_team(self, team_id):
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["crm.lead"].with_context(active_test=False).search(
+                [("team_id", "=", team_id)]
+            ).unlink()
+            env["crm.team"].browse(team_id).unlink()
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
 
     def test_stall_pass_meets_a_deal_saved_meanwhile(self):
         """The reminder job's stall pass is about to flag a deal that a rep

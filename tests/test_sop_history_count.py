@@ -213,9 +213,20 @@ class TestSopHistoryCount(TestSopCommon):
         self.lost[1].unlink()
         self.assertKept("closed deal deleted")
 
-        # the playbook's structure and the won stages change
+        # the playbook's structure and the won stages change: a task
+        # template leaving the playbook counts its closed deals' tasks out,
+        # on its rows alone
         self.tt_manual.active = False
         self.assertKept("task template archived")
+        self.tt_manual.active = True
+        self.assertKept("task template restored (open deals only)")
+        other = self.env["crm.sop.template"].create({"name": "Other playbook"})
+        self.tt_visit.stage_id = self.env["crm.sop.stage"].create(
+            {"name": "Elsewhere", "template_id": other.id}
+        )
+        self.assertKept("task template moved to another playbook")
+        self.sop_stage_pitch.active = False
+        self.assertKept("SOP stage archived with its task templates")
         self.stage_team1_won.is_won = False
         self.assertKept("a won stage is no longer won")
         team.unlink()
