@@ -361,9 +361,13 @@ class CrmSopEngine(models.AbstractModel):
             return
         self._sop_flush(["team_id", "company_id", "probability"])
         # a manager's change while reps work: at most SOP_SETUP_INLINE
-        # re-mapped here, but those a rep's transaction holds (the install
-        # holds crm_lead's table lock: no rep's transaction runs)
-        changed_ids = self._sop_remap(None if everything else SOP_SETUP_INLINE)
+        # re-mapped here, but those a rep's transaction holds, and none if a
+        # rep saved one since the save began (the install holds crm_lead's
+        # table lock: no rep's transaction runs)
+        if everything:
+            changed_ids = self._sop_remap()
+        else:
+            changed_ids = self._sop_now_or_job(self._sop_remap, SOP_SETUP_INLINE)
         self._sop_resync(changed_ids)
         # leads mapped before this pass whose playbook did not change
         mapped_ids = self._sop_mapped_ids(but=changed_ids) if everything else []
@@ -371,7 +375,7 @@ class CrmSopEngine(models.AbstractModel):
         # beyond SOP_SETUP_INLINE, the setup job does the others
         new_ids, waiting = self._sop_waiting_ids(SOP_SETUP_INLINE)
         if not everything:
-            new_ids = self._sop_lock_leads(new_ids)
+            new_ids = self._sop_now_or_job(self._sop_lock_leads, new_ids)
         with self._sop_bulk_load(everything and len(new_ids) >= SOP_BULK_MIN_LEADS):
             self._sop_setup(new_ids)
         left = waiting - len(new_ids) + (0 if everything else self._sop_remap_left())
@@ -659,6 +663,27 @@ class CrmSopEngine(models.AbstractModel):
         )
         return [row[0] for row in self.env.cr.fetchall()]
 
+    @api.model
+    def _sop_now_or_job(self, method, *args):
+        """``method(*args)``: the ids of the deals a manager's playbook
+        change locks (and re-maps) to do them in the manager's save. One a
+        rep's save changed after the manager's save began cannot be written
+        in it (REPEATABLE READ: a serialization failure, which would fail the
+        save; Odoo would try it again, and again while the reps work): then
+        none is done now (the savepoint undoes what ``method`` did), []
+        is returned, and the setup job the caller triggers does them all,
+        in transactions of its own."""
+        try:
+            with self.env.cr.savepoint():
+                return method(*args)
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
+            _logger.info(
+                "Sales SOP: a playbook change met a deal saved meanwhile (%s), "
+                "its deals are left to the setup job",
+                error.pgcode,
+            )
+            return []
+
     @contextmanager
     def _sop_bulk_load(self, enabled=True):
         """Fill crm_sop_task and crm_sop_stage_log, and write the deals' SOP
@@ -899,7 +924,9 @@ class CrmSopEngine(models.AbstractModel):
         deal a rep saved after it began, written by it, fails it: Odoo tries
         it again, and again, while the reps work)."""
         lead_ids = sorted(lead_ids, reverse=True)
-        now_ids = self._sop_lock_leads(lead_ids[:SOP_EVALUATE_INLINE])
+        now_ids = self._sop_now_or_job(
+            self._sop_lock_leads, lead_ids[:SOP_EVALUATE_INLINE]
+        )
         self._sop_evaluate_ids(sorted(now_ids))
         later = set(lead_ids).difference(now_ids)
         if later:

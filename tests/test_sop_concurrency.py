@@ -360,6 +360,81 @@ class TestSopConcurrency(TransactionCase):
         env_manager.invalidate_all()
         self.assertEqual(set(deals.mapped("sop_template_id").ids), {fallback})
 
+    def _rep_saved_since(self, env_rep, lead_id, env_other):
+        """``env_other``'s transaction begins, then the rep saves the deal
+        ``lead_id`` and commits: ``env_other`` cannot write that deal
+        (REPEATABLE READ)."""
+        env_other.cr.execute("SELECT 1")
+        env_rep["crm.lead"].browse(lead_id).write({"description": "Called"})
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+        env_other.cr.execute("SET LOCAL lock_timeout = '5s'")
+
+    def test_task_added_after_a_rep_saved_a_deal(self):
+        """A manager adds a task to the playbook while a rep's save of one
+        of its deals commits: the manager's save does not fail (the rep's
+        deal cannot be written in it); every deal gets the task, and the
+        setup job evaluates them all."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            leads = self._team_deals(env, "Deal of the playbook", 3)
+            leads.sop_task_ids.action_sop_mark_done()
+            lead_ids = leads.ids
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        env_manager, env_rep = self.envs
+        self._rep_saved_since(env_rep, lead_ids[0], env_manager)
+
+        added = env_manager["crm.sop.task.template"].create(
+            {
+                "name": "Send the catalogue",
+                "stage_id": self.ids["sop_stage"],
+                "kind": "manual",
+            }
+        )
+        env_manager.flush_all()
+        tasks = env_manager["crm.sop.task"].search(
+            [("task_template_id", "=", added.id)]
+        )
+        self.assertEqual(set(tasks.lead_id.ids), set(lead_ids))
+        queue = env_manager["crm.sop.evaluation.queue"].search([])
+        self.assertEqual(set(queue.lead_id.ids), set(lead_ids))
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+
+        self.assertEqual(self._run_setup_job(env_manager), (3, 0))
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_manager.invalidate_all()
+        deals = env_manager["crm.lead"].browse(lead_ids)
+        self.assertEqual(set(deals.mapped("sop_progress")), {50})
+
+    def test_playbook_taken_after_a_rep_saved_a_deal(self):
+        """A manager archives the team's playbook while a rep's save of one
+        of its deals commits: the manager's save does not fail; the setup
+        job re-maps every deal to the fallback playbook."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            lead_ids = self._team_deals(env, "Deal of the playbook", 3).ids
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        env_manager, env_rep = self.envs
+        self._rep_saved_since(env_rep, lead_ids[0], env_manager)
+        playbook = env_manager["crm.sop.template"].browse(self.ids["playbook"])
+        fallback = env_manager["crm.sop.template"]._sop_template_for(
+            env_manager["crm.team"], env_manager.company
+        )
+
+        playbook.action_archive()
+        env_manager.flush_all()
+        deals = env_manager["crm.lead"].browse(lead_ids)
+        self.assertEqual(set(deals.mapped("sop_template_id").ids), {playbook.id})
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+
+        self.assertEqual(self._run_setup_job(env_manager), (3, 0))
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_manager.invalidate_all()
+        self.assertEqual(set(deals.mapped("sop_template_id").ids), {fallback})
+
     def test_task_archived_while_a_rep_closes_elsewhere(self):
         """A manager archives a task of the playbook while a rep of another
         team wins a deal: the manager's save counts out only the archived
