@@ -628,6 +628,9 @@ class CrmSopEngine(models.AbstractModel):
         self._sop_setup(lead_ids)
         room -= len(lead_ids)
         queued_ids = self._sop_lock_leads(Queue._sop_next(room)[0])
+        if queued_ids:
+            # a task archived or moved while a rep held the deal is still on it
+            self._sop_prune(queued_ids, count_out=True)
         self._sop_evaluate_ids(sorted(queued_ids))
         Queue._sop_remove(queued_ids)
         return len(changed_ids) + len(lead_ids) + len(queued_ids), self._sop_job_left()
@@ -831,10 +834,11 @@ class CrmSopEngine(models.AbstractModel):
             self.env.cr.execute("ANALYZE crm_lead")
 
     @api.model
-    def _sop_prune(self, lead_ids=None, task_template_ids=None):
-        """Tasks that no longer belong to their lead's playbook (or whose
-        template was archived): open ones are deleted, done ones archived with
-        their history. Returns the ids of the leads that lost tasks."""
+    def _sop_prune_condition(self, lead_ids=None, task_template_ids=None):
+        """SQL on a task ``t``, its template ``tt``, SOP stage ``s`` and deal
+        ``l``: the task no longer belongs to its deal's playbook (or its
+        template or SOP stage was archived); of the leads ``lead_ids``, of
+        the task templates ``task_template_ids``."""
         condition = SQL(
             """(tt.template_id IS DISTINCT FROM l.sop_template_id
                  OR NOT tt.active OR NOT s.active)"""
@@ -847,11 +851,50 @@ class CrmSopEngine(models.AbstractModel):
                 condition,
                 list(task_template_ids),
             )
+        return condition
+
+    @api.model
+    def _sop_prune_held(self, task_template_ids):
+        """Ids of the leads that would lose a task of ``task_template_ids``
+        but that a rep's transaction holds: the others are locked. Deleting
+        a task writes its deal (its next step emptied, ``ondelete``) and its
+        review facts: a deal a rep is saving would make the manager's save
+        wait for the rep, then fail (REPEATABLE READ). If a rep saved one
+        since the save began, none is locked (``_sop_now_or_job``): all are
+        held."""
         self._sop_flush()
-        if task_template_ids is not None:
-            # a change of the playbook's structure: the closed deals' history
-            # counts lose the tasks about to go, on those task templates'
-            # rows alone (a deal's own prune is in its write's recount)
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT t.lead_id
+                     FROM crm_sop_task t
+                     JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
+                     JOIN crm_sop_stage s ON s.id = tt.stage_id
+                     JOIN crm_lead l ON l.id = t.lead_id
+                    WHERE (t.active OR t.state = 'todo') AND %s""",
+                self._sop_prune_condition(task_template_ids=task_template_ids),
+            )
+        )
+        lead_ids = [row[0] for row in self.env.cr.fetchall()]
+        return set(lead_ids).difference(
+            self._sop_now_or_job(self._sop_lock_leads, lead_ids)
+        )
+
+    @api.model
+    def _sop_prune(
+        self, lead_ids=None, task_template_ids=None, but=(), count_out=False
+    ):
+        """Tasks that no longer belong to their lead's playbook (or whose
+        template was archived): open ones are deleted, done ones archived with
+        their history. ``but``: ids of leads left as they are. ``count_out``:
+        the closed deals' history counts lose those tasks first (a deal's
+        own prune is in its write's recount). Returns the ids of the leads
+        that lost tasks."""
+        condition = self._sop_prune_condition(lead_ids, task_template_ids)
+        if but:
+            condition = SQL("%s AND NOT t.lead_id = ANY(%s)", condition, list(but))
+        self._sop_flush()
+        if count_out:
+            # on those task templates' rows alone
             self.env["crm.sop.history.count"]._sop_add_pruned(condition)
         self.env.cr.execute(
             SQL(
@@ -888,19 +931,24 @@ class CrmSopEngine(models.AbstractModel):
         opportunities of its playbook get (or lose) its task."""
         if not task_templates or self._sop_deferred():
             return
-        pruned = self._sop_prune(task_template_ids=task_templates.ids)
+        # the deals a rep's transaction holds keep the task for now: the
+        # setup job prunes and evaluates them
+        held = self._sop_prune_held(task_templates.ids)
+        pruned = self._sop_prune(
+            task_template_ids=task_templates.ids, but=held, count_out=True
+        )
         self._sop_insert(task_template_ids=task_templates.ids)
         # and the deals that lost an open task: it may have been their next
         # step (its key is emptied with it)
-        self._sop_evaluate_templates(task_templates, also=pruned)
+        self._sop_evaluate_templates(task_templates, also=pruned, later=held)
         # the task analysis' facts made anew (an open deal past the stage of
         # a task added has facts for it)
         self.env["crm.sop.task.fact"]._sop_mark_all()
 
     @api.model
-    def _sop_evaluate_templates(self, task_templates, also=()):
+    def _sop_evaluate_templates(self, task_templates, also=(), later=()):
         """Re-evaluate every lead holding a task of these task templates, and
-        the leads ``also``."""
+        the leads ``also``; the leads ``later`` by the setup job."""
         if self._sop_deferred():
             return
         self._sop_flush()
@@ -912,23 +960,25 @@ class CrmSopEngine(models.AbstractModel):
             )
         )
         lead_ids = {row[0] for row in self.env.cr.fetchall()} | set(also)
-        self._sop_evaluate_soon(lead_ids)
+        self._sop_evaluate_soon(lead_ids, later=later)
 
     @api.model
-    def _sop_evaluate_soon(self, lead_ids):
+    def _sop_evaluate_soon(self, lead_ids, later=()):
         """Evaluate the deals ``lead_ids`` after a manager's playbook change:
         the newest SOP_EVALUATE_INLINE now, but those a rep's transaction
         holds; the others are queued (crm.sop.evaluation.queue) for the
         setup job, triggered. Over a large pipeline, the manager's request
         then neither takes minutes nor writes deals the reps are saving (a
         deal a rep saved after it began, written by it, fails it: Odoo tries
-        it again, and again, while the reps work)."""
-        lead_ids = sorted(lead_ids, reverse=True)
+        it again, and again, while the reps work). ``later``: queued
+        whatever their number."""
+        lead_ids = set(lead_ids) | set(later)
+        newest = sorted(lead_ids.difference(later), reverse=True)
         now_ids = self._sop_now_or_job(
-            self._sop_lock_leads, lead_ids[:SOP_EVALUATE_INLINE]
+            self._sop_lock_leads, newest[:SOP_EVALUATE_INLINE]
         )
         self._sop_evaluate_ids(sorted(now_ids))
-        later = set(lead_ids).difference(now_ids)
+        later = lead_ids.difference(now_ids)
         if later:
             _logger.info(
                 "Sales SOP: %s opportunities evaluated now, %s by the setup job",

@@ -435,6 +435,94 @@ class TestSopConcurrency(TransactionCase):
         env_manager.invalidate_all()
         self.assertEqual(set(deals.mapped("sop_template_id").ids), {fallback})
 
+    def test_task_archived_while_a_rep_holds_a_deal(self):
+        """A manager archives a task, the next step of every deal of the
+        playbook, while a rep saves one of them: the manager's save neither
+        waits for the rep nor fails (deleting the task empties the deal's
+        next step, a write of the deal); the other deals lose the task at
+        once, the rep's by the setup job once the rep's save is done."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            stage = env["crm.sop.stage"].browse(self.ids["sop_stage"])
+            kept = env["crm.sop.task.template"].create(
+                {
+                    "name": "Send the catalogue",
+                    "stage_id": stage.id,
+                    "sequence": 99,
+                    "kind": "manual",
+                }
+            )
+            archived = stage.task_template_ids - kept
+            leads = self._team_deals(env, "Deal of the playbook", 3)
+            self.assertEqual(
+                set(leads.sop_next_task_id.task_template_id.ids), set(archived.ids)
+            )
+            lead_ids = leads.ids
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_facts_rebuild")
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        env_manager, env_rep = self.envs
+        self._rep_holds(env_rep, lead_ids[0], env_manager)
+
+        env_manager["crm.sop.task.template"].browse(archived.id).active = False
+        env_manager.flush_all()
+        deals = env_manager["crm.lead"].browse(lead_ids)
+        self.assertEqual(
+            [deal.sop_next_task_id.task_template_id.id for deal in deals],
+            [archived.id, kept.id, kept.id],
+        )
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+
+        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_manager.invalidate_all()
+        self.assertEqual(
+            [deal.sop_task_ids.task_template_id.ids for deal in deals],
+            [kept.ids] * 3,
+        )
+        self.assertEqual(set(deals.sop_next_task_id.task_template_id.ids), {kept.id})
+
+    def test_task_archived_while_a_rep_holds_a_won_deal(self):
+        """A manager archives a task left open on a won deal while a rep
+        saves that deal: the manager's save does not wait for the rep; the
+        setup job prunes the task afterwards and takes it out of the
+        history counts."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            lead = self._team_deals(env, "Won with its task open", 1)
+            lead.action_set_won()
+            task_template = lead.sop_task_ids.task_template_id
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_facts_rebuild")
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        env_manager, env_rep = self.envs
+        teams = [self.ids["team"]]
+        self.assertCountEqual(
+            self._history(env_manager, teams),
+            [
+                (self.ids["team"], None, 1, 0),
+                (self.ids["team"], task_template.id, 0, 1),
+            ],
+        )
+        self._rep_holds(env_rep, lead.id, env_manager)
+
+        env_manager["crm.sop.task.template"].browse(task_template.id).active = False
+        env_manager.flush_all()
+        self.assertEqual(len(self._history(env_manager, teams)), 2)
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+
+        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_manager.invalidate_all()
+        self.assertFalse(env_manager["crm.lead"].browse(lead.id).sop_task_ids)
+        self.assertEqual(
+            self._history(env_manager, teams), [(self.ids["team"], None, 1, 0)]
+        )
+
     def test_task_archived_while_a_rep_closes_elsewhere(self):
         """A manager archives a task of the playbook while a rep of another
         team wins a deal: the manager's save counts out only the archived
@@ -477,31 +565,36 @@ class TestSopConcurrency(TransactionCase):
         env_manager.flush_all()
         env_manager.cr.commit()  # pylint: disable=invalid-commit
 
-        History = env_manager["crm.sop.history.count"]
-        teams = [self.ids["team"], other.id]
-        env_manager.cr.execute(
+        stored = self._history(env_manager, [self.ids["team"], other.id])
+        # the two teams' won deals, the archived task no longer counted
+        self.assertIn((other.id, None, 2, 0), stored)
+        self.assertIn((self.ids["team"], None, 1, 0), stored)
+        self.assertNotIn(task_template.id, [row[1] for row in stored])
+
+    def _history(self, env, team_ids):
+        """The won deals' history counts of the teams, per (team, task
+        template): (won with, won without), as ``env`` reads them; checked
+        equal to a count of every closed deal now."""
+        env.cr.execute(
             """SELECT team_id, task_template_id, sum(won_with), sum(won_without)
                  FROM crm_sop_history_count WHERE team_id = ANY(%s)
              GROUP BY 1, 2 HAVING sum(won_with) != 0 OR sum(won_without) != 0""",
-            [teams],
+            [team_ids],
         )
-        stored = sorted(env_manager.cr.fetchall(), key=str)
-        env_manager.cr.execute(
+        stored = sorted(env.cr.fetchall(), key=str)
+        env.cr.execute(
             SQL(
                 """SELECT team, template, sum(ww), sum(wo)
                      FROM (%s) AS r (team, company, template, salesperson,
                                      ww, lw, wo, lo, na)
                     WHERE team = ANY(%s)
                  GROUP BY 1, 2 HAVING sum(ww) != 0 OR sum(wo) != 0""",
-                History._sop_rows_sql(),
-                teams,
+                env["crm.sop.history.count"]._sop_rows_sql(),
+                team_ids,
             )
         )
-        self.assertEqual(stored, sorted(env_manager.cr.fetchall(), key=str))
-        # the two teams' won deals, the archived task no longer counted
-        self.assertIn((other.id, None, 2, 0), stored)
-        self.assertIn((self.ids["team"], None, 1, 0), stored)
-        self.assertNotIn(task_template.id, [row[1] for row in stored])
+        self.assertEqual(stored, sorted(env.cr.fetchall(), key=str))
+        return stored
 
     def _delete_team(self, team_id):
         with self.env.registry.cursor() as cr:
