@@ -356,16 +356,22 @@ class CrmSopTaskTemplate(models.Model):
         keep = self.browse([task_template.id for (task_template,) in with_history])
         if keep:
             keep.action_archive()
-        leads = (
+        # the others' tasks go first as when they are archived (the deals
+        # that lose one locked, at most SOP_EVALUATE_INLINE evaluated in this
+        # save, the others by the setup job), rather than by the deletion,
+        # which would write every deal whose next step one was; one a rep is
+        # saving keeps its task until the job prunes it, and its task
+        # template stays archived (deleting it would wait for the rep)
+        remove = self - keep
+        remove.filtered("active").action_archive()
+        held = (
             self.env["crm.sop.task"]
             .sudo()
-            .search([("task_template_id", "in", (self - keep).ids)])
-            .lead_id
+            ._read_group([("task_template_id", "in", remove.ids)], ["task_template_id"])
         )
-        res = super(CrmSopTaskTemplate, self - keep).unlink()
+        remove -= self.browse([task_template.id for (task_template,) in held])
+        res = super(CrmSopTaskTemplate, remove).unlink()
         self._sop_clear_caches()
-        if leads:
-            self.env["crm.sop.engine"]._sop_evaluate(leads)
         return res
 
     # ------------------------------------------------------------

@@ -484,6 +484,54 @@ class TestSopConcurrency(TransactionCase):
         )
         self.assertEqual(set(deals.sop_next_task_id.task_template_id.ids), {kept.id})
 
+    def test_task_deleted_while_a_rep_holds_a_deal(self):
+        """A manager deletes a task without history, the next step of every
+        deal of the playbook, while a rep saves one of them: the manager's
+        save neither waits for the rep nor fails; the task template stays
+        archived while the rep's deal holds its task, which the setup job
+        prunes once the rep's save is done. Without a deal held, it is
+        deleted."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            stage = env["crm.sop.stage"].browse(self.ids["sop_stage"])
+            kept = env["crm.sop.task.template"].create(
+                {
+                    "name": "Send the catalogue",
+                    "stage_id": stage.id,
+                    "sequence": 99,
+                    "kind": "manual",
+                }
+            )
+            removed = stage.task_template_ids - kept
+            lead_ids = self._team_deals(env, "Deal of the playbook", 3).ids
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_facts_rebuild")
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        env_manager, env_rep = self.envs
+        self._rep_holds(env_rep, lead_ids[0], env_manager)
+
+        task_template = env_manager["crm.sop.task.template"].browse(removed.id)
+        task_template.unlink()
+        env_manager.flush_all()
+        self.assertTrue(task_template.exists())
+        self.assertFalse(task_template.active)
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+
+        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_manager.invalidate_all()
+        deals = env_manager["crm.lead"].browse(lead_ids)
+        self.assertEqual(
+            [deal.sop_task_ids.task_template_id.ids for deal in deals],
+            [kept.ids] * 3,
+        )
+        # nothing holds it any more: deleting it again deletes it
+        task_template.unlink()
+        self.assertFalse(task_template.exists())
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+
     def test_task_archived_while_a_rep_holds_a_won_deal(self):
         """A manager archives a task left open on a won deal while a rep
         saves that deal: the manager's save does not wait for the rep; the
