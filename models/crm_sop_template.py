@@ -1,7 +1,10 @@
 from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
+from odoo.tools import SQL
 
 from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
+
+from .crm_sop_deal import SOP_OPEN_SQL
 
 
 class CrmSopTemplate(models.Model):
@@ -116,13 +119,29 @@ class CrmSopTemplate(models.Model):
 
     def unlink(self):
         """Stages (and their tasks) go first: those holding done tasks are archived
-        with the playbook rather than deleted, so the history stays."""
+        with the playbook rather than deleted, so the history stays; so is a
+        playbook open deals still map to (the setup job re-maps them)."""
         if self.env.context.get(MODULE_UNINSTALL_FLAG):
             # the addon is uninstalled: its tables go, history included
             return super().unlink()
         self.stage_ids.unlink()
         keep = self.with_context(active_test=False).stage_ids.template_id
-        keep.action_archive()
+        # the open deals of the others are re-mapped first as when they are
+        # archived (at most SOP_SETUP_INLINE in this save, but those a rep is
+        # saving; the others by the setup job), rather than by the deletion,
+        # which would write every one of them in this save (their key
+        # emptied); one that open deals still map to stays archived
+        self.filtered("active").action_archive()
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT l.sop_template_id FROM crm_lead l
+                    WHERE l.sop_template_id = ANY(%s) AND %s""",
+                (self - keep).ids,
+                SQL(SOP_OPEN_SQL),
+            )
+        )
+        keep |= self.browse([row[0] for row in self.env.cr.fetchall()])
         res = super(CrmSopTemplate, self - keep).unlink()
         self.env["crm.sop.engine"]._sop_sync_all()
         return res

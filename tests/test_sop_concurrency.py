@@ -532,6 +532,51 @@ class TestSopConcurrency(TransactionCase):
         self.assertFalse(task_template.exists())
         env_manager.cr.commit()  # pylint: disable=invalid-commit
 
+    def test_playbook_deleted_while_a_rep_holds_a_deal(self):
+        """A manager deletes the team's playbook while a rep saves one of its
+        deals: the manager's save neither waits for the rep nor fails (the
+        deletion emptied every deal's playbook in the save); the other deals
+        go to the fallback playbook at once, and the playbook stays archived
+        while the rep's deal maps to it, until the setup job re-maps it."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            # a playbook without task yet: nothing of the deals' keeps it
+            env["crm.sop.stage"].browse(
+                self.ids["sop_stage"]
+            ).task_template_ids.unlink()
+            lead_ids = self._team_deals(env, "Deal of the playbook", 3).ids
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_facts_rebuild")
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        env_manager, env_rep = self.envs
+        self._rep_holds(env_rep, lead_ids[0], env_manager)
+        playbook = env_manager["crm.sop.template"].browse(self.ids["playbook"])
+        fallback = env_manager["crm.sop.template"]._sop_template_for(
+            env_manager["crm.team"], env_manager.company
+        )
+
+        playbook.unlink()
+        env_manager.flush_all()
+        self.assertTrue(playbook.exists())
+        self.assertFalse(playbook.active)
+        deals = env_manager["crm.lead"].browse(lead_ids)
+        self.assertEqual(
+            [deal.sop_template_id.id for deal in deals],
+            [playbook.id, fallback, fallback],
+        )
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+
+        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        env_manager.invalidate_all()
+        self.assertEqual(set(deals.mapped("sop_template_id").ids), {fallback})
+        # no open deal maps to it any more: deleting it again deletes it
+        playbook.unlink()
+        self.assertFalse(playbook.exists())
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+
     def test_task_archived_while_a_rep_holds_a_won_deal(self):
         """A manager archives a task left open on a won deal while a rep
         saves that deal: the manager's save does not wait for the rep; the
