@@ -9,7 +9,11 @@ open opportunities.
 - archives it (the team's deals lose it): the manager's save, which
   re-maps the newest deals, then the setup job that re-maps the others;
   against the same save re-mapping every deal (``SOP_SETUP_INLINE`` raised
-  above every deal)."""
+  above every deal);
+- archives a task of it, the first step of every deal: the manager's save,
+  which locks the deals that lose it first (``_sop_prune_held``), then the
+  setup job that evaluates the deals beyond the newest; against the same
+  save without that lock."""
 
 from unittest.mock import patch
 
@@ -127,6 +131,38 @@ def run(registry, args):
                 archive_inline_queries=inline.queries,
                 archive_inline_left=mapped_count(env, first_id, playbook),
             )
+        first_task = (
+            env.ref(DEFAULT_PLAYBOOK)
+            .stage_ids.sorted("sequence")[0]
+            .task_template_ids.sorted("sequence")[0]
+            .with_user(manager)
+        )
+        result["first_task_next"] = next_step_count(env, first_task, first_id)
+        with rolled_back(env, clear_caches=True):
+            save, queued, job, batches, left = edit_then_job(
+                env, lambda: first_task.write({"active": False}), queue_size
+            )
+            result.update(
+                task_archived_seconds=save.seconds,
+                task_archived_queries=save.queries,
+                task_archived_queued=queued,
+                task_archived_job_seconds=job.seconds,
+                task_archived_job_batches=batches,
+                task_archived_left=left + held_count(env, first_task, first_id),
+            )
+        with (
+            rolled_back(env, clear_caches=True),
+            patch.object(
+                type(env["crm.sop.engine"]),
+                "_sop_prune_held",
+                lambda self, task_template_ids: set(),
+            ),
+        ):
+            unlocked = measure(env, lambda: first_task.write({"active": False}))
+            result.update(
+                task_archived_unlocked_seconds=unlocked.seconds,
+                task_archived_unlocked_queries=unlocked.queries,
+            )
     log(
         f"  task added over {count:,} deals: the save {result['save_seconds']:.2f} s "
         f"({result['queued']:,} queued), the job {result['job_seconds']:.1f} s; "
@@ -154,6 +190,36 @@ def mapped_count(env, first_id, playbook):
             "SELECT COUNT(*) FROM crm_lead WHERE id >= %s AND sop_template_id = %s",
             first_id,
             playbook.id,
+        )
+    )
+    return env.cr.fetchone()[0]
+
+
+def next_step_count(env, task_template, first_id):
+    """The scenario's deals whose next step is a task of ``task_template``."""
+    env.flush_all()
+    env.cr.execute(
+        SQL(
+            """SELECT COUNT(*) FROM crm_lead l JOIN crm_sop_task t
+                   ON t.id = l.sop_next_task_id
+                WHERE l.id >= %s AND t.task_template_id = %s""",
+            first_id,
+            task_template.id,
+        )
+    )
+    return env.cr.fetchone()[0]
+
+
+def held_count(env, task_template, first_id):
+    """The scenario's deals still holding an active task of
+    ``task_template`` (0 once pruned)."""
+    env.flush_all()
+    env.cr.execute(
+        SQL(
+            """SELECT COUNT(DISTINCT lead_id) FROM crm_sop_task
+                WHERE task_template_id = %s AND lead_id >= %s AND active""",
+            task_template.id,
+            first_id,
         )
     )
     return env.cr.fetchone()[0]
@@ -219,5 +285,24 @@ def report_rows(result):
             "",
             f"{result['archive_job_batches']} batches, "
             f"{result['archive_left_after_job']} left mapped",
+        ),
+        (
+            f"task archived over {leads} deals (the manager's save)",
+            f"{result['task_archived_unlocked_seconds']:.2f} s",
+            f"{result['task_archived_seconds']:.2f} s",
+            f"{result['task_archived_seconds'] / result['task_archived_unlocked_seconds']:.2f}x",
+            "core column: the same save without locking the deals first "
+            f"({result['task_archived_unlocked_queries']} queries), SOP: "
+            f"{result['task_archived_queries']} queries; the next step of "
+            f"{result['first_task_next']:,} deals",
+        ),
+        (
+            f"task archived over {leads} deals (the setup job)",
+            "",
+            f"{result['task_archived_job_seconds']:.1f} s",
+            "",
+            f"{result['task_archived_job_batches']} batches for "
+            f"{result['task_archived_queued']:,} queued; "
+            f"{result['task_archived_left']} left queued or holding the task",
         ),
     ]
