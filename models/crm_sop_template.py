@@ -142,9 +142,8 @@ class CrmSopTemplate(models.Model):
             )
         )
         keep |= self.browse([row[0] for row in self.env.cr.fetchall()])
-        res = super(CrmSopTemplate, self - keep).unlink()
-        self.env["crm.sop.engine"]._sop_sync_all()
-        return res
+        # the deals left mapped to those deleted are closed (never re-mapped)
+        return super(CrmSopTemplate, self - keep).unlink()
 
     def action_view_leads(self):
         self.ensure_one()
