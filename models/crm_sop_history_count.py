@@ -19,6 +19,8 @@ SOP_HISTORY_LEAD_FIELDS = (
 SOP_HISTORY_CLOSING_FIELDS = ("stage_id", "active", "probability")
 # a task's fields that decide how it counts
 SOP_HISTORY_TASK_FIELDS = ("state", "active", "lead_id", "task_template_id")
+# the whole history is to count anew (the review facts' job does it)
+SOP_HISTORY_STALE = "crm_sales_sop.history_counts_stale"
 
 
 class CrmSopHistoryCount(models.Model):
@@ -295,9 +297,22 @@ class CrmSopHistoryCount(models.Model):
         return Lead.browse(closed)
 
     @api.model
+    def _sop_mark_all(self):
+        """The whole history is counted anew by the review facts' job soon
+        after this transaction (which stages are won redefined, a pipeline
+        stage or a team deleted), rather than in it: a recount deletes every
+        row, and a manager's request doing it met any rep's close committed
+        meanwhile, in any team (a serialization failure: Odoo tried the
+        request again while the reps kept closing). The job takes the
+        table's lock first, and comes back shortly when it meets one."""
+        # sudo: the engine's own flag and job, whoever changed the pipeline
+        self.env["ir.config_parameter"].sudo().set_param(SOP_HISTORY_STALE, "1")
+        self.env.ref("crm_sales_sop.ir_cron_sop_facts_rebuild").sudo()._trigger()
+
+    @api.model
     def _sop_rebuild(self):
-        """Count the whole history anew (install, a won stage redefined or
-        deleted, a team deleted)."""
+        """Count the whole history anew (install; the review facts' job
+        after ``_sop_mark_all``)."""
         self._sop_flush()
         self.env.cr.execute("DELETE FROM crm_sop_history_count")
         self._sop_add(self._sop_rows_sql(), 1)

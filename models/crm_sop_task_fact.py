@@ -6,6 +6,7 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
 from .crm_sop_deal import SOP_LOST_SQL, sop_won_in_stages_sql
+from .crm_sop_history_count import SOP_HISTORY_STALE
 from .crm_sop_script_fact import (
     SOP_SCRIPT_FACT_COLUMNS,
     SOP_SCRIPT_FACT_SEND_FIELDS,
@@ -417,10 +418,13 @@ class CrmSopTaskFact(models.Model):
 
     @api.model
     def _cron_sop_rebuild(self):
-        """The job: every deal's facts made anew when they were marked so.
+        """The job: every deal's facts made anew when they were marked so,
+        and the closed deals' history counts
+        (``crm.sop.history.count._sop_mark_all``).
 
         Reps keep closing and moving deals meanwhile, each transaction
-        making its deals' facts anew. The job locks both tables first: their
+        making its deals' facts anew and counting its closes. The job locks
+        the tables it makes anew first: their
         refreshes wait for it, as they would for the rows it deletes. One
         committed after the job's transaction began, and before the lock,
         is a serialization failure (REPEATABLE READ): the job is undone (its
@@ -428,23 +432,32 @@ class CrmSopTaskFact(models.Model):
         a new transaction that sees it. Raised, the failure would have
         failed the job, and left every deal's facts stale until its next
         daily run."""
-        # sudo: the engine's own flag and job
+        # sudo: the engine's own flags and job
         params = self.env["ir.config_parameter"].sudo()
-        if not params.get_param(SOP_FACT_STALE):
+        facts = params.get_param(SOP_FACT_STALE)
+        # the history counts (crm.sop.history.count), made anew the same way
+        history = params.get_param(SOP_HISTORY_STALE)
+        if not facts and not history:
             return
+        tables = []
+        if facts:
+            tables += [table for table, _c, _k, _m in self._sop_fact_tables()]
+        if history:
+            tables.append("crm_sop_history_count")
         try:
             with self.env.cr.savepoint():
                 self.env.cr.execute(
                     SQL(
                         "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE",
-                        SQL(", ").join(
-                            SQL.identifier(table)
-                            for table, _c, _k, _m in self._sop_fact_tables()
-                        ),
+                        SQL(", ").join(SQL.identifier(table) for table in tables),
                     )
                 )
-                params.set_param(SOP_FACT_STALE, False)
-                self._sop_rebuild()
+                if history:
+                    params.set_param(SOP_HISTORY_STALE, False)
+                    self.env["crm.sop.history.count"]._sop_rebuild()
+                if facts:
+                    params.set_param(SOP_FACT_STALE, False)
+                    self._sop_rebuild()
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
             _logger.info(
                 "Sales SOP: making the review facts anew met a deal's change "

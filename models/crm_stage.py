@@ -21,8 +21,9 @@ class CrmStage(models.Model):
         if "sequence" in vals or "is_won" in vals:
             self.env.registry.clear_cache()  # _sop_orders, _sop_won_ids
         if "is_won" in vals:
-            # which deals are won changed: their history is counted anew
-            self.env["crm.sop.history.count"]._sop_rebuild()
+            # which deals are won changed: their history is counted anew (by
+            # a job, soon after)
+            self.env["crm.sop.history.count"]._sop_mark_all()
         if "sequence" in vals or "is_won" in vals:
             # which stages come after which, and which deals are won: every
             # deal's review facts are made anew (by a job, soon after)
@@ -32,7 +33,7 @@ class CrmStage(models.Model):
     def unlink(self):
         res = super().unlink()
         self.env.registry.clear_cache()  # _sop_orders
-        self.env["crm.sop.history.count"]._sop_rebuild()
+        self.env["crm.sop.history.count"]._sop_mark_all()
         self.env["crm.sop.task.fact"]._sop_mark_all()
         return res
 

@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import SQL
 
+from ..models.crm_sop_history_count import SOP_HISTORY_STALE
 from ..models.crm_sop_task_fact import SOP_FACT_STALE
 
 
@@ -28,6 +29,7 @@ class TestSopConcurrency(TransactionCase):
             # the pipeline stages made and deleted mark every deal's review
             # facts stale: the flag is put back as it was
             self.facts_stale = env["ir.config_parameter"].get_param(SOP_FACT_STALE)
+            self.history_stale = env["ir.config_parameter"].get_param(SOP_HISTORY_STALE)
             team = env["crm.team"].create({"name": "SOP concurrency team"})
             stage_1 = env["crm.stage"].create(
                 {"name": "SOP concurrency 1", "sequence": 1, "team_id": team.id}
@@ -108,6 +110,7 @@ class TestSopConcurrency(TransactionCase):
             partner.unlink()
             env["crm.sop.task.template"]._sop_clear_caches()
             env["ir.config_parameter"].set_param(SOP_FACT_STALE, self.facts_stale)
+            env["ir.config_parameter"].set_param(SOP_HISTORY_STALE, self.history_stale)
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
 
@@ -663,6 +666,61 @@ class TestSopConcurrency(TransactionCase):
         self.assertIn((other.id, None, 2, 0), stored)
         self.assertIn((self.ids["team"], None, 1, 0), stored)
         self.assertNotIn(task_template.id, [row[1] for row in stored])
+
+    def test_won_stage_redefined_while_a_rep_closes_elsewhere(self):
+        """A manager makes a won stage no longer won while a rep of another
+        team wins a deal: the manager's save does not fail (counting every
+        team's history anew in it deleted the rep's row, changed
+        meanwhile); the review facts' job counts it anew afterwards."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            other = env["crm.team"].create({"name": "SOP concurrency team 2"})
+            self.addCleanup(self._delete_team, other.id)
+            won_stage = env["crm.stage"].create(
+                {
+                    "name": "SOP concurrency won",
+                    "is_won": True,
+                    "sequence": 3,
+                    "team_id": self.ids["team"],
+                }
+            )
+            self.ids["stages"] += (won_stage.id,)
+            self._team_deals(env, "Won in the stage", 1).write(
+                {"stage_id": won_stage.id}
+            )
+            deals = env["crm.lead"].create(
+                [
+                    {
+                        "name": f"Deal of the other team {index}",
+                        "type": "opportunity",
+                        "team_id": other.id,
+                        "user_id": self.ids["rep"],
+                    }
+                    for index in range(2)
+                ]
+            )
+            deals[0].action_set_won()
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_facts_rebuild")
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        env_manager, env_rep = self.envs
+        teams = [self.ids["team"], other.id]
+        self.assertIn((self.ids["team"], None, 1, 0), self._history(env_manager, teams))
+        env_manager.cr.rollback()  # the manager's save starts now
+        env_manager.cr.execute("SELECT 1")
+        env_rep["crm.lead"].browse(deals[1].id).action_set_won()
+        env_rep.cr.commit()  # pylint: disable=invalid-commit
+        env_manager.cr.execute("SET LOCAL lock_timeout = '5s'")
+
+        env_manager["crm.stage"].browse(won_stage.id).is_won = False
+        env_manager.flush_all()
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+
+        env_manager["crm.sop.task.fact"]._cron_sop_rebuild()
+        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        stored = self._history(env_manager, teams)
+        self.assertIn((other.id, None, 2, 0), stored)
+        self.assertNotIn(self.ids["team"], [row[0] for row in stored])
 
     def _history(self, env, team_ids):
         """The won deals' history counts of the teams, per (team, task

@@ -6,6 +6,7 @@ from odoo.tests import tagged
 from odoo.tools import SQL
 
 from ..models.crm_sop_deal import SOP_WON_SQL, sop_won_in_stages_sql
+from ..models.crm_sop_history_count import SOP_HISTORY_STALE
 from .common import TestSopCommon
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
@@ -227,10 +228,24 @@ class TestSopHistoryCount(TestSopCommon):
         self.assertKept("task template moved to another playbook")
         self.sop_stage_pitch.active = False
         self.assertKept("SOP stage archived with its task templates")
+        # the whole history counted anew: by the review facts' job, after
+        # the manager's request
         self.stage_team1_won.is_won = False
-        self.assertKept("a won stage is no longer won")
+        self.assertRecounted("a won stage is no longer won")
         team.unlink()
-        self.assertKept("team deleted")
+        self.assertRecounted("team deleted")
+        self.env["crm.stage"].create(
+            {"name": "Won too", "is_won": True, "team_id": self.sales_team_1.id}
+        ).unlink()
+        self.assertRecounted("a pipeline stage deleted")
+
+    def assertRecounted(self, step):
+        """The change marked the history to count anew; the job does it."""
+        params = self.env["ir.config_parameter"]
+        self.assertTrue(params.get_param(SOP_HISTORY_STALE), step)
+        self.env["crm.sop.task.fact"]._cron_sop_rebuild()
+        self.assertFalse(params.get_param(SOP_HISTORY_STALE), step)
+        self.assertKept(step)
 
     def test_each_salesperson_closes_on_rows_of_their_own(self):
         """Two reps closing deals of one team update rows of their own: at
