@@ -288,39 +288,15 @@ class TestSopConcurrency(TransactionCase):
         its deals: the manager's save neither waits for the rep nor fails;
         every deal gets the task, the rep's is evaluated by the setup job
         once the rep's save is done."""
-        with self.env.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            leads = self._team_deals(env, "Deal of the playbook", 3)
-            # their one task done: the task added changes every summary
-            leads.sop_task_ids.action_sop_mark_done()
-            self.assertEqual(set(leads.mapped("sop_progress")), {100})
-            lead_ids = leads.ids
-            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
-            # two real transactions are the point of this test
-            cr.commit()  # pylint: disable=invalid-commit
+        lead_ids = self._committed_deals(3, done=True)
         env_manager, env_rep = self.envs
         self._rep_holds(env_rep, lead_ids[0], env_manager)
 
-        added = env_manager["crm.sop.task.template"].create(
-            {
-                "name": "Send the catalogue",
-                "stage_id": self.ids["sop_stage"],
-                "kind": "manual",
-            }
-        )
-        env_manager.flush_all()
-        tasks = env_manager["crm.sop.task"].search(
-            [("task_template_id", "=", added.id)]
-        )
-        self.assertEqual(set(tasks.lead_id.ids), set(lead_ids))
-        queue = env_manager["crm.sop.evaluation.queue"].search([])
-        self.assertEqual(queue.lead_id.ids, lead_ids[:1])
+        self.assertEqual(self._task_added(env_manager, lead_ids), set(lead_ids[:1]))
         env_manager.cr.commit()  # pylint: disable=invalid-commit
         env_rep.cr.commit()  # pylint: disable=invalid-commit
 
-        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
-        env_manager.cr.commit()  # pylint: disable=invalid-commit
-        env_manager.invalidate_all()
+        self._job_did(env_manager, 1)
         self.assertFalse(env_manager["crm.sop.evaluation.queue"].search([]))
         # one task done of two: every deal's progress and next step alike
         deals = env_manager["crm.lead"].browse(lead_ids)
@@ -335,20 +311,21 @@ class TestSopConcurrency(TransactionCase):
         its deals: the manager's save neither waits for the rep nor fails;
         the other deals go to the fallback playbook at once, the rep's by
         the setup job once the rep's save is done."""
-        with self.env.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            lead_ids = self._team_deals(env, "Deal of the playbook", 3).ids
-            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
-            # two real transactions are the point of this test
-            cr.commit()  # pylint: disable=invalid-commit
+        self._playbook_gone_while_held(
+            self._committed_deals(3), lambda playbook: playbook.action_archive()
+        )
+
+    def _playbook_gone_while_held(self, lead_ids, take):
+        """The manager's ``take(playbook)`` (the team's) while the rep saves
+        the first of the deals ``lead_ids``: the manager's save re-maps the
+        others to the fallback playbook at once, the setup job the rep's
+        afterwards. Returns the playbook, in the manager's environment."""
         env_manager, env_rep = self.envs
         self._rep_holds(env_rep, lead_ids[0], env_manager)
         playbook = env_manager["crm.sop.template"].browse(self.ids["playbook"])
-        fallback = env_manager["crm.sop.template"]._sop_template_for(
-            env_manager["crm.team"], env_manager.company
-        )
+        fallback = self._fallback(env_manager)
 
-        playbook.action_archive()
+        take(playbook)
         env_manager.flush_all()
         deals = env_manager["crm.lead"].browse(lead_ids)
         self.assertEqual(
@@ -358,55 +335,105 @@ class TestSopConcurrency(TransactionCase):
         env_manager.cr.commit()  # pylint: disable=invalid-commit
         env_rep.cr.commit()  # pylint: disable=invalid-commit
 
-        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
-        env_manager.cr.commit()  # pylint: disable=invalid-commit
-        env_manager.invalidate_all()
+        self._job_did(env_manager, 1)
         self.assertEqual(set(deals.mapped("sop_template_id").ids), {fallback})
+        return playbook
 
-    def _rep_saved_since(self, env_rep, lead_id, env_other):
+    def _rep_saved_since(self, env_rep, lead_id, env_other, won=False):
         """``env_other``'s transaction begins, then the rep saves the deal
-        ``lead_id`` and commits: ``env_other`` cannot write that deal
-        (REPEATABLE READ)."""
+        ``lead_id`` (or wins it) and commits: ``env_other`` cannot write
+        what the rep's save wrote (REPEATABLE READ)."""
         env_other.cr.execute("SELECT 1")
-        env_rep["crm.lead"].browse(lead_id).write({"description": "Called"})
+        lead = env_rep["crm.lead"].browse(lead_id)
+        if won:
+            lead.action_set_won()
+        else:
+            lead.write({"description": "Called"})
         env_rep.cr.commit()  # pylint: disable=invalid-commit
         env_other.cr.execute("SET LOCAL lock_timeout = '5s'")
+
+    def _committed_deals(self, count, done=False):
+        """Ids of ``count`` open deals of the test's team, committed (their
+        one task ``done``: a task added then changes every summary); the
+        setup job's runs planned from now on are forgotten after the test."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            leads = self._team_deals(env, "Deal of the playbook", count)
+            if done:
+                leads.sop_task_ids.action_sop_mark_done()
+                self.assertEqual(set(leads.mapped("sop_progress")), {100})
+            lead_ids = leads.ids
+            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
+            # two real transactions are the point of this test
+            cr.commit()  # pylint: disable=invalid-commit
+        return lead_ids
+
+    def _fallback(self, env):
+        """The playbook a deal of the test's team gets once the team's own
+        is gone: the first without team."""
+        return env["crm.sop.template"]._sop_template_for(env["crm.team"], env.company)
+
+    def _catalogue_task(self, env, **values):
+        """A manual task added to the test playbook's SOP stage in ``env``."""
+        return env["crm.sop.task.template"].create(
+            {
+                "name": "Send the catalogue",
+                "stage_id": self.ids["sop_stage"],
+                "kind": "manual",
+                **values,
+            }
+        )
+
+    def _task_added(self, env, lead_ids):
+        """The manager adds a task to the playbook in ``env``: the deals
+        ``lead_ids`` get it in the save; returns the ids it queued for the
+        setup job to evaluate."""
+        added = self._catalogue_task(env)
+        env.flush_all()
+        tasks = env["crm.sop.task"].search([("task_template_id", "=", added.id)])
+        self.assertEqual(set(tasks.lead_id.ids), set(lead_ids))
+        return set(env["crm.sop.evaluation.queue"].search([]).lead_id.ids)
+
+    def _other_team_deals(self, env):
+        """A second team (deleted after the test) and two open deals of the
+        rep in it, the first won: its history row exists, the rep wins the
+        second while a manager saves."""
+        other = env["crm.team"].create({"name": "SOP concurrency team 2"})
+        self.addCleanup(self._delete_team, other.id)
+        deals = env["crm.lead"].create(
+            [
+                {
+                    "name": f"Deal of the other team {index}",
+                    "type": "opportunity",
+                    "team_id": other.id,
+                    "user_id": self.ids["rep"],
+                }
+                for index in range(2)
+            ]
+        )
+        deals[0].action_set_won()
+        return other, deals
+
+    def _job_did(self, env, done):
+        """The setup job run in ``env`` did ``done`` deals, none left;
+        committed, and ``env`` reads the database anew."""
+        self.assertEqual(self._run_setup_job(env), (done, 0))
+        env.cr.commit()  # pylint: disable=invalid-commit
+        env.invalidate_all()
 
     def test_task_added_after_a_rep_saved_a_deal(self):
         """A manager adds a task to the playbook while a rep's save of one
         of its deals commits: the manager's save does not fail (the rep's
         deal cannot be written in it); every deal gets the task, and the
         setup job evaluates them all."""
-        with self.env.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            leads = self._team_deals(env, "Deal of the playbook", 3)
-            leads.sop_task_ids.action_sop_mark_done()
-            lead_ids = leads.ids
-            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
-            # two real transactions are the point of this test
-            cr.commit()  # pylint: disable=invalid-commit
+        lead_ids = self._committed_deals(3, done=True)
         env_manager, env_rep = self.envs
         self._rep_saved_since(env_rep, lead_ids[0], env_manager)
 
-        added = env_manager["crm.sop.task.template"].create(
-            {
-                "name": "Send the catalogue",
-                "stage_id": self.ids["sop_stage"],
-                "kind": "manual",
-            }
-        )
-        env_manager.flush_all()
-        tasks = env_manager["crm.sop.task"].search(
-            [("task_template_id", "=", added.id)]
-        )
-        self.assertEqual(set(tasks.lead_id.ids), set(lead_ids))
-        queue = env_manager["crm.sop.evaluation.queue"].search([])
-        self.assertEqual(set(queue.lead_id.ids), set(lead_ids))
+        self.assertEqual(self._task_added(env_manager, lead_ids), set(lead_ids))
         env_manager.cr.commit()  # pylint: disable=invalid-commit
 
-        self.assertEqual(self._run_setup_job(env_manager), (3, 0))
-        env_manager.cr.commit()  # pylint: disable=invalid-commit
-        env_manager.invalidate_all()
+        self._job_did(env_manager, 3)
         deals = env_manager["crm.lead"].browse(lead_ids)
         self.assertEqual(set(deals.mapped("sop_progress")), {50})
 
@@ -414,18 +441,11 @@ class TestSopConcurrency(TransactionCase):
         """A manager archives the team's playbook while a rep's save of one
         of its deals commits: the manager's save does not fail; the setup
         job re-maps every deal to the fallback playbook."""
-        with self.env.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            lead_ids = self._team_deals(env, "Deal of the playbook", 3).ids
-            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
-            # two real transactions are the point of this test
-            cr.commit()  # pylint: disable=invalid-commit
+        lead_ids = self._committed_deals(3)
         env_manager, env_rep = self.envs
         self._rep_saved_since(env_rep, lead_ids[0], env_manager)
         playbook = env_manager["crm.sop.template"].browse(self.ids["playbook"])
-        fallback = env_manager["crm.sop.template"]._sop_template_for(
-            env_manager["crm.team"], env_manager.company
-        )
+        fallback = self._fallback(env_manager)
 
         playbook.action_archive()
         env_manager.flush_all()
@@ -433,9 +453,7 @@ class TestSopConcurrency(TransactionCase):
         self.assertEqual(set(deals.mapped("sop_template_id").ids), {playbook.id})
         env_manager.cr.commit()  # pylint: disable=invalid-commit
 
-        self.assertEqual(self._run_setup_job(env_manager), (3, 0))
-        env_manager.cr.commit()  # pylint: disable=invalid-commit
-        env_manager.invalidate_all()
+        self._job_did(env_manager, 3)
         self.assertEqual(set(deals.mapped("sop_template_id").ids), {fallback})
 
     def test_task_archived_while_a_rep_holds_a_deal(self):
@@ -446,16 +464,9 @@ class TestSopConcurrency(TransactionCase):
         once, the rep's by the setup job once the rep's save is done."""
         with self.env.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            stage = env["crm.sop.stage"].browse(self.ids["sop_stage"])
-            kept = env["crm.sop.task.template"].create(
-                {
-                    "name": "Send the catalogue",
-                    "stage_id": stage.id,
-                    "sequence": 99,
-                    "kind": "manual",
-                }
-            )
-            archived = stage.task_template_ids - kept
+            # the deals' next step is the playbook's first task, not this one
+            kept = self._catalogue_task(env, sequence=99)
+            archived = kept.stage_id.task_template_ids - kept
             leads = self._team_deals(env, "Deal of the playbook", 3)
             self.assertEqual(
                 set(leads.sop_next_task_id.task_template_id.ids), set(archived.ids)
@@ -478,9 +489,7 @@ class TestSopConcurrency(TransactionCase):
         env_manager.cr.commit()  # pylint: disable=invalid-commit
         env_rep.cr.commit()  # pylint: disable=invalid-commit
 
-        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
-        env_manager.cr.commit()  # pylint: disable=invalid-commit
-        env_manager.invalidate_all()
+        self._job_did(env_manager, 1)
         self.assertEqual(
             [deal.sop_task_ids.task_template_id.ids for deal in deals],
             [kept.ids] * 3,
@@ -496,16 +505,9 @@ class TestSopConcurrency(TransactionCase):
         deleted."""
         with self.env.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            stage = env["crm.sop.stage"].browse(self.ids["sop_stage"])
-            kept = env["crm.sop.task.template"].create(
-                {
-                    "name": "Send the catalogue",
-                    "stage_id": stage.id,
-                    "sequence": 99,
-                    "kind": "manual",
-                }
-            )
-            removed = stage.task_template_ids - kept
+            # the deals' next step is the playbook's first task, not this one
+            kept = self._catalogue_task(env, sequence=99)
+            removed = kept.stage_id.task_template_ids - kept
             lead_ids = self._team_deals(env, "Deal of the playbook", 3).ids
             self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
             self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_facts_rebuild")
@@ -522,9 +524,7 @@ class TestSopConcurrency(TransactionCase):
         env_manager.cr.commit()  # pylint: disable=invalid-commit
         env_rep.cr.commit()  # pylint: disable=invalid-commit
 
-        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
-        env_manager.cr.commit()  # pylint: disable=invalid-commit
-        env_manager.invalidate_all()
+        self._job_did(env_manager, 1)
         deals = env_manager["crm.lead"].browse(lead_ids)
         self.assertEqual(
             [deal.sop_task_ids.task_template_id.ids for deal in deals],
@@ -547,38 +547,19 @@ class TestSopConcurrency(TransactionCase):
             env["crm.sop.stage"].browse(
                 self.ids["sop_stage"]
             ).task_template_ids.unlink()
-            lead_ids = self._team_deals(env, "Deal of the playbook", 3).ids
-            self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_setup")
             self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_facts_rebuild")
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
-        env_manager, env_rep = self.envs
-        self._rep_holds(env_rep, lead_ids[0], env_manager)
-        playbook = env_manager["crm.sop.template"].browse(self.ids["playbook"])
-        fallback = env_manager["crm.sop.template"]._sop_template_for(
-            env_manager["crm.team"], env_manager.company
+        playbook = self._playbook_gone_while_held(
+            self._committed_deals(3), lambda playbook: playbook.unlink()
         )
-
-        playbook.unlink()
-        env_manager.flush_all()
+        # archived while the rep's deal mapped to it
         self.assertTrue(playbook.exists())
         self.assertFalse(playbook.active)
-        deals = env_manager["crm.lead"].browse(lead_ids)
-        self.assertEqual(
-            [deal.sop_template_id.id for deal in deals],
-            [playbook.id, fallback, fallback],
-        )
-        env_manager.cr.commit()  # pylint: disable=invalid-commit
-        env_rep.cr.commit()  # pylint: disable=invalid-commit
-
-        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
-        env_manager.cr.commit()  # pylint: disable=invalid-commit
-        env_manager.invalidate_all()
-        self.assertEqual(set(deals.mapped("sop_template_id").ids), {fallback})
         # no open deal maps to it any more: deleting it again deletes it
         playbook.unlink()
         self.assertFalse(playbook.exists())
-        env_manager.cr.commit()  # pylint: disable=invalid-commit
+        playbook.env.cr.commit()  # pylint: disable=invalid-commit
 
     def test_task_archived_while_a_rep_holds_a_won_deal(self):
         """A manager archives a task left open on a won deal while a rep
@@ -611,9 +592,7 @@ class TestSopConcurrency(TransactionCase):
         env_manager.cr.commit()  # pylint: disable=invalid-commit
         env_rep.cr.commit()  # pylint: disable=invalid-commit
 
-        self.assertEqual(self._run_setup_job(env_manager), (1, 0))
-        env_manager.cr.commit()  # pylint: disable=invalid-commit
-        env_manager.invalidate_all()
+        self._job_did(env_manager, 1)
         self.assertFalse(env_manager["crm.lead"].browse(lead.id).sop_task_ids)
         self.assertEqual(
             self._history(env_manager, teams), [(self.ids["team"], None, 1, 0)]
@@ -628,34 +607,16 @@ class TestSopConcurrency(TransactionCase):
         deal."""
         with self.env.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            other = env["crm.team"].create({"name": "SOP concurrency team 2"})
-            self.addCleanup(self._delete_team, other.id)
             # a won deal of the playbook, its task left open
             self._team_deals(env, "Won with its task open", 1).action_set_won()
-            # the rep's team: a deal won already (its history row exists),
-            # one the rep wins while the manager saves
-            deals = env["crm.lead"].create(
-                [
-                    {
-                        "name": f"Deal of the other team {index}",
-                        "type": "opportunity",
-                        "team_id": other.id,
-                        "user_id": self.ids["rep"],
-                    }
-                    for index in range(2)
-                ]
-            )
-            deals[0].action_set_won()
-            task_template = env["crm.sop.stage"].browse(self.ids["sop_stage"])
-            task_template = task_template.task_template_ids
+            other, deals = self._other_team_deals(env)
+            sop_stage = env["crm.sop.stage"].browse(self.ids["sop_stage"])
+            task_template = sop_stage.task_template_ids
             self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_facts_rebuild")
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
         env_manager, env_rep = self.envs
-        env_manager.cr.execute("SELECT 1")  # the manager's save starts first
-        env_rep["crm.lead"].browse(deals[1].id).action_set_won()
-        env_rep.cr.commit()  # pylint: disable=invalid-commit
-        env_manager.cr.execute("SET LOCAL lock_timeout = '5s'")
+        self._rep_saved_since(env_rep, deals[1].id, env_manager, won=True)
 
         env_manager["crm.sop.task.template"].browse(task_template.id).active = False
         env_manager.flush_all()
@@ -674,8 +635,6 @@ class TestSopConcurrency(TransactionCase):
         meanwhile); the review facts' job counts it anew afterwards."""
         with self.env.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            other = env["crm.team"].create({"name": "SOP concurrency team 2"})
-            self.addCleanup(self._delete_team, other.id)
             won_stage = env["crm.stage"].create(
                 {
                     "name": "SOP concurrency won",
@@ -688,18 +647,7 @@ class TestSopConcurrency(TransactionCase):
             self._team_deals(env, "Won in the stage", 1).write(
                 {"stage_id": won_stage.id}
             )
-            deals = env["crm.lead"].create(
-                [
-                    {
-                        "name": f"Deal of the other team {index}",
-                        "type": "opportunity",
-                        "team_id": other.id,
-                        "user_id": self.ids["rep"],
-                    }
-                    for index in range(2)
-                ]
-            )
-            deals[0].action_set_won()
+            other, deals = self._other_team_deals(env)
             self._forget_job_runs_after(env, "crm_sales_sop.ir_cron_sop_facts_rebuild")
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
@@ -707,10 +655,7 @@ class TestSopConcurrency(TransactionCase):
         teams = [self.ids["team"], other.id]
         self.assertIn((self.ids["team"], None, 1, 0), self._history(env_manager, teams))
         env_manager.cr.rollback()  # the manager's save starts now
-        env_manager.cr.execute("SELECT 1")
-        env_rep["crm.lead"].browse(deals[1].id).action_set_won()
-        env_rep.cr.commit()  # pylint: disable=invalid-commit
-        env_manager.cr.execute("SET LOCAL lock_timeout = '5s'")
+        self._rep_saved_since(env_rep, deals[1].id, env_manager, won=True)
 
         env_manager["crm.stage"].browse(won_stage.id).is_won = False
         env_manager.flush_all()
