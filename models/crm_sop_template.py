@@ -135,15 +135,40 @@ class CrmSopTemplate(models.Model):
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
-                """SELECT DISTINCT l.sop_template_id FROM crm_lead l
-                    WHERE l.sop_template_id = ANY(%s) AND %s""",
+                """SELECT l.sop_template_id, COUNT(*) FROM crm_lead l
+                    WHERE l.sop_template_id = ANY(%s) AND %s
+                 GROUP BY l.sop_template_id""",
                 (self - keep).ids,
                 SQL(SOP_OPEN_SQL),
             )
         )
-        keep |= self.browse([row[0] for row in self.env.cr.fetchall()])
+        following = dict(self.env.cr.fetchall())
+        keep |= self.browse(list(following))
+        self._sop_notify_kept(following)
         # the deals left mapped to those deleted are closed (never re-mapped)
         return super(CrmSopTemplate, self - keep).unlink()
+
+    def _sop_notify_kept(self, following):
+        """Tell the user who deleted playbooks that open deals still follow
+        (``following``: {playbook id: open deals}) that they are archived
+        instead, and why."""
+        if self.env.su:
+            return
+        for playbook in self.browse(list(following)):
+            self.env.user._bus_send(
+                "simple_notification",
+                {
+                    "type": "warning",
+                    "title": self.env._("Playbook archived, not deleted"),
+                    "message": self.env._(
+                        "%(count)s open opportunities still follow “%(playbook)s”: "
+                        "they move to their team's playbook in the background, "
+                        "the newest first. Delete it again once they have.",
+                        count=following[playbook.id],
+                        playbook=playbook.name,
+                    ),
+                },
+            )
 
     def action_view_leads(self):
         self.ensure_one()

@@ -323,6 +323,42 @@ class TestSopSetupByManager(TestSopCommon):
             {progress_before[lead] for lead in newest},
         )
 
+    def test_playbook_deleted_over_a_large_team_stays_archived_until_the_job(self):
+        """The team's playbook deleted over more deals than one request
+        re-maps: it is archived instead, the manager is told so, and the
+        setup job re-maps the others; deleted again then, it goes."""
+        from ..models import crm_sop_engine
+
+        leads = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"Team deal {i}") for i in range(5)]
+        )
+        playbook = self.playbook.with_user(self.user_sales_manager)
+        with patch.object(crm_sop_engine, "SOP_SETUP_INLINE", 2):
+            playbook.unlink()
+        self.assertTrue(playbook.exists())
+        self.assertFalse(playbook.active)
+        self.assertEqual(
+            (leads - leads.sorted("id")[-2:]).sop_template_id, self.playbook
+        )
+        self.env.cr.precommit.run()
+        notices = (
+            self.env["bus.bus"]
+            .sudo()
+            .search([("message", "like", "Playbook archived, not deleted")])
+            .mapped("message")
+        )
+        following = self.env["crm.lead"].search_count(
+            [("sop_template_id", "=", self.playbook.id)]
+        )
+        self.assertGreaterEqual(following, 3)
+        self.assertEqual(len(notices), 1)
+        self.assertIn(f"{following} open opportunities still follow", notices[0])
+
+        self.env.ref("crm_sales_sop.ir_cron_sop_setup").method_direct_trigger()
+        self.assertNotIn(self.playbook, leads.sop_template_id)
+        playbook.unlink()
+        self.assertFalse(playbook.exists())
+
     def test_playbook_taken_from_a_large_team_leaves_the_rest_to_the_job(self):
         """The team's playbook archived over more deals than one request
         re-maps: the newest go to the fallback playbook in the manager's
