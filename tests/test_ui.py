@@ -1,4 +1,5 @@
 from datetime import datetime
+from unittest.mock import patch
 
 from odoo.tests import HttpCase, tagged
 
@@ -295,6 +296,59 @@ class TestSopManagerUi(HttpCase):
             (task_template.name, task_template.kind, task_template.template_id),
             ("Offer a drink", "manual", playbook),
         )
+
+    def test_manager_deletes_a_playbook_a_large_team_follows(self):
+        """More open deals follow the playbook than one save re-maps: it is
+        archived instead of deleted, and the manager reads why."""
+        from ..models import crm_sop_engine
+
+        team = self.env["crm.team"].create({"name": "Large SOP team"})
+        playbook = self.env["crm.sop.template"].create(
+            {
+                "name": "Large team playbook",
+                "team_ids": [(6, 0, team.ids)],
+                "stage_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "name": "Greet",
+                            "task_template_ids": [
+                                (0, 0, {"name": "Say hello", "kind": "manual"})
+                            ],
+                        },
+                    )
+                ],
+            }
+        )
+        leads = self.env["crm.lead"].create(
+            [
+                {
+                    "name": f"Large team deal {i}",
+                    "type": "opportunity",
+                    "team_id": team.id,
+                }
+                for i in range(5)
+            ]
+        )
+        self.assertEqual(leads.sop_template_id, playbook)
+        action = self.env.ref("crm_sales_sop.crm_sop_template_action")
+        with patch.object(crm_sop_engine, "SOP_SETUP_INLINE", 2):
+            self.start_tour(
+                f"/odoo/action-{action.id}/{playbook.id}",
+                "crm_sales_sop_manager_delete_playbook",
+                login="admin",
+            )
+        self.assertTrue(playbook.exists())
+        self.assertFalse(playbook.active)
+        notice = (
+            self.env["bus.bus"]
+            .sudo()
+            .search([("message", "like", "Playbook archived, not deleted")])
+            .mapped("message")
+        )
+        self.assertEqual(len(notice), 1)
+        self.assertIn("3 open opportunities still follow", notice[0])
 
     def test_manager_edits_a_condition_wide(self):
         task_template = self.env.ref("crm_sales_sop.crm_sop_task_priority")

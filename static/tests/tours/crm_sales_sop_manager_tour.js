@@ -135,3 +135,32 @@ registry.category("web_tour.tours").add("crm_sales_sop_manager_top_down", {
         },
     ],
 });
+
+// A sales manager deletes a playbook that a large team follows: it is
+// archived instead while the setup job moves the team's open deals, and a
+// notice says so (the server's bus notification; a test cursor drops the
+// bus's post-commit wake-up, so the test reads the notice the server
+// queued, not the toast).
+registry.category("web_tour.tours").add("crm_sales_sop_manager_delete_playbook", {
+    steps: () => [
+        {
+            content: "open the form's actions",
+            trigger: ".o_form_view .o_cp_action_menus .dropdown-toggle",
+            run: "click",
+        },
+        {
+            content: "delete the playbook",
+            trigger: ".o-dropdown--menu .dropdown-item:contains('Delete')",
+            run: "click",
+        },
+        {
+            content: "confirm",
+            trigger: ".modal-footer .btn-primary",
+            run: "click",
+        },
+        {
+            content: "the deletion went through without an error",
+            trigger: "body:not(:has(.modal)):not(:has(.o_error_dialog)) .o_view_controller",
+        },
+    ],
+});
