@@ -38,6 +38,8 @@ SOP_SETUP_INLINE = 10_000
 # manager's transaction, the newest; the setup job evaluates the others
 # (_sop_evaluate_soon)
 SOP_EVALUATE_INLINE = 1_000
+# the task templates gathered by _sop_evaluate_once (the cursor's cache)
+SOP_EVALUATE_GATHERED = "crm_sop_engine.evaluate_gathered"
 # when a batch of the setup job set up no deal while some wait (reps'
 # transactions held them, or changed one meanwhile), the job comes back
 # after this delay rather than at its next daily run
@@ -948,8 +950,13 @@ class CrmSopEngine(models.AbstractModel):
     @api.model
     def _sop_evaluate_templates(self, task_templates, also=(), later=()):
         """Re-evaluate every lead holding a task of these task templates, and
-        the leads ``also``; the leads ``later`` by the setup job."""
+        the leads ``also``; the leads ``later`` by the setup job. Inside
+        ``_sop_evaluate_once``, the task templates are gathered instead."""
         if self._sop_deferred():
+            return
+        gathered = self.env.cr.cache.get(SOP_EVALUATE_GATHERED)
+        if gathered is not None and not also and not later:
+            gathered.update(task_templates.ids)
             return
         self._sop_flush()
         self.env.cr.execute(
@@ -961,6 +968,30 @@ class CrmSopEngine(models.AbstractModel):
         )
         lead_ids = {row[0] for row in self.env.cr.fetchall()} | set(also)
         self._sop_evaluate_soon(lead_ids, later=later)
+
+    @contextmanager
+    def _sop_evaluate_once(self):
+        """The task templates whose deals a block asks to re-evaluate are
+        gathered, and their deals evaluated once, after it: a playbook saved
+        with its SOP stages reordered writes each stage, each of which asked
+        for the same deals again (up to SOP_EVALUATE_INLINE evaluated and
+        every other one queued, per stage). Nested, the outermost block
+        evaluates."""
+        cache = self.env.cr.cache
+        if SOP_EVALUATE_GATHERED in cache:
+            yield
+            return
+        cache[SOP_EVALUATE_GATHERED] = gathered = set()
+        try:
+            yield
+        finally:
+            del cache[SOP_EVALUATE_GATHERED]
+        if gathered:
+            self._sop_evaluate_templates(
+                self.env["crm.sop.task.template"]
+                .with_context(active_test=False)
+                .browse(sorted(gathered))
+            )
 
     @api.model
     def _sop_evaluate_soon(self, lead_ids, later=()):

@@ -108,7 +108,10 @@ class CrmSopTemplate(models.Model):
     def write(self, vals):
         mapping = {"active", "team_ids", "company_id", "sequence"} & vals.keys()
         before = self._sop_mapping() if mapping else None
-        res = super().write(vals)
+        # its SOP stages and tasks written line by line (reordered, gates
+        # set) ask for their deals once
+        with self.env["crm.sop.engine"]._sop_evaluate_once():
+            res = super().write(vals)
         if mapping:
             self.env["crm.sop.task.template"]._sop_clear_caches()
             # dragging playbooks in the list writes each row's sequence: leads

@@ -323,6 +323,37 @@ class TestSopSetupByManager(TestSopCommon):
             {progress_before[lead] for lead in newest},
         )
 
+    def test_playbook_saved_with_its_stages_reordered_evaluates_once(self):
+        """The playbook's form saved with its SOP stages reordered (and a
+        gate set) writes each stage line: their deals are evaluated once,
+        after the whole save, instead of once per stage."""
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        Engine = type(self.env["crm.sop.engine"])
+        original = Engine._sop_evaluate_soon
+        calls = []
+
+        def counted(engine, lead_ids, later=()):
+            calls.append(set(lead_ids))
+            return original(engine, lead_ids, later=later)
+
+        with patch.object(Engine, "_sop_evaluate_soon", counted):
+            self.playbook.with_user(self.user_sales_manager).write(
+                {
+                    "stage_ids": [
+                        (1, self.sop_stage_pitch.id, {"sequence": 5}),
+                        (1, self.sop_stage_contact.id, {"sequence": 30}),
+                        (1, self.sop_stage_contact.id, {"gate": "warn"}),
+                    ]
+                }
+            )
+        self.assertEqual(len(calls), 1)
+        self.assertIn(lead.id, calls[0])
+        self.assertEqual(self.playbook.stage_ids[0], self.sop_stage_pitch)
+        # the same summary as the engine makes for the deal now
+        summary = lead.read(["sop_next_task_id", "sop_progress"])
+        self.env["crm.sop.engine"]._sop_evaluate(lead)
+        self.assertEqual(lead.read(["sop_next_task_id", "sop_progress"]), summary)
+
     def test_playbook_deleted_over_a_large_team_stays_archived_until_the_job(self):
         """The team's playbook deleted over more deals than one request
         re-maps: it is archived instead, the manager is told so, and the
