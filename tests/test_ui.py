@@ -638,3 +638,35 @@ class TestSopCopyUiPhone(HttpCase):
 
     def test_copy_then_sent_on_a_phone_zh(self):
         self._run("sop_copy_phone_zh", "zh_CN")
+
+
+@tagged("post_install", "-at_install", "crm_sales_sop")
+class TestSopResequence(HttpCase):
+    """The web client's drag and drop in the SOP stages' own list goes
+    through Odoo's resequence route, which writes each stage apart."""
+
+    def test_stages_dragged_in_their_list_evaluate_their_deals_once(self):
+        playbook = self.env.ref("crm_sales_sop.crm_sop_template_default")
+        stages = playbook.stage_ids.sorted("sequence")
+        lead = self.env["crm.lead"].create(
+            {"name": "Dragged stages deal", "type": "opportunity", "team_id": False}
+        )
+        self.assertEqual(lead.sop_template_id, playbook)
+        Engine = type(self.env["crm.sop.engine"])
+        original = Engine._sop_evaluate_soon
+        calls = []
+
+        def counted(engine, lead_ids, later=()):
+            calls.append(set(lead_ids))
+            return original(engine, lead_ids, later=later)
+
+        self.authenticate("admin", "admin")
+        with patch.object(Engine, "_sop_evaluate_soon", counted):
+            self.make_jsonrpc_request(
+                "/web/dataset/resequence",
+                {"model": "crm.sop.stage", "ids": stages.ids[::-1], "offset": 1},
+            )
+        self.assertGreater(len(stages), 2)
+        self.assertEqual(len(calls), 1)
+        self.assertIn(lead.id, calls[0])
+        self.assertEqual(playbook.stage_ids.sorted("sequence"), stages[::-1])
