@@ -199,6 +199,12 @@ class CrmSopStage(models.Model):
         return stages
 
     def write(self, vals):
+        # its task lines written one by one (its form saved with its tasks
+        # reordered) and its own changes ask for their deals once
+        with self.env["crm.sop.engine"]._sop_evaluate_once():
+            return self._sop_write(vals)
+
+    def _sop_write(self, vals):
         res = super().write(vals)
         self.env["crm.sop.task.template"]._sop_clear_caches()
         if vals.get("gate") in ("warn", "block"):

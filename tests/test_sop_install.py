@@ -326,7 +326,8 @@ class TestSopSetupByManager(TestSopCommon):
     def test_playbook_saved_with_its_stages_reordered_evaluates_once(self):
         """The playbook's form saved with its SOP stages reordered (and a
         gate set) writes each stage line: their deals are evaluated once,
-        after the whole save, instead of once per stage."""
+        after the whole save, instead of once per stage; so are a SOP
+        stage's, its form saved with its tasks reordered."""
         lead = self.env["crm.lead"].create(self._sop_lead_vals())
         Engine = type(self.env["crm.sop.engine"])
         original = Engine._sop_evaluate_soon
@@ -349,6 +350,22 @@ class TestSopSetupByManager(TestSopCommon):
         self.assertEqual(len(calls), 1)
         self.assertIn(lead.id, calls[0])
         self.assertEqual(self.playbook.stage_ids[0], self.sop_stage_pitch)
+        # a SOP stage's form saved with its tasks reordered and its gate set
+        tasks = self.sop_stage_contact.task_template_ids
+        self.assertGreater(len(tasks), 1)
+        calls.clear()
+        with patch.object(Engine, "_sop_evaluate_soon", counted):
+            self.sop_stage_contact.with_user(self.user_sales_manager).write(
+                {
+                    "gate": "block",
+                    "task_template_ids": [
+                        (1, task.id, {"sequence": 100 - index})
+                        for index, task in enumerate(tasks)
+                    ],
+                }
+            )
+        self.assertEqual(len(calls), 1)
+        self.assertIn(lead.id, calls[0])
         # the same summary as the engine makes for the deal now
         summary = lead.read(["sop_next_task_id", "sop_progress"])
         self.env["crm.sop.engine"]._sop_evaluate(lead)
