@@ -202,10 +202,12 @@ class CrmSopStage(models.Model):
         # its task lines written one by one (its form saved with its tasks
         # reordered) and its own changes ask for their deals once
         with self.env["crm.sop.engine"]._sop_evaluate_once():
-            return self._sop_write(vals)
+            res = super().write(vals)
+            self._sop_written(vals)
+        return res
 
-    def _sop_write(self, vals):
-        res = super().write(vals)
+    def _sop_written(self, vals):
+        """What the engine follows of a write of ``vals``."""
         self.env["crm.sop.task.template"]._sop_clear_caches()
         if vals.get("gate") in ("warn", "block"):
             self._sop_gate_notify_hold()
@@ -229,7 +231,6 @@ class CrmSopStage(models.Model):
         if {"crm_stage_id", "template_id"} & vals.keys():
             # which pipeline stage a task's deal must reach or leave
             self.env["crm.sop.task.fact"]._sop_mark_all()
-        return res
 
     def _sop_gate_notify_hold(self):
         """Saving a gate says how many open deals it holds back."""
