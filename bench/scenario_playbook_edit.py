@@ -13,8 +13,12 @@ open opportunities.
 - archives a task of it, the first step of every deal: the manager's save,
   which locks the deals that lose it first (``_sop_prune_held``), then the
   setup job that evaluates the deals beyond the newest; against the same
-  save without that lock."""
+  save without that lock;
+- saves it with its SOP stages in reverse order (the playbook's form writes
+  each stage line): their deals evaluated once after the save
+  (``_sop_evaluate_once``), against once per stage line."""
 
+import contextlib
 from unittest.mock import patch
 
 from fixture import DEFAULT_PLAYBOOK, Fixture, insert_leads, run_setup_job, set_mode
@@ -163,6 +167,31 @@ def run(registry, args):
                 task_archived_unlocked_seconds=unlocked.seconds,
                 task_archived_unlocked_queries=unlocked.queries,
             )
+        stages = env.ref(DEFAULT_PLAYBOOK).stage_ids.sorted("sequence")
+        reordered = {
+            "stage_ids": [
+                (1, stage.id, {"sequence": 100 - index})
+                for index, stage in enumerate(stages)
+            ]
+        }
+        with rolled_back(env, clear_caches=True):
+            once = measure(env, lambda: playbook.write(reordered))
+        with (
+            rolled_back(env, clear_caches=True),
+            patch.object(
+                type(env["crm.sop.engine"]),
+                "_sop_evaluate_once",
+                lambda self: contextlib.nullcontext(),
+            ),
+        ):
+            per_line = measure(env, lambda: playbook.write(reordered))
+        result.update(
+            reordered_stages=len(stages),
+            reordered_seconds=once.seconds,
+            reordered_queries=once.queries,
+            reordered_per_line_seconds=per_line.seconds,
+            reordered_per_line_queries=per_line.queries,
+        )
     log(
         f"  task added over {count:,} deals: the save {result['save_seconds']:.2f} s "
         f"({result['queued']:,} queued), the job {result['job_seconds']:.1f} s; "
@@ -304,5 +333,15 @@ def report_rows(result):
             f"{result['task_archived_job_batches']} batches for "
             f"{result['task_archived_queued']:,} queued; "
             f"{result['task_archived_left']} left queued or holding the task",
+        ),
+        (
+            f"{result['reordered_stages']} SOP stages reordered over {leads} deals"
+            " (the manager's save)",
+            f"{result['reordered_per_line_seconds']:.2f} s",
+            f"{result['reordered_seconds']:.2f} s",
+            f"{result['reordered_seconds'] / result['reordered_per_line_seconds']:.2f}x",
+            "core column: the deals evaluated per stage line "
+            f"({result['reordered_per_line_queries']} queries), SOP: once after "
+            f"the save ({result['reordered_queries']} queries)",
         ),
     ]
