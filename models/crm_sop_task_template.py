@@ -344,6 +344,8 @@ class CrmSopTaskTemplate(models.Model):
         if self.env.context.get(MODULE_UNINSTALL_FLAG):
             # the addon is uninstalled: its tables go, history included
             return super().unlink()
+        # sudo: every deal's tasks of these task templates, whoever deletes
+        # them (a manager's record rules may hide some deals); ids only
         with_history = (
             self.env["crm.sop.task"]
             .sudo()
@@ -364,6 +366,7 @@ class CrmSopTaskTemplate(models.Model):
         # template stays archived (deleting it would wait for the rep)
         remove = self - keep
         remove.filtered("active").action_archive()
+        # sudo: as above
         held = (
             self.env["crm.sop.task"]
             .sudo()
