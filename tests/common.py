@@ -1,4 +1,24 @@
+from contextlib import contextmanager
+from unittest.mock import patch
+
 from odoo.addons.crm.tests.common import TestCrmCommon
+
+
+@contextmanager
+def sop_evaluations(env):
+    """The engine's evaluations of deals after a manager's change
+    (``_sop_evaluate_soon``) made inside the block: a list of the sets of
+    lead ids, one per call, the calls going through as usual."""
+    Engine = type(env["crm.sop.engine"])
+    original = Engine._sop_evaluate_soon
+    calls = []
+
+    def counted(engine, lead_ids, later=()):
+        calls.append(set(lead_ids))
+        return original(engine, lead_ids, later=later)
+
+    with patch.object(Engine, "_sop_evaluate_soon", counted):
+        yield calls
 
 
 class TestSopCommon(TestCrmCommon):

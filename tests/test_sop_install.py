@@ -5,7 +5,7 @@ import psycopg2
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import SQL, mute_logger
 
-from .common import TestSopCommon
+from .common import TestSopCommon, sop_evaluations
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
@@ -329,15 +329,7 @@ class TestSopSetupByManager(TestSopCommon):
         after the whole save, instead of once per stage; so are a SOP
         stage's, its form saved with its tasks reordered."""
         lead = self.env["crm.lead"].create(self._sop_lead_vals())
-        Engine = type(self.env["crm.sop.engine"])
-        original = Engine._sop_evaluate_soon
-        calls = []
-
-        def counted(engine, lead_ids, later=()):
-            calls.append(set(lead_ids))
-            return original(engine, lead_ids, later=later)
-
-        with patch.object(Engine, "_sop_evaluate_soon", counted):
+        with sop_evaluations(self.env) as calls:
             self.playbook.with_user(self.user_sales_manager).write(
                 {
                     "stage_ids": [
@@ -353,8 +345,7 @@ class TestSopSetupByManager(TestSopCommon):
         # a SOP stage's form saved with its tasks reordered and its gate set
         tasks = self.sop_stage_contact.task_template_ids
         self.assertGreater(len(tasks), 1)
-        calls.clear()
-        with patch.object(Engine, "_sop_evaluate_soon", counted):
+        with sop_evaluations(self.env) as calls:
             self.sop_stage_contact.with_user(self.user_sales_manager).write(
                 {
                     "gate": "block",

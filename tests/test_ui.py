@@ -5,6 +5,7 @@ from odoo.tests import HttpCase, tagged
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
+from .common import sop_evaluations
 from .test_sop_reminder import _office_calendar
 
 
@@ -652,16 +653,8 @@ class TestSopResequence(HttpCase):
             {"name": "Dragged stages deal", "type": "opportunity", "team_id": False}
         )
         self.assertEqual(lead.sop_template_id, playbook)
-        Engine = type(self.env["crm.sop.engine"])
-        original = Engine._sop_evaluate_soon
-        calls = []
-
-        def counted(engine, lead_ids, later=()):
-            calls.append(set(lead_ids))
-            return original(engine, lead_ids, later=later)
-
         self.authenticate("admin", "admin")
-        with patch.object(Engine, "_sop_evaluate_soon", counted):
+        with sop_evaluations(self.env) as calls:
             self.make_jsonrpc_request(
                 "/web/dataset/resequence",
                 {"model": "crm.sop.stage", "ids": stages.ids[::-1], "offset": 1},
