@@ -87,54 +87,37 @@ def run(registry, args):
         result = {"leads": count}
         with rolled_back(env, clear_caches=True):
             added = []
-            save, queued, job, batches, left = edit_then_job(
-                env, lambda: added.append(TaskTemplate.create(values)), queue_size
+            result |= edit_then_job(
+                env,
+                "save",
+                lambda: added.append(TaskTemplate.create(values)),
+                queue_size,
             )
-            result.update(
-                save_seconds=save.seconds,
-                save_queries=save.queries,
-                queued=queued,
-                job_seconds=job.seconds,
-                job_batches=batches,
-                left_in_queue=left,
-                done=done_count(env, added[0], first_id),
-            )
+            result["done"] = done_count(env, added[0], first_id)
         with (
             rolled_back(env, clear_caches=True),
             patch.object(crm_sop_engine, "SOP_EVALUATE_INLINE", EVERY_DEAL),
         ):
             added = []
-            inline = measure(env, lambda: added.append(TaskTemplate.create(values)))
-            result.update(
-                inline_seconds=inline.seconds,
-                inline_queries=inline.queries,
-                inline_done=done_count(env, added[0], first_id),
+            result |= sample_of(
+                "inline",
+                measure(env, lambda: added.append(TaskTemplate.create(values))),
             )
+            result["inline_done"] = done_count(env, added[0], first_id)
         playbook = env.ref(DEFAULT_PLAYBOOK).with_user(manager)
         with rolled_back(env, clear_caches=True):
-            archive, left, job, batches, left_after = edit_then_job(
+            result |= edit_then_job(
                 env,
+                "archive",
                 playbook.action_archive,
                 lambda env: mapped_count(env, first_id, playbook),
-            )
-            result.update(
-                archive_seconds=archive.seconds,
-                archive_queries=archive.queries,
-                archive_left=left,
-                archive_job_seconds=job.seconds,
-                archive_job_batches=batches,
-                archive_left_after_job=left_after,
             )
         with (
             rolled_back(env, clear_caches=True),
             patch.object(crm_sop_engine, "SOP_SETUP_INLINE", EVERY_DEAL),
         ):
-            inline = measure(env, playbook.action_archive)
-            result.update(
-                archive_inline_seconds=inline.seconds,
-                archive_inline_queries=inline.queries,
-                archive_inline_left=mapped_count(env, first_id, playbook),
-            )
+            result |= sample_of("archive_inline", measure(env, playbook.action_archive))
+            result["archive_inline_left"] = mapped_count(env, first_id, playbook)
         first_task = (
             env.ref(DEFAULT_PLAYBOOK)
             .stage_ids.sorted("sequence")[0]
@@ -143,17 +126,13 @@ def run(registry, args):
         )
         result["first_task_next"] = next_step_count(env, first_task, first_id)
         with rolled_back(env, clear_caches=True):
-            save, queued, job, batches, left = edit_then_job(
-                env, lambda: first_task.write({"active": False}), queue_size
+            result |= edit_then_job(
+                env,
+                "task_archived",
+                lambda: first_task.write({"active": False}),
+                queue_size,
             )
-            result.update(
-                task_archived_seconds=save.seconds,
-                task_archived_queries=save.queries,
-                task_archived_queued=queued,
-                task_archived_job_seconds=job.seconds,
-                task_archived_job_batches=batches,
-                task_archived_left=left + held_count(env, first_task, first_id),
-            )
+            result["task_archived_held"] = held_count(env, first_task, first_id)
         with (
             rolled_back(env, clear_caches=True),
             patch.object(
@@ -162,10 +141,9 @@ def run(registry, args):
                 lambda self, task_template_ids: set(),
             ),
         ):
-            unlocked = measure(env, lambda: first_task.write({"active": False}))
-            result.update(
-                task_archived_unlocked_seconds=unlocked.seconds,
-                task_archived_unlocked_queries=unlocked.queries,
+            result |= sample_of(
+                "task_archived_unlocked",
+                measure(env, lambda: first_task.write({"active": False})),
             )
         stages = env.ref(DEFAULT_PLAYBOOK).stage_ids.sorted("sequence")
         reordered = {
@@ -174,8 +152,11 @@ def run(registry, args):
                 for index, stage in enumerate(stages)
             ]
         }
+        result["reordered_stages"] = len(stages)
         with rolled_back(env, clear_caches=True):
-            once = measure(env, lambda: playbook.write(reordered))
+            result |= sample_of(
+                "reordered", measure(env, lambda: playbook.write(reordered))
+            )
         with (
             rolled_back(env, clear_caches=True),
             patch.object(
@@ -184,31 +165,37 @@ def run(registry, args):
                 lambda self: contextlib.nullcontext(),
             ),
         ):
-            per_line = measure(env, lambda: playbook.write(reordered))
-        result.update(
-            reordered_stages=len(stages),
-            reordered_seconds=once.seconds,
-            reordered_queries=once.queries,
-            reordered_per_line_seconds=per_line.seconds,
-            reordered_per_line_queries=per_line.queries,
-        )
+            result |= sample_of(
+                "reordered_per_line", measure(env, lambda: playbook.write(reordered))
+            )
     log(
         f"  task added over {count:,} deals: the save {result['save_seconds']:.2f} s "
-        f"({result['queued']:,} queued), the job {result['job_seconds']:.1f} s; "
+        f"({result['save_left']:,} queued), the job "
+        f"{result['save_job_seconds']:.1f} s; "
         f"every deal in the save {result['inline_seconds']:.2f} s"
     )
     return result
 
 
-def edit_then_job(env, edit, left):
+def edit_then_job(env, prefix, edit, left):
     """The manager's ``edit`` measured, then the setup job run as Odoo's
-    cron runner calls it, measured: (the edit's Sample, ``left(env)``
-    after it, the job's Sample, its batches, ``left(env)`` after it)."""
-    save = measure(env, edit)
-    left_by_save = left(env)
+    cron runner calls it, measured: ``{prefix}_seconds``, ``_queries``
+    (the edit), ``_left`` (``left(env)`` after it), ``_job_seconds``,
+    ``_job_batches``, ``_left_after_job`` (``left(env)`` after the job)."""
+    result = sample_of(prefix, measure(env, edit))
+    result[f"{prefix}_left"] = left(env)
     batches = []
     job = measure(env, lambda: run_setup_job(env, batches))
-    return save, left_by_save, job, len(batches), left(env)
+    result[f"{prefix}_job_seconds"] = job.seconds
+    result[f"{prefix}_job_batches"] = len(batches)
+    result[f"{prefix}_left_after_job"] = left(env)
+    return result
+
+
+def sample_of(prefix, sample):
+    """A Sample's seconds and queries, named ``{prefix}_seconds`` and
+    ``{prefix}_queries``."""
+    return {f"{prefix}_seconds": sample.seconds, f"{prefix}_queries": sample.queries}
 
 
 def mapped_count(env, first_id, playbook):
@@ -284,15 +271,16 @@ def report_rows(result):
             f"{result['save_seconds']:.2f} s",
             f"{result['save_seconds'] / result['inline_seconds']:.2f}x",
             f"core column: every deal evaluated in the save ({result['inline_queries']}"
-            f" queries), SOP: {result['queued']:,} queued ({result['save_queries']}"
+            f" queries), SOP: {result['save_left']:,} queued ({result['save_queries']}"
             " queries)",
         ),
         (
             f"task added over {leads} deals (the setup job)",
             "",
-            f"{result['job_seconds']:.1f} s",
+            f"{result['save_job_seconds']:.1f} s",
             "",
-            f"{result['job_batches']} batches, {result['left_in_queue']} left queued;"
+            f"{result['save_job_batches']} batches, "
+            f"{result['save_left_after_job']} left queued;"
             f" tasks done {result['done']:,} (in the save alone: "
             f"{result['inline_done']:,})",
         ),
@@ -331,8 +319,9 @@ def report_rows(result):
             f"{result['task_archived_job_seconds']:.1f} s",
             "",
             f"{result['task_archived_job_batches']} batches for "
-            f"{result['task_archived_queued']:,} queued; "
-            f"{result['task_archived_left']} left queued or holding the task",
+            f"{result['task_archived_left']:,} queued; "
+            f"{result['task_archived_left_after_job']} left queued, "
+            f"{result['task_archived_held']} holding the task",
         ),
         (
             f"{result['reordered_stages']} SOP stages reordered over {leads} deals"
