@@ -1,7 +1,7 @@
 from datetime import datetime
 from unittest.mock import patch
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, JsonRpcException, tagged
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
@@ -663,3 +663,27 @@ class TestSopResequence(HttpCase):
         self.assertEqual(len(calls), 1)
         self.assertIn(lead.id, calls[0])
         self.assertEqual(playbook.stage_ids.sorted("sequence"), stages[::-1])
+
+    def test_a_rep_cannot_reorder_the_stages_through_the_route(self):
+        """The inherited route writes as the user, as core's does: a rep
+        (no right to write playbooks) is refused and nothing moves."""
+        playbook = self.env.ref("crm_sales_sop.crm_sop_template_default")
+        stages = playbook.stage_ids.sorted("sequence")
+        mail_new_test_user(
+            self.env,
+            login="sop_resequence_rep",
+            groups="sales_team.group_sale_salesman",
+        )
+        self.authenticate("sop_resequence_rep", "sop_resequence_rep")
+        with (
+            sop_evaluations(self.env) as calls,
+            self.assertRaises(JsonRpcException) as refused,
+        ):
+            self.make_jsonrpc_request(
+                "/web/dataset/resequence",
+                {"model": "crm.sop.stage", "ids": stages.ids[::-1], "offset": 1},
+            )
+        self.assertEqual(str(refused.exception), "odoo.exceptions.AccessError")
+        self.assertEqual(calls, [])
+        playbook.invalidate_recordset()
+        self.assertEqual(playbook.stage_ids.sorted("sequence"), stages)
