@@ -24,6 +24,7 @@
         "data/crm_sop_reminder_data.xml",
         "data/crm_sop_task_fact_data.xml",
         "data/crm_sop_engine_data.xml",
+        "data/crm_sop_scoring_increment_data.xml",
         "data/crm_lead_prediction_data.xml",
         "views/crm_sop_template_views.xml",
         "views/crm_sop_stage_views.xml",

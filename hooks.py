@@ -21,7 +21,9 @@ def _crm_sop_post_init(env):
 def _crm_sop_uninstall(env):
     """What Odoo's uninstall does not undo by itself; it runs before it.
 
-    - Predictive lead scoring: the addon's fields are taken out of
+    - Predictive lead scoring: the increments closes left to the addon's
+      job (``crm.sop.scoring.increment``) are made now, its table going;
+      the addon's fields are taken out of
       ``crm.pls_fields`` (a manager may have added the SOP band) and their
       learnt frequencies deleted, so that core's scoring and its settings name
       no field that is gone.
@@ -51,6 +53,7 @@ def _crm_sop_uninstall(env):
         .filtered(lambda field: field.model == "crm.lead" and field.state == "manual")
         .mapped("name")
     )
+    env["crm.sop.scoring.increment"]._cron_sop_add()
     params = env["ir.config_parameter"].sudo()
     pls_fields = params.get_param("crm.pls_fields")
     if pls_fields:

@@ -20,6 +20,7 @@ from . import (  # isort: skip
     crm_sop_history_count,
     crm_sop_script_fact,
     crm_sop_task_fact,
+    crm_sop_scoring_increment,
 )
 
 # reminders, My SOP day and stalled deals

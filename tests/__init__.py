@@ -37,6 +37,9 @@ from . import test_sop_load, test_sop_readonly  # isort: skip
 # the history counts of the uplift and the coaching queue
 from . import test_sop_history_count  # isort: skip
 
+# lead scoring's frequencies a close left to the job
+from . import test_sop_scoring_increment  # isort: skip
+
 # the task analysis' facts, kept as deals change
 from . import test_sop_task_fact  # isort: skip
 

@@ -45,6 +45,20 @@ class TestSopUninstall(TransactionCase):
         # the scripts the addon ships can go now (Odoo deletes them next)
         script.unlink()
 
+    def test_uninstall_hook_makes_the_increments_left_to_the_job(self):
+        """A close's lead scoring increments its job had yet to make are
+        made before its table goes."""
+        team = self.env["crm.team"].create({"name": "Closing at once"})
+        frequency = self.env["crm.lead.scoring.frequency"].create(
+            {"variable": "phone_state", "value": "correct", "team_id": team.id}
+        )
+        self.env["crm.sop.scoring.increment"]._sop_defer(
+            {team.id: {"phone_state": {"correct": {"won": 1, "lost": 0}}}}, 1
+        )
+        _crm_sop_uninstall(self.env)
+        self.assertEqual(frequency.won_count, 1)
+        self.assertFalse(self.env["crm.sop.scoring.increment"].search_count([]))
+
     def test_uninstall_hook_leaves_core_scoring_alone(self):
         params = self.env["ir.config_parameter"].sudo()
         params.set_param("crm.pls_fields", "phone_state,email_state")
