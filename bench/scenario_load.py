@@ -27,6 +27,14 @@ row and one message, and every open deal has exactly its playbook's tasks
 and a summary that agrees with them, and the history counts equal a recount
 of the closed deals (``integrity_problems``, SQL and the engine's own
 rule).
+
+On both sides, predictive lead scoring's frequencies have counted each
+deal the run closed once (``scoring_counts``): the lowest pipeline stage's
+row of the team, which every won deal and every lost one adds to, grew by
+as many won and lost as the team's deals did. With the addon, a close that
+met another one of its team on those rows leaves its increments to a job
+(``crm.sop.scoring.increment``) instead of failing after Odoo's retries:
+counted per operation, and waited for before the check.
 """
 
 import importlib.util
@@ -70,6 +78,11 @@ RETRY_LINE = re.compile(
 # query"): the table it writes or locks
 CONFLICT_TABLE = re.compile(
     r"bad query: .*?\b(?:UPDATE|INSERT INTO|DELETE FROM|FROM)\s+\"?(\w+)", re.S
+)
+# a close's lead scoring increments left to the job (the addon, at INFO)
+SCORING_LOGGER = "odoo.addons.crm_sales_sop.models.crm_sop_scoring_increment"
+DEFERRED_LINE = re.compile(
+    rf" {re.escape(SCORING_LOGGER)}: Sales SOP: lead scoring's frequencies of "
 )
 # the request's line (werkzeug), the operation named in its URL by the rep's
 # loop: a worker serves one request at a time, so a retry belongs to the
@@ -272,9 +285,11 @@ def server(db, args):
         # the retries and the requests' lines, to count retries per operation
         "--log-handler=odoo.service.model:INFO",
         "--log-handler=werkzeug:INFO",
+        f"--log-handler={SCORING_LOGGER}:INFO",
     ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     errors, retried, pending, served = [], {}, {}, {}
+    deferred, deferring = {}, {}
 
     def read_log():
         """The server's ERROR records, each with its continuation lines, and
@@ -289,12 +304,18 @@ def server(db, args):
                 pid = match.group(1)
                 if RETRY_LINE.search(line):
                     pending[pid] = pending.get(pid, 0) + 1
+                elif DEFERRED_LINE.search(line):
+                    deferring[pid] = deferring.get(pid, 0) + 1
                 elif request := REQUEST_LINE.search(line):
                     operation = request.group(1).replace("_", " ")
                     if pending.get(pid):
                         retried[operation] = retried.get(operation, 0) + pending.pop(
                             pid
                         )
+                    if deferring.get(pid):
+                        deferred[operation] = deferred.get(
+                            operation, 0
+                        ) + deferring.pop(pid)
                     if times := SERVED.search(line):
                         served.setdefault(operation, []).append(
                             1000 * (float(times.group(1)) + float(times.group(2)))
@@ -317,7 +338,7 @@ def server(db, args):
             time.sleep(0.2)
         else:
             sys.exit("error: the Odoo server did not start")
-        yield url, errors, retried, served, process.pid
+        yield url, errors, retried, served, deferred, process.pid
     finally:
         process.terminate()
         process.wait(60)
@@ -448,7 +469,15 @@ def run_side(side, args):
     vacuum(db)
     checkpoint(db)
     samples, lock = [], threading.Lock()
-    with server(db, args) as (url, server_errors, retried, served, server_pid):
+    scoring_before = scoring_counts(db, data["team_id"])
+    with server(db, args) as (
+        url,
+        server_errors,
+        retried,
+        served,
+        deferred,
+        server_pid,
+    ):
         days = [
             load_day.RepDay(
                 url,
@@ -483,6 +512,7 @@ def run_side(side, args):
             # is one whenever it happens)
             retried.clear()
             served.clear()
+            deferred.clear()
         deadline = time.perf_counter() + args.load_seconds
         loops = []
 
@@ -513,6 +543,8 @@ def run_side(side, args):
             cpu_after = cpu_snapshot(server_pid)
         if side == "sop":
             wait_for_reminders(db)
+            wait_for_scoring(db)
+    scoring_after = scoring_counts(db, data["team_id"])
     result = {
         "loops": sum(loops),
         # where the machine's time went during the run: the reps' client
@@ -548,6 +580,14 @@ def run_side(side, args):
         "errors_by_operation": errors_by_operation(samples),
         # where the conflicts were met: the table of each statement refused
         "conflicts_by_table": conflicts_by_table(server_errors),
+        # closes whose lead scoring increments the job made (the addon)
+        "scoring_deferred_by_operation": dict(sorted(deferred.items())),
+        # the team's deals won and lost during the side's run (warm-up
+        # included), and what lead scoring's frequencies counted of them
+        "scoring": {
+            key: round(scoring_after[key] - scoring_before[key], 1)
+            for key in scoring_before
+        },
         "server_errors": [
             e[:600] for e in server_errors if not any(r in e for r in RETRIED)
         ][:20],
@@ -604,6 +644,69 @@ def wait_for_reminders(db, timeout=180):
                 return
             time.sleep(1)
     log("  warning: the reminder job did not finish in time")
+
+
+def scoring_counts(db, team_id):
+    """The team's deals won and lost (created since predictive lead
+    scoring's start date), and what its frequency table counted on the
+    lowest pipeline stage's row, which every won deal adds to and every lost
+    one too (all stages up to its own): the won and lost counts less the 0.1
+    each row starts with (the rows two first closes at once create are two),
+    with the increments the addon's job has yet to make."""
+    with Registry(db).cursor() as cr:
+        cr.execute(
+            """SELECT count(*) FILTER (WHERE l.active AND s.is_won),
+                      count(*) FILTER (WHERE NOT l.active AND l.probability = 0)
+                 FROM crm_lead l LEFT JOIN crm_stage s ON s.id = l.stage_id
+                WHERE l.team_id = %s AND l.type = 'opportunity'
+                  AND l.create_date >= (SELECT value::date FROM ir_config_parameter
+                                         WHERE key = 'crm.pls_start_date')""",
+            [team_id],
+        )
+        won, lost = cr.fetchone()
+        cr.execute("SELECT id::text FROM crm_stage ORDER BY sequence, id LIMIT 1")
+        first_stage = cr.fetchone()[0]
+        cr.execute(
+            """SELECT COALESCE(SUM(won_count - 0.1), 0),
+                      COALESCE(SUM(lost_count - 0.1), 0)
+                 FROM crm_lead_scoring_frequency
+                WHERE team_id = %s AND variable = 'stage_id' AND value = %s""",
+            [team_id, first_stage],
+        )
+        counted_won, counted_lost = cr.fetchone()
+        cr.execute("SELECT to_regclass('crm_sop_scoring_increment') IS NOT NULL")
+        if cr.fetchone()[0]:
+            cr.execute(
+                """SELECT COALESCE(SUM(step * won_count), 0),
+                          COALESCE(SUM(step * lost_count), 0)
+                     FROM crm_sop_scoring_increment
+                    WHERE team_id = %s AND variable = 'stage_id' AND value = %s""",
+                [team_id, first_stage],
+            )
+            kept_won, kept_lost = cr.fetchone()
+            counted_won += kept_won
+            counted_lost += kept_lost
+    return {
+        "won": won,
+        "lost": lost,
+        "counted_won": float(counted_won),
+        "counted_lost": float(counted_lost),
+    }
+
+
+def wait_for_scoring(db, timeout=120):
+    """Until the addon's job has made every lead scoring increment a close
+    left to it (Odoo's cron worker, woken by its trigger)."""
+    deadline = time.perf_counter() + timeout
+    with Registry(db).cursor() as cr:
+        while time.perf_counter() < deadline:
+            cr.execute("SELECT count(*) FROM crm_sop_scoring_increment")
+            left = cr.fetchone()[0]
+            cr.rollback()
+            if not left:
+                return
+            time.sleep(1)
+    log(f"  warning: {left} lead scoring increments still left to the job")
 
 
 def conflicts_by_table(server_errors):
@@ -873,6 +976,29 @@ def report_rows(result):
                 "",
             )
         )
+        rows.append(
+            (
+                f"{tag} lead scoring: closes deferred to the job",
+                "",
+                per_operation(sop.get("scoring_deferred_by_operation", {})),
+                "",
+                "",
+            )
+        )
+        if "scoring" in core and "scoring" in sop:
+            rows.append(
+                (
+                    f"{tag} lead scoring: won / lost, counted",
+                    scoring_text(core["scoring"]),
+                    scoring_text(sop["scoring"]),
+                    "",
+                    verdict(
+                        scoring_holds(core["scoring"])
+                        and scoring_holds(sop["scoring"]),
+                        "each close counted once",
+                    ),
+                )
+            )
         broken = {k: v for k, v in sop["integrity"].items() if v}
         rows.append(
             (
@@ -903,6 +1029,20 @@ def report_rows(result):
         )
     rows.extend(pooled_rows(result))
     return rows
+
+
+def scoring_text(scoring):
+    return (
+        f"{scoring['won']} / {scoring['lost']}, "
+        f"{scoring['counted_won']:g} / {scoring['counted_lost']:g}"
+    )
+
+
+def scoring_holds(scoring):
+    return (scoring["won"], scoring["lost"]) == (
+        scoring["counted_won"],
+        scoring["counted_lost"],
+    )
 
 
 def pooled_rows(result):
