@@ -127,7 +127,8 @@ class CrmSopTemplate(models.Model):
         if self.env.context.get(MODULE_UNINSTALL_FLAG):
             # the addon is uninstalled: its tables go, history included
             return super().unlink()
-        self.stage_ids.unlink()
+        # archived ones too (their tasks' deals pruned by the setup job since)
+        self.with_context(active_test=False).stage_ids.unlink()
         keep = self.with_context(active_test=False).stage_ids.template_id
         # the open deals of the others are re-mapped first as when they are
         # archived (at most SOP_SETUP_INLINE in this save, but those a rep is
@@ -141,7 +142,7 @@ class CrmSopTemplate(models.Model):
                 """SELECT l.sop_template_id, COUNT(*) FROM crm_lead l
                     WHERE l.sop_template_id = ANY(%s) AND %s
                  GROUP BY l.sop_template_id""",
-                (self - keep).ids,
+                self.ids,
                 SQL(SOP_OPEN_SQL),
             )
         )

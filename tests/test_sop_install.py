@@ -398,6 +398,58 @@ class TestSopSetupByManager(TestSopCommon):
         playbook.unlink()
         self.assertFalse(playbook.exists())
 
+    def test_task_archived_over_a_large_team_leaves_the_rest_to_the_job(self):
+        """A task archived over more deals than one request prunes: the
+        newest lose it in the manager's transaction, the setup job takes it
+        from the others (their next step moves on then)."""
+        from ..models import crm_sop_engine
+
+        leads = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"Team deal {i}") for i in range(5)]
+        )
+        self.assertEqual(leads.sop_next_task_id.task_template_id, self.tt_customer)
+        with patch.object(crm_sop_engine, "SOP_SETUP_INLINE", 2):
+            self.tt_customer.with_user(self.user_sales_manager).action_archive()
+        newest = leads.sorted("id")[-2:]
+        for lead in leads:
+            has_it = self.tt_customer in lead.sop_task_ids.task_template_id
+            self.assertEqual(has_it, lead not in newest, lead.name)
+        self.assertEqual(newest.sop_next_task_id.task_template_id, self.tt_visit)
+
+        self.env.ref("crm_sales_sop.ir_cron_sop_setup").method_direct_trigger()
+        self.assertNotIn(self.tt_customer, leads.sop_task_ids.task_template_id)
+        self.assertEqual(leads.sop_next_task_id.task_template_id, self.tt_visit)
+        self.assertEqual(
+            self.env["crm.sop.evaluation.queue"].search_count(
+                [("lead_id", "in", leads.ids)]
+            ),
+            0,
+        )
+
+    def test_stage_deleted_over_a_large_team_goes_once_the_job_pruned(self):
+        """A SOP stage deleted over more deals than one request prunes stays
+        archived with its tasks while deals still hold them; deleted again
+        once the setup job took them, it goes, its tasks with it."""
+        from ..models import crm_sop_engine
+
+        leads = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"Team deal {i}") for i in range(5)]
+        )
+        stage = self.sop_stage_contact.with_user(self.user_sales_manager)
+        task_templates = stage.task_template_ids
+        with patch.object(crm_sop_engine, "SOP_SETUP_INLINE", 2):
+            stage.unlink()
+        self.assertTrue(stage.exists())
+        self.assertFalse(stage.active)
+        self.assertIn(self.tt_customer, leads.sop_task_ids.task_template_id)
+
+        self.env.ref("crm_sales_sop.ir_cron_sop_setup").method_direct_trigger()
+        self.assertFalse(leads.sop_task_ids.task_template_id & task_templates)
+        self.assertEqual(leads.sop_next_task_id.task_template_id, self.tt_call)
+        stage.unlink()
+        self.assertFalse(stage.exists())
+        self.assertFalse(task_templates.exists())
+
     def test_playbook_taken_from_a_large_team_leaves_the_rest_to_the_job(self):
         """The team's playbook archived over more deals than one request
         re-maps: the newest go to the fallback playbook in the manager's
