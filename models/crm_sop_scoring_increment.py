@@ -33,9 +33,9 @@ class CrmLead(models.Model):
         close in six was retried, its p95 1.6-1.9 s, and a few in a
         thousand failed after the fifth try.
 
-        Here the team's rows are locked first (``_sop_lock_frequencies``),
-        then core's update runs, both in a savepoint. When the lock meets
-        such a close, the savepoint is undone, the increments are kept
+        Here the team's rows are locked first (``_sop_lock_frequencies``, in
+        a savepoint), then core's update runs. When the lock meets such a
+        close, the savepoint is undone, the increments are kept
         (``crm.sop.scoring.increment``) and the job adds them in a moment,
         in a transaction that sees the other close: the counts end as they
         would have, a few seconds later. Without a concurrent close, nothing
@@ -49,17 +49,23 @@ class CrmLead(models.Model):
                 from_state=from_state, to_state=to_state
             )
         try:
-            with self.env.cr.savepoint():
+            # not a flushing savepoint: that would run the precommit hooks
+            # (the deal's tracking message, its log message) in the middle
+            # of its write; the lock is plain SQL, nothing of the ORM to undo
+            with self.env.cr.savepoint(flush=False):
                 self._sop_lock_frequencies()
-                return super()._pls_increment_frequencies(
-                    from_state=from_state, to_state=to_state
-                )
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
             _logger.info(
                 "Sales SOP: lead scoring's frequencies of %s deal(s) met a "
                 "concurrent close (%s), left to the job",
                 len(self),
                 error.pgcode,
+            )
+        else:
+            # the rows are this transaction's until it ends: core's update
+            # cannot meet another close
+            return super()._pls_increment_frequencies(
+                from_state=from_state, to_state=to_state
             )
         new_frequencies_by_team, _existing = self._pls_prepare_update_frequency_table(
             target_state=from_state or to_state
@@ -148,9 +154,9 @@ class CrmSopScoringIncrement(models.Model):
         would have (``_pls_update_frequency_table``: a count that would
         fall to 0 is 0.1, a value not there yet is created with its counts
         + 0.1), increments first, then decrements, oldest first within
-        each. Reps' closes meeting it are left to it again; a close meeting
-        the job undoes the job (its savepoint: the increments stay kept),
-        which comes back a minute later."""
+        each. Reps' closes meeting it are left to it again. It locks the
+        rows first; a close it meets there leaves the increments kept, and
+        the job comes back a minute later."""
         self.env.cr.execute(
             """SELECT id FROM crm_sop_scoring_increment
                 ORDER BY id FOR UPDATE SKIP LOCKED"""
@@ -159,15 +165,10 @@ class CrmSopScoringIncrement(models.Model):
         if not increments:
             return
         try:
-            with self.env.cr.savepoint():
+            with self.env.cr.savepoint(flush=False):
                 self._sop_lock(
                     increments.team_id, any(not row.team_id for row in increments)
                 )
-                for step in (1, -1):
-                    increments.filtered(lambda row, s=step: row.step == s)._sop_add(
-                        step
-                    )
-                increments.unlink()
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY as error:
             _logger.info(
                 "Sales SOP: adding lead scoring's frequencies met a close "
@@ -177,6 +178,10 @@ class CrmSopScoringIncrement(models.Model):
             self.env.ref("crm_sales_sop.ir_cron_sop_scoring_increment").sudo()._trigger(
                 at=self.env.cr.now() + timedelta(minutes=SOP_SCORING_RETRY_MINUTES)
             )
+            return
+        for step in (1, -1):
+            increments.filtered(lambda row, s=step: row.step == s)._sop_add(step)
+        increments.unlink()
 
     def _sop_add(self, step):
         """Add these increments by ``step`` through core's update of the
