@@ -58,6 +58,26 @@ class TestSopSecurity(TestSopCommon):
             )
 
     @users("user_sales_salesman")
+    def test_rep_cannot_reach_the_lead_scoring_increments(self):
+        """The increments a close leaves to the job are the engine's: a rep
+        can neither read, create, write nor delete one, while the rep's own
+        close keeps them (the engine's sudo)."""
+        Increment = self.env["crm.sop.scoring.increment"]
+        values = {"variable": "stage_id", "value": "1", "won_count": 99, "step": 1}
+        with self.assertRaises(AccessError):
+            Increment.create(values)
+        with self.assertRaises(AccessError):
+            Increment.search([])
+        Increment._sop_defer(
+            {self.sales_team_1.id: {"stage_id": {"1": {"won": 1, "lost": 0}}}}, 1
+        )
+        kept = Increment.sudo().search([("team_id", "=", self.sales_team_1.id)])
+        self.assertEqual(kept.mapped("won_count"), [1.0])
+        for method, args in (("write", (values,)), ("unlink", ()), ("read", ())):
+            with self.subTest(method=method), self.assertRaises(AccessError):
+                getattr(kept.with_user(self.env.user), method)(*args)
+
+    @users("user_sales_salesman")
     def test_rep_cannot_tick_a_task_of_another_rep(self):
         task = self._task(self.lead_other, self.tt_manual).with_user(self.env.user)
         with self.assertRaises(AccessError):
