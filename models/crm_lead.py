@@ -235,8 +235,9 @@ class CrmLead(models.Model):
         recounted.update(mine.ids)
         try:
             before = Engine._sop_before_write(self, vals)
-            res = super().write(vals)
-            Engine._sop_on_write(self, vals, before)
+            with Engine._sop_write_gathering() as gathered:
+                res = super().write(vals)
+            Engine._sop_on_write(self, vals, before, gathered)
         finally:
             recounted.difference_update(mine.ids)
         if mine and not vals.keys().isdisjoint(SOP_HISTORY_CLOSING_FIELDS):

@@ -40,6 +40,9 @@ SOP_SETUP_INLINE = 10_000
 SOP_EVALUATE_INLINE = 1_000
 # the task templates gathered by _sop_evaluate_once (the cursor's cache)
 SOP_EVALUATE_GATHERED = "crm_sop_engine.evaluate_gathered"
+# cursor cache key: for each crm.lead write in progress, the deals a write
+# inside it asked to evaluate, which it evaluates once it is done
+SOP_WRITE_GATHERED = "crm_sop_engine.write_gathered"
 # when a batch of the setup job set up no deal while some wait (reps'
 # transactions held them, or changed one meanwhile), the job comes back
 # after this delay rather than at its next daily run
@@ -198,14 +201,43 @@ class CrmSopEngine(models.AbstractModel):
             "playbooks": leads._sop_playbook_map() if remap else {},
         }
 
+    @contextmanager
+    def _sop_write_gathering(self):
+        """Around a write of opportunities (crm.lead.write): the deals whose
+        evaluation a write inside it asks for (a customer's watched field,
+        which the deal's phone or email writes through core's inverse, and
+        so that customer's other deals) are gathered and yielded, for
+        ``_sop_on_write`` to evaluate once with the deal's own changes, after
+        the write, instead of each time."""
+        frames = self.env.cr.cache.setdefault(SOP_WRITE_GATHERED, [])
+        gathered = set()
+        frames.append(gathered)
+        try:
+            yield gathered
+        finally:
+            frames.remove(gathered)
+
     @api.model
-    def _sop_on_write(self, leads, vals, before):
+    def _sop_evaluate_or_gather(self, leads):
+        """Evaluate ``leads`` now, or, inside a write of opportunities, once
+        that write is done (``_sop_write_gathering``)."""
+        frames = self.env.cr.cache.get(SOP_WRITE_GATHERED)
+        if frames:
+            frames[-1].update(leads.ids)
+        else:
+            self._sop_evaluate(leads)
+
+    @api.model
+    def _sop_on_write(self, leads, vals, before, gathered=()):
         """After a write of opportunities: the stage move recorded, the
         playbook re-synced where it changed, the tasks whose data changed
-        evaluated, the next step and stall clock of moved deals, then the
-        gates of where the deals end up."""
+        evaluated (and the deals ``gathered`` while it wrote), the next step
+        and stall clock of moved deals, then the gates of where the deals
+        end up."""
         self.env["crm.sop.stage.move"]._sop_record_write(leads, vals)
         changed = leads._sop_watch_changed(before["watched"], before["values"])
+        if gathered:
+            changed |= leads.browse(sorted(gathered - set(changed.ids)))
         entered = leads.browse()  # came into another playbook
         if vals.get("active"):
             resync = leads

@@ -29,5 +29,7 @@ class ResPartner(models.Model):
                     ]
                 )
             )
-            self.env["crm.sop.engine"]._sop_evaluate(leads)
+            # inside a deal's write (its phone or email is its customer's),
+            # evaluated with the deal's own changes once that write is done
+            self.env["crm.sop.engine"]._sop_evaluate_or_gather(leads)
         return res

@@ -1,6 +1,7 @@
 import importlib.util
 import os
 from datetime import timedelta
+from unittest.mock import patch
 
 from lxml import etree
 
@@ -190,6 +191,57 @@ class TestSopEngine(TestSopCommon):
                 "done" if lead.partner_id == half else "todo",
                 lead.name,
             )
+
+    def test_deal_write_through_its_customer_evaluates_once(self):
+        """A deal's phone is its customer's (core's inverse writes the
+        customer inside the deal's write): with a task watching the
+        customer's phone, the deal and the customer's other deals are
+        evaluated once, after the deal's write, with the deal's own fields:
+        every task as the data is, one evaluation, not two."""
+        self.tt_customer.field_ids = self.env["ir.model.fields"]._get(
+            "res.partner", "phone"
+        )
+        other_customer = self.env["res.partner"].create({"name": "Li Lei"})
+        deal, sibling, stranger = self.env["crm.lead"].create(
+            [
+                self._sop_lead_vals(name="Deal", partner_id=self.customer.id),
+                self._sop_lead_vals(name="Sibling", partner_id=self.customer.id),
+                self._sop_lead_vals(name="Stranger", partner_id=other_customer.id),
+            ]
+        )
+        Engine = type(self.env["crm.sop.engine"])
+        original = Engine._sop_evaluate
+        evaluated = []
+
+        def counted(engine, leads, *args, **kwargs):
+            evaluated.append(set(leads.ids))
+            return original(engine, leads, *args, **kwargs)
+
+        with patch.object(Engine, "_sop_evaluate", counted):
+            deal.with_user(self.user_sales_salesman).write(
+                {
+                    "phone": "+86 10 1234 5678",
+                    "x_sop_companions": "Spouse",
+                    "x_sop_decision_makers": "Both",
+                }
+            )
+        self.assertEqual(self.customer.phone, "+86 10 1234 5678")
+        self.assertEqual(evaluated, [{deal.id, sibling.id}])
+        for lead, done in ((deal, True), (sibling, True), (stranger, False)):
+            self.assertEqual(
+                self._task(lead, self.tt_customer).state,
+                "done" if done else "todo",
+                lead.name,
+            )
+        self.assertEqual(self._task(deal, self.tt_visit).state, "done")
+        self.assertEqual(deal.sop_next_task_id, self._task(deal, self.tt_script))
+        # the customer written alone still evaluates its deals at once
+        evaluated.clear()
+        with patch.object(Engine, "_sop_evaluate", counted):
+            self.customer.phone = False
+        self.assertEqual(evaluated, [{deal.id, sibling.id}])
+        self.assertEqual(self._task(sibling, self.tt_customer).state, "todo")
+        self.assertEqual(deal.sop_next_task_id, self._task(deal, self.tt_customer))
 
     @users("user_sales_salesman")
     def test_condition_task(self):
