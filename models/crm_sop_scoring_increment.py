@@ -35,7 +35,8 @@ class CrmLead(models.Model):
 
         Here the team's rows are locked first (``_sop_lock_frequencies``, in
         a savepoint), then core's update runs. When the lock meets such a
-        close, the savepoint is undone, the increments are kept
+        close, committed since this transaction began or still in progress
+        (not waited for), the savepoint is undone, the increments are kept
         (``crm.sop.scoring.increment``) and the job adds them in a moment,
         in a transaction that sees the other close: the counts end as they
         would have, a few seconds later. Without a concurrent close, nothing
@@ -78,9 +79,9 @@ class CrmLead(models.Model):
     def _sop_lock_frequencies(self):
         """Lock the frequency rows these deals' close may update: their
         teams' (and those of no team, for a deal without one), in order.
-        A row another close updated since this transaction began is a
-        serialization failure here, where it is expected (not logged as a
-        bad query), rather than in core's update; once locked, no other
+        A row another close updated since this transaction began, or holds,
+        is a conflict here, where it is expected (not logged as a bad query),
+        rather than in core's update; once locked, no other
         close changes them before this transaction ends, and two closes of a
         team no longer deadlock on rows updated in different orders."""
         self.env["crm.sop.scoring.increment"]._sop_lock(
@@ -136,12 +137,17 @@ class CrmSopScoringIncrement(models.Model):
     def _sop_lock(self, teams, no_team):
         """Lock the frequency rows of ``teams`` (and of no team if
         ``no_team``) in order, a conflict raised without a bad query
-        logged."""
+        logged. A row another transaction holds is a conflict at once
+        (NOWAIT), not waited for: that transaction is a close (or the job)
+        that updates the row, so that once it commits this one could not
+        update it anyway (REPEATABLE READ), and meanwhile the request would
+        hold one of the server's workers, waiting, while the other reps'
+        requests queue for it."""
         self.env.cr.execute(
             SQL(
                 """SELECT id FROM crm_lead_scoring_frequency
                     WHERE team_id = ANY(%s) OR (%s AND team_id IS NULL)
-                    ORDER BY id FOR UPDATE""",
+                    ORDER BY id FOR UPDATE NOWAIT""",
                 teams.ids,
                 no_team,
             ),

@@ -171,3 +171,26 @@ class TestSopScoringIncrement(TransactionCase):
         self.assertEqual(kept, 0)
         self.assertEqual(len(planned), 1)
         self.assertEqual(self._frequencies(), {(2.1, 0.1)})
+
+    def test_won_while_another_close_is_in_progress(self):
+        """A close whose team's rows another close holds (not committed yet)
+        leaves its increments to the job at once: it does not wait for the
+        other to end (then to fail to update the rows all the same), holding
+        a worker meanwhile."""
+        env_a, env_b = self.envs
+        env_b.cr.execute("SELECT 1")
+        env_a["crm.lead"].browse(self.lead_ids[1]).action_set_won()
+        env_a.flush_all()
+        # waiting for env_a's lock would be cancelled (QueryCanceled, not a
+        # conflict: the close would fail) instead of blocking this test
+        env_b.cr.execute("SET LOCAL statement_timeout = '5s'")
+        lead = env_b["crm.lead"].browse(self.lead_ids[2])
+        with self.assertNoLogs("odoo.sql_db", level="ERROR"):
+            lead.action_set_won()
+            env_b.flush_all()
+        self.assertEqual(set(self._kept(env_b).mapped("step")), {1})
+        env_b.cr.commit()  # pylint: disable=invalid-commit
+        env_a.cr.commit()  # pylint: disable=invalid-commit
+        self.assertEqual(self._frequencies(), {(2.1, 0.1)})
+        self.assertEqual(self._job(), ([], 0))
+        self.assertEqual(self._frequencies(), {(3.1, 0.1)})
