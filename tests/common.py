@@ -1,6 +1,8 @@
 from contextlib import contextmanager
 from unittest.mock import patch
 
+from odoo import SUPERUSER_ID, api
+
 from odoo.addons.crm.tests.common import TestCrmCommon
 
 
@@ -19,6 +21,29 @@ def sop_evaluations(env):
 
     with patch.object(Engine, "_sop_evaluate_soon", counted):
         yield calls
+
+
+class SopTransactionsMixin:
+    """For tests whose point is real transactions seeing each other's
+    commits (REPEATABLE READ, as the server's workers): a rep's save, a
+    manager's, a job's batch, each on a cursor of its own."""
+
+    def _sop_transactions(self, count=2):
+        """``count`` environments (superuser), each on a cursor of its own,
+        rolled back and closed at clean-up, before what the test registered
+        earlier (its data removed, committed)."""
+        envs = [
+            api.Environment(self.env.registry.cursor(), SUPERUSER_ID, {})
+            for _i in range(count)
+        ]
+
+        def close():
+            for env in envs:
+                env.cr.rollback()
+                env.cr.close()
+
+        self.addCleanup(close)
+        return envs
 
 
 class TestSopCommon(TestCrmCommon):

@@ -7,10 +7,11 @@ from odoo.tools import SQL
 
 from ..models.crm_sop_history_count import SOP_HISTORY_STALE
 from ..models.crm_sop_task_fact import SOP_FACT_STALE
+from .common import SopTransactionsMixin
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
-class TestSopConcurrency(TransactionCase):
+class TestSopConcurrency(SopTransactionsMixin, TransactionCase):
     """Two transactions at once, each seeing the database as it was when it
     began (REPEATABLE READ).
 
@@ -74,19 +75,12 @@ class TestSopConcurrency(TransactionCase):
                 "playbook": playbook.id,
                 "sop_stage": playbook.stage_ids.id,
             }
-            self.envs = []
             self.addCleanup(self._clean_up)
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
-        self.envs = [
-            api.Environment(self.env.registry.cursor(), SUPERUSER_ID, {})
-            for _i in range(2)
-        ]
+        self.envs = self._sop_transactions(2)
 
     def _clean_up(self):
-        for env in self.envs:
-            env.cr.rollback()
-            env.cr.close()
         with self.env.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             env["crm.lead"].with_context(active_test=False).search(
@@ -847,7 +841,7 @@ class TestSopConcurrency(TransactionCase):
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
-class TestSopUndoRace(TransactionCase):
+class TestSopUndoRace(SopTransactionsMixin, TransactionCase):
     """The mail queue takes a queued script email (it writes the mail before
     handing it to the mail server) while its rep taps Undo: the Undo is too
     late and changes nothing; once the queue let go, Undo takes it back."""
@@ -888,19 +882,12 @@ class TestSopUndoRace(TransactionCase):
                 "task": task.id,
                 "send": notice["params"]["send_id"],
             }
-            self.envs = []
             self.addCleanup(self._clean_up)
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
-        self.envs = [
-            api.Environment(self.env.registry.cursor(), SUPERUSER_ID, {})
-            for _i in range(2)
-        ]
+        self.envs = self._sop_transactions(2)
 
     def _clean_up(self):
-        for env in self.envs:
-            env.cr.rollback()
-            env.cr.close()
         with self.env.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             lead = env["crm.lead"].browse(self.ids["lead"])

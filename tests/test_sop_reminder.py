@@ -22,7 +22,7 @@ from odoo.addons.mail.tests.common import mail_new_test_user
 
 from ..models.crm_sop_reminder import CrmSopReminder
 from ..models.res_company import SOP_REMINDER_OFFSET_MAX
-from .common import TestSopCommon
+from .common import SopTransactionsMixin, TestSopCommon
 
 
 def _office_calendar(env, name, tz, hours=((8, 12), (13, 17))):
@@ -900,7 +900,7 @@ class TestSopReminderEmail(TestSopReminderCommon):
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
-class TestSopReminderConcurrency(TransactionCase):
+class TestSopReminderConcurrency(SopTransactionsMixin, TransactionCase):
     """Real transactions, committed as the cron commits them: two runs at
     once, and a run that crashes after its first batch. The reps work in
     Kiritimati, where it is Monday 09:00 while nobody else works (Sunday
@@ -968,21 +968,14 @@ class TestSopReminderConcurrency(TransactionCase):
                 "stage": stage.id,
                 "playbook": playbook.id,
             }
-            self.envs = []
             self.addCleanup(self._clean_up)
             # real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
-        self.envs = [
-            api.Environment(self.env.registry.cursor(), SUPERUSER_ID, {})
-            for _i in range(2)
-        ]
+        self.envs = self._sop_transactions(2)
         # the cron's own behaviour: commit each batch (not done in tests)
         self.startPatcher(patch.object(threading.current_thread(), "testing", False))
 
     def _clean_up(self):
-        for env in self.envs:
-            env.cr.rollback()
-            env.cr.close()
         with self.env.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             reps = env["res.users"].browse(self.ids["reps"])

@@ -1,9 +1,11 @@
 from odoo import SUPERUSER_ID, api
 from odoo.tests import TransactionCase, tagged
 
+from .common import SopTransactionsMixin
+
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
-class TestSopScoringIncrement(TransactionCase):
+class TestSopScoringIncrement(SopTransactionsMixin, TransactionCase):
     """Two reps close deals of one team at once, each transaction seeing the
     database as it was when it began (REPEATABLE READ): both closes go
     through, and predictive lead scoring's frequencies end as if they had
@@ -37,20 +39,13 @@ class TestSopScoringIncrement(TransactionCase):
             )
             self.last_trigger = cr.fetchone()[0]
             self.team_id, self.lead_ids = team.id, leads.ids
-            self.envs = []
             self.addCleanup(self._clean_up)
             # two real transactions are the point of this test
             cr.commit()  # pylint: disable=invalid-commit
         self.assertEqual(self._frequencies(), {(1.1, 0.1)})
-        self.envs = [
-            api.Environment(self.env.registry.cursor(), SUPERUSER_ID, {})
-            for _i in range(2)
-        ]
+        self.envs = self._sop_transactions(2)
 
     def _clean_up(self):
-        for env in self.envs:
-            env.cr.rollback()
-            env.cr.close()
         with self.env.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             env["crm.lead"].with_context(active_test=False).browse(
