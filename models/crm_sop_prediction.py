@@ -219,8 +219,12 @@ class CrmLead(models.Model):
         # them (active in a won stage), the won stages' ids given: joined to
         # the stages, PostgreSQL misjudged how many deals it would read and
         # aggregated every stint of the stage instead (load test: 3.7 ->
-        # 1.4 ms run, 1.7 -> 1.4 ms planned, the same rows); each stint's
-        # first and last day in the calendar's time zone, from PostgreSQL
+        # 1.4 ms run, 1.7 -> 1.4 ms planned, the same rows); their stints
+        # are read by the deals' ids (the index on deal and stage): joined
+        # to the deals found, PostgreSQL read every stint of the stage
+        # instead, a scan that grew with the history (load test, 21,600
+        # stints: 2.1 -> 0.9 ms); each stint's first and last day in the
+        # calendar's time zone, from PostgreSQL
         self.env.cr.execute(
             SQL(
                 """WITH won AS (
@@ -240,10 +244,11 @@ class CrmLead(models.Model):
                           (timezone(%(tz)s, timezone('UTC', g.date_start)))::date,
                           (timezone(%(tz)s, timezone('UTC',
                               COALESCE(g.date_end, w.date_closed))))::date
-                     FROM won w
-                     JOIN crm_sop_stage_log g
-                       ON g.lead_id = w.id AND g.sop_stage_id = %(stage)s
-                    WHERE NOT (g.lead_id = %(lead)s AND g.date_end IS NULL)
+                     FROM crm_sop_stage_log g
+                     JOIN won w ON w.id = g.lead_id
+                    WHERE g.lead_id = ANY(ARRAY(SELECT id FROM won))
+                      AND g.sop_stage_id = %(stage)s
+                      AND NOT (g.lead_id = %(lead)s AND g.date_end IS NULL)
                     UNION ALL
                    SELECT TRUE, g.date_start,
                           (timezone(%(tz)s, timezone('UTC', g.date_start)))::date,

@@ -1,9 +1,11 @@
 import importlib.util
 from datetime import datetime
 from pathlib import Path
+from unittest.mock import patch
 
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged, users
+from odoo.tools import SQL
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
@@ -297,6 +299,44 @@ class TestSopStageDays(TestSopCommon):
             ),
             (6, 7, 2),
         )
+
+    def test_stints_read_by_the_deals_found(self):
+        """The won deals' stints are read by their ids (the index on deal
+        and stage), not by a scan of every stint of the SOP stage: the read
+        does not grow with the history of the other deals."""
+        lead, won = self._open_and_won(200)
+        other = self.env["crm.lead"].create(self._sop_lead_vals(name="Other"))
+        self.env.flush_all()
+        # a long history: 20,000 closed stints of the stage, of another deal
+        self.env.cr.execute(
+            """INSERT INTO crm_sop_stage_log
+                      (lead_id, sop_stage_id, date_start, date_end)
+               SELECT %s, %s, now() - interval '2 days', now() - interval '1 day'
+                 FROM generate_series(1, 20000)""",
+            (other.id, self.sop_stage_contact.id),
+        )
+        self.env.cr.execute("ANALYZE crm_sop_stage_log, crm_lead")
+        statements = []
+        Cursor = type(self.env.cr)
+        execute = Cursor.execute
+
+        def kept(cr, query, params=None, log_exceptions=True):
+            if "WITH won AS" in getattr(query, "code", str(query)):
+                statements.append(query)
+            return execute(cr, query, params, log_exceptions)
+
+        with patch.object(Cursor, "execute", kept):
+            uplift = lead.with_user(self.user_sales_salesman).get_sop_uplift()
+        self.assertEqual(uplift["won_stage_deals"], 200)
+        self.assertEqual(len(statements), 1)
+        self.env.cr.execute(SQL("EXPLAIN (FORMAT JSON) %s", statements[0]))
+        nodes, scans = [self.env.cr.fetchone()[0][0]["Plan"]], []
+        while nodes:
+            node = nodes.pop()
+            nodes += node.get("Plans", [])
+            if node["Node Type"] == "Seq Scan":
+                scans.append(node["Relation Name"])
+        self.assertNotIn("crm_sop_stage_log", scans)
 
     def test_stints_indexed_by_deal_and_stage(self):
         """The stints are read per deal and SOP stage through one index; the
