@@ -40,8 +40,8 @@ SOP_SETUP_INLINE = 10_000
 SOP_EVALUATE_INLINE = 1_000
 # the task templates gathered by _sop_evaluate_once (the cursor's cache)
 SOP_EVALUATE_GATHERED = "crm_sop_engine.evaluate_gathered"
-# cursor cache key: for each crm.lead write in progress, the deals a write
-# inside it asked to evaluate, which it evaluates once it is done
+# the deals a write inside a crm.lead write asked to evaluate, which that
+# write evaluates once it is done (_sop_write_gathering, the cursor's cache)
 SOP_WRITE_GATHERED = "crm_sop_engine.write_gathered"
 # when a batch of the setup job set up no deal while some wait (reps'
 # transactions held them, or changed one meanwhile), the job comes back
@@ -202,33 +202,42 @@ class CrmSopEngine(models.AbstractModel):
         }
 
     @contextmanager
+    def _sop_gathering(self, key):
+        """A set kept in the cursor's cache under ``key`` for the block, in
+        which what the code inside asks the engine for is gathered, for the
+        block's owner to do once after it (yielded). Nested, the outermost
+        block gathers: an inner one yields nothing."""
+        cache = self.env.cr.cache
+        if key in cache:
+            yield None
+            return
+        cache[key] = gathered = set()
+        try:
+            yield gathered
+        finally:
+            del cache[key]
+
     def _sop_write_gathering(self):
         """Around a write of opportunities (crm.lead.write): the deals whose
         evaluation a write inside it asks for (a customer's watched field,
         which the deal's phone or email writes through core's inverse, and
-        so that customer's other deals) are gathered and yielded, for
-        ``_sop_on_write`` to evaluate once with the deal's own changes, after
-        the write, instead of each time."""
-        frames = self.env.cr.cache.setdefault(SOP_WRITE_GATHERED, [])
-        gathered = set()
-        frames.append(gathered)
-        try:
-            yield gathered
-        finally:
-            frames.remove(gathered)
+        so that customer's other deals) are gathered, for ``_sop_on_write``
+        to evaluate once with the deal's own changes, after the write,
+        instead of each time."""
+        return self._sop_gathering(SOP_WRITE_GATHERED)
 
     @api.model
     def _sop_evaluate_or_gather(self, leads):
         """Evaluate ``leads`` now, or, inside a write of opportunities, once
         that write is done (``_sop_write_gathering``)."""
-        frames = self.env.cr.cache.get(SOP_WRITE_GATHERED)
-        if frames:
-            frames[-1].update(leads.ids)
+        gathered = self.env.cr.cache.get(SOP_WRITE_GATHERED)
+        if gathered is not None:
+            gathered.update(leads.ids)
         else:
             self._sop_evaluate(leads)
 
     @api.model
-    def _sop_on_write(self, leads, vals, before, gathered=()):
+    def _sop_on_write(self, leads, vals, before, gathered=None):
         """After a write of opportunities: the stage move recorded, the
         playbook re-synced where it changed, the tasks whose data changed
         evaluated (and the deals ``gathered`` while it wrote), the next step
@@ -237,7 +246,7 @@ class CrmSopEngine(models.AbstractModel):
         self.env["crm.sop.stage.move"]._sop_record_write(leads, vals)
         changed = leads._sop_watch_changed(before["watched"], before["values"])
         if gathered:
-            changed |= leads.browse(sorted(gathered - set(changed.ids)))
+            changed |= leads.browse(sorted(gathered))
         entered = leads.browse()  # came into another playbook
         if vals.get("active"):
             resync = leads
@@ -1013,15 +1022,8 @@ class CrmSopEngine(models.AbstractModel):
         for the same deals again (up to SOP_EVALUATE_INLINE evaluated and
         every other one queued, per stage). Nested, the outermost block
         evaluates."""
-        cache = self.env.cr.cache
-        if SOP_EVALUATE_GATHERED in cache:
+        with self._sop_gathering(SOP_EVALUATE_GATHERED) as gathered:
             yield
-            return
-        cache[SOP_EVALUATE_GATHERED] = gathered = set()
-        try:
-            yield
-        finally:
-            del cache[SOP_EVALUATE_GATHERED]
         if gathered:
             self._sop_evaluate_templates(
                 self.env["crm.sop.task.template"]
