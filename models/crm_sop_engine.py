@@ -327,7 +327,7 @@ class CrmSopEngine(models.AbstractModel):
                 targets[lead_id] = template_id
         if new:
             if targets:
-                rows = self._sop_insert(templates=targets)
+                rows = self._sop_insert(templates=targets, created=created)
                 self._sop_evaluate(
                     leads.browse(list(targets)), rows, targets, created=created
                 )
@@ -804,10 +804,14 @@ class CrmSopEngine(models.AbstractModel):
         )
 
     @api.model
-    def _sop_insert(self, lead_ids=None, task_template_ids=None, templates=None):
+    def _sop_insert(
+        self, lead_ids=None, task_template_ids=None, templates=None, created=False
+    ):
         """Create the missing tasks of the leads' playbooks in one statement
         (and reactivate those archived earlier). ``templates``: {lead id:
-        playbook id} of new leads whose playbook is not written yet.
+        playbook id} of new leads whose playbook is not written yet;
+        ``created``: they are being created by this transaction, no task of
+        theirs can exist (a plain insert: no conflict to look for).
         Returns the rows (id, lead_id, task_template_id, state, sent) created or
         reactivated."""
         conditions = [SQL("tt.active"), SQL("s.active")]
@@ -844,12 +848,20 @@ class CrmSopEngine(models.AbstractModel):
                         ON tt.template_id = l.sop_template_id
                       JOIN crm_sop_stage s ON s.id = tt.stage_id
                      WHERE %(where)s
-                ON CONFLICT (lead_id, task_template_id)
-                DO UPDATE SET active = TRUE WHERE crm_sop_task.active IS NOT TRUE
+                %(conflict)s
                 RETURNING id, lead_id, task_template_id, state, date_script_sent,
                           date_done""",
                 source=source,
                 where=SQL(" AND ").join(conditions),
+                # a new deal's tasks: the insert checks no conflict per row
+                # (the unique index still holds them)
+                conflict=SQL()
+                if created
+                else SQL(
+                    """ON CONFLICT (lead_id, task_template_id)
+                       DO UPDATE SET active = TRUE
+                       WHERE crm_sop_task.active IS NOT TRUE"""
+                ),
             )
         )
         rows = [SopTaskRow(*row) for row in self.env.cr.fetchall()]
@@ -1398,7 +1410,7 @@ class CrmSopEngine(models.AbstractModel):
             return
         if created or not templates:
             # in the ORM's hands: the summary goes with core's UPDATE
-            self._sop_cache_summaries(leads, summaries, templates)
+            self._sop_cache_summaries(leads, summaries, templates, created=created)
             return
         self._sop_write_summaries(summaries, templates)
         # the band is refreshed only where it moved (below): its recompute is
@@ -1561,7 +1573,7 @@ class CrmSopEngine(models.AbstractModel):
         self.env["crm.sop.stage.log"].invalidate_model()
 
     @api.model
-    def _sop_cache_summaries(self, leads, summaries, templates=None):
+    def _sop_cache_summaries(self, leads, summaries, templates=None, created=False):
         """The summaries [SopSummary] of leads the ORM holds (being created or
         written, and their playbook ``templates``), given to the ORM as values
         to write, as a write() would: core's flush writes them in the UPDATE
@@ -1619,7 +1631,7 @@ class CrmSopEngine(models.AbstractModel):
                 sop_stage_date=date,
             )
         if entered:
-            self._sop_enter_stages(entered, now)
+            self._sop_enter_stages(entered, now, created=created)
         by_fields = defaultdict(list)
         for lead_id, vals in values.items():
             by_fields[tuple(sorted(vals))].append(lead_id)
@@ -1641,19 +1653,37 @@ class CrmSopEngine(models.AbstractModel):
             records.modified(list(fnames))
 
     @api.model
-    def _sop_enter_stages(self, entered, now):
+    def _sop_enter_stages(self, entered, now, created=False):
         """The SOP stage history of the leads ``entered`` [(lead id, SOP
-        stage id or None)], which entered another SOP stage at ``now``."""
-        self.env.cr.execute(
-            SQL(
-                """WITH entered(lead_id, stage_id) AS (
-                       SELECT * FROM unnest(%s::integer[], %s::integer[])
-                   ), %s""",
-                [lead_id for lead_id, _stage_id in entered],
-                [stage_id for _lead_id, stage_id in entered],
-                self._sop_stints_sql(now),
+        stage id or None)], which entered another SOP stage at ``now``.
+        ``created``: the leads are being created by this transaction, no
+        stint of theirs to end (their first ones inserted alone)."""
+        if created:
+            entered = [(lead_id, stage_id) for lead_id, stage_id in entered if stage_id]
+            if entered:
+                self.env.cr.execute(
+                    SQL(
+                        """INSERT INTO crm_sop_stage_log (lead_id, sop_stage_id,
+                                                          date_start)
+                           SELECT lead_id, stage_id, %s
+                             FROM unnest(%s::integer[], %s::integer[])
+                                  AS entered(lead_id, stage_id)""",
+                        now,
+                        [lead_id for lead_id, _stage_id in entered],
+                        [stage_id for _lead_id, stage_id in entered],
+                    )
+                )
+        else:
+            self.env.cr.execute(
+                SQL(
+                    """WITH entered(lead_id, stage_id) AS (
+                           SELECT * FROM unnest(%s::integer[], %s::integer[])
+                       ), %s""",
+                    [lead_id for lead_id, _stage_id in entered],
+                    [stage_id for _lead_id, stage_id in entered],
+                    self._sop_stints_sql(now),
+                )
             )
-        )
         self.env["crm.sop.stage.log"].invalidate_model()
 
     @api.model
