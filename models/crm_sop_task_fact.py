@@ -533,7 +533,12 @@ class CrmSopTaskFact(models.Model):
             # lends, psycopg2's reset being DISCARD ALL), and preparing it
             # and building its generic plan in every transaction costs more
             # than this plan (measured: 0.7 + 4.6-5.7 ms against 3.5-5 ms)
-            cr.execute(self._sop_refresh_statement(SQL("%s", list(lead_ids))))
+            cr.execute(
+                self._sop_refresh_statement(
+                    SQL("%s", list(lead_ids)),
+                    scripts=self._sop_with_scripts(lead_ids),
+                )
+            )
         self.invalidate_model()
         self.env["crm.sop.script.fact"].invalidate_model()
 
@@ -551,21 +556,47 @@ class CrmSopTaskFact(models.Model):
         )
 
     @api.model
-    def _sop_refresh_statement(self, lead_ids):
+    def _sop_with_scripts(self, lead_ids):
+        """Whether any of the deals ``lead_ids`` has script facts to make
+        or to delete: a script sent to it, or facts of one kept from
+        before."""
+        self.env["crm.sop.script.send"].flush_model(["lead_id"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT EXISTS (SELECT 1 FROM crm_sop_script_send
+                                   WHERE lead_id = ANY(%(ids)s))
+                       OR EXISTS (SELECT 1 FROM crm_sop_script_fact
+                                   WHERE lead_id = ANY(%(ids)s))""",
+                ids=list(lead_ids),
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _sop_refresh_statement(self, lead_ids, scripts=True):
         """The one statement that makes anew the facts (both tables) of the
-        deals ``lead_ids`` (an SQL array of ids)."""
+        deals ``lead_ids`` (an SQL array of ids); without ``scripts`` (no
+        script sent to them, none kept), the task facts alone: most deals
+        are never sent a script, and the script facts' part cost as much
+        to plan as to run (one deal closed: 1.66 -> 1.11 ms planned, 0.92
+        -> 0.51 ms run)."""
+        tables = self._sop_fact_tables()
         parts = [
             self._sop_refresh_sql(index, table, columns, key, model, lead_ids)
             for index, (table, columns, key, model) in enumerate(
-                self._sop_fact_tables()
+                tables if scripts else tables[:1]
             )
         ]
         # the last DELETE is the statement's own, the rest its CTEs
         return SQL(
-            "WITH %s, %s, %s %s",
-            SQL(", ").join(part[0] for part in parts),
-            SQL(", ").join(part[1] for part in parts),
-            SQL(", ").join(part[2] for part in parts[:-1]),
+            "WITH %s %s",
+            SQL(", ").join(
+                [
+                    *(part[0] for part in parts),
+                    *(part[1] for part in parts),
+                    *(part[2] for part in parts[:-1]),
+                ]
+            ),
             parts[-1][3],
         )
 

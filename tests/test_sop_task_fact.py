@@ -238,6 +238,35 @@ class TestSopTaskFact(TestSopCommon):
         )
         self.assertTrue(self.env.cr.fetchone()[0])
 
+    def test_script_facts_are_made_where_a_script_was_sent(self):
+        """A deal never sent a script has its task facts made alone; once
+        sent one, its script facts follow; its sends deleted, the facts
+        they left are deleted too (they count as script facts to make),
+        then it has none again."""
+        Fact, won = self.Fact, self.won[0]
+        self.stored()
+        self.assertFalse(Fact._sop_with_scripts([won.id]), "nothing sent yet")
+        won.partner_id = self.customer
+        won.action_sop_send_script(self.mail_template.id, channel="copy")
+        self.assertTrue(Fact._sop_with_scripts([won.id, self.lost[0].id]))
+        self.assertKept("a script sent to a won deal")
+        self.assertTrue([row for row in self.stored()[1] if row[0] == won.id])
+        sends = self.env["crm.sop.script.send"].search([("lead_id", "=", won.id)])
+        sends.sudo().unlink()
+        self.assertTrue(
+            Fact._sop_with_scripts([won.id]), "its facts are left to delete"
+        )
+        self.assertKept("its sends deleted")
+        self.assertFalse(
+            [row for row in self.stored()[1] if row[0] == won.id],
+            "no script facts left",
+        )
+        self.assertFalse(Fact._sop_with_scripts([won.id]))
+        # closing a deal never sent a script makes its task facts as the
+        # one definition decides
+        self.open_lead.action_set_won()
+        self.assertKept("a deal won without any script")
+
     def test_a_deal_created_open_marks_nothing(self):
         """Created in a stage (a kanban column), not closed: no facts can
         exist, no statement at commit."""
