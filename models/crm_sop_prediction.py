@@ -160,8 +160,16 @@ class CrmLead(models.Model):
             result.update(self._sop_stage_days())
             return result
         next_task = self.sudo().sop_next_task_id
+        # the next step first, then in SOP order, from the engine's cached
+        # configuration (the SOP stages are not read for it)
+        config = self.env["crm.sop.task.template"]._sop_config()
         ordered = open_tasks.sorted(
-            lambda t: (t != next_task, t.stage_id.sequence, t.task_template_id.sequence)
+            lambda t: (
+                t != next_task,
+                config[t.task_template_id.id].order
+                if t.task_template_id.id in config
+                else (float("inf"),),
+            )
         )[:UPLIFT_MAX_TASKS]
         counts = History._sop_task_counts(history, ordered.task_template_id.ids)
         result.update(self._sop_stage_days())

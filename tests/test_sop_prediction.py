@@ -72,9 +72,23 @@ class TestSopUplift(TestSopCommon):
         self.assertEqual((profile["won_without"], profile["lost_without"]), (40, 40))
         # never done on a closed deal: nothing to compare, no figure
         self.assertFalse(profile["probability_if_done"])
-        # the next step comes first, at most five tasks
+        # the next step comes first, then the open tasks in SOP order (their
+        # SOP stage's, then their own), at most five tasks
         self.assertEqual(uplift["tasks"][0]["task_id"], lead.sop_next_task_id.id)
         self.assertLessEqual(len(uplift["tasks"]), 5)
+        rest = (
+            lead.sudo().sop_task_ids.filtered(
+                lambda t: t.state == "todo" and t != lead.sop_next_task_id
+            )
+        ).sorted(
+            lambda t: (
+                t.stage_id.sequence,
+                t.stage_id.id,
+                t.task_template_id.sequence,
+                t.task_template_id.id,
+            )
+        )
+        self.assertEqual([row["task_id"] for row in uplift["tasks"][1:]], rest.ids[:4])
 
     @users("user_sales_salesman")
     def test_not_enough_history(self):
