@@ -1569,7 +1569,7 @@ class CrmSopEngine(models.AbstractModel):
         )
         # the stints of the leads that entered another SOP stage, as the
         # database says (the stage the row held before the statement)
-        self.env.cr.execute(SQL("%s, %s", summary, self._sop_stints_sql(now)))
+        self.env.cr.execute(SQL("%s%s", summary, self._sop_stints_sql(now)))
         self.env["crm.sop.stage.log"].invalidate_model()
 
     @api.model
@@ -1657,49 +1657,41 @@ class CrmSopEngine(models.AbstractModel):
         """The SOP stage history of the leads ``entered`` [(lead id, SOP
         stage id or None)], which entered another SOP stage at ``now``.
         ``created``: the leads are being created by this transaction, no
-        stint of theirs to end (their first ones inserted alone)."""
-        if created:
-            entered = [(lead_id, stage_id) for lead_id, stage_id in entered if stage_id]
-            if entered:
-                self.env.cr.execute(
-                    SQL(
-                        """INSERT INTO crm_sop_stage_log (lead_id, sop_stage_id,
-                                                          date_start)
-                           SELECT lead_id, stage_id, %s
-                             FROM unnest(%s::integer[], %s::integer[])
-                                  AS entered(lead_id, stage_id)""",
-                        now,
-                        [lead_id for lead_id, _stage_id in entered],
-                        [stage_id for _lead_id, stage_id in entered],
-                    )
-                )
-        else:
-            self.env.cr.execute(
-                SQL(
-                    """WITH entered(lead_id, stage_id) AS (
-                           SELECT * FROM unnest(%s::integer[], %s::integer[])
-                       ), %s""",
-                    [lead_id for lead_id, _stage_id in entered],
-                    [stage_id for _lead_id, stage_id in entered],
-                    self._sop_stints_sql(now),
-                )
+        stint of theirs to end."""
+        self.env.cr.execute(
+            SQL(
+                """WITH entered(lead_id, stage_id) AS (
+                       SELECT * FROM unnest(%s::integer[], %s::integer[])
+                   )%s""",
+                [lead_id for lead_id, _stage_id in entered],
+                [stage_id for _lead_id, stage_id in entered],
+                self._sop_stints_sql(now, created=created),
             )
+        )
         self.env["crm.sop.stage.log"].invalidate_model()
 
     @api.model
-    def _sop_stints_sql(self, now):
-        """The end of a statement whose CTE ``entered`` (lead_id, stage_id)
-        holds the leads that entered another SOP stage at ``now``: the stint
-        they leave ends, the new one starts (none for no stage)."""
-        return SQL(
-            """left_stage AS (
-                   UPDATE crm_sop_stage_log g SET date_end = %(now)s
-                     FROM entered
-                    WHERE g.lead_id = entered.lead_id AND g.date_end IS NULL)
-               INSERT INTO crm_sop_stage_log (lead_id, sop_stage_id, date_start)
-               SELECT lead_id, stage_id, %(now)s FROM entered
+    def _sop_stints_sql(self, now, created=False):
+        """The end of a statement whose last CTE ``entered`` (lead_id,
+        stage_id) holds the leads that entered another SOP stage at ``now``:
+        the stint they leave ends (a CTE of its own, but for leads being
+        ``created``, which have none), the new one starts (none for no
+        stage)."""
+        insert = SQL(
+            """ INSERT INTO crm_sop_stage_log (lead_id, sop_stage_id, date_start)
+               SELECT lead_id, stage_id, %s FROM entered
                 WHERE stage_id IS NOT NULL""",
-            now=now,
+            now,
+        )
+        if created:
+            return insert
+        return SQL(
+            """, left_stage AS (
+                   UPDATE crm_sop_stage_log g SET date_end = %s
+                     FROM entered
+                    WHERE g.lead_id = entered.lead_id AND g.date_end IS NULL)%s""",
+            now,
+            insert,
         )
 
     @api.model
