@@ -1,6 +1,6 @@
 {
     "name": "Sales SOP for CRM",
-    "version": "18.0.1.7.0",
+    "version": "18.0.1.8.0",
     "category": "Sales/CRM",
     "summary": "Guided sales playbooks: per-opportunity tasks that complete "
     "themselves, pipeline progress and stage gating",

@@ -175,9 +175,8 @@ def insert_tasks_alone(env, first_id):
     playbook = env.ref(DEFAULT_PLAYBOOK)
     env.cr.execute(
         SQL(
-            """INSERT INTO crm_sop_task (lead_id, task_template_id, stage_id, state,
-                      active)
-               SELECT l.id, tt.id, tt.stage_id, 'todo', TRUE
+            """INSERT INTO crm_sop_task (lead_id, task_template_id, state, active)
+               SELECT l.id, tt.id, 'todo', TRUE
                  FROM crm_lead l
                  JOIN crm_sop_task_template tt ON tt.template_id = %s AND tt.active
                 WHERE l.id >= %s""",

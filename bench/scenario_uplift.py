@@ -107,9 +107,9 @@ def add_closed(env, count, team, rep, partners, source, stages):
     )
     env.cr.execute(
         SQL(
-            """INSERT INTO crm_sop_task (lead_id, task_template_id, stage_id,
+            """INSERT INTO crm_sop_task (lead_id, task_template_id,
                        state, active, date_done, completion)
-                SELECT l.id, tt.id, tt.stage_id,
+                SELECT l.id, tt.id,
                        CASE WHEN mod(l.id * 7 + tt.id * 13, 10)
                                  < CASE WHEN mod(l.id, 2) = 0 THEN 7 ELSE 4 END
                             THEN 'done' ELSE 'todo' END,

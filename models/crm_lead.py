@@ -29,6 +29,8 @@ SOP_ENGINE_FIELDS = (
     # closing prediction (crm_sop_prediction.py)
     "sop_progress_band",
 )
+# looked up for each of the ~200 fields of every new lead's defaults
+SOP_ENGINE_FIELD_SET = frozenset(SOP_ENGINE_FIELDS)
 
 
 class CrmLead(models.Model):
@@ -199,7 +201,7 @@ class CrmLead(models.Model):
         # engine-owned fields take no default (context default_*, ir.default):
         # a kanban grouped by SOP stage sends default_sop_stage_id, for instance
         return super().default_get(
-            [fname for fname in fields_list if fname not in SOP_ENGINE_FIELDS]
+            [fname for fname in fields_list if fname not in SOP_ENGINE_FIELD_SET]
         )
 
     @api.model_create_multi

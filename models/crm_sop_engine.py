@@ -840,9 +840,8 @@ class CrmSopEngine(models.AbstractModel):
             self._sop_analyze_leads(len(pairs))
         self.env.cr.execute(
             SQL(
-                """INSERT INTO crm_sop_task (lead_id, task_template_id, stage_id,
-                           state, active)
-                    SELECT l.id, tt.id, tt.stage_id, 'todo', TRUE
+                """INSERT INTO crm_sop_task (lead_id, task_template_id, state, active)
+                    SELECT l.id, tt.id, 'todo', TRUE
                       FROM %(source)s
                       JOIN crm_sop_task_template tt
                         ON tt.template_id = l.sop_template_id
@@ -1831,8 +1830,9 @@ class CrmSopEngine(models.AbstractModel):
             SQL(
                 """SELECT t.lead_id, t.task_template_id, t.state, p.id IS NOT NULL
                      FROM crm_sop_task t
+                     JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
                      LEFT JOIN crm_sop_gate_pass p
-                       ON p.lead_id = t.lead_id AND p.sop_stage_id = t.stage_id
+                       ON p.lead_id = t.lead_id AND p.sop_stage_id = tt.stage_id
                     WHERE t.active AND t.lead_id = ANY(%s)
                       AND t.task_template_id = ANY(%s)""",
                 [lead.id for lead in candidates],

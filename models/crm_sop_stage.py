@@ -132,15 +132,15 @@ class CrmSopStage(models.Model):
             SQL(
                 """SELECT v.stage_id, COUNT(DISTINCT t.lead_id)
                      FROM (VALUES %(values)s) AS v(stage_id, crm_stage_ids)
-                     JOIN crm_sop_task t ON t.stage_id = v.stage_id
-                     JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
+                     JOIN crm_sop_task_template tt ON tt.stage_id = v.stage_id
+                     JOIN crm_sop_task t ON t.task_template_id = tt.id
                      JOIN crm_lead l ON l.id = t.lead_id
                     WHERE t.active AND t.state = 'todo' AND tt.required
                       AND %(open)s AND l.stage_id = ANY(v.crm_stage_ids)
                       AND (l.company_id IS NULL OR l.company_id = ANY(%(companies)s))
                       AND NOT EXISTS (
                           SELECT 1 FROM crm_sop_gate_pass p
-                           WHERE p.lead_id = t.lead_id AND p.sop_stage_id = t.stage_id)
+                           WHERE p.lead_id = t.lead_id AND p.sop_stage_id = tt.stage_id)
                     GROUP BY v.stage_id""",
                 values=values,
                 open=SQL(SOP_OPEN_SQL),

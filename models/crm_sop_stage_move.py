@@ -238,7 +238,7 @@ class CrmSopStageMove(models.Model):
                       %(adhered)s AS adhered
                  FROM crm_sop_task t
                  JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
-                 JOIN crm_sop_stage ss ON ss.id = t.stage_id
+                 JOIN crm_sop_stage ss ON ss.id = tt.stage_id
                  JOIN (%(left_at)s) la
                    ON la.lead_id = t.lead_id AND la.crm_stage_id = ss.crm_stage_id
                 WHERE %(counted)s""",

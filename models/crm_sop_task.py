@@ -42,9 +42,11 @@ class CrmSopTask(models.Model):
         readonly=True,
     )
     name = fields.Char(related="task_template_id.name", string="Task")
-    stage_id = fields.Many2one(
-        related="task_template_id.stage_id", store=True, string="SOP Stage"
-    )
+    # not stored: its task template's, read through it (a column would be a
+    # third foreign key checked on each of the millions of rows the engine
+    # inserts, and rewritten on every task of a template moved to another
+    # SOP stage); the ORM orders, groups and filters by it with a join
+    stage_id = fields.Many2one(related="task_template_id.stage_id", string="SOP Stage")
     stage_name = fields.Char(related="stage_id.name", string="SOP Stage Name")
     stage_sequence = fields.Integer(related="stage_id.sequence")
     kind = fields.Selection(related="task_template_id.kind")
@@ -254,9 +256,9 @@ class CrmSopTask(models.Model):
             + ["sop_stage_id", "sop_next_task_id"]
         )
         self.env["crm.sop.task"].flush_model(
-            ["lead_id", "task_template_id", "stage_id", "state", "active"]
+            ["lead_id", "task_template_id", "state", "active"]
         )
-        self.env["crm.sop.task.template"].flush_model(["required"])
+        self.env["crm.sop.task.template"].flush_model(["required", "stage_id"])
         self.env["crm.sop.stage"].flush_model(["crm_stage_id"])
         self.env["crm.stage"].flush_model(["sequence"])
         # pipeline stages in the order of crm.stage._sop_orders (sequence, id)
@@ -266,7 +268,7 @@ class CrmSopTask(models.Model):
               FROM crm_sop_task t
               JOIN crm_lead l ON l.id = t.lead_id
               JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
-              LEFT JOIN crm_sop_stage ss ON ss.id = t.stage_id
+              LEFT JOIN crm_sop_stage ss ON ss.id = tt.stage_id
               LEFT JOIN crm_stage ts ON ts.id = ss.crm_stage_id
               LEFT JOIN crm_stage ls ON ls.id = l.stage_id
              WHERE l.user_id = %(uid)s
@@ -274,7 +276,7 @@ class CrmSopTask(models.Model):
                AND t.active
                AND t.state = 'todo'
                AND (
-                    t.stage_id = l.sop_stage_id
+                    tt.stage_id = l.sop_stage_id
                     OR t.id = l.sop_next_task_id
                     OR (tt.required AND (ts.sequence, ts.id) < (ls.sequence, ls.id))
                )

@@ -27,7 +27,7 @@ SOP_FACT_LEAD_FIELDS = (
     "sop_template_id",
 )
 # a task's fields a fact copies or is decided by
-SOP_FACT_TASK_FIELDS = ("state", "active", "date_done", "stage_id", "task_template_id")
+SOP_FACT_TASK_FIELDS = ("state", "active", "date_done", "task_template_id")
 # the table's columns, in the order _sop_facts_sql gives them
 SOP_FACT_COLUMNS = (
     "task_id",
@@ -189,7 +189,7 @@ class CrmSopTaskFact(models.Model):
              LEFT JOIN crm_stage ps ON ps.id = ss.crm_stage_id
             ), tasks AS %(fence)s (
                 SELECT t.id, t.lead_id, t.task_template_id,
-                       t.stage_id AS sop_stage_id, ss.template_id,
+                       tt.stage_id AS sop_stage_id, ss.template_id,
                        tt.required, t.state = 'done' AS done, t.date_done,
                        d.user_id, d.team_id, d.company_id, d.date_closed,
                        d.create_date AS lead_create_date,
@@ -209,7 +209,7 @@ class CrmSopTaskFact(models.Model):
                   FROM deals d
                   JOIN crm_sop_task t ON t.lead_id = d.id
                   JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
-                  JOIN stage_places ss ON ss.id = t.stage_id
+                  JOIN stage_places ss ON ss.id = tt.stage_id
              LEFT JOIN left_at la
                     ON la.lead_id = t.lead_id AND la.crm_stage_id = ss.crm_stage_id
                    AND %(counted)s
@@ -493,7 +493,7 @@ class CrmSopTaskFact(models.Model):
         self.env["crm.lead"].flush_model([*SOP_FACT_LEAD_FIELDS, "create_date"])
         self.env["crm.stage"].flush_model(["sequence", "is_won"])
         self.env["crm.sop.stage"].flush_model(["template_id", "crm_stage_id"])
-        self.env["crm.sop.task.template"].flush_model(["required"])
+        self.env["crm.sop.task.template"].flush_model(["required", "stage_id"])
         self.env["crm.sop.task"].flush_model([*SOP_FACT_TASK_FIELDS, "lead_id"])
         self.env["crm.sop.stage.move"].flush_model(
             ["lead_id", "stage_from_id", "stage_id", "date"]

@@ -402,8 +402,9 @@ CHECKS = {
         SELECT d.id, d.sop_stage_id FROM d
          WHERE d.sop_next_task_id IS NULL
            AND EXISTS (SELECT 1 FROM crm_sop_task t
+                         JOIN crm_sop_task_template tt ON tt.id = t.task_template_id
                         WHERE t.lead_id = d.id AND t.active AND t.state = 'todo'
-                          AND t.stage_id = d.sop_stage_id)""",
+                          AND tt.stage_id = d.sop_stage_id)""",
     # the history counts (crm_sop_history_count, summed per key) equal a
     # recount of every closed opportunity and its tasks, written here apart
     # from the engine's own rows so that both cannot share a mistake

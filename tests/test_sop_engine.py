@@ -846,3 +846,83 @@ class TestSopEngine(TestSopCommon):
         self.assertIsNone(Kind._sop_kind("manual", "hint"))
         with self.assertRaises(NotImplementedError):
             Kind._sop_kind("telepathy", "done")
+
+    def test_task_stage_is_its_templates(self):
+        """A task's SOP stage is read through its task template (no column of
+        its own): a template moved to another SOP stage takes its tasks
+        along at once, and the task list still orders, groups and filters
+        by SOP stage."""
+        self.env.cr.execute(
+            """SELECT 1 FROM information_schema.columns
+                WHERE table_name = 'crm_sop_task' AND column_name = 'stage_id'"""
+        )
+        self.assertFalse(self.env.cr.fetchall())
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        Task = self.env["crm.sop.task"]
+        tasks = Task.search([("lead_id", "=", lead.id)])
+        # ordered by SOP stage (sequence), then open before done
+        self.assertEqual(
+            tasks.mapped("stage_id"), self.sop_stage_contact + self.sop_stage_pitch
+        )
+        self.assertEqual(
+            tasks.filtered(lambda t: t.stage_id == self.sop_stage_contact),
+            Task.search(
+                [
+                    ("lead_id", "=", lead.id),
+                    ("stage_id", "=", self.sop_stage_contact.id),
+                ]
+            ),
+        )
+        self.tt_call.stage_id = self.sop_stage_contact
+        call = self._task(lead, self.tt_call)
+        self.assertEqual(call.stage_id, self.sop_stage_contact)
+        groups = Task._read_group(
+            [("lead_id", "=", lead.id)], ["stage_id"], ["__count"]
+        )
+        self.assertEqual(
+            dict(groups),
+            {
+                self.sop_stage_contact: len(tasks) - 2,
+                self.sop_stage_pitch: 2,
+            },
+        )
+
+    def test_migration_drops_the_task_stage_column(self):
+        """A database from before 18.0.1.8.0 loses the tasks' stored SOP stage
+        and the foreign key each insert checked; their stage is still read
+        through the template."""
+        lead = self.env["crm.lead"].create(self._sop_lead_vals())
+        self.env.cr.execute(
+            """ALTER TABLE crm_sop_task ADD COLUMN stage_id integer
+               CONSTRAINT crm_sop_task_stage_id_fkey
+               REFERENCES crm_sop_stage (id) ON DELETE SET NULL"""
+        )
+        self.env.cr.execute(
+            """UPDATE crm_sop_task t SET stage_id = tt.stage_id
+                 FROM crm_sop_task_template tt WHERE tt.id = t.task_template_id"""
+        )
+        path = os.path.join(
+            get_module_path("crm_sales_sop"),
+            "migrations",
+            "18.0.1.8.0",
+            "post-migration.py",
+        )
+        spec = importlib.util.spec_from_file_location("sop_post_task_stage", path)
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        for _run in range(2):  # runs again on a database without it
+            migration.migrate(self.env.cr, "18.0.1.7.0")
+        self.env.cr.execute(
+            """SELECT conname FROM pg_constraint
+                WHERE conrelid = 'crm_sop_task'::regclass AND contype = 'f'"""
+        )
+        self.assertNotIn(
+            "crm_sop_task_stage_id_fkey", {row[0] for row in self.env.cr.fetchall()}
+        )
+        self.env.cr.execute(
+            """SELECT 1 FROM information_schema.columns
+                WHERE table_name = 'crm_sop_task' AND column_name = 'stage_id'"""
+        )
+        self.assertFalse(self.env.cr.fetchall())
+        self.env["crm.sop.task"].invalidate_model()
+        self.assertEqual(self._task(lead, self.tt_call).stage_id, self.sop_stage_pitch)
