@@ -56,6 +56,7 @@ import scenario_core_db
 import scenario_create
 import scenario_import
 import scenario_install
+import scenario_instructions
 import scenario_kanban
 import scenario_playbook_edit
 import scenario_reminder
@@ -82,6 +83,8 @@ SCENARIOS = {
         scenario_reminder,
         scenario_core_db,
         scenario_import,
+        # the import counted in instructions (only when asked for)
+        scenario_instructions,
         # a playbook edited over many deals (only when asked for)
         scenario_playbook_edit,
         # achievement board

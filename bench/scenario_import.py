@@ -150,6 +150,9 @@ def explained(pattern=OWN_SQL):
 def run_pair(pair, registries, args):
     size = args.import_size
     samples = {side: [] for side in SIDES}
+    # (Python, PostgreSQL backend) CPU seconds: what each side asked of the
+    # machine, whatever else it ran meanwhile
+    cpu = {side: [] for side in SIDES}
     with ExitStack() as stack:
         envs = {}
         for side in SIDES:
@@ -175,12 +178,15 @@ def run_pair(pair, registries, args):
                     env.invalidate_all()
                     Lead.create(import_vals(env, 5, customers, team))  # warm-up
                     vals = import_vals(env, size, customers, team)
-                    sample = measure(env, lambda L=Lead, v=vals: L.create(v))
+                    sample = measure(
+                        env, lambda L=Lead, v=vals: L.create(v), cpu=cpu[side]
+                    )
                 samples[side].append(sample)
                 log(
                     f"  {pair} round {number} {side:4} ({registries[side].db_name}): "
                     f"{sample.seconds:6.2f} s, SQL {sample.sql_seconds:5.2f} s, "
-                    f"{sample.queries} q"
+                    f"{sample.queries} q, CPU {cpu[side][-1][0]:5.2f} + "
+                    f"{cpu[side][-1][1]:5.2f} s (PG)"
                 )
         if args.import_explain:
             env, user_env, customers, team = envs["sop"]
@@ -195,6 +201,15 @@ def run_pair(pair, registries, args):
         **compare(samples, *SIDES, best=True),
     }
     core, sop = result["core"], result["sop"]
+    result["cpu"] = {side: scenario_core_db.cpu_summary(cpu[side]) for side in SIDES}
+    cpu_core, cpu_sop = result["cpu"]["core"], result["cpu"]["sop"]
+    result["extra_cpu_ms_per_deal"] = {
+        part: {
+            stat: 1000 * (cpu_sop[part][stat] - cpu_core[part][stat]) / size
+            for stat in ("median", "best")
+        }
+        for part in ("total", "python", "postgresql")
+    }
     result["extra_ms_per_deal"] = {
         "median": 1000 * (sop["seconds"] - core["seconds"]) / size,
         "best": 1000 * (sop["best"]["seconds"] - core["best"]["seconds"]) / size,
@@ -251,6 +266,21 @@ def report_rows(results):
                 f"{1000 * sop['seconds'] / r['size']:.2f}",
                 f"{extra['median']:+.2f} ms",
                 f"best {extra['best']:+.2f} ms, SQL {extra['sql_median']:+.2f} ms",
+            ),
+            (
+                f"{label} (CPU ms per deal)",
+                f"{1000 * r['cpu']['core']['total']['median'] / r['size']:.2f}",
+                f"{1000 * r['cpu']['sop']['total']['median'] / r['size']:.2f}",
+                f"{r['extra_cpu_ms_per_deal']['total']['median']:+.2f} ms",
+                "Python {python:+.2f}, PostgreSQL {postgresql:+.2f} ms; "
+                "CPU ratio {ratio:.2f}x".format(
+                    ratio=r["cpu"]["sop"]["total"]["median"]
+                    / r["cpu"]["core"]["total"]["median"],
+                    **{
+                        part: r["extra_cpu_ms_per_deal"][part]["median"]
+                        for part in ("python", "postgresql")
+                    },
+                ),
             ),
             (
                 f"{label} (queries)",
