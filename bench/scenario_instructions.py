@@ -45,7 +45,7 @@ import psycopg2
 import scenario_core_db
 import scenario_import
 from harness import log
-from scenario_replica import PG_BIN, _as_postgres, replication_rule
+from scenario_replica import PG_BIN, _as_postgres, configure_copy, replication_rule
 
 NAME = "instructions"
 WORKER = Path(__file__).with_name("instructions_worker.py")
@@ -112,17 +112,7 @@ def counted_cluster(args):
         "autovacuum": "off",
         "jit": "off",
     }
-    with open(f"{folder}/postgresql.conf", "w") as conf:
-        conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
-    with open(f"{folder}/pg_hba.conf", "w") as hba:
-        hba.write("local all all trust\n")
-    open(f"{folder}/pg_ident.conf", "w").close()
-    owner = pwd.getpwnam("postgres")
-    for path in (folder, socket_dir, counts):
-        subprocess.run(
-            ["chown", "-R", f"{owner.pw_uid}:{owner.pw_gid}", path], check=True
-        )
-    os.chmod(folder, 0o700)
+    configure_copy(folder, settings, socket_dir, counts)
     server_log = open(f"{counts}/server.log", "w")
     server = subprocess.Popen(
         _as_postgres(

@@ -123,6 +123,23 @@ def replication_rule():
         conn.close()
 
 
+def configure_copy(folder, settings, *owned):
+    """A copy of the cluster in ``folder`` configured to run beside it:
+    ``settings`` as its whole postgresql.conf, local connections trusted,
+    owned (with the folders ``owned``) by the postgres user."""
+    with open(f"{folder}/postgresql.conf", "w") as conf:
+        conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+    with open(f"{folder}/pg_hba.conf", "w") as hba:
+        hba.write("local all all trust\n")
+    open(f"{folder}/pg_ident.conf", "w").close()
+    owner = pwd.getpwnam("postgres")
+    for path in (folder, *owned):
+        subprocess.run(
+            ["chown", "-R", f"{owner.pw_uid}:{owner.pw_gid}", path], check=True
+        )
+    os.chmod(folder, 0o700)
+
+
 @contextlib.contextmanager
 def standby(args):
     """The hot standby: base backup, its own configuration, started, caught
@@ -152,17 +169,7 @@ def standby(args):
         "pg_stat_statements.track": "all",
         **minima,
     }
-    with open(f"{folder}/postgresql.conf", "w") as conf:
-        conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
-    with open(f"{folder}/pg_hba.conf", "w") as hba:
-        hba.write("local all all trust\n")
-    open(f"{folder}/pg_ident.conf", "w").close()
-    owner = pwd.getpwnam("postgres")
-    for path in (folder, socket_dir):
-        subprocess.run(
-            ["chown", "-R", f"{owner.pw_uid}:{owner.pw_gid}", path], check=True
-        )
-    os.chmod(folder, 0o700)
+    configure_copy(folder, settings, socket_dir)
     pg_ctl = [f"{PG_BIN}/pg_ctl", "-D", folder, "-l", f"{folder}/server.log"]
     subprocess.run(_as_postgres([*pg_ctl, "-w", "start"]), check=True)
     try:

@@ -177,6 +177,8 @@ class TestSopTaskFact(TestSopCommon):
             self.stage_team1_2.sequence,
         )
         self.assertKept("two pipeline stages swapped")
+        self.tt_manual.stage_id = self.sop_stage_contact
+        self.assertKept("a task moved to another SOP stage")
         self.tt_manual.active = False
         self.assertKept("task template archived")
         self.stage_team1_won.is_won = False
