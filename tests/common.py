@@ -2,8 +2,19 @@ from contextlib import contextmanager
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api
+from odoo.modules.migration import load_script
 
 from odoo.addons.crm.tests.common import TestCrmCommon
+
+
+def sop_migration(version, script):
+    """The module of the addon's migration script ``script`` of ``version``
+    (migrations/<version>/<script>), loaded as Odoo's upgrade loads it, for a
+    test to run its ``migrate``."""
+    return load_script(
+        f"crm_sales_sop/migrations/{version}/{script}",
+        f"crm_sales_sop_migration_{version.replace('.', '_')}_{script[:-3]}",
+    )
 
 
 @contextmanager

@@ -1,16 +1,13 @@
-import importlib.util
 import logging
-import os
 
 from odoo import fields
 from odoo.exceptions import AccessError
-from odoo.modules.module import get_module_path
 from odoo.tests import tagged
 from odoo.tools import file_open
 from odoo.tools.safe_eval import safe_eval
 
 from ..models.crm_sop_board import GROUP_BYS, METRICS, PERIODS
-from .common import TestSopCommon
+from .common import TestSopCommon, sop_migration
 
 _logger = logging.getLogger(__name__)
 
@@ -180,15 +177,7 @@ class TestSopBoard(TestSopCommon):
         old_code = "result = env['crm.sop.board']._sop_goal_value(object)"
         high.compute_code = old_code
         adherence.compute_code = "result = 42"
-        path = os.path.join(
-            get_module_path("crm_sales_sop"),
-            "migrations",
-            "18.0.1.3.0",
-            "post-goal_code.py",
-        )
-        spec = importlib.util.spec_from_file_location("sop_migration", path)
-        migration = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(migration)
+        migration = sop_migration("18.0.1.3.0", "post-goal_code.py")
         migration.migrate(self.env.cr, "18.0.1.2.0")
         self.assertEqual(high.compute_code, migration.NEW_CODE)
         # the code of a new install

@@ -1,21 +1,16 @@
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 from odoo.tests import tagged
 
-from .common import TestSopCommon
+from .common import TestSopCommon, sop_migration
 
 ROOT = Path(__file__).parent.parent
-MIGRATION = ROOT / "migrations" / "18.0.1.5.0" / "pre-default_playbook_fields.py"
 
 
 def _migration():
-    spec = importlib.util.spec_from_file_location("sop_pre_default_fields", MIGRATION)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return sop_migration("18.0.1.5.0", "pre-default_playbook_fields.py")
 
 
 @tagged("post_install", "-at_install")

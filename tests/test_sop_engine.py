@@ -1,17 +1,14 @@
-import importlib.util
-import os
 from datetime import timedelta
 from unittest.mock import patch
 
 from lxml import etree
 
 from odoo.exceptions import UserError
-from odoo.modules.module import get_module_path
 from odoo.tests import Form, tagged, users, warmup
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
-from .common import TestSopCommon
+from .common import TestSopCommon, sop_migration
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
@@ -355,15 +352,7 @@ class TestSopEngine(TestSopCommon):
         )
         Ledger = self.env["crm.sop.activity.done"]
         Ledger.invalidate_model()
-        path = os.path.join(
-            get_module_path("crm_sales_sop"),
-            "migrations",
-            "18.0.1.2.0",
-            "post-activity_done.py",
-        )
-        spec = importlib.util.spec_from_file_location("sop_migration", path)
-        migration = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(migration)
+        migration = sop_migration("18.0.1.2.0", "post-activity_done.py")
         for _run in range(2):  # run twice: nothing doubles
             migration.migrate(self.env.cr, "18.0.1.1.0")
         rows = Ledger.search([("lead_id", "in", leads.ids)])
@@ -901,15 +890,7 @@ class TestSopEngine(TestSopCommon):
             """UPDATE crm_sop_task t SET stage_id = tt.stage_id
                  FROM crm_sop_task_template tt WHERE tt.id = t.task_template_id"""
         )
-        path = os.path.join(
-            get_module_path("crm_sales_sop"),
-            "migrations",
-            "18.0.1.8.0",
-            "post-migration.py",
-        )
-        spec = importlib.util.spec_from_file_location("sop_post_task_stage", path)
-        migration = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(migration)
+        migration = sop_migration("18.0.1.8.0", "post-migration.py")
         for _run in range(2):  # runs again on a database without it
             migration.migrate(self.env.cr, "18.0.1.7.0")
         self.env.cr.execute(

@@ -1,24 +1,10 @@
-import importlib.util
-from pathlib import Path
-
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tools import SQL
 
 from ..models.crm_sop_deal import SOP_WON_SQL, sop_won_in_stages_sql
 from ..models.crm_sop_history_count import SOP_HISTORY_STALE
-from .common import TestSopCommon
-
-MIGRATIONS = Path(__file__).parent.parent / "migrations"
-PRE_MIGRATION = MIGRATIONS / "18.0.1.4.0" / "pre-history_user_key.py"
-SET_ASIDE_MIGRATION = MIGRATIONS / "18.0.1.6.0" / "post-migration.py"
-
-
-def _load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .common import TestSopCommon, sop_migration
 
 
 @tagged("post_install", "-at_install")
@@ -331,7 +317,9 @@ class TestSopHistoryCount(TestSopCommon):
                    ON crm_sop_history_count (team_id, company_id, task_template_id)
                    WHERE FALSE"""
         )
-        _load(PRE_MIGRATION, "sop_pre").migrate(self.env.cr, "18.0.1.3.0")
+        sop_migration("18.0.1.4.0", "pre-history_user_key.py").migrate(
+            self.env.cr, "18.0.1.3.0"
+        )
         self.env.cr.execute(
             "SELECT 1 FROM pg_indexes WHERE indexname = 'crm_sop_history_count_key'"
         )
@@ -346,7 +334,7 @@ class TestSopHistoryCount(TestSopCommon):
         self.env.flush_all()
         self.env.cr.execute("UPDATE crm_sop_history_count SET set_aside = NULL")
         self.assertNotEqual(self.stored(), self.counted())
-        _load(SET_ASIDE_MIGRATION, "sop_post_set_aside").migrate(
+        sop_migration("18.0.1.6.0", "post-migration.py").migrate(
             self.env.cr, "18.0.1.5.0"
         )
         self.assertKept("set-aside column counted by the migration")

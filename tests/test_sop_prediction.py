@@ -1,6 +1,4 @@
-import importlib.util
 from datetime import datetime
-from pathlib import Path
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError
@@ -10,7 +8,7 @@ from odoo.tools import SQL
 from odoo.addons.mail.tests.common import mail_new_test_user
 
 from ..models import crm_sop_prediction
-from .common import TestSopCommon
+from .common import TestSopCommon, sop_migration
 from .test_ui import _rep_panel_deals
 
 
@@ -367,16 +365,9 @@ class TestSopStageDays(TestSopCommon):
             "CREATE INDEX crm_sop_stage_log__lead_id_index "
             "ON crm_sop_stage_log (lead_id)"
         )
-        spec = importlib.util.spec_from_file_location(
-            "sop_post_stint_index",
-            Path(__file__).parent.parent
-            / "migrations"
-            / "18.0.1.7.0"
-            / "post-migration.py",
+        sop_migration("18.0.1.7.0", "post-migration.py").migrate(
+            self.env.cr, "18.0.1.6.0"
         )
-        migration = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(migration)
-        migration.migrate(self.env.cr, "18.0.1.6.0")
         self.assertNotIn("crm_sop_stage_log__lead_id_index", indexes())
         self.assertIn("crm_sop_stage_log_lead_stage_index", indexes())
 

@@ -1,16 +1,10 @@
-import importlib.util
 from contextlib import contextmanager
-from pathlib import Path
 
 from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import tagged, users
 
-from .common import TestSopCommon
-
-MIGRATION = (
-    Path(__file__).parent.parent / "migrations" / "18.0.1.2.0" / "post-migration.py"
-)
+from .common import TestSopCommon, sop_migration
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
@@ -141,9 +135,7 @@ class TestSopStageMove(TestSopCommon):
         # as before the upgrade: an empty log
         self.env.flush_all()
         self.env.cr.execute("DELETE FROM crm_sop_stage_move")
-        spec = importlib.util.spec_from_file_location("sop_migration", MIGRATION)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = sop_migration("18.0.1.2.0", "post-migration.py")
         module.migrate(self.env.cr, "18.0.1.1.0")
         self.assertEqual(
             self._moves(lead),

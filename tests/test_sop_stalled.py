@@ -1,13 +1,10 @@
-import importlib.util
-import os
 from datetime import datetime, time, timedelta
 
 from odoo.exceptions import AccessError, ValidationError
-from odoo.modules.module import get_module_path
 from odoo.tests import Form, tagged, users
 
 from ..models.crm_sop_stage import SOP_STALL_DAYS_MAX
-from .common import TestSopCommon
+from .common import TestSopCommon, sop_migration
 
 
 @tagged("post_install", "-at_install", "crm_sales_sop")
@@ -315,13 +312,7 @@ class TestSopStalled(TestSopCommon):
             ("18.0.1.1.0", "post-migration.py"),
             ("18.0.1.2.0", "post-stall_clock.py"),
         ):
-            path = os.path.join(
-                get_module_path("crm_sales_sop"), "migrations", version, script
-            )
-            spec = importlib.util.spec_from_file_location("sop_migration", path)
-            migration = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(migration)
-            migration.migrate(self.env.cr, "18.0.1.0.0")
+            sop_migration(version, script).migrate(self.env.cr, "18.0.1.0.0")
         leads.invalidate_recordset()
         self.assertEqual(idle.sop_stage_date, idle.create_date)
         self.assertEqual(worked.sop_stage_date, self._at(3, 15))
