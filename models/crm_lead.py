@@ -1,5 +1,6 @@
 import ast
 import json
+from itertools import filterfalse
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -199,9 +200,13 @@ class CrmLead(models.Model):
     @api.model
     def default_get(self, fields_list):
         # engine-owned fields take no default (context default_*, ir.default):
-        # a kanban grouped by SOP stage sends default_sop_stage_id, for instance
+        # a kanban grouped by SOP stage sends default_sop_stage_id, for
+        # instance. Filtered in C (filterfalse over the set's lookup): create
+        # asks once per new deal for every field it is not given (some 250
+        # names), which a comprehension filtered in some 1,000 steps of
+        # Python per deal, a tenth of what the addon added to an import
         return super().default_get(
-            [fname for fname in fields_list if fname not in SOP_ENGINE_FIELD_SET]
+            list(filterfalse(SOP_ENGINE_FIELD_SET.__contains__, fields_list))
         )
 
     @api.model_create_multi

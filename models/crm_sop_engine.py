@@ -1216,13 +1216,14 @@ class CrmSopEngine(models.AbstractModel):
         to_done, to_todo, new_rows = [], [], []
         now = self.env.cr.now()
         for row in rows:
-            if row.state == "na":
-                pass  # set aside by the rep: the system leaves it alone
-            elif done[row.id] and row.state == "todo":
-                to_done.append(row.id)
-                # the first completion's date, as _sop_write_states keeps it
-                row = row._replace(state="done", date_done=row.date_done or now)
-            elif not done[row.id] and row.state == "done":
+            # a task set aside by the rep ("na"): the system leaves it alone
+            state = row.state
+            if state == "todo":
+                if done[row.id]:
+                    to_done.append(row.id)
+                    # the first completion's date, as _sop_write_states keeps it
+                    row = row._replace(state="done", date_done=row.date_done or now)
+            elif state == "done" and not done[row.id]:
                 to_todo.append(row.id)
                 row = row._replace(state="todo")
             new_rows.append(row)
@@ -1447,6 +1448,13 @@ class CrmSopEngine(models.AbstractModel):
         stage_of = dict(held_rows(staged, ("stage_id",)))
         orders = self.env["crm.stage"]._sop_orders()
         won_ids = self.env["crm.stage"]._sop_won_ids()
+        # the pipeline stages a blocking gate may hold a deal in (gates start
+        # off): a deal elsewhere is held by none (_sop_gate_held)
+        gated_orders = {
+            orders.get(c.crm_stage_id)
+            for c in config.values()
+            if c.gate == "block" and c.required and c.crm_stage_id
+        }
         summaries, banded = [], []
         for (
             lead_id,
@@ -1487,6 +1495,7 @@ class CrmSopEngine(models.AbstractModel):
                 held=bool(
                     is_open
                     and lead_order is not None
+                    and lead_order in gated_orders
                     and self._sop_gate_held(items, lead_order, orders)
                 ),
                 done_date=max(

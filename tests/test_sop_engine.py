@@ -765,6 +765,13 @@ class TestSopEngine(TestSopCommon):
         )
         lead.x_sop_companions = "Husband"
         lead.x_sop_decision_makers = "Both"
+        # another rep's deal of the same customer: not the rep's to read
+        # (crm's personal rule); the manager sees both, newest first
+        other = self.env["crm.lead"].create(
+            self._sop_lead_vals(
+                partner_id=self.customer.id, user_id=self.user_sales_leads.id
+            )
+        )
         data = self.customer.with_user(self.user_sales_salesman).web_read(
             {"sop_opportunity_ids": {"fields": {"sop_progress": {}, "name": {}}}}
         )[0]
@@ -772,6 +779,16 @@ class TestSopEngine(TestSopCommon):
             data["sop_opportunity_ids"],
             [{"id": lead.id, "sop_progress": 17, "name": lead.name}],
         )
+        self.env.invalidate_all()
+        customer = self.customer.with_user(self.user_sales_manager)
+        self.assertEqual(customer.sop_opportunity_ids.ids, [other.id, lead.id])
+        # computed, no inverse kept in the cache by each deal created: a deal
+        # created meanwhile is there at the next read of the customer
+        third = self.env["crm.lead"].create(
+            self._sop_lead_vals(partner_id=self.customer.id)
+        )
+        customer.invalidate_recordset(["sop_opportunity_ids"])
+        self.assertIn(third, customer.sop_opportunity_ids)
 
     @users("user_sales_salesman")
     def test_script_sent_to_nobody_does_not_count(self):
