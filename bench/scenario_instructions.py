@@ -19,7 +19,8 @@ the pairs asked for (``--import-pairs``): one import of
 zeroed right before the create and dumped right after it (callgrind's
 ``--zero-before`` / ``--dump-before`` on functions called there alone).
 The copy, its counts and the replication rule added to pg_hba.conf (when it
-had none) are removed at the end.
+had none) are removed at the end; ``--instructions-keep DIR`` keeps a copy of
+each import's two counts, for ``callgrind_annotate``.
 
 An instruction is not a unit of time: what PostgreSQL does per
 instruction (index pages, locks, WAL) and what Python does differ. The
@@ -66,6 +67,12 @@ def add_arguments(parser):
         default="/tmp/crm_sales_sop_callgrind",
         metavar="DIR",
         help="instructions: the copy's data folder (removed at the end)",
+    )
+    group.add_argument(
+        "--instructions-keep",
+        metavar="DIR",
+        help="instructions: copy the counts of each import (callgrind.<db>.py "
+        "and callgrind.<db>.pg) there, to read with callgrind_annotate",
     )
 
 
@@ -160,30 +167,46 @@ def counted_cluster(args):
 
 def count(args, socket_dir, counts, databases):
     """{db: {'python': Ir, 'postgresql': Ir}} of one import in each."""
-    env = dict(os.environ, PGHOST=socket_dir, PGPORT=str(args.instructions_port))
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--zero-before=getpgid",
-        "--dump-before=getsid",
-        f"--callgrind-out-file={counts}/py.%p",
-        # the interpreter itself (a pyenv shim would be what callgrind counts)
-        os.path.realpath(sys.executable),
-        str(WORKER),
-        args.addons_path,
-        str(args.import_size),
-        *databases,
-    ]
-    done = subprocess.run(
-        command, env=env, cwd=WORKER.parent, capture_output=True, text=True
+    # the same hash seed in every worker: the interpreter's dictionaries and
+    # sets then probe the same slots for the same keys (with a random seed,
+    # the same import's dictionary lookups moved by 40 million instructions,
+    # 0.2 % of the process, from one run to the next)
+    env = dict(
+        os.environ,
+        PGHOST=socket_dir,
+        PGPORT=str(args.instructions_port),
+        PYTHONHASHSEED="0",
     )
-    results = [
-        json.loads(line.removeprefix("RESULT "))
-        for line in done.stdout.splitlines()
-        if line.startswith("RESULT ")
-    ]
-    if done.returncode or len(results) != len(databases):
-        raise RuntimeError(f"the worker failed:\n{done.stderr[-3000:]}")
+    results = []
+    # a worker per database: each import counted in a process with the same
+    # history (its registry loaded, the warm-up), whatever was counted before
+    # it (one process for all moved its garbage collections)
+    for db in databases:
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--zero-before=getpgid",
+            "--dump-before=getsid",
+            f"--callgrind-out-file={counts}/py.%p",
+            # the interpreter itself (a pyenv shim would be what callgrind
+            # counts)
+            os.path.realpath(sys.executable),
+            str(WORKER),
+            args.addons_path,
+            str(args.import_size),
+            db,
+        ]
+        done = subprocess.run(
+            command, env=env, cwd=WORKER.parent, capture_output=True, text=True
+        )
+        found = [
+            json.loads(line.removeprefix("RESULT "))
+            for line in done.stdout.splitlines()
+            if line.startswith("RESULT ")
+        ]
+        if done.returncode or len(found) != 1:
+            raise RuntimeError(f"the worker failed on {db}:\n{done.stderr[-3000:]}")
+        results += found
     figures = {}
     for result in results:
         # the backend dumped once: its last dump is the create's
@@ -191,10 +214,20 @@ def count(args, socket_dir, counts, databases):
             glob.glob(f"{counts}/pg.{result['backend']}.*"),
             key=lambda path: int(path.rpartition(".")[2]),
         )
+        python_dump = f"{counts}/py.{result['pid']}.{result['dump']}"
         figures[result["db"]] = {
-            "python": summary(f"{counts}/py.{result['pid']}.{result['dump']}"),
+            "python": summary(python_dump),
             "postgresql": summary(backend_dumps[-1]),
         }
+        if args.instructions_keep:
+            os.makedirs(args.instructions_keep, exist_ok=True)
+            for path, part in ((python_dump, "py"), (backend_dumps[-1], "pg")):
+                shutil.copy(
+                    path,
+                    os.path.join(
+                        args.instructions_keep, f"callgrind.{result['db']}.{part}"
+                    ),
+                )
         log(
             f"  {result['db']}: Python {figures[result['db']]['python']:,} Ir, "
             f"PostgreSQL {figures[result['db']]['postgresql']:,} Ir"
