@@ -24,8 +24,7 @@ import collections
 import os
 import sys
 
-from harness import rolled_back, transaction, use_registry
-from scenario_import import CUSTOMERS, import_vals
+from scenario_import import import_round
 
 import odoo
 from odoo.modules.registry import Registry
@@ -35,7 +34,6 @@ from odoo.tools import config
 def count(db, size):
     """{(file, first line, function): bytecodes} of one import in ``db``."""
     registry = Registry(db)
-    use_registry(registry)
     counts = collections.Counter()
 
     def local(frame, event, _arg):
@@ -47,27 +45,13 @@ def count(db, size):
         frame.f_trace_opcodes = True
         return local
 
-    with transaction(registry) as env:
-        customers = env["res.partner"].create(
-            [
-                {"name": f"Import Customer {i}", "email": f"import{i}@example.com"}
-                for i in range(CUSTOMERS)
-            ]
-        )
-        team = env.ref("sales_team.team_sales_department")
-        admin = env.ref("base.user_admin")
-        Lead = env(user=admin.id, su=False, context={"lang": "en_US"})["crm.lead"]
-        with rolled_back(env, clear_caches=True):
-            Lead.create(import_vals(env, 5, customers, team))  # warm-up
-            vals = import_vals(env, size, customers, team)
-            env.flush_all()
-            env.invalidate_all()
-            sys.settrace(called)
-            try:
-                Lead.create(vals)
-                env.flush_all()
-            finally:
-                sys.settrace(None)
+    with import_round(registry, size) as (Lead, vals):
+        sys.settrace(called)
+        try:
+            Lead.create(vals)
+            Lead.env.flush_all()
+        finally:
+            sys.settrace(None)
     result = collections.Counter()
     for code, number in counts.items():
         path = code.co_filename

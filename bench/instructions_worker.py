@@ -15,8 +15,7 @@ import json
 import os
 import sys
 
-from harness import rolled_back, transaction, use_registry
-from scenario_import import CUSTOMERS, import_vals
+from scenario_import import import_round
 
 from odoo.modules.registry import Registry
 from odoo.tools import config
@@ -26,31 +25,16 @@ def main(addons_path, size, *databases):
     config.parse_config(["--addons-path", addons_path])
     for dump, db in enumerate(databases, 1):
         registry = Registry(db)
-        use_registry(registry)
-        with transaction(registry) as env:
-            customers = env["res.partner"].create(
-                [
-                    {"name": f"Import Customer {i}", "email": f"import{i}@example.com"}
-                    for i in range(CUSTOMERS)
-                ]
-            )
-            team = env.ref("sales_team.team_sales_department")
-            admin = env.ref("base.user_admin")
-            user_env = env(user=admin.id, su=False, context={"lang": "en_US"})
-            Lead = user_env["crm.lead"]
-            with rolled_back(env, clear_caches=True):
-                # as scenario import's rounds: a warm-up, then a cold cache
-                Lead.create(import_vals(env, 5, customers, team))
-                vals = import_vals(env, int(size), customers, team)
-                env.flush_all()
-                env.invalidate_all()
-                backend = env.cr._cnx.get_backend_pid()
-                env.cr.execute("SELECT pg_backend_pid()")  # zeroes the backend
-                os.getpgid(0)  # zeroes this process
-                Lead.create(vals)
-                env.flush_all()
-                os.getsid(0)  # dumps this process
-                env.cr.execute("SELECT pg_postmaster_start_time()")  # dumps it
+        # as scenario import's rounds: a warm-up, then a cold cache
+        with import_round(registry, int(size)) as (Lead, vals):
+            cr = Lead.env.cr
+            backend = cr._cnx.get_backend_pid()
+            cr.execute("SELECT pg_backend_pid()")  # zeroes the backend
+            os.getpgid(0)  # zeroes this process
+            Lead.create(vals)
+            Lead.env.flush_all()
+            os.getsid(0)  # dumps this process
+            cr.execute("SELECT pg_postmaster_start_time()")  # dumps it
         result = {"db": db, "pid": os.getpid(), "backend": backend, "dump": dump}
         print(f"RESULT {json.dumps(result)}", flush=True)
 

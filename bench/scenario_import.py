@@ -118,6 +118,38 @@ def import_vals(env, count, customers, team):
     ]
 
 
+def import_setting(env):
+    """(crm.lead as the administrator, not the superuser; the 200 customers
+    made; the sales team) of an import in ``env``'s database."""
+    customers = env["res.partner"].create(
+        [
+            {"name": f"Import Customer {i}", "email": f"import{i}@example.com"}
+            for i in range(CUSTOMERS)
+        ]
+    )
+    team = env.ref("sales_team.team_sales_department")
+    admin = env.ref("base.user_admin")
+    user_env = env(user=admin.id, su=False, context={"lang": "en_US"})
+    return user_env["crm.lead"], customers, team
+
+
+@contextmanager
+def import_round(registry, size):
+    """One round of the import in ``registry``'s database, ready to count
+    (instructions_worker.py, import_opcodes.py): in a transaction rolled
+    back, the customers made, a warm-up of 5 deals, the cache cold; yields
+    (crm.lead as the administrator, the values of ``size`` deals)."""
+    use_registry(registry)
+    with transaction(registry) as env:
+        Lead, customers, team = import_setting(env)
+        with rolled_back(env, clear_caches=True):
+            Lead.create(import_vals(env, 5, customers, team))
+            vals = import_vals(env, size, customers, team)
+            env.flush_all()
+            env.invalidate_all()
+            yield Lead, vals
+
+
 @contextmanager
 def explained(pattern=OWN_SQL):
     """Run the statements matching ``pattern`` under EXPLAIN ANALYZE first
@@ -158,17 +190,9 @@ def run_pair(pair, registries, args):
         for side in SIDES:
             use_registry(registries[side])
             env = stack.enter_context(transaction(registries[side]))
-            customers = env["res.partner"].create(
-                [
-                    {"name": f"Import Customer {i}", "email": f"import{i}@example.com"}
-                    for i in range(CUSTOMERS)
-                ]
-            )
-            team = env.ref("sales_team.team_sales_department")
+            Lead, customers, team = import_setting(env)
             env.cr.flush()
-            admin = env.ref("base.user_admin")
-            user_env = env(user=admin.id, su=False, context={"lang": "en_US"})
-            envs[side] = (env, user_env, customers, team)
+            envs[side] = (env, Lead.env, customers, team)
         for number, order in enumerate(alternate(args.import_rounds, *SIDES), 1):
             for side in order:
                 env, user_env, customers, team = envs[side]
