@@ -11,11 +11,11 @@ on the machine's speed: callgrind counts the same total for the same work
 
 How: the cluster is copied (``pg_basebackup``) to ``--instructions-dir``
 and the copy started on ``--instructions-port`` under callgrind (its
-backends fork from it, counted each), autovacuum and JIT off; the worker
-(instructions_worker.py) runs under callgrind too, with the databases of
-the pairs asked for (``--import-pairs``): one import of
-``--import-size`` opportunities in each, as a round of scenario ``import``
-(warm-up, cold cache, then create and flush). Each process's counters are
+backends fork from it, counted each), autovacuum and JIT off; a worker
+(instructions_worker.py) runs under callgrind too for each database of the
+pairs asked for (``--import-pairs``), every one with the same hash seed:
+one import of ``--import-size`` opportunities, as a round of scenario
+``import`` (warm-up, cold cache, then create and flush). Each process's counters are
 zeroed right before the create and dumped right after it (callgrind's
 ``--zero-before`` / ``--dump-before`` on functions called there alone).
 The copy, its counts and the replication rule added to pg_hba.conf (when it

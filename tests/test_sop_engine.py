@@ -3,6 +3,7 @@ from unittest.mock import patch
 
 from lxml import etree
 
+from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import Form, tagged, users, warmup
 
@@ -789,6 +790,15 @@ class TestSopEngine(TestSopCommon):
         )
         customer.invalidate_recordset(["sop_opportunity_ids"])
         self.assertIn(third, customer.sop_opportunity_ids)
+        # a list to read: a rep's write of it through the customer (a
+        # one2many's unlink command would empty the deal's customer) changes
+        # no deal
+        self.customer.with_user(self.user_sales_salesman).write(
+            {"sop_opportunity_ids": [Command.unlink(lead.id)]}
+        )
+        self.env.invalidate_all()
+        self.assertEqual(lead.partner_id, self.customer)
+        self.assertIn(lead, customer.sop_opportunity_ids)
 
     @users("user_sales_salesman")
     def test_script_sent_to_nobody_does_not_count(self):
