@@ -217,8 +217,8 @@ class CrmLead(models.Model):
         # a deal created won or lost (an import of history) counts at once;
         # others are open (no stage or state given): nothing to read
         given = leads.browse(
-            lead.id
-            for lead, vals in zip(leads, vals_list, strict=True)
+            lead_id
+            for lead_id, vals in zip(leads._ids, vals_list, strict=True)
             if "stage_id" in vals or "active" in vals
         )
         closed = self.env["crm.sop.history.count"]._sop_add_leads(given, 1)

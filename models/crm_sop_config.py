@@ -2,6 +2,7 @@
 task, as plain tuples (no records: millions of rows)."""
 
 from collections import namedtuple
+from functools import partial
 
 # What the engine needs to know of an active task template, cached per registry
 # (see ``_sop_config``) so that evaluating a batch costs no configuration query.
@@ -34,3 +35,14 @@ SopTaskRow = namedtuple(
     "SopTaskRow",
     ["id", "lead_id", "task_template_id", "state", "date_script_sent", "date_done"],
 )
+
+# a SopTaskRow made of a database row by tuple.__new__ (C), not by the
+# namedtuple's __new__ (Python): a batch makes one per task, 13,000 for an
+# import of 1,000 deals
+_sop_task_row = partial(tuple.__new__, SopTaskRow)
+
+
+def sop_task_rows(rows):
+    """[SopTaskRow] of the database ``rows`` (id, lead_id, task_template_id,
+    state, date_script_sent, date_done)."""
+    return list(map(_sop_task_row, rows))

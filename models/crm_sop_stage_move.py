@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from .crm_sop_engine import held_rows
+
 # SOP adherence, on the task ``t``, its template ``tt`` and ``la`` (when its
 # deal left its SOP stage's pipeline stage, crm.sop.stage.move._sop_left_at_sql)
 SOP_ADHERENCE_COUNTED_SQL = "(tt.required AND t.active AND t.state != 'na')"
@@ -141,9 +143,11 @@ class CrmSopStageMove(models.Model):
         # the stage (computed on create) and company as the ORM holds them
         # after the write, from the cache: the leads' own UPDATE stays one
         rows = [
-            (lead.id, lead.stage_id.id, lead.company_id.id or None)
-            for lead in leads
-            if lead.stage_id
+            (lead_id, stage_id, company_id)
+            for lead_id, stage_id, company_id in held_rows(
+                leads, ("stage_id", "company_id")
+            )
+            if stage_id
         ]
         if not rows:
             if not created:

@@ -1,9 +1,9 @@
 import logging
 from collections import defaultdict
+from operator import attrgetter
 
 from odoo import api, models
 from odoo.exceptions import UserError
-from odoo.tools import unique
 from odoo.tools.i18n import format_list
 from odoo.tools.misc import format_date
 
@@ -136,14 +136,15 @@ class CrmSopTaskKind(models.AbstractModel):
                 by_names[False, c.lead_fields].append(row)
         done = {}
         for (on_partner, names), group in by_names.items():
-            lead_ids = list(unique(row.lead_id for row in group))
+            # in C: 5,000 rows per group in the setup job's batches
+            lead_ids = list(dict.fromkeys(map(attrgetter("lead_id"), group)))
             records = batch.leads[lead_ids[0]].browse(lead_ids)
             # the record each deal's fields are read on: itself or its
             # customer (None without one)
             if on_partner:
                 owner = dict(held_rows(records, ("partner_id",)))
                 records = records.env["res.partner"].browse(
-                    list(unique(filter(None, owner.values())))
+                    list(dict.fromkeys(filter(None, owner.values())))
                 )
             else:
                 owner = {lead_id: lead_id for lead_id in lead_ids}
