@@ -601,6 +601,59 @@ class TestSopEngine(TestSopCommon):
         self.assertEqual(done.task_template_id, self.tt_customer + self.tt_budget)
         self.assertEqual(len(done), 6)
 
+    def test_batch_summary_is_each_deals_own(self):
+        """Deals of one playbook created together share what the summary
+        works out of the playbook and the pipeline stage, never what their
+        own tasks say: each gets the progress, SOP stage and next step it
+        gets when created alone."""
+        profiled = self.env["res.partner"].create(
+            {"name": "Li Na", "x_sop_gender": "female", "x_sop_age_range": "25_34"}
+        )
+        visit = {"x_sop_companions": "Spouse", "x_sop_decision_makers": "Both"}
+        pitch = {"stage_id": self.stage_team1_2.id}
+        vals_list = [
+            self._sop_lead_vals(name="Blank", partner_id=self.customer.id),
+            self._sop_lead_vals(name="Profiled", partner_id=profiled.id),
+            self._sop_lead_vals(name="Visited", partner_id=profiled.id, **visit),
+            self._sop_lead_vals(
+                name="Visit only", partner_id=self.customer.id, **visit
+            ),
+            self._sop_lead_vals(name="Pitch", partner_id=self.customer.id, **pitch),
+            self._sop_lead_vals(
+                name="Pitch, budget", expected_revenue=100, **pitch, **visit
+            ),
+        ]
+
+        def summary(lead):
+            return (
+                lead.name,
+                lead.sop_progress,
+                lead.sop_stage_id,
+                lead.sop_next_task_id.task_template_id,
+            )
+
+        batch = self.env["crm.lead"].create(vals_list)
+        alone = self.env["crm.lead"].concat(
+            *(self.env["crm.lead"].create(vals) for vals in vals_list)
+        )
+        self.assertEqual(
+            [summary(lead) for lead in batch], [summary(lead) for lead in alone]
+        )
+        # and they differ: the batch did not give one deal's to the others
+        self.assertEqual(
+            [lead.sop_next_task_id.task_template_id for lead in batch],
+            [
+                self.tt_customer,
+                self.tt_visit,
+                self.tt_script,
+                self.tt_customer,
+                self.tt_call,
+                self.tt_call,
+            ],
+        )
+        self.assertEqual(batch[:3].mapped("sop_progress"), [0, 17, 33])
+        self.assertEqual(batch[4:].mapped("sop_stage_id"), self.sop_stage_pitch)
+
     def test_playbook_edit_reaches_open_opportunities(self):
         lead = self.env["crm.lead"].create(self._sop_lead_vals())
         won = self.env["crm.lead"].create(
