@@ -1703,16 +1703,13 @@ class CrmSopEngine(models.AbstractModel):
             records = leads.browse(lead_ids)
             for fname in fnames:
                 field = records._fields[fname]
-                # the summary's fields (integer, many2one, boolean, datetime,
-                # selection) convert a plain value with the env alone: the
-                # batch is passed as the record, no record made per lead
+                # the values are already in the cache's format (integers,
+                # ids or None, booleans, naive datetimes, a selection's key):
+                # no conversion, a call per lead and field, to make
                 cache.update(
                     records,
                     field,
-                    [
-                        field.convert_to_cache(values[lead_id][fname], records)
-                        for lead_id in lead_ids
-                    ],
+                    [values[lead_id][fname] for lead_id in lead_ids],
                     dirty=True,
                 )
             # what depends on them follows (lead scoring on the band)
