@@ -1208,9 +1208,8 @@ class CrmSopEngine(models.AbstractModel):
         """{task id: done} for every row, each kind deciding for all its rows
         at once (``_sop_done_<kind>``)."""
         rows_by_kind = defaultdict(list)
-        kind_of = {tt_id: c.kind for tt_id, c in batch.config.items()}
         for row in rows:
-            rows_by_kind[kind_of[row.task_template_id]].append(row)
+            rows_by_kind[batch.config[row.task_template_id].kind].append(row)
         done = {}
         Kind = self.env["crm.sop.task.kind"]
         for kind, kind_rows in rows_by_kind.items():
