@@ -142,17 +142,14 @@ class CrmSopStageMove(models.Model):
         (leads whose stage did not change get no row)."""
         # the stage (computed on create) and company as the ORM holds them
         # after the write, from the cache: the leads' own UPDATE stays one
-        rows = [
-            (lead_id, stage_id, company_id)
-            for lead_id, stage_id, company_id in held_rows(
-                leads, ("stage_id", "company_id")
-            )
-            if stage_id
-        ]
+        rows = [row for row in held_rows(leads, ("stage_id", "company_id")) if row[1]]
         if not rows:
             if not created:
                 self.env["crm.sop.task.fact"]._sop_mark_moved(leads, [])
             return
+        # one array per column rather than a VALUES list: one parameter
+        # each, not one SQL object per lead (an import brings a thousand)
+        lead_ids, stage_ids, company_ids = map(list, zip(*rows, strict=True))
         last = (
             SQL("NULL::integer")
             if created
@@ -168,14 +165,18 @@ class CrmSopStageMove(models.Model):
                           (lead_id, stage_from_id, stage_id, date, user_id, company_id)
                    SELECT v.lead_id, p.stage_from_id, v.stage_id, %(now)s, %(uid)s,
                           v.company_id
-                     FROM (VALUES %(rows)s) AS v (lead_id, stage_id, company_id),
+                     FROM unnest(%(lead_ids)s::integer[], %(stage_ids)s::integer[],
+                                 %(company_ids)s::integer[])
+                          AS v (lead_id, stage_id, company_id),
                           LATERAL (SELECT %(last)s AS stage_from_id) p
                     WHERE v.stage_id IS DISTINCT FROM p.stage_from_id
                 RETURNING id, lead_id""",
                 now=self.env.cr.now(),
                 uid=self.env.uid,
-                rows=SQL(", ").join(SQL("(%s, %s, %s::integer)", *row) for row in rows),
                 last=last,
+                lead_ids=lead_ids,
+                stage_ids=stage_ids,
+                company_ids=company_ids,
             )
         )
         moves = self.env.cr.fetchall()
