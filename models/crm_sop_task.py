@@ -10,6 +10,9 @@ from .crm_sop_deal import SOP_OPEN_SQL, sop_is_open
 from .crm_sop_history_count import SOP_HISTORY_TASK_FIELDS
 from .crm_sop_task_fact import SOP_FACT_TASK_FIELDS
 
+# ids of SOP tasks a database connection draws from their sequence at once
+SOP_TASK_ID_CACHE = 100
+
 # a task ticked or reopened between these keeps or lacks its review facts'
 # row as before (crm.sop.task.fact._sop_write_ticked)
 SOP_TICKED_STATES = ("todo", "done")
@@ -170,6 +173,29 @@ class CrmSopTask(models.Model):
             ["task_template_id"],
             where="state = 'na'",
         )
+        # A deal's tasks are inserted together, an import's by the thousand
+        # (13,000 ids for 1,000 deals): an id drawn from the sequence one at
+        # a time locks and writes the sequence's page (2,500 instructions
+        # each, callgrind). A connection keeps SOP_TASK_ID_CACHE ids at hand
+        # instead. Ids stay unique, neither gapless nor in the order of
+        # insertion across workers: nothing reads them so (a task is found by
+        # its deal and task template; an order by id only breaks ties
+        # between tasks of different templates).
+        self.env.cr.execute(
+            SQL(
+                """SELECT seqcache FROM pg_sequence
+                    WHERE seqrelid = pg_get_serial_sequence(%s, 'id')::regclass""",
+                self._table,
+            )
+        )
+        if self.env.cr.fetchone()[0] != SOP_TASK_ID_CACHE:
+            self.env.cr.execute(
+                SQL(
+                    "ALTER SEQUENCE %s CACHE %s",
+                    SQL.identifier(f"{self._table}_id_seq"),
+                    SOP_TASK_ID_CACHE,
+                )
+            )
 
     @api.depends("state", "task_template_id.kind")
     def _compute_button(self):

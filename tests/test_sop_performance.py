@@ -3,11 +3,12 @@ import re
 from datetime import datetime
 from unittest.mock import patch
 
-from odoo.sql_db import Cursor
+from odoo.sql_db import Cursor, db_connect
 from odoo.tests import tagged, users, warmup
 from odoo.tools import SQL
 
 from ..models.crm_sop_deal import sop_progress_band
+from ..models.crm_sop_task import SOP_TASK_ID_CACHE
 from .common import TestSopCommon
 
 _logger = logging.getLogger(__name__)
@@ -361,6 +362,32 @@ class TestSopPerformance(TestSopCommon):
         self.assertEqual(self.env.cr.fetchone()[0], leads)
         with self.assertQueryCount(1):  # statistics up to date: nothing more
             Engine._sop_analyze_leads(leads)
+
+    def test_task_ids_drawn_in_blocks(self):
+        """A connection draws the ids of the tasks it inserts from their
+        sequence a block at a time (an import inserts thousands): the tasks
+        of deals created together, and of deals created one after the other,
+        get unique ids, and the next block starts where the sequence left."""
+        self.env.cr.execute(
+            """SELECT seqcache FROM pg_sequence
+                WHERE seqrelid = 'crm_sop_task_id_seq'::regclass"""
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], SOP_TASK_ID_CACHE)
+        together = self.env["crm.lead"].create(
+            [self._sop_lead_vals(name=f"Block {i}") for i in range(20)]
+        )
+        alone = self.env["crm.lead"].create(self._sop_lead_vals(name="Alone"))
+        ids = (together | alone).sop_task_ids.ids
+        self.assertGreater(len(ids), SOP_TASK_ID_CACHE)
+        self.assertEqual(len(set(ids)), len(ids))
+        self.assertTrue(
+            set(alone.sop_task_ids.ids).isdisjoint(together.sop_task_ids.ids)
+        )
+        # another connection (another worker) starts past every id handed
+        # out to this one
+        with db_connect(self.env.cr.dbname).cursor() as cr:
+            cr.execute("SELECT nextval('crm_sop_task_id_seq')")
+            self.assertGreater(cr.fetchone()[0], max(ids))
 
     @users("user_sales_manager")
     def test_stage_move_extra_queries_constant(self):
