@@ -7,7 +7,12 @@ from odoo.exceptions import UserError
 from odoo.tools.i18n import format_list
 from odoo.tools.misc import format_date
 
-from .crm_sop_engine import held_rows
+from .crm_sop_engine import (
+    SOP_ROW_ID,
+    held_rows,
+    sop_rows_by_template,
+    sop_rows_decided,
+)
 from .crm_sop_record_mixin import SOP_FILL_VIEW_SUFFIX
 
 _logger = logging.getLogger(__name__)
@@ -128,12 +133,12 @@ class CrmSopTaskKind(models.AbstractModel):
         # (held_rows), not through a record per row and field (the setup
         # job's 5,000 deals: 15,000 rows, 45,000 reads)
         by_names = defaultdict(list)
-        for row in rows:
-            c = batch.config[row.task_template_id]
+        for task_template_id, group in sop_rows_by_template(rows):
+            c = batch.config[task_template_id]
             if c.partner_fields:
-                by_names[True, c.partner_fields].append(row)
+                by_names[True, c.partner_fields].extend(group)
             else:
-                by_names[False, c.lead_fields].append(row)
+                by_names[False, c.lead_fields].extend(group)
         done = {}
         for (on_partner, names), group in by_names.items():
             # in C: 5,000 rows per group in the setup job's batches
@@ -146,8 +151,6 @@ class CrmSopTaskKind(models.AbstractModel):
                 records = records.env["res.partner"].browse(
                     list(dict.fromkeys(filter(None, owner.values())))
                 )
-            else:
-                owner = {lead_id: lead_id for lead_id in lead_ids}
             # a task whose fields are all gone checks nothing: never done
             filled = set(records._ids) if names else set()
             for name in names:
@@ -156,8 +159,14 @@ class CrmSopTaskKind(models.AbstractModel):
                     for record_id, value in held_rows(records, (name,))
                     if value
                 )
-            for row in group:
-                done[row.id] = owner[row.lead_id] in filled
+            if on_partner:
+                # the deals whose customer has them all (None: no customer)
+                filled = {
+                    lead_id
+                    for lead_id, partner_id in owner.items()
+                    if partner_id in filled
+                }
+            done.update(sop_rows_decided(group, "lead_id", filled.__contains__))
         return done
 
     def _sop_action_fields(self, task):
@@ -227,29 +236,28 @@ class CrmSopTaskKind(models.AbstractModel):
     # ------------------------------------------------------------
 
     def _sop_done_condition(self, batch, rows):
-        lead_ids = {}
-        for row in rows:
-            lead_ids.setdefault(row.task_template_id, []).append(row.lead_id)
-        matched = {}
-        for tt_id, ids in lead_ids.items():
+        done = {}
+        for tt_id, group in sop_rows_by_template(rows):
+            group = list(group)
+            matched = set()
             domain = batch.config[tt_id].domain
-            if domain is None:
-                continue  # refused by the parser: checks nothing
-            leads = batch.leads[ids[0]].browse(ids)
-            try:
-                matched[tt_id] = set(leads.filtered_domain(list(domain)).ids)
-            except (ValueError, TypeError, KeyError):
-                # checked on save and when cached, but a field may have
-                # changed since: the task stays open rather than breaking
-                # the lead's write
-                _logger.warning(
-                    "Sales SOP: condition of task template %s cannot be evaluated",
-                    tt_id,
-                    exc_info=True,
-                )
-        return {
-            row.id: row.lead_id in matched.get(row.task_template_id, ()) for row in rows
-        }
+            # None: refused by the parser, checks nothing
+            if domain is not None:
+                ids = [row.lead_id for row in group]
+                leads = batch.leads[ids[0]].browse(ids)
+                try:
+                    matched = set(leads.filtered_domain(list(domain)).ids)
+                except (ValueError, TypeError, KeyError):
+                    # checked on save and when cached, but a field may have
+                    # changed since: the task stays open rather than breaking
+                    # the lead's write
+                    _logger.warning(
+                        "Sales SOP: condition of task template %s cannot be evaluated",
+                        tt_id,
+                        exc_info=True,
+                    )
+            done.update(sop_rows_decided(group, "lead_id", matched.__contains__))
+        return done
 
     def _sop_action_condition(self, task):
         """Where to act: the opportunity's fields the condition reads."""
@@ -270,7 +278,7 @@ class CrmSopTaskKind(models.AbstractModel):
     # ------------------------------------------------------------
 
     def _sop_done_script(self, batch, rows):
-        return {row.id: bool(row.date_script_sent) for row in rows}
+        return sop_rows_decided(rows, "date_script_sent", bool)
 
     def _sop_action_script(self, task):
         """One click: the script goes to the customer by email (see
@@ -298,7 +306,7 @@ class CrmSopTaskKind(models.AbstractModel):
         carrying the activity type proves nothing. A deal being created has
         none (no query)."""
         if batch.created:
-            return dict.fromkeys((row.id for row in rows), False)
+            return dict.fromkeys(map(SOP_ROW_ID, rows), False)
         done_activities = self.env["crm.sop.activity.done"]._sop_done_pairs(
             {row.lead_id for row in rows},
             {batch.config[row.task_template_id].activity_type_id for row in rows},
@@ -375,7 +383,7 @@ class CrmSopTaskKind(models.AbstractModel):
     # ------------------------------------------------------------
 
     def _sop_done_manual(self, batch, rows):
-        return {row.id: row.state == "done" for row in rows}
+        return sop_rows_decided(rows, "state", "done".__eq__)
 
     def _sop_action_manual(self, task):
         if task.state == "todo":
