@@ -58,7 +58,9 @@ STALL_WINDOW_MARGIN_DAYS = 31
 
 
 SOP_ROW_ID = attrgetter("id")
+SOP_ROW_LEAD = attrgetter("lead_id")
 SOP_ROW_TEMPLATE = attrgetter("task_template_id")
+SOP_CONFIG_ORDER = attrgetter("order")
 
 
 def held_values(records, fname):
@@ -104,6 +106,27 @@ def sop_rows_decided(rows, attr, test):
     return dict(
         zip(map(SOP_ROW_ID, rows), map(test, map(attrgetter(attr), rows)), strict=True)
     )
+
+
+def sop_items_by_lead(rows, config):
+    """{lead id: [(order, SopTaskConfig, SopTaskRow)] in the playbook's
+    order} of the task rows ``rows`` whose task template is in ``config``
+    (active): a step of Python per deal, the rest in C (an import's 13,000
+    rows)."""
+    by_lead = {}
+    for lead_id, group in groupby(sorted(rows, key=SOP_ROW_LEAD), SOP_ROW_LEAD):
+        group = list(group)
+        configs = list(map(config.get, map(SOP_ROW_TEMPLATE, group)))
+        if not all(configs):
+            # tasks of task templates no longer active: left out
+            group = list(compress(group, configs))
+            configs = list(filter(None, configs))
+        # the orders differ (a task template's id ends each): rows and
+        # configurations are never compared
+        by_lead[lead_id] = sorted(
+            zip(map(SOP_CONFIG_ORDER, configs), configs, group, strict=True)
+        )
+    return by_lead
 
 
 def sop_open_count(items):
@@ -1506,11 +1529,7 @@ class CrmSopEngine(models.AbstractModel):
         config = self.env["crm.sop.task.template"]._sop_config()
         if rows is None:
             rows = self._sop_read_rows(leads.ids)
-        by_lead = defaultdict(list)
-        for row in rows:
-            c = config.get(row.task_template_id)
-            if c is not None:
-                by_lead[row.lead_id].append((c.order, c, row))
+        by_lead = sop_items_by_lead(rows, config)
         leads.fetch(
             ["sop_progress", "sop_stage_id", "sop_next_task_id", "sop_gate_held"]
             + ["sop_progress_band", "active", "create_date", "sop_forward_date"]
@@ -1552,7 +1571,7 @@ class CrmSopEngine(models.AbstractModel):
                 "sop_progress_band",
             ),
         ):
-            items = sorted(by_lead.get(lead_id, ()))
+            items = by_lead.get(lead_id, [])
             open_count = sop_open_count(items)
             stage = stage_of.get(lead_id)
             lead_order = orders.get(stage)

@@ -1,5 +1,6 @@
 import logging
 from collections import defaultdict
+from itertools import compress
 from operator import attrgetter
 
 from odoo import api, models
@@ -10,6 +11,7 @@ from odoo.tools.misc import format_date
 from .crm_sop_engine import (
     SOP_ROW_ID,
     held_rows,
+    held_values,
     sop_rows_by_template,
     sop_rows_decided,
 )
@@ -154,10 +156,9 @@ class CrmSopTaskKind(models.AbstractModel):
             # a task whose fields are all gone checks nothing: never done
             filled = set(records._ids) if names else set()
             for name in names:
+                # the records whose value is set, picked in C
                 filled.intersection_update(
-                    record_id
-                    for record_id, value in held_rows(records, (name,))
-                    if value
+                    compress(records._ids, held_values(records, name))
                 )
             if on_partner:
                 # the deals whose customer has them all (None: no customer)
