@@ -934,7 +934,7 @@ class CrmSopEngine(models.AbstractModel):
         Only the column the check looks up: the table's size is what its plan
         needs, and the statistics of crm_lead's other columns (some 80 with
         crm's modules) cost a 1,000-deal import 0.12 M instructions per deal
-        (callgrind), some six times those of ``id`` alone; autovacuum still
+        (callgrind), four times those of ``id`` alone; autovacuum still
         analyzes the whole table later (a column list does not reset its
         count of rows changed)."""
         self.env.cr.execute(
