@@ -142,7 +142,13 @@ class CrmSopStageMove(models.Model):
         (leads whose stage did not change get no row)."""
         # the stage (computed on create) and company as the ORM holds them
         # after the write, from the cache: the leads' own UPDATE stays one
-        rows = [row for row in held_rows(leads, ("stage_id", "company_id")) if row[1]]
+        rows = [
+            (lead_id, stage_id, company_id)
+            for lead_id, stage_id, company_id in held_rows(
+                leads, ("stage_id", "company_id")
+            )
+            if stage_id
+        ]
         if not rows:
             if not created:
                 self.env["crm.sop.task.fact"]._sop_mark_moved(leads, [])

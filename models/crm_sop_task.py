@@ -181,18 +181,16 @@ class CrmSopTask(models.Model):
         # insertion across workers: nothing reads them so (a task is found by
         # its deal and task template; an order by id only breaks ties
         # between tasks of different templates).
+        sequence = f"{self._table}_id_seq"
         self.env.cr.execute(
-            SQL(
-                """SELECT seqcache FROM pg_sequence
-                    WHERE seqrelid = pg_get_serial_sequence(%s, 'id')::regclass""",
-                self._table,
-            )
+            "SELECT seqcache FROM pg_sequence WHERE seqrelid = %s::regclass",
+            [sequence],
         )
         if self.env.cr.fetchone()[0] != SOP_TASK_ID_CACHE:
             self.env.cr.execute(
                 SQL(
                     "ALTER SEQUENCE %s CACHE %s",
-                    SQL.identifier(f"{self._table}_id_seq"),
+                    SQL.identifier(sequence),
                     SOP_TASK_ID_CACHE,
                 )
             )

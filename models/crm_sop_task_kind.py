@@ -1,7 +1,6 @@
 import logging
 from collections import defaultdict
 from itertools import compress
-from operator import attrgetter
 
 from odoo import api, models
 from odoo.exceptions import UserError
@@ -10,6 +9,7 @@ from odoo.tools.misc import format_date
 
 from .crm_sop_engine import (
     SOP_ROW_ID,
+    SOP_ROW_LEAD,
     held_rows,
     held_values,
     sop_rows_by_template,
@@ -144,7 +144,7 @@ class CrmSopTaskKind(models.AbstractModel):
         done = {}
         for (on_partner, names), group in by_names.items():
             # in C: 5,000 rows per group in the setup job's batches
-            lead_ids = list(dict.fromkeys(map(attrgetter("lead_id"), group)))
+            lead_ids = list(dict.fromkeys(map(SOP_ROW_LEAD, group)))
             records = batch.leads[lead_ids[0]].browse(lead_ids)
             # the record each deal's fields are read on: itself or its
             # customer (None without one)
@@ -244,7 +244,7 @@ class CrmSopTaskKind(models.AbstractModel):
             domain = batch.config[tt_id].domain
             # None: refused by the parser, checks nothing
             if domain is not None:
-                ids = [row.lead_id for row in group]
+                ids = list(map(SOP_ROW_LEAD, group))
                 leads = batch.leads[ids[0]].browse(ids)
                 try:
                     matched = set(leads.filtered_domain(list(domain)).ids)
