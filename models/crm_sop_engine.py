@@ -63,6 +63,17 @@ SOP_ROW_TEMPLATE = attrgetter("task_template_id")
 SOP_CONFIG_ORDER = attrgetter("order")
 
 
+def sop_id_array(ids):
+    """The ids ``ids`` (None: NULL) as one PostgreSQL array literal, a
+    parameter to cast ``::integer[]``. psycopg2 sends a list as
+    ``ARRAY[1, 2, ...]``: it adapts each element (some 0.7 microseconds),
+    and PostgreSQL parses each as a constant of the statement; an import
+    passes 7,000 ids in its batch's three statements. A literal is one
+    string, read by the array's input function."""
+    text = ",".join(map(str, ids)).replace("None", "NULL")
+    return f"{{{text}}}"
+
+
 def held_values(records, fname):
     """The values of ``fname`` for ``records``, in their order, as the ORM
     holds them (its cache's form: a many2one's id or None): what
@@ -874,8 +885,8 @@ class CrmSopEngine(models.AbstractModel):
             # one SQL object per lead (the install passes 5,000 at a time)
             source = SQL(
                 "unnest(%s::integer[], %s::integer[]) AS l(id, sop_template_id)",
-                [lead_id for lead_id, _tid in pairs],
-                [tid for _lead_id, tid in pairs],
+                sop_id_array(lead_id for lead_id, _tid in pairs),
+                sop_id_array(tid for _lead_id, tid in pairs),
             )
         else:
             source = SQL("crm_lead l")
@@ -1767,8 +1778,8 @@ class CrmSopEngine(models.AbstractModel):
                 """WITH entered(lead_id, stage_id) AS (
                        SELECT * FROM unnest(%s::integer[], %s::integer[])
                    )%s""",
-                [lead_id for lead_id, _stage_id in entered],
-                [stage_id for _lead_id, stage_id in entered],
+                sop_id_array(lead_id for lead_id, _stage_id in entered),
+                sop_id_array(stage_id for _lead_id, stage_id in entered),
                 self._sop_stints_sql(now, created=created),
             )
         )

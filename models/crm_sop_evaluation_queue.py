@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from .crm_sop_engine import sop_id_array
+
 
 class CrmSopEvaluationQueue(models.Model):
     """Deals whose tasks wait for the engine's evaluation: a manager's
@@ -40,7 +42,7 @@ class CrmSopEvaluationQueue(models.Model):
                     """INSERT INTO crm_sop_evaluation_queue (lead_id)
                        SELECT unnest(%s::integer[])
                        ON CONFLICT (lead_id) DO NOTHING""",
-                    sorted(lead_ids),
+                    sop_id_array(sorted(lead_ids)),
                 )
             )
 

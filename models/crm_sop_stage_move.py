@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .crm_sop_engine import held_rows
+from .crm_sop_engine import held_rows, sop_id_array
 
 # SOP adherence, on the task ``t``, its template ``tt`` and ``la`` (when its
 # deal left its SOP stage's pipeline stage, crm.sop.stage.move._sop_left_at_sql)
@@ -155,7 +155,7 @@ class CrmSopStageMove(models.Model):
             return
         # one array per column rather than a VALUES list: one parameter
         # each, not one SQL object per lead (an import brings a thousand)
-        lead_ids, stage_ids, company_ids = map(list, zip(*rows, strict=True))
+        lead_ids, stage_ids, company_ids = map(sop_id_array, zip(*rows, strict=True))
         last = (
             SQL("NULL::integer")
             if created

@@ -8,6 +8,7 @@ from odoo.tests import tagged, users, warmup
 from odoo.tools import SQL
 
 from ..models.crm_sop_deal import sop_progress_band
+from ..models.crm_sop_engine import sop_id_array
 from ..models.crm_sop_task import SOP_TASK_ID_CACHE
 from .common import TestSopCommon
 
@@ -388,6 +389,16 @@ class TestSopPerformance(TestSopCommon):
         with db_connect(self.env.cr.dbname).cursor() as cr:
             cr.execute("SELECT nextval('crm_sop_task_id_seq')")
             self.assertGreater(cr.fetchone()[0], max(ids))
+
+    def test_id_arrays_read_back(self):
+        """The engine passes a batch's ids as one array literal: PostgreSQL
+        reads back the same ids, in order, None as NULL, none as an empty
+        array; and the statement holds one parameter, not one per id."""
+        for ids in ([3, 1, 2], [7, None, 9], [None], [], range(1, 2001)):
+            self.env.cr.execute(SQL("SELECT %s::integer[]", sop_id_array(ids)))
+            self.assertEqual(self.env.cr.fetchone()[0], list(ids))
+        query = self.env.cr.mogrify("SELECT %s::integer[]", [sop_id_array(range(5))])
+        self.assertEqual(query, b"SELECT '{0,1,2,3,4}'::integer[]")
 
     @users("user_sales_manager")
     def test_stage_move_extra_queries_constant(self):
