@@ -73,8 +73,9 @@ def sop_id_array(ids):
     parameter to cast ``::integer[]``. psycopg2 sends a list as
     ``ARRAY[1, 2, ...]``: it adapts each element (some 0.7 microseconds),
     and PostgreSQL parses each as a constant of the statement; an import
-    passes 7,000 ids in its batch's three statements. A literal is one
-    string, read by the array's input function."""
+    passes 7,000 ids in its batch's three statements, the setup job reads
+    and prunes 5,000 deals' tasks by their ids. A literal is one string,
+    read by the array's input function."""
     text = ",".join(map(str, ids)).replace("None", "NULL")
     return f"{{{text}}}"
 
@@ -896,7 +897,7 @@ class CrmSopEngine(models.AbstractModel):
         else:
             source = SQL("crm_lead l")
         if lead_ids is not None:
-            conditions.append(SQL("l.id = ANY(%s)", list(lead_ids)))
+            conditions.append(SQL("l.id = ANY(%s::integer[])", sop_id_array(lead_ids)))
         open_leads = task_template_ids is not None
         if open_leads:
             # a task added to a live playbook reaches its open opportunities
@@ -978,7 +979,11 @@ class CrmSopEngine(models.AbstractModel):
                  OR NOT tt.active OR NOT s.active)"""
         )
         if lead_ids is not None:
-            condition = SQL("%s AND t.lead_id = ANY(%s)", condition, list(lead_ids))
+            condition = SQL(
+                "%s AND t.lead_id = ANY(%s::integer[])",
+                condition,
+                sop_id_array(lead_ids),
+            )
         if task_template_ids is not None:
             condition = SQL(
                 "%s AND t.task_template_id = ANY(%s)",
@@ -1172,8 +1177,8 @@ class CrmSopEngine(models.AbstractModel):
                 """SELECT id, lead_id, task_template_id, state, date_script_sent,
                           date_done
                      FROM crm_sop_task
-                    WHERE active AND lead_id = ANY(%s)""",
-                list(lead_ids),
+                    WHERE active AND lead_id = ANY(%s::integer[])""",
+                sop_id_array(lead_ids),
             )
         )
         return sop_task_rows(self.env.cr.fetchall())
